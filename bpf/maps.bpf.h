@@ -1,0 +1,91 @@
+/* SPDX-License-Identifier: GPL-2.0 OR BSD-2-Clause */
+/* maps.bpf.h - every map steer uses, one comment each. Keys and values live
+ * in steer.h so userspace and bpftool see the same named fields. */
+#ifndef STEER_MAPS_BPF_H
+#define STEER_MAPS_BPF_H
+
+/* (port, address prefix) -> service and pool: the sk_lookup entry point.
+ * A port range is stored as one entry per port. */
+struct {
+	__uint(type, BPF_MAP_TYPE_LPM_TRIE);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+	__uint(max_entries, STEER_MAX_SERVICE_KEYS);
+	__type(key, struct steer_service_key);
+	__type(value, struct steer_service_target);
+} services_lpm SEC(".maps");
+
+/* service id -> name, prefix, ports, pool (config, for the CLI and bpftool) */
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, STEER_MAX_SERVICES);
+	__type(key, __u32);
+	__type(value, struct steer_service);
+} services SEC(".maps");
+
+/* service id -> lookups and refusals, per CPU: written on every SYN */
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, STEER_MAX_SERVICES);
+	__type(key, __u32);
+	__type(value, struct steer_service_stats);
+} service_stats SEC(".maps");
+
+/* pool id -> name, policy, fallback and member worker ids (config) */
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, STEER_MAX_POOLS);
+	__type(key, __u32);
+	__type(value, struct steer_pool);
+} pools SEC(".maps");
+
+/* pool id -> round-robin cursor and counters (kernel-owned) */
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, STEER_MAX_POOLS);
+	__type(key, __u32);
+	__type(value, struct steer_pool_stats);
+} pool_stats SEC(".maps");
+
+/* pool id * STEER_TABLE_SIZE + slot -> worker id: the weighted table for
+ * round-robin and random, the Maglev table for hash; built in userspace */
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, STEER_MAX_POOLS * STEER_TABLE_SIZE);
+	__type(key, __u32);
+	__type(value, __u32);
+} pool_tables SEC(".maps");
+
+/* worker id -> name, pool, state, weight, health, cap (config) */
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, STEER_MAX_WORKERS);
+	__type(key, __u32);
+	__type(value, struct steer_worker);
+} workers SEC(".maps");
+
+/* worker id -> outstanding and pending counts (kernel-owned) */
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, STEER_MAX_WORKERS);
+	__type(key, __u32);
+	__type(value, struct steer_worker_stats);
+} worker_stats SEC(".maps");
+
+/* worker id -> the worker's listening socket. The kernel drops the entry when
+ * the socket closes, so a dead worker leaves the map by itself. */
+struct {
+	__uint(type, BPF_MAP_TYPE_SOCKMAP);
+	__uint(max_entries, STEER_MAX_WORKERS);
+	__type(key, __u32);
+	__type(value, __u64);
+} worker_socks SEC(".maps");
+
+/* listener socket -> worker tag; cloned into every accepted child */
+struct {
+	__uint(type, BPF_MAP_TYPE_SK_STORAGE);
+	__uint(map_flags, BPF_F_NO_PREALLOC | BPF_F_CLONE);
+	__type(key, int);
+	__type(value, struct steer_worker_tag);
+} worker_tags SEC(".maps");
+
+#endif /* STEER_MAPS_BPF_H */

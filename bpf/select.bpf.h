@@ -1,0 +1,196 @@
+/* SPDX-License-Identifier: GPL-2.0 OR BSD-2-Clause */
+/* select.bpf.h - pick one worker of a pool, per the pool's policy */
+#ifndef STEER_SELECT_BPF_H
+#define STEER_SELECT_BPF_H
+
+#include "worker.bpf.h"
+
+/* Slots of a table policy tried before falling back to a least-conn scan. */
+#define STEER_TABLE_PROBES	8
+/* Random draws least-conn makes in a large pool to find two usable workers. */
+#define STEER_P2C_DRAWS		8
+
+struct pick {
+	__u32 id;		/* best worker so far, STEER_NONE if none */
+	__u64 load;
+	__u64 weight;
+};
+
+struct scan_ctx {
+	const struct steer_pool *pool;
+	__u32 n;
+	__u32 start;
+	__u32 family;
+	__u32 epoch;
+	struct pick best;
+};
+
+/* Consider worker id for least-conn: keep it when (load+1)/weight is lower
+ * than the best so far, compared without division. Returns whether the
+ * worker is usable at all. A global function: the verifier checks it once,
+ * not once per call site, which keeps the whole program small to verify. */
+__noinline int pick_consider(struct pick *best, __u32 id, __u32 family, __u32 epoch)
+{
+	struct steer_worker_stats *s;
+	struct steer_worker *w;
+	__u64 load, weight;
+
+	if (!best)
+		return 0;
+	w = bpf_map_lookup_elem(&workers, &id);
+	s = bpf_map_lookup_elem(&worker_stats, &id);
+	if (!w || !s || !worker_usable(w, s, family, epoch))
+		return false;
+	load = worker_load(s, epoch) + 1;
+	weight = worker_weight(w);
+	if (best->id == STEER_NONE || load * best->weight < best->load * weight) {
+		best->id = id;
+		best->load = load;
+		best->weight = weight;
+	}
+	return true;
+}
+
+static __always_inline __u32 member_at(const struct steer_pool *pool, __u32 idx)
+{
+	return pool->members[idx & (STEER_MAX_POOL_WORKERS - 1)];
+}
+
+static long scan_one(__u32 i, void *data)
+{
+	struct scan_ctx *c = data;
+	__u32 idx = c->start + i;
+
+	if (idx >= c->n)
+		idx -= c->n;
+	pick_consider(&c->best, member_at(c->pool, idx), c->family, c->epoch);
+	return 0;
+}
+
+/* Exact weighted least-conn over every member. The scan starts at a random
+ * member so that ties do not all go to the first one. */
+static __always_inline __u32 pick_least_conn_scan(const struct steer_pool *pool, __u32 n,
+						  __u32 family, __u32 epoch)
+{
+	struct scan_ctx c = {
+		.pool = pool, .n = n, .start = bpf_get_prandom_u32() % n,
+		.family = family, .epoch = epoch, .best = { .id = STEER_NONE },
+	};
+
+	bpf_loop(n, scan_one, &c, 0);
+	return c.best.id;
+}
+
+/* Two random choices: the better of two usable members drawn at random.
+ * Same cost at 32 workers as at 1,024. */
+static __always_inline __u32 pick_two_choices(const struct steer_pool *pool, __u32 n,
+					      __u32 family, __u32 epoch)
+{
+	struct pick best = { .id = STEER_NONE };
+	__u32 found = 0;
+
+	for (int i = 0; i < STEER_P2C_DRAWS && found < 2; i++)
+		if (pick_consider(&best, member_at(pool, bpf_get_prandom_u32() % n), family, epoch))
+			found++;
+	if (best.id != STEER_NONE)
+		return best.id;
+	/* Most of the pool is unusable: look at everyone rather than refuse. */
+	return pick_least_conn_scan(pool, n, family, epoch);
+}
+
+static __always_inline __u32 pick_least_conn(const struct steer_pool *pool, __u32 family,
+					     __u32 epoch)
+{
+	__u32 n = pool->nworkers;
+
+	if (n == 0 || n > STEER_MAX_POOL_WORKERS)
+		return STEER_NONE;
+	if (n <= STEER_SCAN_MAX)
+		return pick_least_conn_scan(pool, n, family, epoch);
+	return pick_two_choices(pool, n, family, epoch);
+}
+
+static __always_inline bool id_usable(__u32 id, __u32 family, __u32 epoch)
+{
+	struct pick scratch = { .id = STEER_NONE };
+
+	return pick_consider(&scratch, id, family, epoch);
+}
+
+/* Table policies: the slot decides; an unusable worker's slot passes to the
+ * next slots, which Maglev's permutations spread over the other workers. */
+static __always_inline __u32 pick_from_table(__u32 pool_id, const struct steer_pool *pool,
+					     __u32 slot, __u32 family, __u32 epoch)
+{
+	__u32 len = pool->table_len;
+
+	if (len == 0 || len > STEER_TABLE_SIZE)
+		return STEER_NONE;
+	for (int i = 0; i < STEER_TABLE_PROBES; i++) {
+		__u32 key = pool_id * STEER_TABLE_SIZE + (slot + i) % len;
+		__u32 *id = bpf_map_lookup_elem(&pool_tables, &key);
+
+		if (id && id_usable(*id, family, epoch))
+			return *id;
+	}
+	return STEER_NONE;
+}
+
+static __always_inline __u32 mix32(__u32 h, __u32 w)
+{
+	h ^= w;
+	h ^= h >> 16;
+	h *= 0x85ebca6b;
+	h ^= h >> 13;
+	h *= 0xc2b2ae35;
+	return h ^ (h >> 16);
+}
+
+/* Mix the client address into 32 bits (murmur3 finaliser per word). Each
+ * ctx field is read on its own: the verifier refuses offset ctx pointers. */
+static __always_inline __u32 hash_remote(const struct bpf_sk_lookup *ctx)
+{
+	__u32 h = 0x9747b28c;
+
+	if (ctx->family == AF_INET)
+		return mix32(h, ctx->remote_ip4);
+	h = mix32(h, ctx->remote_ip6[0]);
+	h = mix32(h, ctx->remote_ip6[1]);
+	h = mix32(h, ctx->remote_ip6[2]);
+	return mix32(h, ctx->remote_ip6[3]);
+}
+
+/* The worker of pool_id that gets this connection, or STEER_NONE.
+ * Global, so it is verified once however often the caller loops. */
+__noinline __u32 pick_worker(struct bpf_sk_lookup *ctx, __u32 pool_id, __u32 family, __u32 epoch)
+{
+	struct steer_pool *pool = bpf_map_lookup_elem(&pools, &pool_id);
+	struct steer_pool_stats *ps;
+	__u32 id = STEER_NONE;
+
+	if (!ctx || !pool)
+		return STEER_NONE;
+
+	switch (pool->policy) {
+	case STEER_POLICY_ROUND_ROBIN:
+		ps = bpf_map_lookup_elem(&pool_stats, &pool_id);
+		if (ps)
+			id = pick_from_table(pool_id, pool, __sync_fetch_and_add(&ps->rr_next, 1),
+					     family, epoch);
+		break;
+	case STEER_POLICY_RANDOM:
+		id = pick_from_table(pool_id, pool, bpf_get_prandom_u32(), family, epoch);
+		break;
+	case STEER_POLICY_HASH:
+		id = pick_from_table(pool_id, pool, hash_remote(ctx), family, epoch);
+		break;
+	default:
+		break;
+	}
+	/* least-conn, or a table with no usable slot nearby: scan the pool. */
+	if (id == STEER_NONE)
+		id = pick_least_conn(pool, family, epoch);
+	return id;
+}
+
+#endif /* STEER_SELECT_BPF_H */

@@ -1,0 +1,187 @@
+// SPDX-License-Identifier: GPL-2.0 OR BSD-2-Clause
+/*
+ * steer.bpf.c - the two kernel programs:
+ *  - steer_lookup (sk_lookup): for a new connection to a service address,
+ *    pick a worker's listening socket and assign it;
+ *  - steer_sockops (sockops): keep each worker's exact outstanding count.
+ */
+#include "vmlinux.h"
+#include <bpf/bpf_helpers.h>
+#include <bpf/bpf_endian.h>
+#include "steer.h"
+
+#define AF_INET		2
+#define AF_INET6	10
+#define IPPROTO_TCP	6
+
+#include "maps.bpf.h"
+#include "select.bpf.h"
+
+char LICENSE[] SEC("license") = "Dual BSD/GPL";
+
+static __always_inline struct steer_service_target *find_service(const struct bpf_sk_lookup *ctx)
+{
+	struct steer_service_key key = {
+		.prefixlen = 16 + 128,
+		.port = (__u16)ctx->local_port,
+	};
+
+	if (ctx->family == AF_INET) {
+		/* IPv4-mapped: ::ffff:a.b.c.d */
+		key.addr[10] = 0xff;
+		key.addr[11] = 0xff;
+		__builtin_memcpy(&key.addr[12], &ctx->local_ip4, 4);
+	} else {
+		__u32 ip6[4] = { ctx->local_ip6[0], ctx->local_ip6[1],
+				 ctx->local_ip6[2], ctx->local_ip6[3] };
+
+		__builtin_memcpy(key.addr, ip6, 16);
+	}
+	return bpf_map_lookup_elem(&services_lpm, &key);
+}
+
+/* Hand the connection to worker id's listener. A listener that is missing
+ * from worker_socks has closed: mark the worker gone so later picks skip it. */
+static __always_inline int assign_worker(struct bpf_sk_lookup *ctx, __u32 id, __u32 epoch)
+{
+	struct steer_worker_stats *s = bpf_map_lookup_elem(&worker_stats, &id);
+	struct bpf_sock *sk;
+	long err;
+
+	if (!s)
+		return -1;
+	sk = bpf_map_lookup_elem(&worker_socks, &id);
+	if (!sk) {
+		s->gone = 1;
+		return -1;
+	}
+	err = bpf_sk_assign(ctx, sk, BPF_SK_LOOKUP_F_NO_REUSEPORT);
+	bpf_sk_release(sk);
+	if (err)
+		return -1;
+	pending_add(s, epoch);
+	__sync_fetch_and_add(&s->selected, 1);
+	return 0;
+}
+
+/* Try the pool, then its fallbacks; true once a worker is assigned. */
+static __always_inline bool steer_to_pool(struct bpf_sk_lookup *ctx, __u32 pool_id)
+{
+	__u32 family = ctx->family == AF_INET ? STEER_FAMILY_V4 : STEER_FAMILY_V6;
+	__u32 epoch = pending_epoch_now();
+
+	for (int hop = 0; hop < STEER_MAX_HOPS; hop++) {
+		struct steer_pool_stats *ps = bpf_map_lookup_elem(&pool_stats, &pool_id);
+		struct steer_pool *pool = bpf_map_lookup_elem(&pools, &pool_id);
+
+		if (!pool || !ps || !pool->in_use)
+			return false;
+		/* Two tries: the first pick may find a listener that just died. */
+		for (int try = 0; try < 2; try++) {
+			__u32 id = pick_worker(ctx, pool_id, family, epoch);
+
+			if (id == STEER_NONE)
+				break;
+			if (assign_worker(ctx, id, epoch) == 0) {
+				__sync_fetch_and_add(&ps->selected, 1);
+				return true;
+			}
+		}
+		if (pool->fallback == STEER_NONE) {
+			__sync_fetch_and_add(&ps->refused, 1);
+			return false;
+		}
+		__sync_fetch_and_add(&ps->fallback_out, 1);
+		pool_id = pool->fallback;
+	}
+	return false;
+}
+
+SEC("sk_lookup")
+int steer_lookup(struct bpf_sk_lookup *ctx)
+{
+	struct steer_service_target *svc;
+	struct steer_service_stats *st;
+
+	/* Not TCP, or no service at this address and port: not ours, the kernel
+	 * goes on with its normal socket lookup. */
+	if (ctx->protocol != IPPROTO_TCP)
+		return SK_PASS;
+	svc = find_service(ctx);
+	if (!svc)
+		return SK_PASS;
+
+	st = bpf_map_lookup_elem(&service_stats, &svc->service_id);
+	if (st)
+		st->lookups++;
+	if (steer_to_pool(ctx, svc->pool_id))
+		return SK_PASS;
+	/* A service with no usable worker anywhere is refused at once (the
+	 * client gets a RST), never left to time out on a listener that
+	 * does not exist. */
+	if (st)
+		st->refused++;
+	return SK_DROP;
+}
+
+/* A worker's child socket reached ESTABLISHED: +1 to that worker, once. */
+static __always_inline void count_open(struct bpf_sock_ops *skops)
+{
+	struct steer_worker_stats *s;
+	struct steer_worker_tag *tag;
+	struct bpf_sock *sk = skops->sk;
+
+	if (!sk)
+		return;
+	tag = bpf_sk_storage_get(&worker_tags, sk, 0, 0);
+	if (!tag || tag->counted)
+		return;		/* not a worker's connection */
+	s = bpf_map_lookup_elem(&worker_stats, &tag->worker_id);
+	if (!s || s->gen != tag->gen)
+		return;		/* the worker slot was reused since */
+	tag->counted = 1;
+	__sync_fetch_and_add(&s->outstanding, 1);
+	__sync_fetch_and_add(&s->established, 1);
+	if (skops->local_port != tag->port)
+		__sync_fetch_and_add(&s->steered, 1);
+	pending_sub(s, pending_epoch_now());
+	/* Only counted sockets pay for state callbacks. */
+	bpf_sock_ops_cb_flags_set(skops, skops->bpf_sock_ops_cb_flags | BPF_SOCK_OPS_STATE_CB_FLAG);
+}
+
+/* A counted socket moved to CLOSE, by whatever path: -1, once. */
+static __always_inline void count_close(struct bpf_sock_ops *skops)
+{
+	struct steer_worker_stats *s;
+	struct steer_worker_tag *tag;
+	struct bpf_sock *sk = skops->sk;
+
+	if (!sk)
+		return;
+	tag = bpf_sk_storage_get(&worker_tags, sk, 0, 0);
+	if (!tag || !tag->counted)
+		return;
+	tag->counted = 0;
+	s = bpf_map_lookup_elem(&worker_stats, &tag->worker_id);
+	if (!s || s->gen != tag->gen)
+		return;
+	__sync_fetch_and_sub(&s->outstanding, 1);
+	__sync_fetch_and_add(&s->closed, 1);
+}
+
+SEC("sockops")
+int steer_sockops(struct bpf_sock_ops *skops)
+{
+	switch (skops->op) {
+	case BPF_SOCK_OPS_PASSIVE_ESTABLISHED_CB:
+		count_open(skops);
+		break;
+	case BPF_SOCK_OPS_STATE_CB:
+		if (skops->args[1] == BPF_TCP_CLOSE)
+			count_close(skops);
+		break;
+	default:
+		break;	/* every other callback: nothing to do */
+	}
+	return 1;
+}

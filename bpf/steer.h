@@ -1,0 +1,154 @@
+/* SPDX-License-Identifier: GPL-2.0 OR BSD-2-Clause */
+/*
+ * steer.h - every BPF map key and value, shared by the kernel programs and
+ * userspace. Plain fixed-width types only, so one definition serves both
+ * sides and `bpftool map dump` shows named fields through BTF.
+ *
+ * Ownership: "config" structs are written by userspace only; "stats" structs
+ * are written by the kernel programs (userspace only resets them when a slot
+ * is reused). Keeping the writers apart means neither side clobbers the other.
+ */
+#ifndef STEER_H
+#define STEER_H
+
+#ifdef __BPF__
+/* vmlinux.h already defines __u8 .. __u64 */
+#else
+#include <linux/types.h>
+#endif
+
+#define STEER_NAME_LEN		32	/* names of services, pools, workers, NUL included */
+#define STEER_MAX_SERVICES	256
+#define STEER_MAX_SERVICE_KEYS	65536	/* LPM entries: one per (prefix, port) */
+#define STEER_MAX_PORT_SPAN	4096	/* ports in one service's range */
+#define STEER_MAX_POOLS		64
+#define STEER_MAX_WORKERS	4096	/* worker ids across all pools */
+#define STEER_MAX_POOL_WORKERS	1024
+#define STEER_TABLE_SIZE	16381	/* prime: Maglev / weighted table slots per pool */
+#define STEER_NONE		0xffffffffu	/* "no pool" / "no worker" */
+
+/* least-conn scans pools up to this size exactly; above, two random choices */
+#define STEER_SCAN_MAX		16
+/* a pool may hand over to its fallback this many times per connection */
+#define STEER_MAX_HOPS		4
+
+#define STEER_WEIGHT_MAX	10000	/* admin weight range 0..10000, 0 = no new connections */
+#define STEER_HEALTH_FULL	1000	/* health factor in per-mille; daemon-owned */
+
+/* pending ("selected, not yet established") counts live in two buckets of
+ * 2^STEER_PENDING_SHIFT ns (~268 ms): a SYN that never completes is forgotten
+ * after at most two buckets, yet a burst still sees its own selections. */
+#define STEER_PENDING_SHIFT	28
+
+enum steer_policy {
+	STEER_POLICY_LEAST_CONN = 0,	/* weighted least outstanding */
+	STEER_POLICY_ROUND_ROBIN = 1,	/* weighted, through the pool table */
+	STEER_POLICY_RANDOM = 2,	/* weighted, through the pool table */
+	STEER_POLICY_HASH = 3,		/* source address, Maglev table */
+	STEER_POLICY_COUNT,
+};
+
+enum steer_worker_state {
+	STEER_WORKER_UP = 0,
+	STEER_WORKER_DRAIN = 1,	/* keeps its connections, gets no new ones */
+	STEER_WORKER_DOWN = 2,	/* gets no new connections (health / operator) */
+};
+
+/* worker_config.family_mask: which service families the listener can take */
+#define STEER_FAMILY_V4		1u
+#define STEER_FAMILY_V6		2u
+
+/* LPM key of the services map. The port comes first and is always matched in
+ * full (16 bits), so the longest-prefix match runs over the address only.
+ * IPv4 addresses are stored IPv4-mapped (::ffff:a.b.c.d). */
+struct steer_service_key {
+	__u32 prefixlen;	/* 16 + address prefix length in the mapped space */
+	__u16 port;		/* host order: matched whole, so byte order is moot */
+	__u8 addr[16];
+} __attribute__((packed));
+
+struct steer_service_target {
+	__u32 service_id;
+	__u32 pool_id;
+};
+
+/* services: array, key = service id. Config; read by the CLI and bpftool. */
+struct steer_service {
+	char name[STEER_NAME_LEN];
+	__u32 in_use;
+	__u32 pool_id;
+	__u8 addr[16];		/* IPv4-mapped for IPv4 */
+	__u32 prefixlen;	/* as the user wrote it: 0..32 or 0..128 */
+	__u32 family;		/* STEER_FAMILY_V4 or STEER_FAMILY_V6 */
+	__u16 port_lo;
+	__u16 port_hi;
+};
+
+/* services_stats: per-CPU array, key = service id. Kernel-owned. */
+struct steer_service_stats {
+	__u64 lookups;		/* packets that matched this service */
+	__u64 refused;		/* no usable worker anywhere: refused at once */
+};
+
+/* pools: array, key = pool id. Config. */
+struct steer_pool {
+	char name[STEER_NAME_LEN];
+	__u32 in_use;
+	__u32 policy;		/* enum steer_policy */
+	__u32 fallback;		/* pool id, or STEER_NONE */
+	__u32 table_len;	/* slots in use in pool_tables (0 = none built) */
+	__u32 nworkers;
+	__u32 members[STEER_MAX_POOL_WORKERS];	/* worker ids */
+};
+
+/* pool_stats: array, key = pool id. Kernel-owned. */
+struct steer_pool_stats {
+	__u64 rr_next;		/* round-robin cursor */
+	__u64 selected;		/* connections given to one of this pool's workers */
+	__u64 fallback_out;	/* handed to the fallback pool */
+	__u64 refused;		/* no usable worker and no fallback */
+};
+
+/* workers: array, key = worker id. Config. */
+struct steer_worker {
+	char name[STEER_NAME_LEN];
+	__u32 in_use;
+	__u32 pool_id;
+	__u32 state;		/* enum steer_worker_state (operator) */
+	__u32 weight;		/* admin weight, 0..STEER_WEIGHT_MAX (operator) */
+	__u32 health;		/* health factor per-mille (daemon), 1000 = full */
+	__u32 maxconn;		/* 0 = no cap */
+	__u32 family_mask;	/* STEER_FAMILY_* */
+	__u32 gen;		/* matches worker_stats.gen and worker_tag.gen */
+	__u32 pid;		/* owner process when added, for operators */
+	__u16 port;		/* listener's port, host order */
+	__u16 pad;
+	__u8 addr[16];		/* listener's address, IPv4-mapped for IPv4 */
+	__u64 cookie;		/* listener's socket cookie */
+};
+
+/* worker_stats: array, key = worker id. Kernel-owned, updated atomically. */
+struct steer_worker_stats {
+	__s64 outstanding;	/* open connections accepted by this worker's listener */
+	__u64 selected;		/* times sk_lookup picked this worker (SYN; SYN-cookie ACK) */
+	__u64 established;	/* connections established (steered or direct) */
+	__u64 steered;		/* established through a service address */
+	__u64 closed;
+	__u32 pending[2];	/* selected, not yet established, per time bucket */
+	__u32 pending_epoch[2];	/* bucket tags */
+	__u32 gen;		/* bumped by userspace when the slot gets a new worker */
+	__u32 gone;		/* kernel saw the listener missing from worker_socks */
+};
+
+/* worker_tags: socket storage on each worker's listener, cloned into every
+ * child socket (BPF_F_CLONE). It is how sockops knows a socket is a worker's
+ * connection without a per-connection tuple map. */
+struct steer_worker_tag {
+	__u32 worker_id;
+	__u32 gen;
+	__u32 counted;		/* this child holds +1 in outstanding */
+	__u16 port;		/* listener's port: a different local port = steered */
+	__u16 pad;
+};
+
+#endif /* STEER_H */

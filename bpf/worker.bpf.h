@@ -1,0 +1,77 @@
+/* SPDX-License-Identifier: GPL-2.0 OR BSD-2-Clause */
+/* worker.bpf.h - per-worker load and eligibility, shared by both programs */
+#ifndef STEER_WORKER_BPF_H
+#define STEER_WORKER_BPF_H
+
+static __always_inline __u32 pending_epoch_now(void)
+{
+	return (__u32)(bpf_ktime_get_ns() >> STEER_PENDING_SHIFT);
+}
+
+/* Connections picked but not yet established, from the current and the
+ * previous time bucket; older buckets are stale (a SYN that never completed). */
+static __always_inline __u64 worker_pending(const struct steer_worker_stats *s, __u32 epoch)
+{
+	__u64 n = 0;
+
+	if (s->pending_epoch[epoch & 1] == epoch)
+		n += s->pending[epoch & 1];
+	if (s->pending_epoch[(epoch - 1) & 1] == epoch - 1)
+		n += s->pending[(epoch - 1) & 1];
+	return n;
+}
+
+static __always_inline void pending_add(struct steer_worker_stats *s, __u32 epoch)
+{
+	__u32 b = epoch & 1;
+
+	if (s->pending_epoch[b] != epoch) {
+		/* A racing CPU may lose one count here; pending is a hint. */
+		s->pending[b] = 0;
+		s->pending_epoch[b] = epoch;
+	}
+	__sync_fetch_and_add(&s->pending[b], 1);
+}
+
+static __always_inline void pending_sub(struct steer_worker_stats *s, __u32 epoch)
+{
+	__u32 prev = epoch - 1;
+
+	if (s->pending_epoch[epoch & 1] == epoch && s->pending[epoch & 1] > 0)
+		__sync_fetch_and_sub(&s->pending[epoch & 1], 1);
+	else if (s->pending_epoch[prev & 1] == prev && s->pending[prev & 1] > 0)
+		__sync_fetch_and_sub(&s->pending[prev & 1], 1);
+}
+
+/* Load that least-conn minimises: open connections plus those on their way. */
+static __always_inline __u64 worker_load(const struct steer_worker_stats *s, __u32 epoch)
+{
+	__s64 out = s->outstanding;
+
+	return (out > 0 ? (__u64)out : 0) + worker_pending(s, epoch);
+}
+
+/* Operator weight times daemon health factor; 0 means no new connections. */
+static __always_inline __u64 worker_weight(const struct steer_worker *w)
+{
+	return (__u64)w->weight * w->health;
+}
+
+/* A worker takes a new connection only when it is up, weighted, alive, of
+ * the packet's family and below its connection cap. */
+static __always_inline bool worker_usable(const struct steer_worker *w,
+					  const struct steer_worker_stats *s,
+					  __u32 family, __u32 epoch)
+{
+	if (!w->in_use || w->state != STEER_WORKER_UP || !worker_weight(w))
+		return false;
+	if (s->gen != w->gen || s->gone)
+		return false;
+	if (!(w->family_mask & family))
+		return false;
+	if (w->maxconn && worker_load(s, epoch) >= w->maxconn)
+		return false;
+	return true;
+}
+
+#endif /* STEER_WORKER_BPF_H */

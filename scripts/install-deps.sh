@@ -1,0 +1,28 @@
+#!/usr/bin/env bash
+# Install the Debian packages steer needs to build, test and run its demo.
+# Idempotent: runs apt-get update once, and only when something is missing.
+set -euo pipefail
+
+PKGS=(
+  # build
+  make gcc clang llvm libbpf-dev libelf-dev zlib1g-dev pkg-config
+  # run and inspect
+  bpftool iproute2 procps util-linux
+  # tests
+  libcmocka-dev perl curl
+)
+
+missing=()
+for p in "${PKGS[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+[ ${#missing[@]} -eq 0 ] && exit 0
+
+if [ "$(id -u)" -ne 0 ]; then
+  echo "Error: install-deps.sh must run as root to install: ${missing[*]}" >&2
+  exit 1
+fi
+echo "install-deps: installing ${missing[*]}"
+export DEBIAN_FRONTEND=noninteractive
+apt-get update -qq
+apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null

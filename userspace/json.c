@@ -1,0 +1,83 @@
+// SPDX-License-Identifier: GPL-2.0 OR BSD-2-Clause
+#include "json.h"
+
+void json_init(struct json *j, FILE *out)
+{
+	j->out = out;
+	j->depth = 0;
+	j->need_comma[0] = false;
+}
+
+static void put_escaped(FILE *f, const char *s)
+{
+	fputc('"', f);
+	for (; *s; s++) {
+		unsigned char c = (unsigned char)*s;
+
+		if (c == '"' || c == '\\')
+			fprintf(f, "\\%c", c);
+		else if (c < 0x20)
+			fprintf(f, "\\u%04x", c);
+		else
+			fputc(c, f);
+	}
+	fputc('"', f);
+}
+
+static void put_key(struct json *j, const char *key)
+{
+	if (j->need_comma[j->depth])
+		fputc(',', j->out);
+	j->need_comma[j->depth] = true;
+	if (key) {
+		put_escaped(j->out, key);
+		fputc(':', j->out);
+	}
+}
+
+static void open_scope(struct json *j, const char *key, char c)
+{
+	put_key(j, key);
+	fputc(c, j->out);
+	if (j->depth < JSON_MAX_DEPTH - 1)
+		j->depth++;
+	j->need_comma[j->depth] = false;
+}
+
+static void close_scope(struct json *j, char c)
+{
+	fputc(c, j->out);
+	if (j->depth > 0)
+		j->depth--;
+	if (j->depth == 0)
+		fputc('\n', j->out);
+}
+
+void json_object_begin(struct json *j, const char *key) { open_scope(j, key, '{'); }
+void json_object_end(struct json *j) { close_scope(j, '}'); }
+void json_array_begin(struct json *j, const char *key) { open_scope(j, key, '['); }
+void json_array_end(struct json *j) { close_scope(j, ']'); }
+
+void json_string(struct json *j, const char *key, const char *val)
+{
+	put_key(j, key);
+	put_escaped(j->out, val);
+}
+
+void json_uint(struct json *j, const char *key, uint64_t val)
+{
+	put_key(j, key);
+	fprintf(j->out, "%llu", (unsigned long long)val);
+}
+
+void json_int(struct json *j, const char *key, int64_t val)
+{
+	put_key(j, key);
+	fprintf(j->out, "%lld", (long long)val);
+}
+
+void json_null(struct json *j, const char *key)
+{
+	put_key(j, key);
+	fputs("null", j->out);
+}

@@ -1,0 +1,29 @@
+/* SPDX-License-Identifier: GPL-2.0 OR BSD-2-Clause */
+/* json.h - a small streaming JSON writer for `-j` output. A NULL key
+ * means "inside an array". */
+#ifndef STEER_JSON_H
+#define STEER_JSON_H
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdio.h>
+
+#define JSON_MAX_DEPTH 16
+
+struct json {
+	FILE *out;
+	int depth;
+	bool need_comma[JSON_MAX_DEPTH];
+};
+
+void json_init(struct json *j, FILE *out);
+void json_object_begin(struct json *j, const char *key);
+void json_object_end(struct json *j);
+void json_array_begin(struct json *j, const char *key);
+void json_array_end(struct json *j);
+void json_string(struct json *j, const char *key, const char *val);
+void json_uint(struct json *j, const char *key, uint64_t val);
+void json_int(struct json *j, const char *key, int64_t val);
+void json_null(struct json *j, const char *key);
+
+#endif

@@ -1,0 +1,320 @@
+// SPDX-License-Identifier: GPL-2.0 OR BSD-2-Clause
+#include <errno.h>
+#include <fcntl.h>
+#include <mntent.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/file.h>
+#include <sys/mount.h>
+#include <sys/stat.h>
+#include <sys/vfs.h>
+#include <unistd.h>
+#include <linux/magic.h>
+#include <bpf/bpf.h>
+#include <bpf/libbpf.h>
+#include "parse.h"
+#include "loader.h"
+#include "steer.skel.h"
+
+const char *const steer_map_names[MAP_COUNT] = {
+	[MAP_SERVICES_LPM] = "services_lpm",
+	[MAP_SERVICES] = "services",
+	[MAP_SERVICE_STATS] = "service_stats",
+	[MAP_POOLS] = "pools",
+	[MAP_POOL_STATS] = "pool_stats",
+	[MAP_POOL_TABLES] = "pool_tables",
+	[MAP_WORKERS] = "workers",
+	[MAP_WORKER_STATS] = "worker_stats",
+	[MAP_WORKER_SOCKS] = "worker_socks",
+	[MAP_WORKER_TAGS] = "worker_tags",
+};
+
+static const char *const link_names[] = { "lookup", "sockops" };
+
+int steer_paths_init(struct steer_paths *p, const char *opt, char *err)
+{
+	const char *root = opt ? opt : getenv("STEER_BPFFS");
+
+	if (!root || !*root)
+		root = "/sys/fs/bpf";
+	if (strlen(root) + sizeof("/steer/links/sockops") >= sizeof(p->root)) {
+		snprintf(err, STEER_ERR_LEN, "bpffs path '%s' is too long", root);
+		return STEER_EINPUT;
+	}
+	snprintf(p->root, sizeof(p->root), "%s", root);
+	snprintf(p->dir, sizeof(p->dir), "%s/steer", root);
+	return STEER_OK;
+}
+
+static void path_join(char *buf, size_t len, const char *dir, const char *sub, const char *name)
+{
+	snprintf(buf, len, "%s/%s/%s", dir, sub, name);
+}
+
+int steer_is_loaded(const struct steer_paths *p)
+{
+	char path[PATH_MAX];
+
+	path_join(path, sizeof(path), p->dir, "links", "lookup");
+	return access(path, F_OK) == 0;
+}
+
+/* Mount bpffs at root unless it already is one (a fresh machine has none). */
+static int ensure_bpffs(const char *root, char *err)
+{
+	struct statfs st;
+
+	if (mkdir(root, 0700) && errno != EEXIST)
+		goto fail;
+	if (statfs(root, &st))
+		goto fail;
+	if (st.f_type == BPF_FS_MAGIC)
+		return STEER_OK;
+	if (mount("bpf", root, "bpf", 0, "mode=0700"))
+		goto fail;
+	return STEER_OK;
+fail:
+	snprintf(err, STEER_ERR_LEN, "cannot mount bpffs at %s: %s", root, strerror(errno));
+	return STEER_ESYS;
+}
+
+static int make_dirs(const struct steer_paths *p, char *err)
+{
+	const char *subs[] = { "", "/maps", "/links" };
+	char path[PATH_MAX];
+
+	for (size_t i = 0; i < sizeof(subs) / sizeof(subs[0]); i++) {
+		snprintf(path, sizeof(path), "%s%s", p->dir, subs[i]);
+		if (mkdir(path, 0700) && errno != EEXIST) {
+			snprintf(err, STEER_ERR_LEN, "cannot create %s: %s", path, strerror(errno));
+			return STEER_ESYS;
+		}
+	}
+	return STEER_OK;
+}
+
+int steer_cgroup2_root(char *buf, size_t len)
+{
+	struct mntent *ent;
+	FILE *f = setmntent("/proc/mounts", "r");
+	int ret = -1;
+
+	if (!f)
+		return -1;
+	while ((ent = getmntent(f))) {
+		if (!strcmp(ent->mnt_type, "cgroup2")) {
+			snprintf(buf, len, "%s", ent->mnt_dir);
+			ret = 0;
+			break;
+		}
+	}
+	endmntent(f);
+	return ret;
+}
+
+/* Pin maps first, then links: a half-done load is undone by steer_unload. */
+static int pin_all(struct steer_bpf *skel, const struct steer_paths *p,
+		   struct bpf_link *links[2], char *err)
+{
+	char path[PATH_MAX];
+	struct bpf_map *map;
+
+	bpf_object__for_each_map(map, skel->obj) {
+		if (bpf_map__is_internal(map))
+			continue;	/* .rodata and friends: the programs' own */
+		path_join(path, sizeof(path), p->dir, "maps", bpf_map__name(map));
+		if (bpf_map__pin(map, path))
+			goto fail;
+	}
+	for (int i = 0; i < 2; i++) {
+		path_join(path, sizeof(path), p->dir, "links", link_names[i]);
+		if (bpf_link__pin(links[i], path))
+			goto fail;
+	}
+	return STEER_OK;
+fail:
+	snprintf(err, STEER_ERR_LEN, "cannot pin %s: %s", path, strerror(errno));
+	return STEER_ESYS;
+}
+
+static int open_target(const char *path, const char *what, char *err)
+{
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+
+	if (fd < 0)
+		snprintf(err, STEER_ERR_LEN, "cannot open %s %s: %s", what, path, strerror(errno));
+	return fd;
+}
+
+int steer_load(const struct steer_paths *p, const char *netns, const char *cgroup, char *err)
+{
+	struct bpf_link *links[2] = { NULL, NULL };
+	struct steer_bpf *skel = NULL;
+	char cgroot[PATH_MAX];
+	int netns_fd = -1, cg_fd = -1, ret = STEER_ESYS;
+
+	if (!cgroup) {
+		if (steer_cgroup2_root(cgroot, sizeof(cgroot))) {
+			snprintf(err, STEER_ERR_LEN, "no cgroup v2 hierarchy in /proc/mounts");
+			return STEER_ESYS;
+		}
+		cgroup = cgroot;
+	}
+	netns_fd = open_target(netns ? netns : "/proc/self/ns/net", "network namespace", err);
+	if (netns_fd < 0)
+		return STEER_EINPUT;
+	cg_fd = open_target(cgroup, "cgroup", err);
+	if (cg_fd < 0) {
+		ret = STEER_EINPUT;
+		goto cleanup;
+	}
+	if ((ret = ensure_bpffs(p->root, err)))
+		goto cleanup;
+	if (steer_is_loaded(p)) {
+		snprintf(err, STEER_ERR_LEN, "steer is already loaded at %s", p->dir);
+		ret = STEER_EINPUT;
+		goto cleanup;
+	}
+	ret = STEER_ESYS;
+	skel = steer_bpf__open_and_load();
+	if (!skel) {
+		snprintf(err, STEER_ERR_LEN, "cannot load the BPF programs: %s", strerror(errno));
+		goto cleanup;
+	}
+	links[0] = bpf_program__attach_netns(skel->progs.steer_lookup, netns_fd);
+	if (!links[0]) {
+		snprintf(err, STEER_ERR_LEN, "cannot attach sk_lookup to the network namespace: %s",
+			 strerror(errno));
+		goto cleanup;
+	}
+	links[1] = bpf_program__attach_cgroup(skel->progs.steer_sockops, cg_fd);
+	if (!links[1]) {
+		snprintf(err, STEER_ERR_LEN, "cannot attach sockops to cgroup %s: %s", cgroup,
+			 strerror(errno));
+		goto cleanup;
+	}
+	if ((ret = make_dirs(p, err)) || (ret = pin_all(skel, p, links, err))) {
+		char ignored[STEER_ERR_LEN];
+
+		steer_unload(p, ignored);
+		goto cleanup;
+	}
+	ret = STEER_OK;
+cleanup:
+	/* The pins keep the links and maps alive once we let go. */
+	for (int i = 0; i < 2; i++)
+		bpf_link__destroy(links[i]);
+	steer_bpf__destroy(skel);
+	if (cg_fd >= 0)
+		close(cg_fd);
+	close(netns_fd);
+	return ret;
+}
+
+static int unlink_pin(const char *path, char *err)
+{
+	if (unlink(path) && errno != ENOENT) {
+		snprintf(err, STEER_ERR_LEN, "cannot remove %s: %s", path, strerror(errno));
+		return STEER_ESYS;
+	}
+	return STEER_OK;
+}
+
+int steer_unload(const struct steer_paths *p, char *err)
+{
+	char path[PATH_MAX];
+	int ret = STEER_OK;
+
+	if (access(p->dir, F_OK)) {
+		snprintf(err, STEER_ERR_LEN, "steer is not loaded at %s", p->dir);
+		return STEER_EINPUT;
+	}
+	/* Links first: traffic returns to the kernel's own lookup at once. */
+	for (size_t i = 0; i < sizeof(link_names) / sizeof(link_names[0]); i++) {
+		path_join(path, sizeof(path), p->dir, "links", link_names[i]);
+		ret |= unlink_pin(path, err);
+	}
+	for (int i = 0; i < MAP_COUNT; i++) {
+		path_join(path, sizeof(path), p->dir, "maps", steer_map_names[i]);
+		ret |= unlink_pin(path, err);
+	}
+	snprintf(path, sizeof(path), "%s/links", p->dir);
+	rmdir(path);
+	snprintf(path, sizeof(path), "%s/maps", p->dir);
+	rmdir(path);
+	if (rmdir(p->dir) && errno != ENOENT && ret == STEER_OK) {
+		snprintf(err, STEER_ERR_LEN, "cannot remove %s: %s", p->dir, strerror(errno));
+		ret = STEER_ESYS;
+	}
+	return ret ? STEER_ESYS : STEER_OK;
+}
+
+static int netns_of_link(const struct steer_paths *p, uint64_t *ino, char *err)
+{
+	struct bpf_link_info info = {};
+	uint32_t len = sizeof(info);
+	char path[PATH_MAX];
+	int fd;
+
+	path_join(path, sizeof(path), p->dir, "links", "lookup");
+	fd = bpf_obj_get(path);
+	if (fd < 0) {
+		snprintf(err, STEER_ERR_LEN, "steer is not loaded at %s (run 'steerctl load')", p->dir);
+		return STEER_EINPUT;
+	}
+	if (bpf_obj_get_info_by_fd(fd, &info, &len)) {
+		snprintf(err, STEER_ERR_LEN, "cannot read the sk_lookup link: %s", strerror(errno));
+		close(fd);
+		return STEER_ESYS;
+	}
+	*ino = info.netns.netns_ino;
+	close(fd);
+	return STEER_OK;
+}
+
+int steer_maps_open(const struct steer_paths *p, struct steer_maps *m, char *err)
+{
+	char path[PATH_MAX];
+	int ret;
+
+	for (int i = 0; i < MAP_COUNT; i++)
+		m->fd[i] = -1;
+	m->lock_fd = -1;
+	if ((ret = netns_of_link(p, &m->netns_ino, err)))
+		return ret;
+	m->lock_fd = open(p->dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (m->lock_fd < 0 || flock(m->lock_fd, LOCK_EX)) {
+		snprintf(err, STEER_ERR_LEN, "cannot lock %s: %s", p->dir, strerror(errno));
+		steer_maps_close(m);
+		return STEER_ESYS;
+	}
+	for (int i = 0; i < MAP_COUNT; i++) {
+		path_join(path, sizeof(path), p->dir, "maps", steer_map_names[i]);
+		m->fd[i] = bpf_obj_get(path);
+		if (m->fd[i] < 0) {
+			snprintf(err, STEER_ERR_LEN, "cannot open pinned map %s: %s", path,
+				 strerror(errno));
+			steer_maps_close(m);
+			return STEER_ESYS;
+		}
+	}
+	return STEER_OK;
+}
+
+void steer_maps_unlock(struct steer_maps *m)
+{
+	if (m->lock_fd >= 0)
+		close(m->lock_fd);
+	m->lock_fd = -1;
+}
+
+void steer_maps_close(struct steer_maps *m)
+{
+	steer_maps_unlock(m);
+	for (int i = 0; i < MAP_COUNT; i++) {
+		if (m->fd[i] >= 0)
+			close(m->fd[i]);
+		m->fd[i] = -1;
+	}
+}

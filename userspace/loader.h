@@ -1,0 +1,56 @@
+/* SPDX-License-Identifier: GPL-2.0 OR BSD-2-Clause */
+/* loader.h - load, pin, attach and unload steer; open the pinned maps.
+ * Everything lives under <bpffs>/steer so steering needs no process of ours. */
+#ifndef STEER_LOADER_H
+#define STEER_LOADER_H
+
+#include <limits.h>
+#include <stdint.h>
+
+/* Return codes, also the tools' exit statuses. */
+enum steer_rc {
+	STEER_OK = 0,
+	STEER_ESYS = 1,		/* the system failed us */
+	STEER_EINPUT = 2,	/* the operator asked for something invalid */
+};
+
+enum steer_map_id {
+	MAP_SERVICES_LPM,
+	MAP_SERVICES,
+	MAP_SERVICE_STATS,
+	MAP_POOLS,
+	MAP_POOL_STATS,
+	MAP_POOL_TABLES,
+	MAP_WORKERS,
+	MAP_WORKER_STATS,
+	MAP_WORKER_SOCKS,
+	MAP_WORKER_TAGS,
+	MAP_COUNT,
+};
+
+extern const char *const steer_map_names[MAP_COUNT];
+
+struct steer_paths {
+	char root[PATH_MAX];	/* the bpffs mount: /sys/fs/bpf unless told */
+	char dir[PATH_MAX];	/* root/steer */
+};
+
+struct steer_maps {
+	int fd[MAP_COUNT];
+	int lock_fd;		/* flock on the pin dir: one writer at a time */
+	uint64_t netns_ino;	/* namespace the sk_lookup link is attached to */
+};
+
+/* bpffs root from opt, else $STEER_BPFFS, else /sys/fs/bpf */
+int steer_paths_init(struct steer_paths *p, const char *opt, char *err);
+int steer_is_loaded(const struct steer_paths *p);
+int steer_load(const struct steer_paths *p, const char *netns, const char *cgroup, char *err);
+int steer_unload(const struct steer_paths *p, char *err);
+int steer_maps_open(const struct steer_paths *p, struct steer_maps *m, char *err);
+void steer_maps_close(struct steer_maps *m);
+/* Let other steerctl/steerd writers in while we only read (drain --wait). */
+void steer_maps_unlock(struct steer_maps *m);
+/* where cgroup v2 is mounted, from /proc/mounts */
+int steer_cgroup2_root(char *buf, size_t len);
+
+#endif

@@ -1,0 +1,224 @@
+// SPDX-License-Identifier: GPL-2.0 OR BSD-2-Clause
+#include <arpa/inet.h>
+#include <ctype.h>
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include "parse.h"
+
+static const char *const policy_names[STEER_POLICY_COUNT] = {
+	[STEER_POLICY_LEAST_CONN] = "least-conn",
+	[STEER_POLICY_ROUND_ROBIN] = "round-robin",
+	[STEER_POLICY_RANDOM] = "random",
+	[STEER_POLICY_HASH] = "hash",
+};
+
+int parse_name(const char *s, const char *what, char *err)
+{
+	size_t n = strlen(s);
+
+	if (n == 0 || n >= STEER_NAME_LEN) {
+		snprintf(err, STEER_ERR_LEN, "%s name '%s' must be 1 to %d characters", what, s,
+			 STEER_NAME_LEN - 1);
+		return -1;
+	}
+	for (const char *p = s; *p; p++) {
+		if (!isalnum((unsigned char)*p) && *p != '-' && *p != '_' && *p != '.') {
+			snprintf(err, STEER_ERR_LEN,
+				 "%s name '%s' may hold only letters, digits, '-', '_' and '.'", what, s);
+			return -1;
+		}
+	}
+	return 0;
+}
+
+int parse_u32(const char *s, const char *what, uint32_t min, uint32_t max, uint32_t *out, char *err)
+{
+	unsigned long long v;
+	char *end;
+
+	errno = 0;
+	v = strtoull(s, &end, 10);
+	if (!*s || *end || errno || s[0] == '-' || v < min || v > max) {
+		snprintf(err, STEER_ERR_LEN, "%s '%s' is not a whole number from %u to %u", what, s,
+			 min, max);
+		return -1;
+	}
+	*out = (uint32_t)v;
+	return 0;
+}
+
+static int parse_ip(const char *s, uint8_t addr[16], uint32_t *family)
+{
+	struct in_addr v4;
+
+	if (inet_pton(AF_INET, s, &v4) == 1) {
+		memset(addr, 0, 10);
+		addr[10] = addr[11] = 0xff;
+		memcpy(addr + 12, &v4, 4);
+		*family = STEER_FAMILY_V4;
+		return 0;
+	}
+	if (inet_pton(AF_INET6, s, addr) == 1) {
+		*family = STEER_FAMILY_V6;
+		return 0;
+	}
+	return -1;
+}
+
+int parse_prefix(const char *s, struct steer_prefix *out, char *err)
+{
+	char buf[INET6_ADDRSTRLEN + 8];
+	char *slash;
+	uint32_t max;
+
+	if (strlen(s) >= sizeof(buf))
+		goto bad;
+	strcpy(buf, s);
+	slash = strchr(buf, '/');
+	if (slash)
+		*slash = '\0';
+	if (parse_ip(buf, out->addr, &out->family))
+		goto bad;
+	max = out->family == STEER_FAMILY_V4 ? 32 : 128;
+	out->prefixlen = max;
+	if (slash && parse_u32(slash + 1, "prefix length", 0, max, &out->prefixlen, err))
+		return -1;
+	/* Host bits must be zero, as `ip route` insists. */
+	for (uint32_t bit = prefix_mapped_len(out); bit < 128; bit++) {
+		if (out->addr[bit / 8] & (0x80 >> (bit % 8))) {
+			snprintf(err, STEER_ERR_LEN, "prefix '%s' has host bits set", s);
+			return -1;
+		}
+	}
+	return 0;
+bad:
+	snprintf(err, STEER_ERR_LEN, "'%s' is not an IPv4 or IPv6 prefix (ADDR/LEN)", s);
+	return -1;
+}
+
+uint32_t prefix_mapped_len(const struct steer_prefix *p)
+{
+	return p->family == STEER_FAMILY_V4 ? 96 + p->prefixlen : p->prefixlen;
+}
+
+int parse_port_range(const char *s, uint16_t *lo, uint16_t *hi, char *err)
+{
+	char buf[32];
+	char *dash;
+	uint32_t a, b;
+
+	if (strlen(s) >= sizeof(buf))
+		goto bad;
+	strcpy(buf, s);
+	dash = strchr(buf, '-');
+	if (dash)
+		*dash = '\0';
+	if (parse_u32(buf, "port", 1, 65535, &a, err))
+		return -1;
+	b = a;
+	if (dash && parse_u32(dash + 1, "port", 1, 65535, &b, err))
+		return -1;
+	if (b < a)
+		goto bad;
+	if (b - a + 1 > STEER_MAX_PORT_SPAN) {
+		snprintf(err, STEER_ERR_LEN, "port range '%s' spans more than %d ports", s,
+			 STEER_MAX_PORT_SPAN);
+		return -1;
+	}
+	*lo = (uint16_t)a;
+	*hi = (uint16_t)b;
+	return 0;
+bad:
+	snprintf(err, STEER_ERR_LEN, "'%s' is not a port or port range (P or P-Q, P <= Q)", s);
+	return -1;
+}
+
+int parse_endpoint(const char *s, struct steer_endpoint *out, char *err)
+{
+	char buf[INET6_ADDRSTRLEN + 16];
+	char *host = buf, *colon;
+	uint32_t port;
+
+	if (strlen(s) >= sizeof(buf))
+		goto bad;
+	strcpy(buf, s);
+	if (buf[0] == '[') {
+		char *close = strchr(buf, ']');
+
+		if (!close || close[1] != ':')
+			goto bad;
+		*close = '\0';
+		host = buf + 1;
+		colon = close + 1;
+	} else {
+		colon = strrchr(buf, ':');
+		if (!colon)
+			goto bad;
+		*colon = '\0';
+	}
+	if (parse_ip(host, out->addr, &out->family))
+		goto bad;
+	if (parse_u32(colon + 1, "port", 1, 65535, &port, err))
+		return -1;
+	out->port = (uint16_t)port;
+	return 0;
+bad:
+	snprintf(err, STEER_ERR_LEN, "'%s' is not an address IP:PORT or [IPv6]:PORT", s);
+	return -1;
+}
+
+int parse_policy(const char *s, uint32_t *out, char *err)
+{
+	for (uint32_t i = 0; i < STEER_POLICY_COUNT; i++) {
+		if (!strcmp(s, policy_names[i])) {
+			*out = i;
+			return 0;
+		}
+	}
+	snprintf(err, STEER_ERR_LEN,
+		 "policy '%s' is unknown (least-conn, round-robin, random or hash)", s);
+	return -1;
+}
+
+const char *policy_name(uint32_t policy)
+{
+	return policy < STEER_POLICY_COUNT ? policy_names[policy] : "unknown";
+}
+
+const char *state_name(uint32_t state)
+{
+	switch (state) {
+	case STEER_WORKER_UP: return "up";
+	case STEER_WORKER_DRAIN: return "drain";
+	case STEER_WORKER_DOWN: return "down";
+	default: return "unknown";
+	}
+}
+
+static int is_v4_mapped(const uint8_t addr[16])
+{
+	static const uint8_t prefix[12] = { 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff };
+
+	return !memcmp(addr, prefix, sizeof(prefix));
+}
+
+void format_addr(const uint8_t addr[16], char *buf, size_t len)
+{
+	if (is_v4_mapped(addr))
+		inet_ntop(AF_INET, addr + 12, buf, (socklen_t)len);
+	else
+		inet_ntop(AF_INET6, addr, buf, (socklen_t)len);
+}
+
+void format_endpoint(const uint8_t addr[16], uint16_t port, char *buf, size_t len)
+{
+	char ip[INET6_ADDRSTRLEN];
+
+	format_addr(addr, ip, sizeof(ip));
+	if (is_v4_mapped(addr))
+		snprintf(buf, len, "%s:%u", ip, port);
+	else
+		snprintf(buf, len, "[%s]:%u", ip, port);
+}

@@ -1,0 +1,40 @@
+/* SPDX-License-Identifier: GPL-2.0 OR BSD-2-Clause */
+/* parse.h - validating parsers for what operators type. Each returns 0 on
+ * success or -1 after writing a one-line reason into err. */
+#ifndef STEER_PARSE_H
+#define STEER_PARSE_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include "steer.h"
+
+#define STEER_ERR_LEN 256
+
+struct steer_prefix {
+	uint8_t addr[16];	/* IPv4-mapped for IPv4 */
+	uint32_t prefixlen;	/* as written: 0..32 or 0..128 */
+	uint32_t family;	/* STEER_FAMILY_V4 / _V6 */
+};
+
+struct steer_endpoint {
+	uint8_t addr[16];	/* IPv4-mapped for IPv4 */
+	uint32_t family;
+	uint16_t port;
+};
+
+int parse_name(const char *s, const char *what, char *err);
+int parse_u32(const char *s, const char *what, uint32_t min, uint32_t max, uint32_t *out, char *err);
+int parse_prefix(const char *s, struct steer_prefix *out, char *err);
+int parse_port_range(const char *s, uint16_t *lo, uint16_t *hi, char *err);
+int parse_endpoint(const char *s, struct steer_endpoint *out, char *err);
+int parse_policy(const char *s, uint32_t *out, char *err);
+
+const char *policy_name(uint32_t policy);
+const char *state_name(uint32_t state);
+/* "10.0.0.0/24", "[2001:db8::1]:80" and friends, from the stored forms */
+void format_addr(const uint8_t addr[16], char *buf, size_t len);
+void format_endpoint(const uint8_t addr[16], uint16_t port, char *buf, size_t len);
+/* mapped-space prefix length of a prefix as written */
+uint32_t prefix_mapped_len(const struct steer_prefix *p);
+
+#endif

@@ -1,0 +1,621 @@
+// SPDX-License-Identifier: GPL-2.0 OR BSD-2-Clause
+#include <errno.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+#include <bpf/bpf.h>
+#include <bpf/libbpf.h>
+#include "state.h"
+#include "table.h"
+
+/* find_named() and find_free() read these records generically. */
+_Static_assert(offsetof(struct steer_service, in_use) == STEER_NAME_LEN, "service layout");
+_Static_assert(offsetof(struct steer_pool, in_use) == STEER_NAME_LEN, "pool layout");
+_Static_assert(offsetof(struct steer_worker, in_use) == STEER_NAME_LEN, "worker layout");
+
+static int map_get(const struct steer_maps *m, int map, uint32_t key, void *val)
+{
+	return bpf_map_lookup_elem(m->fd[map], &key, val);
+}
+
+static int map_put(const struct steer_maps *m, int map, uint32_t key, const void *val)
+{
+	return bpf_map_update_elem(m->fd[map], &key, val, BPF_ANY);
+}
+
+static int sys_error(char *err, const char *what)
+{
+	snprintf(err, STEER_ERR_LEN, "cannot %s: %s", what, strerror(errno));
+	return STEER_ESYS;
+}
+
+/* Find a named, in-use entry of an array map of records that start with
+ * name[] and in_use, as steer_service, steer_pool and steer_worker do. */
+static int find_named(const struct steer_maps *m, int map, uint32_t max, size_t size,
+		      const char *name, uint32_t *id, void *out)
+{
+	char *buf = malloc(size);
+	int ret = -1;
+
+	if (!buf)
+		return -1;
+	for (uint32_t i = 0; i < max; i++) {
+		if (map_get(m, map, i, buf))
+			break;
+		if (*(uint32_t *)(buf + STEER_NAME_LEN) && !strncmp(buf, name, STEER_NAME_LEN)) {
+			*id = i;
+			if (out)
+				memcpy(out, buf, size);
+			ret = 0;
+			break;
+		}
+	}
+	free(buf);
+	return ret;
+}
+
+/* First slot whose in_use is 0. */
+static int find_free(const struct steer_maps *m, int map, uint32_t max, size_t size, uint32_t *id)
+{
+	char *buf = malloc(size);
+	int ret = -1;
+
+	if (!buf)
+		return -1;
+	for (uint32_t i = 0; i < max && ret; i++) {
+		if (map_get(m, map, i, buf))
+			break;
+		if (!*(uint32_t *)(buf + STEER_NAME_LEN)) {
+			*id = i;
+			ret = 0;
+		}
+	}
+	free(buf);
+	return ret;
+}
+
+int pool_find(const struct steer_maps *m, const char *name, uint32_t *id, struct steer_pool *out,
+	      char *err)
+{
+	if (!find_named(m, MAP_POOLS, STEER_MAX_POOLS, sizeof(*out), name, id, out))
+		return STEER_OK;
+	snprintf(err, STEER_ERR_LEN, "pool '%s' does not exist", name);
+	return STEER_EINPUT;
+}
+
+int worker_find(const struct steer_maps *m, const char *name, uint32_t *id,
+		struct steer_worker *out, char *err)
+{
+	if (!find_named(m, MAP_WORKERS, STEER_MAX_WORKERS, sizeof(*out), name, id, out))
+		return STEER_OK;
+	snprintf(err, STEER_ERR_LEN, "worker '%s' does not exist", name);
+	return STEER_EINPUT;
+}
+
+int service_find(const struct steer_maps *m, const char *name, uint32_t *id,
+		 struct steer_service *out, char *err)
+{
+	if (!find_named(m, MAP_SERVICES, STEER_MAX_SERVICES, sizeof(*out), name, id, out))
+		return STEER_OK;
+	snprintf(err, STEER_ERR_LEN, "service '%s' does not exist", name);
+	return STEER_EINPUT;
+}
+
+static int name_taken(const struct steer_maps *m, int map, uint32_t max, size_t size,
+		      const char *what, const char *name, char *err)
+{
+	uint32_t id;
+
+	if (find_named(m, map, max, size, name, &id, NULL))
+		return STEER_OK;
+	snprintf(err, STEER_ERR_LEN, "%s '%s' already exists", what, name);
+	return STEER_EINPUT;
+}
+
+/* Resolve a fallback name for pool self_id; refuse loops and chains longer
+ * than the kernel follows. */
+static int resolve_fallback(const struct steer_maps *m, uint32_t self_id, const char *self,
+			    const char *fallback, uint32_t *out, char *err)
+{
+	struct steer_pool p;
+	uint32_t id, hops = 1;
+	int ret;
+
+	if (!fallback || !strcmp(fallback, "none")) {
+		*out = STEER_NONE;
+		return STEER_OK;
+	}
+	if ((ret = pool_find(m, fallback, &id, &p, err)))
+		return ret;
+	*out = id;
+	for (; id != STEER_NONE; id = p.fallback, hops++) {
+		if (id == self_id) {
+			snprintf(err, STEER_ERR_LEN, "fallback '%s' would make a loop back to pool '%s'",
+				 fallback, self);
+			return STEER_EINPUT;
+		}
+		if (hops >= STEER_MAX_HOPS) {
+			snprintf(err, STEER_ERR_LEN, "fallback chain from pool '%s' is longer than %d pools",
+				 self, STEER_MAX_HOPS);
+			return STEER_EINPUT;
+		}
+		if (map_get(m, MAP_POOLS, id, &p))
+			return sys_error(err, "read pools");
+	}
+	return STEER_OK;
+}
+
+int pool_add(const struct steer_maps *m, const char *name, uint32_t policy, const char *fallback,
+	     char *err)
+{
+	struct steer_pool_stats zero = {};
+	struct steer_pool *p;
+	uint32_t id;
+	int ret;
+
+	if ((ret = parse_name(name, "pool", err) ? STEER_EINPUT : STEER_OK) ||
+	    (ret = name_taken(m, MAP_POOLS, STEER_MAX_POOLS, sizeof(*p), "pool", name, err)))
+		return ret;
+	if (find_free(m, MAP_POOLS, STEER_MAX_POOLS, sizeof(*p), &id)) {
+		snprintf(err, STEER_ERR_LEN, "no room for another pool (at most %d)", STEER_MAX_POOLS);
+		return STEER_EINPUT;
+	}
+	if (!(p = calloc(1, sizeof(*p))))
+		return sys_error(err, "allocate");
+	if ((ret = resolve_fallback(m, id, name, fallback, &p->fallback, err)))
+		goto cleanup;
+	snprintf(p->name, sizeof(p->name), "%s", name);
+	p->policy = policy;
+	p->in_use = 1;
+	ret = STEER_OK;
+	if (map_put(m, MAP_POOL_STATS, id, &zero) || map_put(m, MAP_POOLS, id, p))
+		ret = sys_error(err, "write pools");
+cleanup:
+	free(p);
+	return ret;
+}
+
+int pool_set(const struct steer_maps *m, const char *name, const uint32_t *policy,
+	     const char *fallback, char *err)
+{
+	struct steer_pool *p = calloc(1, sizeof(*p));
+	uint32_t id;
+	int ret;
+
+	if (!p)
+		return sys_error(err, "allocate");
+	if ((ret = pool_find(m, name, &id, p, err)))
+		goto cleanup;
+	if (fallback && (ret = resolve_fallback(m, id, name, fallback, &p->fallback, err)))
+		goto cleanup;
+	if (policy)
+		p->policy = *policy;
+	ret = STEER_OK;
+	if (map_put(m, MAP_POOLS, id, p))
+		ret = sys_error(err, "write pools");
+	else
+		ret = pool_rebuild_table(m, id, err);
+cleanup:
+	free(p);
+	return ret;
+}
+
+int pool_del(const struct steer_maps *m, const char *name, char *err)
+{
+	struct steer_pool *p = calloc(1, sizeof(*p)), *other = calloc(1, sizeof(*p));
+	struct steer_service svc;
+	uint32_t id;
+	int ret;
+
+	if (!p || !other) {
+		ret = sys_error(err, "allocate");
+		goto cleanup;
+	}
+	if ((ret = pool_find(m, name, &id, p, err)))
+		goto cleanup;
+	ret = STEER_EINPUT;
+	if (p->nworkers) {
+		snprintf(err, STEER_ERR_LEN, "pool '%s' still has %u workers", name, p->nworkers);
+		goto cleanup;
+	}
+	for (uint32_t i = 0; i < STEER_MAX_SERVICES; i++) {
+		if (!map_get(m, MAP_SERVICES, i, &svc) && svc.in_use && svc.pool_id == id) {
+			snprintf(err, STEER_ERR_LEN, "pool '%s' is used by service '%s'", name, svc.name);
+			goto cleanup;
+		}
+	}
+	for (uint32_t i = 0; i < STEER_MAX_POOLS; i++) {
+		if (!map_get(m, MAP_POOLS, i, other) && other->in_use && other->fallback == id) {
+			snprintf(err, STEER_ERR_LEN, "pool '%s' is the fallback of pool '%s'", name,
+				 other->name);
+			goto cleanup;
+		}
+	}
+	memset(p, 0, sizeof(*p));
+	ret = map_put(m, MAP_POOLS, id, p) ? sys_error(err, "write pools") : STEER_OK;
+cleanup:
+	free(p);
+	free(other);
+	return ret;
+}
+
+/* Effective weight of a worker for the pool tables: none unless up. */
+static uint32_t table_weight(const struct steer_worker *w)
+{
+	if (!w->in_use || w->state != STEER_WORKER_UP)
+		return 0;
+	return w->weight * w->health;
+}
+
+int pool_rebuild_table(const struct steer_maps *m, uint32_t pool_id, char *err)
+{
+	struct table_member *members = NULL;
+	struct steer_worker *workers = NULL;
+	uint32_t *keys = NULL, *table = NULL, len = 0, count;
+	struct steer_pool *p = calloc(1, sizeof(*p));
+	int ret = STEER_ESYS;
+
+	if (!p || map_get(m, MAP_POOLS, pool_id, p))
+		goto sys;
+	members = calloc(p->nworkers + 1, sizeof(*members));
+	workers = calloc(p->nworkers + 1, sizeof(*workers));
+	keys = calloc(STEER_TABLE_SIZE, sizeof(*keys));
+	table = calloc(STEER_TABLE_SIZE, sizeof(*table));
+	if (!members || !workers || !keys || !table)
+		goto sys;
+	for (uint32_t i = 0; i < p->nworkers && i < STEER_MAX_POOL_WORKERS; i++) {
+		if (map_get(m, MAP_WORKERS, p->members[i], &workers[i]))
+			goto sys;
+		members[i].id = p->members[i];
+		members[i].weight = table_weight(&workers[i]);
+		members[i].name = workers[i].name;
+	}
+	if (p->policy == STEER_POLICY_HASH) {
+		if (table_build_maglev(members, p->nworkers, table, &len))
+			goto sys;
+	} else if (p->policy != STEER_POLICY_LEAST_CONN) {
+		table_build_weighted(members, p->nworkers, table, &len);
+	}
+	for (uint32_t i = 0; i < len; i++)
+		keys[i] = pool_id * STEER_TABLE_SIZE + i;
+	count = len;
+	if (len && bpf_map_update_batch(m->fd[MAP_POOL_TABLES], keys, table, &count, NULL))
+		goto sys;
+	/* Shrinking: lower table_len before stale slots could be read. */
+	p->table_len = len;
+	if (map_put(m, MAP_POOLS, pool_id, p))
+		goto sys;
+	ret = STEER_OK;
+	goto cleanup;
+sys:
+	ret = sys_error(err, "rebuild the pool table");
+cleanup:
+	free(p);
+	free(members);
+	free(workers);
+	free(keys);
+	free(table);
+	return ret;
+}
+
+static int service_key_put(const struct steer_maps *m, const struct steer_prefix *prefix,
+			   uint16_t port, const struct steer_service_target *target)
+{
+	struct steer_service_key key = { .prefixlen = 16 + prefix_mapped_len(prefix), .port = port };
+
+	memcpy(key.addr, prefix->addr, 16);
+	if (!target)
+		return bpf_map_delete_elem(m->fd[MAP_SERVICES_LPM], &key);
+	return bpf_map_update_elem(m->fd[MAP_SERVICES_LPM], &key, target, BPF_NOEXIST);
+}
+
+/* Another service with the same prefix and an overlapping port range. */
+static int service_overlap(const struct steer_maps *m, const struct steer_prefix *prefix,
+			   uint16_t lo, uint16_t hi, char *err)
+{
+	struct steer_service s;
+
+	for (uint32_t i = 0; i < STEER_MAX_SERVICES; i++) {
+		if (map_get(m, MAP_SERVICES, i, &s) || !s.in_use)
+			continue;
+		if (s.family == prefix->family && s.prefixlen == prefix->prefixlen &&
+		    !memcmp(s.addr, prefix->addr, 16) && s.port_lo <= hi && lo <= s.port_hi) {
+			snprintf(err, STEER_ERR_LEN, "service '%s' already covers that prefix and port",
+				 s.name);
+			return STEER_EINPUT;
+		}
+	}
+	return STEER_OK;
+}
+
+int service_add(const struct steer_maps *m, const char *name, const struct steer_prefix *prefix,
+		uint16_t lo, uint16_t hi, const char *pool, char *err)
+{
+	struct steer_service_stats *zero;
+	struct steer_service svc = {};
+	struct steer_service_target target;
+	uint32_t id, port;
+	int ret, ncpu = libbpf_num_possible_cpus();
+
+	if (parse_name(name, "service", err))
+		return STEER_EINPUT;
+	if ((ret = name_taken(m, MAP_SERVICES, STEER_MAX_SERVICES, sizeof(svc), "service", name, err)) ||
+	    (ret = pool_find(m, pool, &target.pool_id, NULL, err)) ||
+	    (ret = service_overlap(m, prefix, lo, hi, err)))
+		return ret;
+	if (find_free(m, MAP_SERVICES, STEER_MAX_SERVICES, sizeof(svc), &id)) {
+		snprintf(err, STEER_ERR_LEN, "no room for another service (at most %d)",
+			 STEER_MAX_SERVICES);
+		return STEER_EINPUT;
+	}
+	snprintf(svc.name, sizeof(svc.name), "%s", name);
+	svc.in_use = 1;
+	svc.pool_id = target.pool_id;
+	memcpy(svc.addr, prefix->addr, 16);
+	svc.prefixlen = prefix->prefixlen;
+	svc.family = prefix->family;
+	svc.port_lo = lo;
+	svc.port_hi = hi;
+	target.service_id = id;
+	zero = calloc((size_t)(ncpu > 0 ? ncpu : 1), sizeof(*zero));
+	if (!zero || map_put(m, MAP_SERVICE_STATS, id, zero) || map_put(m, MAP_SERVICES, id, &svc)) {
+		free(zero);
+		return sys_error(err, "write services");
+	}
+	free(zero);
+	/* The LPM entries go last: they are what makes the service live. */
+	for (port = lo; port <= hi; port++) {
+		if (service_key_put(m, prefix, (uint16_t)port, &target)) {
+			ret = sys_error(err, "write services_lpm");
+			while (port-- > lo)
+				service_key_put(m, prefix, (uint16_t)port, NULL);
+			memset(&svc, 0, sizeof(svc));
+			map_put(m, MAP_SERVICES, id, &svc);
+			return ret;
+		}
+	}
+	return STEER_OK;
+}
+
+int service_del(const struct steer_maps *m, const char *name, char *err)
+{
+	struct steer_service svc;
+	struct steer_prefix prefix;
+	uint32_t id;
+	int ret;
+
+	if ((ret = service_find(m, name, &id, &svc, err)))
+		return ret;
+	memcpy(prefix.addr, svc.addr, 16);
+	prefix.prefixlen = svc.prefixlen;
+	prefix.family = svc.family;
+	for (uint32_t port = svc.port_lo; port <= svc.port_hi; port++)
+		service_key_put(m, &prefix, (uint16_t)port, NULL);
+	memset(&svc, 0, sizeof(svc));
+	return map_put(m, MAP_SERVICES, id, &svc) ? sys_error(err, "write services") : STEER_OK;
+}
+
+/* The worker already steering to this listener, if any. */
+static int listener_in_use(const struct steer_maps *m, uint64_t cookie, char *err)
+{
+	struct steer_worker w;
+
+	for (uint32_t i = 0; i < STEER_MAX_WORKERS; i++) {
+		if (!map_get(m, MAP_WORKERS, i, &w) && w.in_use && w.cookie == cookie) {
+			snprintf(err, STEER_ERR_LEN, "that socket is already worker '%s'", w.name);
+			return STEER_EINPUT;
+		}
+	}
+	return STEER_OK;
+}
+
+/* A worker whose listener died (its process restarted) may be added again
+ * under its name: the dead entry is removed first. */
+static int replace_dead_worker(const struct steer_maps *m, const char *pool_name,
+			       const char *name, char *err)
+{
+	struct steer_worker w;
+	uint64_t cookie;
+	uint32_t id, pool_id;
+
+	if (worker_find(m, name, &id, &w, err))
+		return STEER_OK;
+	if (!bpf_map_lookup_elem(m->fd[MAP_WORKER_SOCKS], &id, &cookie) || errno != ENOENT)
+		return STEER_OK;	/* alive: name_taken() reports it */
+	if (find_named(m, MAP_POOLS, STEER_MAX_POOLS, sizeof(struct steer_pool), pool_name, &pool_id,
+		       NULL))
+		return STEER_OK;	/* pool_find() reports it */
+	if (pool_id != w.pool_id) {
+		snprintf(err, STEER_ERR_LEN, "worker '%s' belongs to another pool", name);
+		return STEER_EINPUT;
+	}
+	return worker_del(m, name, err);
+}
+
+int worker_add(const struct steer_maps *m, const char *pool_name, const char *name,
+	       struct listener *l, const struct worker_params *params, char *err)
+{
+	struct steer_worker_stats stats;
+	struct steer_worker_tag tag = {};
+	struct steer_worker w = {};
+	struct steer_pool *pool = calloc(1, sizeof(*pool));
+	uint32_t id, pool_id, gen;
+	uint64_t sock = (uint64_t)l->fd;
+	int ret;
+
+	if (!pool) {
+		ret = sys_error(err, "allocate");
+		goto cleanup;
+	}
+	ret = STEER_EINPUT;
+	if (parse_name(name, "worker", err))
+		goto cleanup;
+	if ((ret = replace_dead_worker(m, pool_name, name, err)))
+		goto cleanup;
+	if ((ret = name_taken(m, MAP_WORKERS, STEER_MAX_WORKERS, sizeof(w), "worker", name, err)) ||
+	    (ret = pool_find(m, pool_name, &pool_id, pool, err)) ||
+	    (ret = listener_in_use(m, l->cookie, err)))
+		goto cleanup;
+	ret = STEER_EINPUT;
+	if (pool->nworkers >= STEER_MAX_POOL_WORKERS) {
+		snprintf(err, STEER_ERR_LEN, "pool '%s' is full (%d workers)", pool_name,
+			 STEER_MAX_POOL_WORKERS);
+		goto cleanup;
+	}
+	if (find_free(m, MAP_WORKERS, STEER_MAX_WORKERS, sizeof(w), &id)) {
+		snprintf(err, STEER_ERR_LEN, "no room for another worker (at most %d)",
+			 STEER_MAX_WORKERS);
+		goto cleanup;
+	}
+	ret = STEER_ESYS;
+	if (map_get(m, MAP_WORKER_STATS, id, &stats))
+		goto sys;
+	/* A new generation: children of an earlier worker in this slot no
+	 * longer touch its counts. */
+	gen = stats.gen + 1;
+	memset(&stats, 0, sizeof(stats));
+	stats.gen = gen;
+	tag.worker_id = id;
+	tag.gen = gen;
+	tag.port = l->port;
+	snprintf(w.name, sizeof(w.name), "%s", name);
+	w.in_use = 1;
+	w.pool_id = pool_id;
+	w.state = STEER_WORKER_UP;
+	w.weight = params->weight;
+	w.health = STEER_HEALTH_FULL;
+	w.maxconn = params->maxconn;
+	w.family_mask = l->family_mask;
+	w.gen = gen;
+	w.pid = l->pid;
+	w.port = l->port;
+	memcpy(w.addr, l->addr, 16);
+	w.cookie = l->cookie;
+	if (map_put(m, MAP_WORKER_STATS, id, &stats) ||
+	    bpf_map_update_elem(m->fd[MAP_WORKER_TAGS], &l->fd, &tag, BPF_ANY) ||
+	    map_put(m, MAP_WORKERS, id, &w) ||
+	    bpf_map_update_elem(m->fd[MAP_WORKER_SOCKS], &id, &sock, BPF_ANY))
+		goto undo;
+	pool->members[pool->nworkers++] = id;
+	if (map_put(m, MAP_POOLS, pool_id, pool))
+		goto undo;
+	ret = pool_rebuild_table(m, pool_id, err);
+	goto cleanup;
+undo:
+	ret = sys_error(err, "add the worker");
+	bpf_map_delete_elem(m->fd[MAP_WORKER_SOCKS], &id);
+	memset(&w, 0, sizeof(w));
+	map_put(m, MAP_WORKERS, id, &w);
+	goto cleanup;
+sys:
+	ret = sys_error(err, "read worker_stats");
+cleanup:
+	/* Never keep the worker's socket: when it dies it must leave the map. */
+	close(l->fd);
+	l->fd = -1;
+	free(pool);
+	return ret;
+}
+
+int worker_update(const struct steer_maps *m, const char *name, const uint32_t *weight,
+		  const uint32_t *maxconn, const uint32_t *state, char *err)
+{
+	struct steer_worker w;
+	uint32_t id;
+	int ret;
+
+	if ((ret = worker_find(m, name, &id, &w, err)))
+		return ret;
+	if (weight)
+		w.weight = *weight;
+	if (maxconn)
+		w.maxconn = *maxconn;
+	if (state)
+		w.state = *state;
+	if (map_put(m, MAP_WORKERS, id, &w))
+		return sys_error(err, "write workers");
+	return pool_rebuild_table(m, w.pool_id, err);
+}
+
+int worker_del(const struct steer_maps *m, const char *name, char *err)
+{
+	struct steer_pool *pool = calloc(1, sizeof(*pool));
+	struct steer_worker w;
+	uint32_t id;
+	int ret;
+
+	if (!pool)
+		return sys_error(err, "allocate");
+	if ((ret = worker_find(m, name, &id, &w, err)))
+		goto cleanup;
+	/* Stop new connections first, then unlink from the pool. */
+	w.state = STEER_WORKER_DOWN;
+	ret = STEER_ESYS;
+	if (map_put(m, MAP_WORKERS, id, &w) || map_get(m, MAP_POOLS, w.pool_id, pool))
+		goto sys;
+	for (uint32_t i = 0; i < pool->nworkers && i < STEER_MAX_POOL_WORKERS; i++) {
+		if (pool->members[i] == id) {
+			pool->members[i] = pool->members[--pool->nworkers];
+			break;
+		}
+	}
+	if (map_put(m, MAP_POOLS, w.pool_id, pool))
+		goto sys;
+	if ((ret = pool_rebuild_table(m, w.pool_id, err)))
+		goto cleanup;
+	bpf_map_delete_elem(m->fd[MAP_WORKER_SOCKS], &id);	/* gone already if it died */
+	memset(&w, 0, sizeof(w));
+	ret = map_put(m, MAP_WORKERS, id, &w) ? sys_error(err, "write workers") : STEER_OK;
+	goto cleanup;
+sys:
+	ret = sys_error(err, "delete the worker");
+cleanup:
+	free(pool);
+	return ret;
+}
+
+int worker_stats_read(const struct steer_maps *m, uint32_t id, struct steer_worker_stats *out)
+{
+	return map_get(m, MAP_WORKER_STATS, id, out);
+}
+
+int service_stats_read(const struct steer_maps *m, uint32_t id, struct steer_service_stats *out)
+{
+	int ncpu = libbpf_num_possible_cpus();
+	struct steer_service_stats *percpu;
+
+	memset(out, 0, sizeof(*out));
+	if (ncpu <= 0 || !(percpu = calloc((size_t)ncpu, sizeof(*percpu))))
+		return -1;
+	if (map_get(m, MAP_SERVICE_STATS, id, percpu)) {
+		free(percpu);
+		return -1;
+	}
+	for (int c = 0; c < ncpu; c++) {
+		out->lookups += percpu[c].lookups;
+		out->refused += percpu[c].refused;
+	}
+	free(percpu);
+	return 0;
+}
+
+uint64_t worker_stats_pending(const struct steer_worker_stats *s)
+{
+	struct timespec ts;
+	uint32_t epoch, prev;
+	uint64_t n = 0;
+
+	/* bpf_ktime_get_ns() is CLOCK_MONOTONIC */
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	epoch = (uint32_t)(((uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec) >>
+			   STEER_PENDING_SHIFT);
+	prev = epoch - 1;
+	if (s->pending_epoch[epoch & 1] == epoch)
+		n += s->pending[epoch & 1];
+	if (s->pending_epoch[prev & 1] == prev)
+		n += s->pending[prev & 1];
+	return n;
+}

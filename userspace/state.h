@@ -1,0 +1,49 @@
+/* SPDX-License-Identifier: GPL-2.0 OR BSD-2-Clause */
+/* state.h - services, pools and workers by name, on top of the pinned maps.
+ * Every operation validates first and writes last, so bad input changes
+ * nothing; it returns an steer_rc and leaves a one-line reason in err. */
+#ifndef STEER_STATE_H
+#define STEER_STATE_H
+
+#include <stdint.h>
+#include "loader.h"
+#include "parse.h"
+#include "sockets.h"
+
+int pool_find(const struct steer_maps *m, const char *name, uint32_t *id, struct steer_pool *out,
+	      char *err);
+int worker_find(const struct steer_maps *m, const char *name, uint32_t *id,
+		struct steer_worker *out, char *err);
+int service_find(const struct steer_maps *m, const char *name, uint32_t *id,
+		 struct steer_service *out, char *err);
+
+int pool_add(const struct steer_maps *m, const char *name, uint32_t policy, const char *fallback,
+	     char *err);
+/* policy: NULL keeps it; fallback: NULL keeps it, "none" clears it */
+int pool_set(const struct steer_maps *m, const char *name, const uint32_t *policy,
+	     const char *fallback, char *err);
+int pool_del(const struct steer_maps *m, const char *name, char *err);
+int pool_rebuild_table(const struct steer_maps *m, uint32_t pool_id, char *err);
+
+int service_add(const struct steer_maps *m, const char *name, const struct steer_prefix *prefix,
+		uint16_t port_lo, uint16_t port_hi, const char *pool, char *err);
+int service_del(const struct steer_maps *m, const char *name, char *err);
+
+struct worker_params {
+	uint32_t weight;
+	uint32_t maxconn;
+};
+/* Takes ownership of l->fd: it is closed before return, in every case. */
+int worker_add(const struct steer_maps *m, const char *pool, const char *name,
+	       struct listener *l, const struct worker_params *params, char *err);
+/* Any of weight, maxconn, state may be NULL to keep it. */
+int worker_update(const struct steer_maps *m, const char *name, const uint32_t *weight,
+		  const uint32_t *maxconn, const uint32_t *state, char *err);
+int worker_del(const struct steer_maps *m, const char *name, char *err);
+
+int worker_stats_read(const struct steer_maps *m, uint32_t id, struct steer_worker_stats *out);
+int service_stats_read(const struct steer_maps *m, uint32_t id, struct steer_service_stats *out);
+/* pending count as the kernel sees it now */
+uint64_t worker_stats_pending(const struct steer_worker_stats *s);
+
+#endif
