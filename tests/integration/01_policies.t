@@ -1,0 +1,63 @@
+#!/bin/bash
+# Each policy spreads a service's connections; unmatched traffic is untouched; IPv6 works.
+source "$(dirname "$0")/../lib.sh"
+
+steer_load
+for i in 1 2 3 4; do start_worker "w$i" "127.0.0.1:910$i"; done
+steer pool add lc --policy least-conn
+steer service add web --prefix $SVC4/32 --port 80 --pool lc
+for i in 1 2 3 4; do steer worker add lc "w$i" --addr "127.0.0.1:910$i"; done
+
+out=$("$SCLIENT" --connect $SVC4:80 -n 400 -c 0 --mode hold --hold-ms 300)
+is "$(client_ok "$out")" "400 0 0" "least-conn: 400 held connections all succeed"
+counts=$(for i in 1 2 3 4; do client_count "$out" "w$i"; done | sort -n | tr '\n' ' ')
+is "$counts" "100 100 100 100 " "least-conn: held connections spread 100 each over 4 workers"
+
+for policy in round-robin random hash; do
+	steer pool set lc --policy $policy
+	out=$("$SCLIENT" --connect $SVC4:80 -n 2000 -c 50 --src-range 127.20.0.0/16)
+	is "$(client_ok "$out")" "2000 0 0" "$policy: 2000 connections succeed"
+	min=$(for i in 1 2 3 4; do client_count "$out" "w$i"; done | sort -n | head -1)
+	[ "$min" -ge 400 ]
+	ok $? "$policy: every worker gets a fair share (min $min of 2000)"
+done
+steer pool set lc --policy round-robin
+out=$("$SCLIENT" --connect $SVC4:80 -n 400 -c 1)
+counts=$(for i in 1 2 3 4; do client_count "$out" "w$i"; done | tr '\n' ' ')
+is "$counts" "100 100 100 100 " "round-robin: exactly 100 each of 400 sequential connections"
+
+# Not ours: another port on the service address, and another address.
+start_worker direct 127.0.0.1:9200
+before=$(steer -j service list | jq '.services[0].lookups')
+out=$("$SCLIENT" --connect 127.0.0.1:9200 -n 20)
+is "$(client_count "$out" direct)" 20 "a listener outside any service is reached directly"
+out=$("$SCLIENT" --connect $SVC4:81 -n 5 --timeout-ms 1000)
+is "$(client_ok "$out")" "0 0 5" "another port on the service address is the kernel's: refused, nothing listens"
+out=$("$SCLIENT" --connect 127.10.0.2:80 -n 5 --timeout-ms 1000)
+is "$(client_ok "$out")" "0 0 5" "another address is the kernel's: refused, nothing listens"
+is "$(steer -j service list | jq '.services[0].lookups')" "$before" "sk_lookup left the unmatched connections alone"
+
+# IPv6: a service on ::1 port 80 to IPv6 workers.
+start_worker v6a "[::1]:9301" --v6only
+start_worker v6b "[::1]:9302" --v6only
+steer pool add v6
+steer service add web6 --prefix ::1/128 --port 80 --pool v6
+steer worker add v6 v6a --addr "[::1]:9301"
+steer worker add v6 v6b --addr "[::1]:9302"
+out=$("$SCLIENT" --connect "[::1]:80" -n 200 -c 0 --mode hold --hold-ms 200)
+is "$(client_ok "$out")" "200 0 0" "IPv6: 200 connections through the service succeed"
+is "$(client_count "$out" v6a) $(client_count "$out" v6b)" "100 100" "IPv6: least-conn splits them evenly"
+# A v6only worker cannot take IPv4: an IPv4 service on that pool is refused at once.
+steer service add v4tov6 --prefix $SVC4/32 --port 82 --pool v6
+out=$("$SCLIENT" --connect $SVC4:82 -n 3 --timeout-ms 1000)
+is "$(client_ok "$out")" "0 0 3" "IPv4 to a pool of v6only workers is refused at once"
+
+# Port ranges and the longest prefix.
+steer service add range --prefix 127.11.0.0/16 --port 1000-1009 --pool lc
+out=$("$SCLIENT" --connect 127.11.3.4:1009 -n 10)
+is "$(client_ok "$out")" "10 0 0" "a port range on a /16 prefix is steered"
+out=$("$SCLIENT" --connect 127.11.3.4:1010 -n 2 --timeout-ms 1000)
+is "$(client_ok "$out")" "0 0 2" "the port after the range is not"
+wait_for all_outstanding_zero
+ok $? "every outstanding count is back to 0"
+done_testing

@@ -1,0 +1,146 @@
+# tests/lib.sh - sourced by every tests/integration/*.t (TAP, run by prove).
+#
+# Isolation: the test re-executes itself inside a new network namespace and a
+# private mount namespace, with its own cgroup (v2) and its own bpffs mount.
+# Nothing is attached to the host's namespace or cgroups, and when the test
+# exits the namespaces, pins, links and cgroup all go away.
+# Traffic goes only to 127.0.0.0/8 and ::1 inside that private namespace.
+
+TOP=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+STEERCTL=${STEERCTL:-$TOP/build/steerctl}
+SWORKER=$TOP/tests/tools/sworker
+SCLIENT=$TOP/tests/tools/sclient
+
+if [ -z "${STEER_TEST_INNER:-}" ]; then
+	if [ "$(id -u)" -ne 0 ]; then
+		echo "1..0 # SKIP integration tests need root"
+		exit 0
+	fi
+	cgroot=$(awk '$3 == "cgroup2" { print $2; exit }' /proc/mounts)
+	if [ -z "$cgroot" ]; then
+		echo "Bail out! no cgroup v2 hierarchy mounted"
+		exit 1
+	fi
+	export STEER_TEST_CGROUP="$cgroot/steer-test-$$"
+	export STEER_TEST_INNER=1
+	mkdir "$STEER_TEST_CGROUP"
+	unshare --net --mount --propagation private -- \
+		bash -c 'echo $$ > "$STEER_TEST_CGROUP/cgroup.procs" && exec bash "$0"' "$0"
+	rc=$?
+	# Anything the test left running dies with its cgroup.
+	echo 1 > "$STEER_TEST_CGROUP/cgroup.kill" 2>/dev/null
+	for _ in 1 2 3 4 5 6 7 8 9 10; do
+		rmdir "$STEER_TEST_CGROUP" 2>/dev/null && break
+		sleep 0.2
+	done
+	exit $rc
+fi
+
+set -u
+ip link set lo up
+STEER_TMP=$(mktemp -d /tmp/steer-test.XXXXXX)
+export STEER_BPFFS=$STEER_TMP/bpffs
+mkdir -p "$STEER_BPFFS"
+mount -t bpf bpf "$STEER_BPFFS"
+WORKER_PIDS=()
+
+cleanup() {
+	local pid
+	for pid in "${WORKER_PIDS[@]}"; do kill -9 "$pid" 2>/dev/null; done
+	"$STEERCTL" unload >/dev/null 2>&1
+	umount "$STEER_BPFFS" 2>/dev/null
+	rm -rf "$STEER_TMP"
+}
+trap cleanup EXIT
+
+# ---- TAP ---------------------------------------------------------------
+TAP_N=0
+TAP_FAILED=0
+ok() {	# ok CONDITION-EXIT-STATUS DESCRIPTION
+	TAP_N=$((TAP_N + 1))
+	if [ "$1" -eq 0 ]; then
+		echo "ok $TAP_N - $2"
+	else
+		echo "not ok $TAP_N - $2"
+		TAP_FAILED=$((TAP_FAILED + 1))
+	fi
+}
+check() {	# check DESCRIPTION COMMAND...: ok when the command succeeds
+	local desc=$1
+	shift
+	"$@"
+	ok $? "$desc"
+}
+is() {	# is GOT WANT DESCRIPTION
+	if [ "$1" = "$2" ]; then
+		ok 0 "$3"
+	else
+		ok 1 "$3"
+		echo "#   got: '$1'"
+		echo "#  want: '$2'"
+	fi
+}
+diag() { echo "# $*"; }
+done_testing() {
+	echo "1..$TAP_N"
+	[ "$TAP_FAILED" -eq 0 ]
+}
+bail() { echo "Bail out! $*"; exit 1; }
+
+# ---- steer and workers ---------------------------------------------------
+steer() { "$STEERCTL" "$@"; }
+
+steer_load() {
+	steer load --cgroup "$STEER_TEST_CGROUP" || bail "steerctl load failed"
+}
+
+# start_worker NAME ADDR:PORT [sworker options]: waits until it listens
+start_worker() {
+	local name=$1 addr=$2 fifo line
+	shift 2
+	fifo=$STEER_TMP/ready.$name
+	mkfifo "$fifo"
+	"$SWORKER" --listen "$addr" --name "$name" "$@" > "$fifo" &
+	LAST_PID=$!
+	disown "$LAST_PID"	# no "Killed" noise in the TAP stream
+	WORKER_PIDS+=("$LAST_PID")
+	read -r -t 5 line < "$fifo" || bail "worker $name did not start"
+	rm -f "$fifo"
+	[ "${line%% *}" = ready ] || bail "worker $name: unexpected '$line'"
+}
+
+# worker_field NAME FIELD: one field of `steerctl -j worker list`
+worker_field() {
+	steer -j worker list | jq -r --arg n "$1" ".workers[] | select(.name == \$n) | .$2"
+}
+
+# outstanding counts of all workers, "name=count" sorted
+outstanding_all() {
+	steer -j worker list | jq -r '.workers[] | "\(.name)=\(.outstanding)"' | sort | tr '\n' ' '
+}
+
+# wait_for COMMAND...: retry for up to 5 s (counts settle after close)
+wait_for() {
+	local i
+	for i in $(seq 50); do
+		"$@" && return 0
+		sleep 0.1
+	done
+	return 1
+}
+
+all_outstanding_zero() {
+	[ "$(steer -j worker list | jq '[.workers[].outstanding] | map(select(. != 0)) | length')" = 0 ]
+}
+
+# count of connections a worker got, from sclient output
+client_count() {	# client_count OUTPUT NAME
+	awk -v n="$2" '$1 == "worker" && $2 == n { print $3; f = 1 } END { if (!f) print 0 }' <<< "$1"
+}
+client_ok() {	# client_ok OUTPUT -> "ok failed refused"
+	awk '$1 == "ok" { print $2, $4, $6 }' <<< "$1"
+}
+
+# the service address: a loopback address nothing listens on
+SVC4=127.10.0.1
+SVC6=::1
