@@ -88,4 +88,14 @@ struct {
 	__type(value, struct steer_worker_tag);
 } worker_tags SEC(".maps");
 
+/* client tuple -> worker id picked for it, so a SYN-cookie ACK or a SYN
+ * retransmit meets the same listener (LRU: entries only need to outlive
+ * one handshake) */
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, STEER_RECENT_PICKS);
+	__type(key, struct steer_flow_key);
+	__type(value, struct steer_flow_pick);
+} recent_picks SEC(".maps");
+
 #endif /* STEER_MAPS_BPF_H */

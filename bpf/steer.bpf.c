@@ -41,8 +41,10 @@ static __always_inline struct steer_service_target *find_service(const struct bp
 }
 
 /* Hand the connection to worker id's listener. A listener that is missing
- * from worker_socks has closed: mark the worker gone so later picks skip it. */
-static __always_inline int assign_worker(struct bpf_sk_lookup *ctx, __u32 id, __u32 epoch)
+ * from worker_socks has closed: mark the worker gone so later picks skip it.
+ * A repeat (same client tuple again) is not a new selection. */
+static __always_inline int assign_worker(struct bpf_sk_lookup *ctx, __u32 id, __u32 epoch,
+					 bool repeat)
 {
 	struct steer_worker_stats *s = bpf_map_lookup_elem(&worker_stats, &id);
 	struct bpf_sock *sk;
@@ -59,9 +61,37 @@ static __always_inline int assign_worker(struct bpf_sk_lookup *ctx, __u32 id, __
 	bpf_sk_release(sk);
 	if (err)
 		return -1;
+	if (repeat)
+		return 0;
 	pending_add(s, epoch);
 	__sync_fetch_and_add(&s->selected, 1);
 	return 0;
+}
+
+static __always_inline void flow_key(const struct bpf_sk_lookup *ctx, struct steer_flow_key *key)
+{
+	if (ctx->family == AF_INET) {
+		key->remote[0] = ctx->remote_ip4;
+		key->family = STEER_FAMILY_V4;
+	} else {
+		key->remote[0] = ctx->remote_ip6[0];
+		key->remote[1] = ctx->remote_ip6[1];
+		key->remote[2] = ctx->remote_ip6[2];
+		key->remote[3] = ctx->remote_ip6[3];
+		key->family = STEER_FAMILY_V6;
+	}
+	key->remote_port = bpf_ntohs(ctx->remote_port);
+	key->local_port = (__u16)ctx->local_port;
+}
+
+/* A repeat goes back to its worker while that is recent and the worker
+ * still takes connections (a drained or re-weighted worker is re-picked). */
+static __always_inline bool repeat_allowed(const struct steer_flow_pick *prev, __u32 family,
+					   __u32 epoch)
+{
+	if (bpf_ktime_get_ns() - prev->stamp_ns > STEER_REPEAT_NS)
+		return false;
+	return id_usable(prev->worker_id, family, epoch);
 }
 
 /* Try the pool, then its fallbacks; true once a worker is assigned. */
@@ -69,6 +99,14 @@ static __always_inline bool steer_to_pool(struct bpf_sk_lookup *ctx, __u32 pool_
 {
 	__u32 family = ctx->family == AF_INET ? STEER_FAMILY_V4 : STEER_FAMILY_V6;
 	__u32 epoch = pending_epoch_now();
+	struct steer_flow_key key = {};
+	struct steer_flow_pick *prev, pick = {};
+
+	flow_key(ctx, &key);
+	prev = bpf_map_lookup_elem(&recent_picks, &key);
+	if (prev && repeat_allowed(prev, family, epoch) &&
+	    assign_worker(ctx, prev->worker_id, epoch, true) == 0)
+		return true;
 
 	for (int hop = 0; hop < STEER_MAX_HOPS; hop++) {
 		struct steer_pool_stats *ps = bpf_map_lookup_elem(&pool_stats, &pool_id);
@@ -82,7 +120,10 @@ static __always_inline bool steer_to_pool(struct bpf_sk_lookup *ctx, __u32 pool_
 
 			if (id == STEER_NONE)
 				break;
-			if (assign_worker(ctx, id, epoch) == 0) {
+			if (assign_worker(ctx, id, epoch, false) == 0) {
+				pick.worker_id = id;
+				pick.stamp_ns = bpf_ktime_get_ns();
+				bpf_map_update_elem(&recent_picks, &key, &pick, BPF_ANY);
 				__sync_fetch_and_add(&ps->selected, 1);
 				return true;
 			}

@@ -72,6 +72,30 @@ struct steer_service_target {
 	__u32 pool_id;
 };
 
+/* recent_picks: LRU hash of the connections picked in the last moments.
+ * With SYN cookies the handshake's final ACK runs sk_lookup again, and
+ * only the listener that sent the cookie accepts it; a retransmitted SYN
+ * should also meet the same listener. So a repeat of the same client
+ * tuple goes where the first packet went. */
+#define STEER_RECENT_PICKS	65536
+
+struct steer_flow_key {
+	__u32 remote[4];	/* client address; IPv4 in remote[0] */
+	__u16 remote_port;	/* host order */
+	__u16 local_port;	/* host order */
+	__u32 family;		/* STEER_FAMILY_* */
+};
+
+/* A repeat older than this is a new connection that reuses the tuple. It
+ * covers the first SYN retransmit (1 s) and any cookie ACK. */
+#define STEER_REPEAT_NS		(3ull * 1000 * 1000 * 1000)
+
+struct steer_flow_pick {
+	__u32 worker_id;
+	__u32 pad;
+	__u64 stamp_ns;		/* bpf_ktime_get_ns() at the pick */
+};
+
 /* services: array, key = service id. Config; read by the CLI and bpftool. */
 struct steer_service {
 	char name[STEER_NAME_LEN];

@@ -119,14 +119,20 @@ outstanding_all() {
 	steer -j worker list | jq -r '.workers[] | "\(.name)=\(.outstanding)"' | sort | tr '\n' ' '
 }
 
-# wait_for COMMAND...: retry for up to 5 s (counts settle after close)
+# wait_for 'SHELL CONDITION': evaluate it again and again for up to 5 s
+# (counts settle a moment after the last close)
 wait_for() {
 	local i
 	for i in $(seq 50); do
-		"$@" && return 0
+		eval "$1" && return 0
 		sleep 0.1
 	done
 	return 1
+}
+
+total_outstanding() {	# total_outstanding [POOL]
+	steer -j worker list | jq --arg p "${1:-}" \
+		'[.workers[] | select($p == "" or .pool == $p) | .outstanding] | add // 0'
 }
 
 all_outstanding_zero() {

@@ -28,6 +28,7 @@ const char *const steer_map_names[MAP_COUNT] = {
 	[MAP_WORKER_STATS] = "worker_stats",
 	[MAP_WORKER_SOCKS] = "worker_socks",
 	[MAP_WORKER_TAGS] = "worker_tags",
+	[MAP_RECENT_PICKS] = "recent_picks",
 };
 
 static const char *const link_names[] = { "lookup", "sockops" };
