@@ -74,17 +74,31 @@ static uint64_t fnv1a(const char *s, uint64_t seed)
 	return h ^ (h >> 31);
 }
 
-int table_build_maglev(const struct table_member *m, size_t n, uint32_t *table, uint32_t *len)
+static int by_name(const void *a, const void *b)
+{
+	return strcmp(((const struct table_member *)a)->name, ((const struct table_member *)b)->name);
+}
+
+int table_build_maglev(const struct table_member *members, size_t n, uint32_t *table,
+		       uint32_t *len)
 {
 	const uint32_t size = STEER_TABLE_SIZE;
+	struct table_member *m = NULL;
 	uint32_t divisor, filled = 0;
-	uint64_t total = reduced_total(m, n, &divisor);
+	uint64_t total = reduced_total(members, n, &divisor);
 	uint32_t *offset = NULL, *skip = NULL, *next = NULL;
 	int ret = -1;
 
 	*len = 0;
 	if (!total)
 		return 0;
+	/* Fill order is part of Maglev's result: a canonical order makes the
+	 * same set of workers give the same table, whatever order they came in. */
+	m = malloc(n * sizeof(*m));
+	if (!m)
+		return -1;
+	memcpy(m, members, n * sizeof(*m));
+	qsort(m, n, sizeof(*m), by_name);
 	offset = calloc(n, sizeof(*offset));
 	skip = calloc(n, sizeof(*skip));
 	next = calloc(n, sizeof(*next));
@@ -115,6 +129,7 @@ int table_build_maglev(const struct table_member *m, size_t n, uint32_t *table, 
 	*len = size;
 	ret = 0;
 cleanup:
+	free(m);
 	free(offset);
 	free(skip);
 	free(next);

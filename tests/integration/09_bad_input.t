@@ -1,0 +1,84 @@
+#!/bin/bash
+# Bad input: exit 2, one clear line naming the problem, nothing changed.
+source "$(dirname "$0")/../lib.sh"
+
+steer_load
+steer pool add p
+steer pool add q
+steer service add web --prefix $SVC4/32 --port 80 --pool p
+start_worker w1 127.0.0.1:9101
+steer worker add p w1 --addr 127.0.0.1:9101
+start_worker spare 127.0.0.1:9102
+spare_pid=$LAST_PID
+exec 9<>"$STEER_TMP/not-a-socket"	# a fd of ours that is a plain file
+
+snapshot() {	# every map except the per-CPU stats, as bpftool shows it
+	local m
+	for m in services_lpm services pools workers worker_socks pool_tables; do
+		bpftool map dump pinned "$STEER_BPFFS/steer/maps/$m"
+	done | md5sum
+}
+before=$(snapshot)
+
+# expect_bad 'MESSAGE PART' steerctl-args...
+expect_bad() {
+	local want=$1 rc lines
+	shift
+	steer "$@" > "$STEER_TMP/out" 2> "$STEER_TMP/err"
+	rc=$?
+	lines=$(wc -l < "$STEER_TMP/err")
+	if [ "$rc" = 2 ] && [ "$lines" = 1 ] && grep -q "^Error: .*$want" "$STEER_TMP/err"; then
+		ok 0 "steerctl $* -> exit 2: $(cat "$STEER_TMP/err")"
+	else
+		ok 1 "steerctl $* -> exit 2 with '$want'"
+		echo "#   exit $rc, stderr: $(cat "$STEER_TMP/err")"
+	fi
+}
+
+expect_bad "worker 'nosuch' does not exist" worker set nosuch --weight 5
+expect_bad "pool 'nosuch' does not exist" worker add nosuch w9 --addr 127.0.0.1:9102
+expect_bad "pool 'nosuch' does not exist" service add s2 --prefix 127.10.0.2/32 --port 80 --pool nosuch
+expect_bad "service 'nosuch' does not exist" service del nosuch
+expect_bad "weight '10001' is not a whole number from 0 to 10000" worker set w1 --weight 10001
+expect_bad "weight '-1'" worker set w1 --weight -1
+expect_bad "weight 'abc'" worker add p w9 --addr 127.0.0.1:9102 --weight abc
+expect_bad "'127.0.0.300:9102' is not an address" worker add p w9 --addr 127.0.0.300:9102
+expect_bad "prefix length '33' is not a whole number from 0 to 32" service add s2 --prefix 10.0.0.0/33 --port 80 --pool p
+expect_bad "'10.0.0.0.1/32' is not an IPv4 or IPv6 prefix" service add s2 --prefix 10.0.0.0.1/32 --port 80 --pool p
+expect_bad "prefix '10.0.0.1/24' has host bits set" service add s2 --prefix 10.0.0.1/24 --port 80 --pool p
+expect_bad "port '70000'" service add s2 --prefix 127.10.0.2/32 --port 70000 --pool p
+expect_bad "'90-80' is not a port or port range" service add s2 --prefix 127.10.0.2/32 --port 90-80 --pool p
+expect_bad "no TCP listener on 127.0.0.1:9999" worker add p w9 --addr 127.0.0.1:9999
+expect_bad "fd is not a listening TCP socket" worker add p w9 --pid $$ --fd 9
+expect_bad "cannot take fd 99 of process" worker add p w9 --pid $$ --fd 99
+expect_bad "no process 4000000" worker add p w9 --pid 4000000 --fd 3
+expect_bad "worker 'w1' already exists" worker add p w1 --addr 127.0.0.1:9102
+expect_bad "pool 'p' already exists" pool add p
+expect_bad "service 'web' already exists" service add web --prefix 127.10.0.2/32 --port 80 --pool p
+expect_bad "that socket is already worker 'w1'" worker add p w2 --addr 127.0.0.1:9101
+expect_bad "service 'web' already covers" service add web2 --prefix $SVC4/32 --port 80 --pool q
+expect_bad "policy 'fastest' is unknown" pool add r --policy fastest
+expect_bad "fallback 'p' would make a loop" pool set p --fallback p
+expect_bad "pool 'p' still has 1 workers" pool del p
+expect_bad "worker name 'bad name!'" worker add p 'bad name!' --addr 127.0.0.1:9102
+expect_bad "unknown worker command 'frobnicate'" worker frobnicate
+expect_bad "unknown or incomplete option '--bogus'" pool add r --bogus
+expect_bad "either --addr IP:PORT or --pid PID --fd FD" worker add p w9
+expect_bad "--timeout goes with --wait" worker drain w1 --timeout 3
+
+# A socket from another network namespace.
+ip netns add steer-other-$$ 2>/dev/null || true
+ip netns exec steer-other-$$ "$SWORKER" --listen 127.0.0.1:9500 > "$STEER_TMP/other" &
+disown $!
+wait_for 'grep -q ready "$STEER_TMP/other"'
+other_pid=$(awk '{ print $2 }' "$STEER_TMP/other")
+WORKER_PIDS+=("$other_pid")
+other_fd=$(find "/proc/$other_pid/fd" -lname 'socket:*' -printf '%f\n' | head -1)
+expect_bad "socket belongs to another network namespace" worker add p w9 --pid "$other_pid" --fd "$other_fd"
+ip netns del steer-other-$$
+
+is "$(snapshot)" "$before" "after all of the above, every map is unchanged"
+expect_bad "steer is not loaded" --bpffs "$STEER_TMP" status
+expect_bad "steer is already loaded" load --cgroup "$STEER_TEST_CGROUP"
+done_testing
+
