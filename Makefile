@@ -21,9 +21,15 @@ LIB_SRCS := userspace/loader.c userspace/state.c userspace/sockets.c userspace/p
 LIB_OBJS := $(LIB_SRCS:userspace/%.c=$(BUILD)/%.o)
 BPF_HDRS := $(wildcard bpf/*.h)
 TOOLS := tests/tools/sworker tests/tools/sclient
-UNIT_TESTS := $(BUILD)/test_unit
+BENCH_DIR := scripts/bench
+BENCH_COMMON := $(BENCH_DIR)/trace.c $(BENCH_DIR)/hist.c
+BENCH_TOOLS := $(BUILD)/agent $(BUILD)/loadgen $(BUILD)/jsqsim
+UNIT_TESTS := $(BUILD)/test_unit $(BUILD)/test_bench
+# `make test` builds steerctl and the unit tests again with these, apart
+# from the normal build, and runs everything against that build.
+TEST_SAN ?= -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all
 
-.PHONY: all deps test unit-test integration-test demo install clean tools
+.PHONY: all deps test unit-test integration-test demo install clean tools bench-tools
 
 all: $(BUILD)/steerctl
 
@@ -56,17 +62,32 @@ tools: $(TOOLS)
 $(BUILD)/test_unit: tests/unit/test_unit.c $(BUILD)/parse.o $(BUILD)/table.o $(BUILD)/json.o
 	$(CC) $(USER_CFLAGS) $^ -lcmocka -o $@
 
+# Benchmark tools: the sample agent, the open-loop load generator, the JSQ simulator.
+$(BUILD)/agent: $(BENCH_DIR)/agent.c | $(BUILD)
+	$(CC) $(CFLAGS) $(WARN) $(SAN) -D_GNU_SOURCE -pthread $< -o $@
+$(BUILD)/loadgen: $(BENCH_DIR)/loadgen.c $(BENCH_COMMON) $(wildcard $(BENCH_DIR)/*.h) | $(BUILD)
+	$(CC) $(CFLAGS) $(WARN) $(SAN) -D_GNU_SOURCE $(filter %.c,$^) -lm -o $@
+$(BUILD)/jsqsim: $(BENCH_DIR)/jsqsim.c $(BENCH_DIR)/sim.c $(BENCH_COMMON) $(wildcard $(BENCH_DIR)/*.h) | $(BUILD)
+	$(CC) $(CFLAGS) $(WARN) $(SAN) -D_GNU_SOURCE $(filter %.c,$^) -lm -o $@
+$(BUILD)/test_bench: $(BENCH_DIR)/test_bench.c $(BENCH_DIR)/sim.c $(BENCH_COMMON) $(wildcard $(BENCH_DIR)/*.h) | $(BUILD)
+	$(CC) $(CFLAGS) $(WARN) $(SAN) -D_GNU_SOURCE $(filter %.c,$^) -lcmocka -lm -o $@
+
+bench-tools: $(BENCH_TOOLS)
+
 unit-test: $(UNIT_TESTS)
 	$(BUILD)/test_unit
+	$(BUILD)/test_bench
 
 integration-test: all tools
 	prove -v tests/integration/*.t
 
-# Installs what is missing, builds, then runs every test (as root).
+# Installs what is missing, builds with ASan/UBSan, then runs every test (root).
 test: deps
-	$(MAKE) all tools $(UNIT_TESTS)
-	$(BUILD)/test_unit
-	prove tests/integration/*.t
+	$(MAKE) BUILD=build/test SAN="$(TEST_SAN)" build/test/steerctl build/test/test_unit build/test/test_bench
+	$(MAKE) tools
+	build/test/test_unit
+	build/test/test_bench
+	STEERCTL=$(CURDIR)/build/test/steerctl prove tests/integration/*.t
 
 demo: deps
 	$(MAKE) all tools

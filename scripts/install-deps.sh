@@ -9,7 +9,7 @@ PKGS=(
   # run and inspect
   bpftool iproute2 procps util-linux
   # tests
-  libcmocka-dev perl curl jq
+  libcmocka-dev perl curl jq bc
 )
 
 missing=()

@@ -160,6 +160,8 @@ int parse_endpoint(const char *s, struct steer_endpoint *out, char *err)
 	}
 	if (parse_ip(host, out->addr, &out->family))
 		goto bad;
+	if ((host == buf) != (out->family == STEER_FAMILY_V4))
+		goto bad;	/* IPv6 goes in brackets, IPv4 does not */
 	if (parse_u32(colon + 1, "port", 1, 65535, &port, err))
 		return -1;
 	out->port = (uint16_t)port;

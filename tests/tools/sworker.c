@@ -70,6 +70,7 @@ struct worker {
 	struct conn *conns;       /* doubly linked list of open connections */
 	size_t nopen;
 	bool accept_paused;       /* out of fds: listener removed from epoll */
+	bool accept_warned;       /* warn about that only once */
 	bool stop;
 };
 
@@ -407,8 +408,10 @@ static void accept_ready(struct worker *w)
 		if (errno == EMFILE || errno == ENFILE || errno == ENOBUFS ||
 		    errno == ENOMEM) {
 			/* Resume when a connection closes. */
-			fprintf(stderr, "warning: accept: %s (%zu open)\n",
-				strerror(errno), w->nopen);
+			if (!w->accept_warned)
+				fprintf(stderr, "warning: accept: %s (%zu open)\n",
+					strerror(errno), w->nopen);
+			w->accept_warned = true;
 			w->accept_paused = true;
 			ep_ctl(w, EPOLL_CTL_MOD, &w->listener, 0);
 			return;
