@@ -23,7 +23,7 @@ BPF_HDRS := $(wildcard bpf/*.h)
 TOOLS := tests/tools/sworker tests/tools/sclient
 BENCH_DIR := scripts/bench
 BENCH_COMMON := $(BENCH_DIR)/trace.c $(BENCH_DIR)/hist.c
-BENCH_TOOLS := $(BUILD)/agent $(BUILD)/loadgen $(BUILD)/jsqsim
+BENCH_TOOLS := $(BUILD)/agent $(BUILD)/loadgen $(BUILD)/jsqsim $(BUILD)/listeners
 UNIT_TESTS := $(BUILD)/test_unit $(BUILD)/test_bench
 # `make test` builds steerctl and the unit tests again with these, apart
 # from the normal build, and runs everything against that build.
@@ -65,6 +65,8 @@ $(BUILD)/test_unit: tests/unit/test_unit.c $(BUILD)/parse.o $(BUILD)/table.o $(B
 # Benchmark tools: the sample agent, the open-loop load generator, the JSQ simulator.
 $(BUILD)/agent: $(BENCH_DIR)/agent.c | $(BUILD)
 	$(CC) $(CFLAGS) $(WARN) $(SAN) -D_GNU_SOURCE -pthread $< -o $@
+$(BUILD)/listeners: $(BENCH_DIR)/listeners.c | $(BUILD)
+	$(CC) $(CFLAGS) $(WARN) -D_GNU_SOURCE $< -o $@
 $(BUILD)/loadgen: $(BENCH_DIR)/loadgen.c $(BENCH_COMMON) $(wildcard $(BENCH_DIR)/*.h) | $(BUILD)
 	$(CC) $(CFLAGS) $(WARN) $(SAN) -D_GNU_SOURCE $(filter %.c,$^) -lm -o $@
 $(BUILD)/jsqsim: $(BENCH_DIR)/jsqsim.c $(BENCH_DIR)/sim.c $(BENCH_COMMON) $(wildcard $(BENCH_DIR)/*.h) | $(BUILD)

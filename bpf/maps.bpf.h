@@ -88,13 +88,12 @@ struct {
 	__type(value, struct steer_worker_tag);
 } worker_tags SEC(".maps");
 
-/* client tuple -> worker id picked for it, so a SYN-cookie ACK or a SYN
- * retransmit meets the same listener (LRU: entries only need to outlive
- * one handshake) */
+/* hash(client tuple) % size -> the worker picked for it moments ago, so a
+ * SYN-cookie ACK or a SYN retransmit meets the same listener */
 struct {
-	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(type, BPF_MAP_TYPE_ARRAY);
 	__uint(max_entries, STEER_RECENT_PICKS);
-	__type(key, struct steer_flow_key);
+	__type(key, __u32);
 	__type(value, struct steer_flow_pick);
 } recent_picks SEC(".maps");
 

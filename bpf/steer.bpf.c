@@ -68,28 +68,26 @@ static __always_inline int assign_worker(struct bpf_sk_lookup *ctx, __u32 id, __
 	return 0;
 }
 
-static __always_inline void flow_key(const struct bpf_sk_lookup *ctx, struct steer_flow_key *key)
+/* Hash of the client tuple (address, port) and the service port; never 0. */
+static __always_inline __u32 flow_hash(const struct bpf_sk_lookup *ctx)
 {
-	if (ctx->family == AF_INET) {
-		key->remote[0] = ctx->remote_ip4;
-		key->family = STEER_FAMILY_V4;
-	} else {
-		key->remote[0] = ctx->remote_ip6[0];
-		key->remote[1] = ctx->remote_ip6[1];
-		key->remote[2] = ctx->remote_ip6[2];
-		key->remote[3] = ctx->remote_ip6[3];
-		key->family = STEER_FAMILY_V6;
-	}
-	key->remote_port = bpf_ntohs(ctx->remote_port);
-	key->local_port = (__u16)ctx->local_port;
+	__u32 h = hash_remote(ctx);
+
+	h = mix32(h, (ctx->remote_port << 16) | (ctx->local_port & 0xffff));
+	return h ? h : 1;
+}
+
+static __always_inline __u32 now_ms(void)
+{
+	return (__u32)(bpf_ktime_get_ns() >> 20);
 }
 
 /* A repeat goes back to its worker while that is recent and the worker
  * still takes connections (a drained or re-weighted worker is re-picked). */
-static __always_inline bool repeat_allowed(const struct steer_flow_pick *prev, __u32 family,
-					   __u32 epoch)
+static __always_inline bool repeat_allowed(const struct steer_flow_pick *prev, __u32 tag,
+					   __u32 family, __u32 epoch)
 {
-	if (bpf_ktime_get_ns() - prev->stamp_ns > STEER_REPEAT_NS)
+	if (prev->tag != tag || now_ms() - prev->stamp_ms > STEER_REPEAT_MS)
 		return false;
 	return id_usable(prev->worker_id, family, epoch);
 }
@@ -99,12 +97,10 @@ static __always_inline bool steer_to_pool(struct bpf_sk_lookup *ctx, __u32 pool_
 {
 	__u32 family = ctx->family == AF_INET ? STEER_FAMILY_V4 : STEER_FAMILY_V6;
 	__u32 epoch = pending_epoch_now();
-	struct steer_flow_key key = {};
-	struct steer_flow_pick *prev, pick = {};
+	__u32 tag = flow_hash(ctx), slot = tag & (STEER_RECENT_PICKS - 1);
+	struct steer_flow_pick *prev = bpf_map_lookup_elem(&recent_picks, &slot);
 
-	flow_key(ctx, &key);
-	prev = bpf_map_lookup_elem(&recent_picks, &key);
-	if (prev && repeat_allowed(prev, family, epoch) &&
+	if (prev && repeat_allowed(prev, tag, family, epoch) &&
 	    assign_worker(ctx, prev->worker_id, epoch, true) == 0)
 		return true;
 
@@ -121,9 +117,12 @@ static __always_inline bool steer_to_pool(struct bpf_sk_lookup *ctx, __u32 pool_
 			if (id == STEER_NONE)
 				break;
 			if (assign_worker(ctx, id, epoch, false) == 0) {
-				pick.worker_id = id;
-				pick.stamp_ns = bpf_ktime_get_ns();
-				bpf_map_update_elem(&recent_picks, &key, &pick, BPF_ANY);
+				if (prev) {
+					/* plain stores: a torn entry only misleads one hint */
+					prev->tag = tag;
+					prev->worker_id = id;
+					prev->stamp_ms = now_ms();
+				}
 				__sync_fetch_and_add(&ps->selected, 1);
 				return true;
 			}

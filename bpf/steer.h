@@ -72,28 +72,23 @@ struct steer_service_target {
 	__u32 pool_id;
 };
 
-/* recent_picks: LRU hash of the connections picked in the last moments.
- * With SYN cookies the handshake's final ACK runs sk_lookup again, and
- * only the listener that sent the cookie accepts it; a retransmitted SYN
- * should also meet the same listener. So a repeat of the same client
- * tuple goes where the first packet went. */
-#define STEER_RECENT_PICKS	65536
-
-struct steer_flow_key {
-	__u32 remote[4];	/* client address; IPv4 in remote[0] */
-	__u16 remote_port;	/* host order */
-	__u16 local_port;	/* host order */
-	__u32 family;		/* STEER_FAMILY_* */
-};
+/* recent_picks: a direct-mapped cache of the connections picked in the
+ * last moments, indexed by a hash of the client tuple. With SYN cookies the
+ * handshake's final ACK runs sk_lookup again, and only the listener that
+ * sent the cookie accepts it; a retransmitted SYN should also meet the same
+ * listener. So a repeat of the same tuple goes where the first packet went.
+ * A collision only forgets a hint (an LRU hash cost ~0.5 us per SYN here). */
+#define STEER_RECENT_PICKS	4096	/* power of two */
 
 /* A repeat older than this is a new connection that reuses the tuple. It
  * covers the first SYN retransmit (1 s) and any cookie ACK. */
-#define STEER_REPEAT_NS		(3ull * 1000 * 1000 * 1000)
+#define STEER_REPEAT_MS		3000
 
 struct steer_flow_pick {
+	__u32 tag;		/* full 32-bit tuple hash; 0 = empty */
 	__u32 worker_id;
+	__u32 stamp_ms;		/* bpf_ktime_get_ns() / 2^20 (~1.05 ms units) */
 	__u32 pad;
-	__u64 stamp_ns;		/* bpf_ktime_get_ns() at the pick */
 };
 
 /* services: array, key = service id. Config; read by the CLI and bpftool. */

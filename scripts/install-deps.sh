@@ -10,6 +10,8 @@ PKGS=(
   bpftool iproute2 procps util-linux
   # tests
   libcmocka-dev perl curl jq bc
+  # steerd: config parsing, metrics endpoint; promtool checks the metrics
+  libconfig-dev libmicrohttpd-dev prometheus
 )
 
 missing=()

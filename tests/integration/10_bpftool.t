@@ -21,7 +21,7 @@ fields_of() {	# map -> expected field names in its dump
 	workers) echo "name pool_id state weight health maxconn gen cookie" ;;
 	worker_stats) echo "outstanding selected established steered closed pending gen gone" ;;
 	worker_socks) echo "key value" ;;
-	recent_picks) echo "remote remote_port local_port worker_id stamp_ns" ;;
+	recent_picks) echo "tag worker_id stamp_ms" ;;
 	esac
 }
 for path in "$dir"/*; do

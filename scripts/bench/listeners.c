@@ -1,0 +1,84 @@
+// SPDX-License-Identifier: GPL-2.0 OR BSD-2-Clause
+/*
+ * listeners - many worker listeners in one process, for benchmarks at 1,024
+ * workers without 1,024 processes. Listens on IP:PORT .. PORT+N-1, prints
+ * "ready PID FIRST_FD" (the listeners hold fds FIRST_FD .. FIRST_FD+N-1),
+ * accepts every connection, writes "w<PORT>\n" and closes it.
+ *
+ *   gcc -O2 -Wall -Wextra -Werror -D_GNU_SOURCE -o listeners listeners.c
+ */
+#include <arpa/inet.h>
+#include <errno.h>
+#include <netinet/in.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/resource.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+static int listen_on(const char *ip, int port)
+{
+	struct sockaddr_in sin = { .sin_family = AF_INET, .sin_port = htons((uint16_t)port) };
+	int fd = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK, 0), one = 1;
+
+	if (fd < 0 || inet_pton(AF_INET, ip, &sin.sin_addr) != 1)
+		return -1;
+	setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+	if (bind(fd, (struct sockaddr *)&sin, sizeof(sin)) || listen(fd, 4096)) {
+		close(fd);
+		return -1;
+	}
+	return fd;
+}
+
+int main(int argc, char **argv)
+{
+	struct rlimit rl;
+	int first = -1, ep, port, n;
+	char *colon;
+
+	if (argc != 3 || !(colon = strrchr(argv[1], ':')) || (n = atoi(argv[2])) <= 0) {
+		fprintf(stderr, "Usage: listeners IP:PORT COUNT\n");
+		return 2;
+	}
+	*colon = '\0';
+	port = atoi(colon + 1);
+	if (!getrlimit(RLIMIT_NOFILE, &rl)) {
+		rl.rlim_cur = rl.rlim_max;
+		setrlimit(RLIMIT_NOFILE, &rl);
+	}
+	ep = epoll_create1(0);
+	for (int i = 0; i < n; i++) {
+		int fd = listen_on(argv[1], port + i);
+		struct epoll_event ev = { .events = EPOLLIN, .data.u32 = (uint32_t)(port + i) };
+
+		if (fd < 0) {
+			fprintf(stderr, "Error: listen on %s:%d: %s\n", argv[1], port + i, strerror(errno));
+			return 1;
+		}
+		if (first < 0)
+			first = fd;
+		ev.data.u64 = ((uint64_t)fd << 32) | (uint32_t)(port + i);
+		epoll_ctl(ep, EPOLL_CTL_ADD, fd, &ev);
+	}
+	printf("ready %d %d\n", getpid(), first);
+	fflush(stdout);
+	for (;;) {
+		struct epoll_event evs[64];
+		int k = epoll_wait(ep, evs, 64, -1);
+
+		for (int i = 0; i < k; i++) {
+			int lfd = (int)(evs[i].data.u64 >> 32), c;
+			char name[16];
+			int len = snprintf(name, sizeof(name), "w%u\n", (uint32_t)evs[i].data.u64);
+
+			while ((c = accept4(lfd, NULL, NULL, SOCK_NONBLOCK)) >= 0) {
+				if (write(c, name, (size_t)len) < 0)
+					perror("write");
+				close(c);
+			}
+		}
+	}
+}
