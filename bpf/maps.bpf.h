@@ -46,6 +46,14 @@ struct {
 	__type(value, struct steer_pool_stats);
 } pool_stats SEC(".maps");
 
+/* pool id -> admission budget, token bucket and half-open probes */
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, STEER_MAX_POOLS);
+	__type(key, __u32);
+	__type(value, struct steer_pool_limits);
+} pool_limits SEC(".maps");
+
 /* pool id * STEER_TABLE_SIZE + slot -> worker id: the weighted table for
  * round-robin and random, the Maglev table for hash; built in userspace */
 struct {

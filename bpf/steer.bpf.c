@@ -16,6 +16,7 @@
 
 #include "maps.bpf.h"
 #include "select.bpf.h"
+#include "admit.bpf.h"
 
 char LICENSE[] SEC("license") = "Dual BSD/GPL";
 
@@ -105,13 +106,17 @@ static __always_inline bool steer_to_pool(struct bpf_sk_lookup *ctx, __u32 pool_
 		return true;
 
 	for (int hop = 0; hop < STEER_MAX_HOPS; hop++) {
+		struct steer_pool_limits *lim = bpf_map_lookup_elem(&pool_limits, &pool_id);
 		struct steer_pool_stats *ps = bpf_map_lookup_elem(&pool_stats, &pool_id);
 		struct steer_pool *pool = bpf_map_lookup_elem(&pools, &pool_id);
+		enum admit_verdict verdict;
 
-		if (!pool || !ps || !pool->in_use)
+		if (!pool || !ps || !lim || !pool->in_use)
 			return false;
+		/* Circuit open, quota or rate spent: straight to the fallback. */
+		verdict = admit(pool, ps, lim);
 		/* Two tries: the first pick may find a listener that just died. */
-		for (int try = 0; try < 2; try++) {
+		for (int try = 0; verdict != ADMIT_NO && try < 2; try++) {
 			__u32 id = pick_worker(ctx, pool_id, family, epoch);
 
 			if (id == STEER_NONE)
@@ -124,9 +129,13 @@ static __always_inline bool steer_to_pool(struct bpf_sk_lookup *ctx, __u32 pool_
 					prev->stamp_ms = now_ms();
 				}
 				__sync_fetch_and_add(&ps->selected, 1);
+				if (verdict == ADMIT_PROBE)
+					__sync_fetch_and_add(&ps->probes, 1);
 				return true;
 			}
 		}
+		if (verdict != ADMIT_NO)
+			admit_refund(verdict, pool, lim);
 		if (pool->fallback == STEER_NONE) {
 			__sync_fetch_and_add(&ps->refused, 1);
 			return false;
@@ -193,6 +202,7 @@ static __always_inline void count_open(struct bpf_sock_ops *skops)
 static __always_inline void count_close(struct bpf_sock_ops *skops)
 {
 	struct steer_worker_stats *s;
+	__u32 old;
 	struct steer_worker_tag *tag;
 	struct bpf_sock *sk = skops->sk;
 
@@ -207,6 +217,12 @@ static __always_inline void count_close(struct bpf_sock_ops *skops)
 		return;
 	__sync_fetch_and_sub(&s->outstanding, 1);
 	__sync_fetch_and_add(&s->closed, 1);
+	/* The orderly ways to CLOSE pass through FIN states; straight from an
+	 * open state means a reset, from either side (or an accept queue
+	 * flushed by a dying worker). */
+	old = skops->args[0];
+	if (old == BPF_TCP_ESTABLISHED || old == BPF_TCP_CLOSE_WAIT || old == BPF_TCP_SYN_RECV)
+		__sync_fetch_and_add(&s->aborted, 1);
 }
 
 SEC("sockops")

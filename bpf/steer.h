@@ -12,9 +12,10 @@
 #define STEER_H
 
 #ifdef __BPF__
-/* vmlinux.h already defines __u8 .. __u64 */
+/* vmlinux.h already defines __u8 .. __u64 and struct bpf_spin_lock */
 #else
 #include <linux/types.h>
+#include <linux/bpf.h>
 #endif
 
 #define STEER_NAME_LEN		32	/* names of services, pools, workers, NUL included */
@@ -52,6 +53,13 @@ enum steer_worker_state {
 	STEER_WORKER_UP = 0,
 	STEER_WORKER_DRAIN = 1,	/* keeps its connections, gets no new ones */
 	STEER_WORKER_DOWN = 2,	/* gets no new connections (health / operator) */
+};
+
+/* A pool's circuit breaker, set by steerd (or `steerctl circuit`). */
+enum steer_circuit {
+	STEER_CIRCUIT_CLOSED = 0,	/* normal */
+	STEER_CIRCUIT_OPEN = 1,		/* every new connection goes to the fallback */
+	STEER_CIRCUIT_HALF_OPEN = 2,	/* pool_limits.probes_left connections try the pool */
 };
 
 /* worker_config.family_mask: which service families the listener can take */
@@ -116,6 +124,8 @@ struct steer_pool {
 	__u32 policy;		/* enum steer_policy */
 	__u32 fallback;		/* pool id, or STEER_NONE */
 	__u32 table_len;	/* slots in use in pool_tables (0 = none built) */
+	__u32 circuit;		/* enum steer_circuit */
+	__u32 circuit_forced;	/* 1: an operator set the circuit; steerd leaves it */
 	__u32 nworkers;
 	__u32 members[STEER_MAX_POOL_WORKERS];	/* worker ids */
 };
@@ -124,8 +134,28 @@ struct steer_pool {
 struct steer_pool_stats {
 	__u64 rr_next;		/* round-robin cursor */
 	__u64 selected;		/* connections given to one of this pool's workers */
-	__u64 fallback_out;	/* handed to the fallback pool */
+	__u64 fallback_out;	/* handed to the fallback pool (any reason) */
 	__u64 refused;		/* no usable worker and no fallback */
+	__u64 spilled;		/* quota or rate exhausted: sent to the fallback */
+	__u64 circuit_out;	/* circuit open: sent to the fallback */
+	__u64 probes;		/* half-open probe connections let through */
+};
+
+/* pool_limits: array, key = pool id. Admission control: a budget of
+ * admissions and a token bucket, set by userspace, spent by the kernel.
+ * Userspace writes it whole (BPF_F_LOCK) when an operator sets a limit. */
+#define STEER_MILLI		1000ull
+struct steer_pool_limits {
+	struct bpf_spin_lock lock;	/* guards the token bucket */
+	__u32 quota_on;
+	__s64 quota_left;	/* admissions left while quota_on */
+	__u32 rate_on;
+	__u32 pad;
+	__u64 rate_milli;	/* tokens per second x 1000 */
+	__u64 burst_milli;	/* bucket size x 1000 */
+	__u64 tokens_milli;	/* kernel: tokens now x 1000 */
+	__u64 refill_ns;	/* kernel: last refill */
+	__s64 probes_left;	/* half-open: probe connections still allowed */
 };
 
 /* workers: array, key = worker id. Config. */
@@ -153,6 +183,7 @@ struct steer_worker_stats {
 	__u64 established;	/* connections established (steered or direct) */
 	__u64 steered;		/* established through a service address */
 	__u64 closed;
+	__u64 aborted;		/* closed straight from an open state: a reset */
 	__u32 pending[2];	/* selected, not yet established, per time bucket */
 	__u32 pending_epoch[2];	/* bucket tags */
 	__u32 gen;		/* bumped by userspace when the slot gets a new worker */

@@ -23,6 +23,7 @@ const char *const steer_map_names[MAP_COUNT] = {
 	[MAP_SERVICE_STATS] = "service_stats",
 	[MAP_POOLS] = "pools",
 	[MAP_POOL_STATS] = "pool_stats",
+	[MAP_POOL_LIMITS] = "pool_limits",
 	[MAP_POOL_TABLES] = "pool_tables",
 	[MAP_WORKERS] = "workers",
 	[MAP_WORKER_STATS] = "worker_stats",

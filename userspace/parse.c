@@ -49,6 +49,38 @@ int parse_u32(const char *s, const char *what, uint32_t min, uint32_t max, uint3
 	return 0;
 }
 
+int parse_u64(const char *s, const char *what, uint64_t max, uint64_t *out, char *err)
+{
+	unsigned long long v;
+	char *end;
+
+	errno = 0;
+	v = strtoull(s, &end, 10);
+	if (!*s || *end || errno || s[0] == '-' || v > max) {
+		snprintf(err, STEER_ERR_LEN, "%s '%s' is not a whole number from 0 to %llu", what, s,
+			 (unsigned long long)max);
+		return -1;
+	}
+	*out = v;
+	return 0;
+}
+
+int parse_positive(const char *s, const char *what, double max, double *out, char *err)
+{
+	char *end;
+	double v;
+
+	errno = 0;
+	v = strtod(s, &end);
+	if (!*s || *end || errno || !(v > 0) || v > max) {
+		snprintf(err, STEER_ERR_LEN, "%s '%s' is not a number above 0 and at most %g", what, s,
+			 max);
+		return -1;
+	}
+	*out = v;
+	return 0;
+}
+
 static int parse_ip(const char *s, uint8_t addr[16], uint32_t *family)
 {
 	struct in_addr v4;

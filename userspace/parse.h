@@ -24,6 +24,9 @@ struct steer_endpoint {
 
 int parse_name(const char *s, const char *what, char *err);
 int parse_u32(const char *s, const char *what, uint32_t min, uint32_t max, uint32_t *out, char *err);
+int parse_u64(const char *s, const char *what, uint64_t max, uint64_t *out, char *err);
+/* a decimal number > 0 and <= max, such as a rate */
+int parse_positive(const char *s, const char *what, double max, double *out, char *err);
 int parse_prefix(const char *s, struct steer_prefix *out, char *err);
 int parse_port_range(const char *s, uint16_t *lo, uint16_t *hi, char *err);
 int parse_endpoint(const char *s, struct steer_endpoint *out, char *err);

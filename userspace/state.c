@@ -151,6 +151,7 @@ static int resolve_fallback(const struct steer_maps *m, uint32_t self_id, const 
 int pool_add(const struct steer_maps *m, const char *name, uint32_t policy, const char *fallback,
 	     char *err)
 {
+	struct steer_pool_limits no_limits = {};
 	struct steer_pool_stats zero = {};
 	struct steer_pool *p;
 	uint32_t id;
@@ -171,7 +172,9 @@ int pool_add(const struct steer_maps *m, const char *name, uint32_t policy, cons
 	p->policy = policy;
 	p->in_use = 1;
 	ret = STEER_OK;
-	if (map_put(m, MAP_POOL_STATS, id, &zero) || map_put(m, MAP_POOLS, id, p))
+	if (map_put(m, MAP_POOL_STATS, id, &zero) ||
+	    bpf_map_update_elem(m->fd[MAP_POOL_LIMITS], &id, &no_limits, BPF_F_LOCK) ||
+	    map_put(m, MAP_POOLS, id, p))
 		ret = sys_error(err, "write pools");
 cleanup:
 	free(p);
@@ -240,6 +243,98 @@ cleanup:
 	free(p);
 	free(other);
 	return ret;
+}
+
+int pool_limits_read(const struct steer_maps *m, uint32_t id, struct steer_pool_limits *out)
+{
+	return bpf_map_lookup_elem_flags(m->fd[MAP_POOL_LIMITS], &id, out, BPF_F_LOCK);
+}
+
+static int limits_write(const struct steer_maps *m, uint32_t id,
+			const struct steer_pool_limits *lim, char *err)
+{
+	if (bpf_map_update_elem(m->fd[MAP_POOL_LIMITS], &id, lim, BPF_F_LOCK))
+		return sys_error(err, "write pool_limits");
+	return STEER_OK;
+}
+
+int pool_set_quota(const struct steer_maps *m, const char *name, bool on, int64_t n, char *err)
+{
+	struct steer_pool_limits lim;
+	uint32_t id;
+	int ret;
+
+	if ((ret = pool_find(m, name, &id, NULL, err)))
+		return ret;
+	if (pool_limits_read(m, id, &lim))
+		return sys_error(err, "read pool_limits");
+	lim.quota_on = on;
+	lim.quota_left = on ? n : 0;
+	return limits_write(m, id, &lim, err);
+}
+
+int pool_set_rate(const struct steer_maps *m, const char *name, bool on, double rate,
+		  uint32_t burst, char *err)
+{
+	struct steer_pool_limits lim;
+	uint32_t id;
+	int ret;
+
+	if ((ret = pool_find(m, name, &id, NULL, err)))
+		return ret;
+	if (pool_limits_read(m, id, &lim))
+		return sys_error(err, "read pool_limits");
+	lim.rate_on = on;
+	lim.rate_milli = on ? (uint64_t)(rate * STEER_MILLI + 0.5) : 0;
+	lim.burst_milli = on ? (uint64_t)burst * STEER_MILLI : 0;
+	/* start full, as after a long idle time */
+	lim.tokens_milli = lim.burst_milli;
+	lim.refill_ns = 0;
+	return limits_write(m, id, &lim, err);
+}
+
+int pool_set_circuit(const struct steer_maps *m, const char *name, uint32_t circuit,
+		     enum circuit_setter who, uint32_t probes, char *err)
+{
+	struct steer_pool *p = calloc(1, sizeof(*p));
+	struct steer_pool_limits lim;
+	uint32_t id;
+	int ret;
+
+	if (!p)
+		return sys_error(err, "allocate");
+	if ((ret = pool_find(m, name, &id, p, err)))
+		goto cleanup;
+	ret = STEER_OK;
+	if (who == CIRCUIT_BY_DAEMON && p->circuit_forced)
+		goto cleanup;	/* an operator's word stands until `circuit auto` */
+	if (who == CIRCUIT_RELEASE)
+		circuit = STEER_CIRCUIT_CLOSED;
+	if (pool_limits_read(m, id, &lim)) {
+		ret = sys_error(err, "read pool_limits");
+		goto cleanup;
+	}
+	/* probes first, so a half-open circuit never sees a stale budget */
+	lim.probes_left = circuit == STEER_CIRCUIT_HALF_OPEN ? probes : 0;
+	if ((ret = limits_write(m, id, &lim, err)))
+		goto cleanup;
+	p->circuit = circuit;
+	p->circuit_forced = who == CIRCUIT_FORCE;
+	if (map_put(m, MAP_POOLS, id, p))
+		ret = sys_error(err, "write pools");
+cleanup:
+	free(p);
+	return ret;
+}
+
+const char *circuit_name(uint32_t circuit)
+{
+	switch (circuit) {
+	case STEER_CIRCUIT_CLOSED: return "closed";
+	case STEER_CIRCUIT_OPEN: return "open";
+	case STEER_CIRCUIT_HALF_OPEN: return "half-open";
+	default: return "unknown";
+	}
 }
 
 /* Effective weight of a worker for the pool tables: none unless up. */

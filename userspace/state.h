@@ -5,6 +5,7 @@
 #ifndef STEER_STATE_H
 #define STEER_STATE_H
 
+#include <stdbool.h>
 #include <stdint.h>
 #include "loader.h"
 #include "parse.h"
@@ -23,6 +24,23 @@ int pool_add(const struct steer_maps *m, const char *name, uint32_t policy, cons
 int pool_set(const struct steer_maps *m, const char *name, const uint32_t *policy,
 	     const char *fallback, char *err);
 int pool_del(const struct steer_maps *m, const char *name, char *err);
+/* Admission limits. quota: on with n admissions left, or off. rate: on
+ * with rate (connections/s) and burst, or off. */
+int pool_set_quota(const struct steer_maps *m, const char *name, bool on, int64_t n, char *err);
+int pool_set_rate(const struct steer_maps *m, const char *name, bool on, double rate,
+		  uint32_t burst, char *err);
+/* Who sets a circuit: steerd leaves alone a circuit an operator forced,
+ * until the operator releases it (`steerctl circuit POOL auto`). */
+enum circuit_setter {
+	CIRCUIT_BY_DAEMON,
+	CIRCUIT_FORCE,		/* operator: hold this state */
+	CIRCUIT_RELEASE,	/* operator: closed, and steerd decides again */
+};
+/* probes: half-open probe connections allowed */
+int pool_set_circuit(const struct steer_maps *m, const char *name, uint32_t circuit,
+		     enum circuit_setter who, uint32_t probes, char *err);
+int pool_limits_read(const struct steer_maps *m, uint32_t id, struct steer_pool_limits *out);
+const char *circuit_name(uint32_t circuit);
 int pool_rebuild_table(const struct steer_maps *m, uint32_t pool_id, char *err);
 
 int service_add(const struct steer_maps *m, const char *name, const struct steer_prefix *prefix,

@@ -356,11 +356,69 @@ static int do_pool_del(struct ctl *c, int argc, char **argv)
 	return pool_del(&c->maps, name, c->err);
 }
 
+#define MAX_QUOTA (1ull << 62)
+#define MAX_RATE 1e7
+
+/* pool quota NAME N|off */
+static int do_pool_quota(struct ctl *c, int argc, char **argv)
+{
+	char *pos[2];
+	uint64_t n = 0;
+	bool on;
+	int ret;
+
+	if ((ret = parse_opts(c, argc, argv, no_opts, no_opt, NULL, pos, 2)))
+		return ret;
+	on = strcmp(pos[1], "off") != 0;
+	if (on && parse_u64(pos[1], "quota", MAX_QUOTA, &n, c->err))
+		return STEER_EINPUT;
+	if ((ret = open_maps(c)))
+		return ret;
+	return pool_set_quota(&c->maps, pos[0], on, (int64_t)n, c->err);
+}
+
+static int burst_opt(struct ctl *c, int opt, const char *val, void *data)
+{
+	(void)c;
+	(void)opt;
+	*(const char **)data = val;
+	return 0;
+}
+
+/* pool rate NAME RATE|off [--burst B] */
+static int do_pool_rate(struct ctl *c, int argc, char **argv)
+{
+	static const struct option opts[] = {
+		{ "burst", required_argument, NULL, 'b' },
+		{ NULL, 0, NULL, 0 },
+	};
+	const char *burst_arg = NULL;
+	uint32_t burst = 0;
+	double rate = 0;
+	char *pos[2];
+	bool on;
+	int ret;
+
+	if ((ret = parse_opts(c, argc, argv, opts, burst_opt, &burst_arg, pos, 2)))
+		return ret;
+	on = strcmp(pos[1], "off") != 0;
+	if (on && parse_positive(pos[1], "rate", MAX_RATE, &rate, c->err))
+		return STEER_EINPUT;
+	if (burst_arg && parse_u32(burst_arg, "burst", 1, 10000000, &burst, c->err))
+		return STEER_EINPUT;
+	if (!burst_arg)
+		burst = rate < 1 ? 1 : (uint32_t)rate;	/* one second's worth */
+	if ((ret = open_maps(c)))
+		return ret;
+	return pool_set_rate(&c->maps, pos[0], on, rate, burst, c->err);
+}
+
 static void print_pools(struct ctl *c, struct json *j)
 {
 	struct steer_pool *p = calloc(1, sizeof(*p));
+	struct steer_pool_limits lim;
 	struct steer_pool_stats st;
-	char fallback[STEER_NAME_LEN];
+	char fallback[STEER_NAME_LEN], quota[24];
 	bool header = false;
 
 	if (!p)
@@ -372,7 +430,11 @@ static void print_pools(struct ctl *c, struct json *j)
 			continue;
 		if (bpf_map_lookup_elem(c->maps.fd[MAP_POOL_STATS], &i, &st))
 			memset(&st, 0, sizeof(st));
+		if (pool_limits_read(&c->maps, i, &lim))
+			memset(&lim, 0, sizeof(lim));
 		pool_name_of(&c->maps, p->fallback, fallback, sizeof(fallback));
+		snprintf(quota, sizeof(quota), lim.quota_on ? "%lld" : "-",
+			 (long long)(lim.quota_left > 0 ? lim.quota_left : 0));
 		if (j) {
 			json_object_begin(j, NULL);
 			json_string(j, "name", p->name);
@@ -386,17 +448,32 @@ static void print_pools(struct ctl *c, struct json *j)
 			json_uint(j, "selected", st.selected);
 			json_uint(j, "fallback_out", st.fallback_out);
 			json_uint(j, "refused", st.refused);
+			json_string(j, "circuit", circuit_name(p->circuit));
+			json_uint(j, "circuit_forced", p->circuit_forced);
+			json_uint(j, "circuit_out", st.circuit_out);
+			json_uint(j, "probes", st.probes);
+			if (lim.quota_on)
+				json_int(j, "quota_left", lim.quota_left > 0 ? lim.quota_left : 0);
+			else
+				json_null(j, "quota_left");
+			if (lim.rate_on)
+				json_uint(j, "rate_milli", lim.rate_milli);
+			else
+				json_null(j, "rate_milli");
+			json_uint(j, "spilled", st.spilled);
 			json_object_end(j);
 			continue;
 		}
 		if (!header) {
-			printf("%-16s %-12s %-16s %7s %10s %12s %8s\n", "POOL", "POLICY", "FALLBACK",
-			       "WORKERS", "SELECTED", "FALLBACK_OUT", "REFUSED");
+			printf("%-16s %-12s %-16s %7s %10s %12s %8s %-9s %10s %8s\n", "POOL", "POLICY",
+			       "FALLBACK", "WORKERS", "SELECTED", "FALLBACK_OUT", "REFUSED", "CIRCUIT",
+			       "QUOTA_LEFT", "SPILLED");
 			header = true;
 		}
-		printf("%-16s %-12s %-16s %7u %10llu %12llu %8llu\n", p->name, policy_name(p->policy),
-		       fallback, p->nworkers, (unsigned long long)st.selected,
-		       (unsigned long long)st.fallback_out, (unsigned long long)st.refused);
+		printf("%-16s %-12s %-16s %7u %10llu %12llu %8llu %-9s %10s %8llu\n", p->name,
+		       policy_name(p->policy), fallback, p->nworkers, (unsigned long long)st.selected,
+		       (unsigned long long)st.fallback_out, (unsigned long long)st.refused,
+		       circuit_name(p->circuit), quota, (unsigned long long)st.spilled);
 	}
 	if (j)
 		json_array_end(j);
@@ -418,6 +495,8 @@ static int do_pool(struct ctl *c, int argc, char **argv)
 		{ "set", do_pool_set },
 		{ "del", do_pool_del },
 		{ "list", do_pool_list },
+		{ "quota", do_pool_quota },
+		{ "rate", do_pool_rate },
 		{ NULL, NULL },
 	};
 
@@ -685,6 +764,29 @@ static int do_worker(struct ctl *c, int argc, char **argv)
 	return run_cmd(c, cmds, "worker", argc - 1, argv + 1);
 }
 
+/* ---- circuit ---------------------------------------------------------- */
+
+/* circuit POOL open|close|auto */
+static int do_circuit(struct ctl *c, int argc, char **argv)
+{
+	enum circuit_setter who = CIRCUIT_FORCE;
+	uint32_t circuit = STEER_CIRCUIT_CLOSED;
+	char *pos[2];
+	int ret;
+
+	if ((ret = parse_opts(c, argc, argv, no_opts, no_opt, NULL, pos, 2)))
+		return ret;
+	if (!strcmp(pos[1], "open"))
+		circuit = STEER_CIRCUIT_OPEN;
+	else if (!strcmp(pos[1], "auto"))
+		who = CIRCUIT_RELEASE;
+	else if (strcmp(pos[1], "close"))
+		return usage_error(c, "circuit state '%s' is unknown (open, close or auto)", pos[1]);
+	if ((ret = open_maps(c)))
+		return ret;
+	return pool_set_circuit(&c->maps, pos[0], circuit, who, 0, c->err);
+}
+
 /* ---- status / help ---------------------------------------------------- */
 
 static void print_status(struct ctl *c, struct json *j)
@@ -721,6 +823,9 @@ static int do_help(struct ctl *c, int argc, char **argv)
 	       "  steerctl pool set NAME [--policy POLICY] [--fallback POOL|none]\n"
 	       "  steerctl pool del NAME\n"
 	       "  steerctl pool list\n"
+	       "  steerctl pool quota NAME N|off\n"
+	       "  steerctl pool rate NAME RATE|off [--burst B]\n"
+	       "  steerctl circuit POOL open|close|auto\n"
 	       "  steerctl worker add POOL NAME (--addr IP:PORT | --pid PID --fd FD)\n"
 	       "                      [--weight W] [--maxconn N]\n"
 	       "  steerctl worker set NAME [--weight W] [--maxconn N]\n"
@@ -768,6 +873,7 @@ int main(int argc, char **argv)
 		{ "service", do_service },
 		{ "pool", do_pool },
 		{ "worker", do_worker },
+		{ "circuit", do_circuit },
 		{ "help", do_help },
 		{ "-h", do_help },
 		{ "--help", do_help },

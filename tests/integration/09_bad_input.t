@@ -14,7 +14,7 @@ exec 9<>"$STEER_TMP/not-a-socket"	# a fd of ours that is a plain file
 
 snapshot() {	# every map except the per-CPU stats, as bpftool shows it
 	local m
-	for m in services_lpm services pools workers worker_socks pool_tables; do
+	for m in services_lpm services pools pool_limits workers worker_socks pool_tables; do
 		bpftool map dump pinned "$STEER_BPFFS/steer/maps/$m"
 	done | md5sum
 }

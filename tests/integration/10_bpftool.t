@@ -15,11 +15,12 @@ fields_of() {	# map -> expected field names in its dump
 	services_lpm) echo "prefixlen port addr service_id pool_id" ;;
 	services) echo "name in_use pool_id prefixlen port_lo port_hi" ;;
 	service_stats) echo "lookups refused" ;;
-	pools) echo "name policy fallback table_len nworkers members" ;;
-	pool_stats) echo "rr_next selected fallback_out refused" ;;
+	pools) echo "name policy fallback table_len circuit circuit_forced nworkers members" ;;
+	pool_limits) echo "quota_on quota_left rate_on rate_milli burst_milli tokens_milli refill_ns probes_left" ;;
+	pool_stats) echo "rr_next selected fallback_out refused spilled circuit_out probes" ;;
 	pool_tables) echo "key value" ;;
 	workers) echo "name pool_id state weight health maxconn gen cookie" ;;
-	worker_stats) echo "outstanding selected established steered closed pending gen gone" ;;
+	worker_stats) echo "outstanding selected established steered closed aborted pending gen gone" ;;
 	worker_socks) echo "key value" ;;
 	recent_picks) echo "tag worker_id stamp_ms" ;;
 	esac

@@ -1,0 +1,82 @@
+/* SPDX-License-Identifier: GPL-2.0 OR BSD-2-Clause */
+/* admit.bpf.h - may a new connection enter this pool at all? Circuit state,
+ * admission quota and token bucket; a "no" sends it to the fallback pool. */
+#ifndef STEER_ADMIT_BPF_H
+#define STEER_ADMIT_BPF_H
+
+#define NS_PER_SEC	1000000000ull
+
+/* Refill the bucket for the time since the last refill, then take a token. */
+static __always_inline bool take_token(struct steer_pool_limits *lim)
+{
+	__u64 now = bpf_ktime_get_ns(), elapsed, tokens;
+	bool ok = false;
+
+	bpf_spin_lock(&lim->lock);
+	elapsed = now - lim->refill_ns;
+	/* a long idle time refills the bucket: no need to multiply it out */
+	if (lim->refill_ns == 0 || elapsed > 100 * NS_PER_SEC)
+		tokens = lim->burst_milli;
+	else
+		tokens = lim->tokens_milli + elapsed * lim->rate_milli / NS_PER_SEC;
+	if (tokens > lim->burst_milli)
+		tokens = lim->burst_milli;
+	if (tokens >= STEER_MILLI) {
+		tokens -= STEER_MILLI;
+		ok = true;
+	}
+	lim->tokens_milli = tokens;
+	lim->refill_ns = now;
+	bpf_spin_unlock(&lim->lock);
+	return ok;
+}
+
+enum admit_verdict {
+	ADMIT_NO = 0,		/* send to the fallback */
+	ADMIT_YES = 1,
+	ADMIT_PROBE = 2,	/* yes, as a half-open probe */
+};
+
+static __always_inline enum admit_verdict admit(const struct steer_pool *pool,
+						struct steer_pool_stats *ps,
+						struct steer_pool_limits *lim)
+{
+	enum admit_verdict verdict = ADMIT_YES;
+
+	if (pool->circuit == STEER_CIRCUIT_OPEN) {
+		__sync_fetch_and_add(&ps->circuit_out, 1);
+		return ADMIT_NO;
+	}
+	if (pool->circuit == STEER_CIRCUIT_HALF_OPEN) {
+		if (__sync_fetch_and_add(&lim->probes_left, -1) <= 0) {
+			__sync_fetch_and_add(&ps->circuit_out, 1);
+			return ADMIT_NO;
+		}
+		verdict = ADMIT_PROBE;
+	}
+	if (lim->quota_on && __sync_fetch_and_add(&lim->quota_left, -1) <= 0)
+		goto spill;
+	if (lim->rate_on && !take_token(lim)) {
+		if (lim->quota_on)
+			__sync_fetch_and_add(&lim->quota_left, 1);
+		goto spill;
+	}
+	return verdict;
+spill:
+	if (verdict == ADMIT_PROBE)
+		__sync_fetch_and_add(&lim->probes_left, 1);
+	__sync_fetch_and_add(&ps->spilled, 1);
+	return ADMIT_NO;
+}
+
+/* Admitted, but no worker could take it: give back what admit() took. */
+static __always_inline void admit_refund(enum admit_verdict verdict, const struct steer_pool *pool,
+					 struct steer_pool_limits *lim)
+{
+	if (verdict == ADMIT_PROBE)
+		__sync_fetch_and_add(&lim->probes_left, 1);
+	if (lim->quota_on && pool)
+		__sync_fetch_and_add(&lim->quota_left, 1);
+}
+
+#endif /* STEER_ADMIT_BPF_H */

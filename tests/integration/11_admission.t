@@ -1,0 +1,57 @@
+#!/bin/bash
+# Quota, token-bucket rate and circuit state, enforced in the kernel.
+source "$(dirname "$0")/../lib.sh"
+
+steer_load
+steer pool add basic
+steer pool add main --fallback basic
+steer service add web --prefix $SVC4/32 --port 80 --pool main
+start_worker m1 127.0.0.1:9101
+start_worker b1 127.0.0.1:9201
+steer worker add main m1 --addr 127.0.0.1:9101
+steer worker add basic b1 --addr 127.0.0.1:9201
+
+steer pool quota main 250
+out=$("$SCLIENT" --connect $SVC4:80 -n 1000 -c 50)
+is "$(client_ok "$out")" "1000 0 0" "quota: all 1,000 connections succeed"
+is "$(client_count "$out" m1)/$(client_count "$out" b1)" "250/750" "quota 250: exactly 250 reach the pool, the rest spill to the fallback"
+read -r left spilled <<< "$(steer -j pool list | jq -r '.pools[] | select(.name == "main") | "\(.quota_left) \(.spilled)"')"
+is "$left" 0 "quota_left is 0"
+# a spill is counted per lookup; a stray packet of a closed connection looks up too
+[ "$spilled" -ge 750 ] && [ "$spilled" -le 760 ]
+ok $? "750 spills are counted ($spilled)"
+steer pool quota main off
+out=$("$SCLIENT" --connect $SVC4:80 -n 100 -c 10)
+is "$(client_count "$out" m1)" 100 "quota off: the pool takes everything again"
+
+# rate 200/s, burst 100, for 10 s of arrivals at ~400/s (100 every 0.25 s)
+steer pool rate main 200 --burst 100
+before=$(worker_field m1 established)
+start=$(date +%s%N)
+for i in $(seq 40); do
+	"$SCLIENT" --connect $SVC4:80 -n 100 -c 100 > /dev/null &
+	sleep 0.25
+done
+wait
+ms=$(( ($(date +%s%N) - start) / 1000000 ))
+got=$(( $(worker_field m1 established) - before ))
+want=$(( 200 * ms / 1000 ))
+diag "rate: $got connections to the pool in $ms ms (200/s allows $want, plus a burst of 100)"
+[ "$got" -le $((want + 100)) ] && [ "$got" -ge $(( want * 95 / 100 )) ]
+ok $? "token bucket 200/s holds within 5% over 10 s ($got for $want)"
+steer pool rate main off
+
+steer circuit main open
+out=$("$SCLIENT" --connect $SVC4:80 -n 50 -c 10)
+is "$(client_count "$out" b1)" 50 "circuit open: every connection goes to the fallback"
+is "$(steer -j pool list | jq -r '.pools[] | select(.name == "main") | .circuit')" open "status shows the circuit open"
+steer circuit main close
+out=$("$SCLIENT" --connect $SVC4:80 -n 50 -c 10)
+is "$(client_count "$out" m1)" 50 "circuit closed: the pool takes them again"
+steer circuit main auto
+is "$(steer -j pool list | jq -r '.pools[] | select(.name == "main") | "\(.circuit) \(.circuit_forced)"')" "closed 0" "circuit auto: closed and left to steerd"
+steer pool quota main nope 2> "$STEER_TMP/err"
+is "$?" 2 "a bad quota is refused with exit 2"
+steer circuit main ajar 2> "$STEER_TMP/err"
+is "$?" 2 "a bad circuit state is refused with exit 2"
+done_testing

@@ -1,0 +1,146 @@
+/* SPDX-License-Identifier: GPL-2.0 OR BSD-2-Clause */
+/*
+ * config.h - steerd's configuration file (libconfig syntax), loaded and
+ * validated in one go. A config either loads whole or not at all: on error
+ * nothing is kept and err holds one line "FILE:LINE: SETTING: what is wrong",
+ * where SETTING is the path as written (e.g. pools[0].workers[1].weight).
+ * See scripts/steer.conf.example for the format.
+ */
+#ifndef STEER_CONFIG_H
+#define STEER_CONFIG_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include "parse.h"
+
+#define CONF_DEFAULT_PATH	"/etc/steer/steer.conf"
+#define CONF_DEFAULT_SOCKET	"/run/steer/steerd.sock"
+/* fallback = "maintenance" hands a pool's overflow to the maintenance
+ * responder; "none" is the same as no fallback. Neither may name a pool. */
+#define CONF_FALLBACK_MAINTENANCE "maintenance"
+#define CONF_FALLBACK_NONE	"none"
+
+/* Ranges, inclusive. The defaults are in the comments of each struct. */
+#define CONF_INTERVAL_MIN_MS	50
+#define CONF_INTERVAL_MAX_MS	60000
+#define CONF_TIMEOUT_MIN_MS	1
+#define CONF_TIMEOUT_MAX_MS	60000
+#define CONF_RISE_FALL_MAX	100
+#define CONF_SLOWSTART_MAX_S	3600
+#define CONF_WINDOW_MAX_S	3600
+#define CONF_COOLDOWN_MAX_S	3600
+#define CONF_MIN_REQUESTS_MAX	1000000
+#define CONF_PROBES_MAX		1000
+#define CONF_RATE_MAX		1e9	/* connections per second */
+#define CONF_RETRY_AFTER_MAX_S	86400
+
+enum conf_check_type {
+	CONF_CHECK_TCP = 0,	/* connect() succeeds */
+	CONF_CHECK_HTTP = 1,	/* GET path answers with status expect */
+};
+
+struct conf_check {
+	bool enabled;		/* a check block was given */
+	int type;		/* enum conf_check_type; default tcp */
+	uint16_t port;		/* default: the worker's port */
+	char path[128];		/* http only; default "/" */
+	int expect;		/* http only; status 100..599, default 200 */
+	uint32_t interval_ms;	/* default: daemon.interval_ms */
+	uint32_t timeout_ms;	/* default 1000 */
+	uint32_t rise;		/* successes to come up, default 2 */
+	uint32_t fall;		/* failures to go down, default 3 */
+	uint32_t slowstart_s;	/* ramp after coming up, default 0 (none) */
+};
+
+/* HAProxy-style agent check: a TCP port that answers with a line such as
+ * "up 75%" or "drain". */
+struct conf_agent {
+	bool enabled;		/* an agent block was given */
+	uint16_t port;		/* required */
+	uint32_t interval_ms;	/* default: daemon.interval_ms */
+	uint32_t timeout_ms;	/* default 1000 */
+};
+
+struct conf_worker {
+	char name[STEER_NAME_LEN];	/* unique across all pools */
+	struct steer_endpoint addr;	/* its listener, IP:PORT */
+	uint32_t weight;		/* 0..STEER_WEIGHT_MAX, default 100 */
+	uint32_t maxconn;		/* 0 = no cap (default) */
+	struct conf_check check;
+	struct conf_agent agent;
+	bool resources;			/* sample CPU/memory/fds, default true */
+	int line;
+};
+
+struct conf_circuit {
+	double threshold;		/* error share that opens it, (0, 1], default 0.05 */
+	uint32_t window_s;		/* default 10 */
+	uint32_t min_requests;		/* in the window before it may open, default 20 */
+	uint32_t cooldown_s;		/* open before half-open, default 5 */
+	uint32_t half_open_probes;	/* default 5 */
+};
+
+struct conf_pool {
+	char name[STEER_NAME_LEN];
+	uint32_t policy;		/* enum steer_policy, default least-conn */
+	char fallback[STEER_NAME_LEN];	/* a pool, CONF_FALLBACK_MAINTENANCE, or "" for none */
+	struct conf_circuit circuit;
+	bool has_quota;
+	uint64_t quota;			/* admissions left */
+	bool has_rate;
+	double rate;			/* connections per second, (0, CONF_RATE_MAX] */
+	uint32_t burst;			/* default max(1, rate), rounded down */
+	double eject_max;		/* [0, 1], default 0.5 */
+	struct conf_worker *workers;
+	size_t nworkers;
+	int line;
+};
+
+struct conf_service {
+	char name[STEER_NAME_LEN];
+	struct steer_prefix prefix;
+	uint16_t port_lo, port_hi;
+	char pool[STEER_NAME_LEN];	/* always a pool of this config */
+	int line;
+};
+
+struct conf_maintenance {
+	bool enabled;			/* a maintenance block was given */
+	struct steer_endpoint listen;	/* required when enabled */
+	int status;			/* 100..599, default 503 */
+	uint32_t retry_after;		/* seconds, default 30 */
+	char body[1024];
+};
+
+struct steer_config {
+	uint32_t interval_ms;		/* default 1000 */
+	bool has_metrics;
+	struct steer_endpoint metrics;
+	char socket_path[108];		/* sizeof(sun_path); default CONF_DEFAULT_SOCKET */
+	struct conf_maintenance maintenance;
+	struct conf_pool *pools;
+	size_t npools;
+	struct conf_service *services;
+	size_t nservices;
+};
+
+/*
+ * 0 on success. -1 on any error, with err = "FILE:LINE: SETTING: message"
+ * (one line) and *out left exactly as it was, so a reload that fails keeps
+ * the running config. A successful load overwrites *out without freeing it:
+ * config_free() the old one first, or load into a fresh struct.
+ * Relative @include paths are resolved against the file's directory.
+ */
+int config_load(const char *path, struct steer_config *out, char *err, size_t errlen);
+/* The same from memory, for tests; FILE is shown as "<string>". */
+int config_load_string(const char *text, struct steer_config *out, char *err, size_t errlen);
+/* Frees what a load allocated and zeroes *c. Safe on a zeroed struct, twice. */
+void config_free(struct steer_config *c);
+
+const struct conf_pool *config_find_pool(const struct steer_config *c, const char *name);
+/* pool may be NULL; when not, it is set to the worker's pool */
+const struct conf_worker *config_find_worker(const struct steer_config *c, const char *name,
+					     const struct conf_pool **pool);
+
+#endif
