@@ -19,19 +19,25 @@ BPF_CFLAGS := -g -O2 -target bpf -mcpu=v3 -Wall -Wextra -Werror -D__TARGET_ARCH_
 LIB_SRCS := userspace/loader.c userspace/state.c userspace/sockets.c userspace/parse.c \
 	    userspace/table.c userspace/json.c
 LIB_OBJS := $(LIB_SRCS:userspace/%.c=$(BUILD)/%.o)
+# steerd's own modules, on top of the shared ones
+DAEMON_SRCS := userspace/apply.c userspace/config.c userspace/health.c userspace/resources.c \
+	       userspace/metrics.c userspace/circuit.c userspace/maintenance.c userspace/log.c
+DAEMON_OBJS := $(DAEMON_SRCS:userspace/%.c=$(BUILD)/%.o)
+DAEMON_LIBS := -lconfig -lmicrohttpd -lm
 BPF_HDRS := $(wildcard bpf/*.h)
 TOOLS := tests/tools/sworker tests/tools/sclient
 BENCH_DIR := scripts/bench
 BENCH_COMMON := $(BENCH_DIR)/trace.c $(BENCH_DIR)/hist.c
 BENCH_TOOLS := $(BUILD)/agent $(BUILD)/loadgen $(BUILD)/jsqsim $(BUILD)/listeners
-UNIT_TESTS := $(BUILD)/test_unit $(BUILD)/test_bench
+UNIT_NAMES := test_unit test_health test_config test_resources test_metrics test_circuit
+UNIT_TESTS := $(UNIT_NAMES:%=$(BUILD)/%) $(BUILD)/test_bench
 # `make test` builds steerctl and the unit tests again with these, apart
 # from the normal build, and runs everything against that build.
 TEST_SAN ?= -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all
 
 .PHONY: all deps test unit-test integration-test demo install clean tools bench-tools
 
-all: $(BUILD)/steerctl
+all: $(BUILD)/steerctl $(BUILD)/steerd
 
 deps:
 	scripts/install-deps.sh
@@ -54,12 +60,25 @@ $(BUILD)/%.o: userspace/%.c $(wildcard userspace/*.h) bpf/steer.h $(BUILD)/steer
 $(BUILD)/steerctl: $(BUILD)/steerctl.o $(LIB_OBJS)
 	$(CC) $(USER_CFLAGS) $^ $(LDLIBS) -o $@
 
+$(BUILD)/steerd: $(BUILD)/steerd.o $(DAEMON_OBJS) $(LIB_OBJS)
+	$(CC) $(USER_CFLAGS) $^ $(LDLIBS) $(DAEMON_LIBS) -lpthread -o $@
+
 tests/tools/%: tests/tools/%.c $(wildcard tests/tools/*.h)
 	$(CC) $(CFLAGS) $(WARN) $(SAN) -D_GNU_SOURCE $< -o $@
 
 tools: $(TOOLS)
 
 $(BUILD)/test_unit: tests/unit/test_unit.c $(BUILD)/parse.o $(BUILD)/table.o $(BUILD)/json.o
+	$(CC) $(USER_CFLAGS) $^ -lcmocka -o $@
+$(BUILD)/test_health: tests/unit/test_health.c $(BUILD)/health.o
+	$(CC) $(USER_CFLAGS) $^ -lcmocka -lpthread -o $@
+$(BUILD)/test_config: tests/unit/test_config.c $(BUILD)/config.o $(BUILD)/parse.o
+	$(CC) $(USER_CFLAGS) $^ -lconfig -lcmocka -o $@
+$(BUILD)/test_resources: tests/unit/test_resources.c $(BUILD)/resources.o
+	$(CC) $(USER_CFLAGS) $^ -lcmocka -lm -o $@
+$(BUILD)/test_metrics: tests/unit/test_metrics.c $(BUILD)/metrics.o
+	$(CC) $(USER_CFLAGS) $^ -lmicrohttpd -lcmocka -lpthread -o $@
+$(BUILD)/test_circuit: tests/unit/test_circuit.c $(BUILD)/circuit.o
 	$(CC) $(USER_CFLAGS) $^ -lcmocka -o $@
 
 # Benchmark tools: the sample agent, the open-loop load generator, the JSQ simulator.
@@ -77,25 +96,25 @@ $(BUILD)/test_bench: $(BENCH_DIR)/test_bench.c $(BENCH_DIR)/sim.c $(BENCH_COMMON
 bench-tools: $(BENCH_TOOLS)
 
 unit-test: $(UNIT_TESTS)
-	$(BUILD)/test_unit
-	$(BUILD)/test_bench
+	set -e; for t in $(UNIT_TESTS); do $$t; done
 
 integration-test: all tools
 	prove -v tests/integration/*.t
 
 # Installs what is missing, builds with ASan/UBSan, then runs every test (root).
 test: deps
-	$(MAKE) BUILD=build/test SAN="$(TEST_SAN)" build/test/steerctl build/test/test_unit build/test/test_bench
+	$(MAKE) BUILD=build/test SAN="$(TEST_SAN)" build/test/steerctl build/test/steerd \
+		$(UNIT_NAMES:%=build/test/%) build/test/test_bench
 	$(MAKE) tools
-	build/test/test_unit
-	build/test/test_bench
-	STEERCTL=$(CURDIR)/build/test/steerctl prove tests/integration/*.t
+	set -e; for t in $(UNIT_NAMES) test_bench; do build/test/$$t; done
+	STEERCTL=$(CURDIR)/build/test/steerctl STEERD=$(CURDIR)/build/test/steerd \
+		prove tests/integration/*.t
 
 demo: deps
 	$(MAKE) all tools
 	scripts/demo.sh
 
-install: $(BUILD)/steerctl
+install: $(BUILD)/steerctl $(BUILD)/steerd
 	install -D -m 0755 $(BUILD)/steerctl $(DESTDIR)$(PREFIX)/sbin/steerctl
 
 clean:

@@ -191,8 +191,10 @@ static __always_inline void count_open(struct bpf_sock_ops *skops)
 	tag->counted = 1;
 	__sync_fetch_and_add(&s->outstanding, 1);
 	__sync_fetch_and_add(&s->established, 1);
-	if (skops->local_port != tag->port)
+	if (skops->local_port != tag->port) {
+		tag->steered = 1;
 		__sync_fetch_and_add(&s->steered, 1);
+	}
 	pending_sub(s, pending_epoch_now());
 	/* Only counted sockets pay for state callbacks. */
 	bpf_sock_ops_cb_flags_set(skops, skops->bpf_sock_ops_cb_flags | BPF_SOCK_OPS_STATE_CB_FLAG);
@@ -202,6 +204,7 @@ static __always_inline void count_open(struct bpf_sock_ops *skops)
 static __always_inline void count_close(struct bpf_sock_ops *skops)
 {
 	struct steer_worker_stats *s;
+	bool aborted;
 	__u32 old;
 	struct steer_worker_tag *tag;
 	struct bpf_sock *sk = skops->sk;
@@ -221,8 +224,16 @@ static __always_inline void count_close(struct bpf_sock_ops *skops)
 	 * open state means a reset, from either side (or an accept queue
 	 * flushed by a dying worker). */
 	old = skops->args[0];
-	if (old == BPF_TCP_ESTABLISHED || old == BPF_TCP_CLOSE_WAIT || old == BPF_TCP_SYN_RECV)
+	aborted = old == BPF_TCP_ESTABLISHED || old == BPF_TCP_CLOSE_WAIT || old == BPF_TCP_SYN_RECV;
+	if (aborted)
 		__sync_fetch_and_add(&s->aborted, 1);
+	/* Health checks and other direct connections are not the service's
+	 * traffic: only steered ones feed the pool's circuit breaker. */
+	if (!tag->steered)
+		return;
+	__sync_fetch_and_add(&s->steered_closed, 1);
+	if (aborted)
+		__sync_fetch_and_add(&s->steered_aborted, 1);
 }
 
 SEC("sockops")

@@ -184,6 +184,8 @@ struct steer_worker_stats {
 	__u64 steered;		/* established through a service address */
 	__u64 closed;
 	__u64 aborted;		/* closed straight from an open state: a reset */
+	__u64 steered_closed;	/* closed, of the steered ones */
+	__u64 steered_aborted;	/* reset, of the steered ones (the circuit's input) */
 	__u32 pending[2];	/* selected, not yet established, per time bucket */
 	__u32 pending_epoch[2];	/* bucket tags */
 	__u32 gen;		/* bumped by userspace when the slot gets a new worker */
@@ -196,7 +198,8 @@ struct steer_worker_stats {
 struct steer_worker_tag {
 	__u32 worker_id;
 	__u32 gen;
-	__u32 counted;		/* this child holds +1 in outstanding */
+	__u16 counted;		/* this child holds +1 in outstanding */
+	__u16 steered;		/* it came through a service address */
 	__u16 port;		/* listener's port: a different local port = steered */
 	__u16 pad;
 };

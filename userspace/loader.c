@@ -285,8 +285,8 @@ int steer_maps_open(const struct steer_paths *p, struct steer_maps *m, char *err
 	m->lock_fd = -1;
 	if ((ret = netns_of_link(p, &m->netns_ino, err)))
 		return ret;
-	m->lock_fd = open(p->dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	if (m->lock_fd < 0 || flock(m->lock_fd, LOCK_EX)) {
+	snprintf(m->dir, sizeof(m->dir), "%s", p->dir);
+	if (steer_maps_lock(m)) {
 		snprintf(err, STEER_ERR_LEN, "cannot lock %s: %s", p->dir, strerror(errno));
 		steer_maps_close(m);
 		return STEER_ESYS;
@@ -302,6 +302,21 @@ int steer_maps_open(const struct steer_paths *p, struct steer_maps *m, char *err
 		}
 	}
 	return STEER_OK;
+}
+
+int steer_maps_lock(struct steer_maps *m)
+{
+	if (m->lock_fd >= 0)
+		return 0;
+	m->lock_fd = open(m->dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (m->lock_fd < 0)
+		return -1;
+	if (flock(m->lock_fd, LOCK_EX)) {
+		close(m->lock_fd);
+		m->lock_fd = -1;
+		return -1;
+	}
+	return 0;
 }
 
 void steer_maps_unlock(struct steer_maps *m)

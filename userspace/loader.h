@@ -40,6 +40,7 @@ struct steer_paths {
 struct steer_maps {
 	int fd[MAP_COUNT];
 	int lock_fd;		/* flock on the pin dir: one writer at a time */
+	char dir[PATH_MAX];	/* the pin dir, to lock it again */
 	uint64_t netns_ino;	/* namespace the sk_lookup link is attached to */
 };
 
@@ -50,8 +51,10 @@ int steer_load(const struct steer_paths *p, const char *netns, const char *cgrou
 int steer_unload(const struct steer_paths *p, char *err);
 int steer_maps_open(const struct steer_paths *p, struct steer_maps *m, char *err);
 void steer_maps_close(struct steer_maps *m);
-/* Let other steerctl/steerd writers in while we only read (drain --wait). */
+/* Let other steerctl/steerd writers in while we only read (drain --wait),
+ * and take the lock again around a batch of writes (steerd). */
 void steer_maps_unlock(struct steer_maps *m);
+int steer_maps_lock(struct steer_maps *m);
 /* where cgroup v2 is mounted, from /proc/mounts */
 int steer_cgroup2_root(char *buf, size_t len);
 

@@ -17,8 +17,8 @@
  * The builder only writes valid text: HELP and TYPE once per family, each
  * family's samples together under it, names checked, label values and HELP
  * escaped. A mistake (a bad or repeated name, a sample outside its family,
- * a counter not ending in _total) is sticky: metrics_buf_text then returns
- * NULL, so a half-valid page is never served. Values are printed with "%g"
+ * a counter not ending in _total, no HELP text) is sticky: metrics_buf_text
+ * then returns NULL, so a half-valid page is never served. Values are printed with "%g"
  * in the C locale's format; steerd must not setlocale(LC_NUMERIC).
  *
  * The server runs libmicrohttpd with its own thread. GET (or HEAD) of
@@ -40,7 +40,7 @@ struct metrics_buf *metrics_buf_new(void);
 void metrics_buf_free(struct metrics_buf *b);	/* NULL is fine */
 
 /* Starts a family: type is "gauge" or "counter" (whose name must end in
- * _total). help may be NULL for none. */
+ * _total); help is required (promtool's lint wants it). */
 void metrics_family(struct metrics_buf *b, const char *name, const char *type, const char *help);
 
 /* One sample of the current family: name, value, then label name/value

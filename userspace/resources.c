@@ -234,7 +234,7 @@ int resource_cgroup_of(pid_t pid, char *path, size_t len, bool *own)
 
 /* "some avg10=1.48 avg60=..." -> 0.0148; 0 when absent or unsupported
  * (psi=0 on the kernel command line, or cgroup.pressure turned off). */
-static double read_psi_some(const char *dir, const char *name)
+double resource_psi_some(const char *dir, const char *name)
 {
 	char buf[256];
 	const char *p;
@@ -260,7 +260,7 @@ static int cgroup_cpu_usec(const char *dir, uint64_t *usec)
 /* memory.current counts page cache, which fills a cgroup up to its limit
  * and is reclaimed only there; a worker that reads files would look full.
  * Like the kubelet's "working set", leave out the inactive file pages. */
-static int cgroup_mem_bytes(const char *dir, uint64_t *bytes)
+int resource_cgroup_mem(const char *dir, uint64_t *bytes)
 {
 	char buf[FILE_BUF];
 	uint64_t cur, inactive = 0;
@@ -273,8 +273,9 @@ static int cgroup_mem_bytes(const char *dir, uint64_t *bytes)
 	return 0;
 }
 
-/* Tightest cpu.max and memory.max/memory.high from dir up to the root. */
-static void cgroup_limits(const char *root, const char *dir, double *cores, uint64_t *mem)
+/* Tightest cpu.max and memory.max/memory.high from dir up to the root,
+ * both included. */
+void resource_cgroup_limits(const char *root, const char *dir, double *cores, uint64_t *mem)
 {
 	char cur[PATH_MAX], buf[64];
 	size_t rootlen = strlen(root);
@@ -420,55 +421,58 @@ static bool sample_cgroup(const char *dir, struct resource_sample *out)
 	if (cgroup_cpu_usec(dir, &out->cpu_usec))
 		return false;
 	out->from_cgroup = true;
-	out->cpu_psi = read_psi_some(dir, "cpu.pressure");
-	out->mem_psi = read_psi_some(dir, "memory.pressure");
+	out->cpu_psi = resource_psi_some(dir, "cpu.pressure");
+	out->mem_psi = resource_psi_some(dir, "memory.pressure");
 	return true;
 }
 
 int resource_sample(pid_t pid, struct resource_sample *out, char *err, size_t errlen)
 {
 	char root[PATH_MAX], dir[PATH_MAX];
-	const char *what;
-	bool is_root = true, own = false;
+	const char *file;	/* the /proc/PID file being read; NULL: affinity */
+	bool have_cg, is_root = true, own = false;
 	pid_t tgid = 0;
 	int ret;
 
 	memset(out, 0, sizeof(*out));
+	out->pid = pid;
 	out->at_us = now_us();
-	what = "status";
+	file = "status";
 	ret = proc_tgid(pid, &tgid);
 	if (ret)
 		goto fail;
 	/* Without a cgroup v2 hierarchy everything comes from /proc. */
-	if (!cgroup_locate(pid, root, sizeof(root), dir, sizeof(dir), &is_root))
-		own = !is_root && cgroup_only_proc(dir, tgid);
+	have_cg = !cgroup_locate(pid, root, sizeof(root), dir, sizeof(dir), &is_root);
+	own = have_cg && !is_root && cgroup_only_proc(dir, tgid);
 
-	what = "sched_getaffinity";
+	file = NULL;
 	ret = affinity_cpus(pid, &out->cpu_cores);
 	if (ret)
 		goto fail;
 	out->mem_limit = total_ram();
-	if (!is_root)
-		cgroup_limits(root, dir, &out->cpu_cores, &out->mem_limit);
+	/* The mount root too: in a container with a cgroup namespace it is the
+	 * container's cgroup, where the runtime puts its limits. */
+	if (have_cg)
+		resource_cgroup_limits(root, dir, &out->cpu_cores, &out->mem_limit);
 
 	if (!own || !sample_cgroup(dir, out)) {
-		what = "stat";
+		file = "stat";
 		ret = proc_cpu_usec(pid, &out->cpu_usec);
 		if (ret)
 			goto fail;
 	}
-	if (!out->from_cgroup || cgroup_mem_bytes(dir, &out->mem_bytes)) {
-		what = "status";
+	if (!out->from_cgroup || resource_cgroup_mem(dir, &out->mem_bytes)) {
+		file = "status";
 		ret = proc_rss(pid, &out->mem_bytes);
 		if (ret)
 			goto fail;
 	}
 
-	what = "fd";
+	file = "fd";
 	ret = proc_fd_count(pid, &out->fds);
 	if (ret)
 		goto fail;
-	what = "limits";
+	file = "limits";
 	ret = proc_nofile(pid, &out->fd_limit);
 	if (ret)
 		goto fail;
@@ -477,11 +481,12 @@ int resource_sample(pid_t pid, struct resource_sample *out, char *err, size_t er
 fail:
 	if (ret == -ESRCH)
 		snprintf(err, errlen, "process %d is gone", (int)pid);
-	else if (!strcmp(what, "sched_getaffinity"))
-		snprintf(err, errlen, "process %d: %s: %s", (int)pid, what, strerror(-ret));
-	else
+	else if (file)
 		snprintf(err, errlen, "process %d: cannot read /proc/%d/%s: %s", (int)pid, (int)pid,
-			 what, strerror(-ret));
+			 file, strerror(-ret));
+	else
+		snprintf(err, errlen, "process %d: cannot read its CPU affinity: %s", (int)pid,
+			 strerror(-ret));
 	return ret;
 }
 
@@ -530,9 +535,10 @@ double resource_cpu_util(const struct resource_sample *prev, const struct resour
 {
 	double cores = s->cpu_cores > 0 ? s->cpu_cores : 1;
 
-	/* A counter that changed source or went back (a new process in the
-	 * cgroup, the cgroup shared) says nothing about this interval. */
-	if (s->at_us <= prev->at_us || s->cpu_usec < prev->cpu_usec ||
+	/* A counter that changed source or went back (a restarted worker, a
+	 * new process in the cgroup, the cgroup shared) says nothing about
+	 * this interval. */
+	if (s->pid != prev->pid || s->at_us <= prev->at_us || s->cpu_usec < prev->cpu_usec ||
 	    s->from_cgroup != prev->from_cgroup)
 		return -1;
 	return clamp01((double)(s->cpu_usec - prev->cpu_usec) /

@@ -15,10 +15,11 @@
  * Otherwise it comes from /proc/PID and pressure is 0: a shared cgroup's
  * counters would charge the worker with its neighbours' use. Limits
  * (cpu.max, memory.max, memory.high) are read from the worker's cgroup and
- * every ancestor, tightest wins, whether or not the cgroup is its own: a
- * limit on a shared group still bounds the worker. A controller that is not
- * enabled for the cgroup (on hybrid hosts memory and cpu are often bound to
- * v1) just has no files; the /proc figure or the host's capacity is used.
+ * every ancestor up to the mount point, tightest wins, whether or not the
+ * cgroup is its own: a limit on a shared group still bounds the worker. A
+ * controller that is not enabled for the cgroup (on hybrid hosts memory and
+ * cpu are often bound to v1) just has no files; then the /proc figure or the
+ * host's capacity is used.
  *
  * The factor (STEER_HEALTH_FULL = 1000 is full health):
  *
@@ -60,6 +61,7 @@
 #define RESOURCE_FLOOR	0.05	/* lowest factor outside a cut */
 
 struct resource_sample {
+	pid_t pid;			/* who was sampled: a new pid gives no CPU rate */
 	uint64_t at_us;			/* CLOCK_MONOTONIC */
 	bool from_cgroup;		/* usage from the worker's own cgroup v2, else /proc/PID */
 	uint64_t cpu_usec;		/* cumulative CPU time: cpu.stat usage_usec, or utime+stime
@@ -116,9 +118,21 @@ struct resource_state {
 uint32_t resource_factor(struct resource_state *st, const struct resource_sample *s,
 			 const struct resource_policy *p);
 
+/* The cgroup readers resource_sample uses, exposed for tests on a fake tree
+ * (this host's controllers may not be enabled in v2) and for logs.
+ * Lowers *cores to the tightest cpu.max quota/period and *mem to the
+ * tightest memory.max / memory.high of dir and its ancestors up to root
+ * (included: in a cgroup namespace the mount root has the container's). */
+void resource_cgroup_limits(const char *root, const char *dir, double *cores, uint64_t *mem);
+/* memory.current less memory.stat's inactive_file; -1 without the files. */
+int resource_cgroup_mem(const char *dir, uint64_t *bytes);
+/* "some avg10" of dir/name (cpu.pressure, memory.pressure) as 0..1; 0 when
+ * absent or unsupported. */
+double resource_psi_some(const char *dir, const char *name);
+
 /* The formula's parts, for logs and tests: cpu use between two samples
  * (-1 when it cannot be known: no time passed, the counter went back or
- * changed source), and raw for given utilisations. */
+ * changed source, or the pid changed), and raw for given utilisations. */
 double resource_cpu_util(const struct resource_sample *prev, const struct resource_sample *s);
 double resource_raw(double cpu, double mem, double cpu_psi, double mem_psi,
 		    const struct resource_policy *p);

@@ -355,6 +355,10 @@ int pool_rebuild_table(const struct steer_maps *m, uint32_t pool_id, char *err)
 
 	if (!p || map_get(m, MAP_POOLS, pool_id, p))
 		goto sys;
+	if (p->policy == STEER_POLICY_LEAST_CONN && p->table_len == 0) {
+		ret = STEER_OK;		/* least-conn reads the workers, not a table */
+		goto cleanup;
+	}
 	members = calloc(p->nworkers + 1, sizeof(*members));
 	workers = calloc(p->nworkers + 1, sizeof(*workers));
 	keys = calloc(STEER_TABLE_SIZE, sizeof(*keys));
@@ -670,6 +674,25 @@ sys:
 cleanup:
 	free(pool);
 	return ret;
+}
+
+int worker_set_health(const struct steer_maps *m, uint32_t id, const char *name, uint32_t health,
+		      char *err)
+{
+	struct steer_worker w;
+
+	if (map_get(m, MAP_WORKERS, id, &w))
+		return sys_error(err, "read workers");
+	if (!w.in_use || strncmp(w.name, name, STEER_NAME_LEN)) {
+		snprintf(err, STEER_ERR_LEN, "worker '%s' is gone", name);
+		return STEER_EINPUT;
+	}
+	if (w.health == health)
+		return STEER_OK;
+	w.health = health;
+	if (map_put(m, MAP_WORKERS, id, &w))
+		return sys_error(err, "write workers");
+	return pool_rebuild_table(m, w.pool_id, err);
 }
 
 int worker_stats_read(const struct steer_maps *m, uint32_t id, struct steer_worker_stats *out)

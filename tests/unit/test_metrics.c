@@ -1,0 +1,538 @@
+// SPDX-License-Identifier: GPL-2.0 OR BSD-2-Clause
+/* Unit tests (cmocka) for metrics.c: the text builder (exact output, refused
+ * mistakes, and `promtool check metrics` when it is installed) and the HTTP
+ * endpoint, fetched over real loopback sockets. */
+#include <stdarg.h>
+#include <stddef.h>
+#include <setjmp.h>
+#include <arpa/inet.h>
+#include <errno.h>
+#include <math.h>
+#include <netinet/in.h>
+#include <pthread.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/time.h>
+#include <sys/wait.h>
+#include <cmocka.h>
+#include "metrics.h"
+
+/* ---- builder ---- */
+
+static struct metrics_buf *sample_page(void)
+{
+	struct metrics_buf *b = metrics_buf_new();
+
+	assert_non_null(b);
+	metrics_family(b, "steer_worker_outstanding", "gauge", "Open connections of a worker.");
+	metrics_sample(b, "steer_worker_outstanding", 3, "pool", "agents", "worker", "a1", NULL);
+	metrics_sample(b, "steer_worker_outstanding", 0, "pool", "agents", "worker",
+		       "we\"ird\\na\nme", NULL);
+	metrics_family(b, "steer_worker_steered_total", "counter",
+		       "Connections steered.\nA \\ in help.");
+	metrics_sample(b, "steer_worker_steered_total", 12345678901234.0, "worker", "a1", NULL);
+	metrics_sample(b, "steer_worker_steered_total", 9007199254740993.0, "worker", "a2", NULL);
+	metrics_family(b, "steer_up", "gauge", "1 while steerd runs.");
+	metrics_sample(b, "steer_up", 1, NULL);
+	metrics_family(b, "steer_worker_health_ratio", "gauge", "Health factor, 0..1.");
+	metrics_sample(b, "steer_worker_health_ratio", 0.1, "worker", "a1", NULL);
+	metrics_sample(b, "steer_worker_health_ratio", 1.0 / 3, "worker", "a2", NULL);
+	metrics_sample(b, "steer_worker_health_ratio", NAN, "worker", "a3", NULL);
+	metrics_sample(b, "steer_worker_health_ratio", INFINITY, "worker", "", NULL);
+	metrics_sample(b, "steer_worker_health_ratio", -INFINITY, "worker", NULL, NULL);
+	metrics_sample(b, "steer_worker_health_ratio", -2.5e-7, "worker", "a6", NULL);
+	return b;
+}
+
+static const char expected_page[] =
+	"# HELP steer_worker_outstanding Open connections of a worker.\n"
+	"# TYPE steer_worker_outstanding gauge\n"
+	"steer_worker_outstanding{pool=\"agents\",worker=\"a1\"} 3\n"
+	"steer_worker_outstanding{pool=\"agents\",worker=\"we\\\"ird\\\\na\\nme\"} 0\n"
+	"# HELP steer_worker_steered_total Connections steered.\\nA \\\\ in help.\n"
+	"# TYPE steer_worker_steered_total counter\n"
+	"steer_worker_steered_total{worker=\"a1\"} 12345678901234\n"
+	"steer_worker_steered_total{worker=\"a2\"} 9007199254740992\n"
+	"# HELP steer_up 1 while steerd runs.\n"
+	"# TYPE steer_up gauge\n"
+	"steer_up 1\n"
+	"# HELP steer_worker_health_ratio Health factor, 0..1.\n"
+	"# TYPE steer_worker_health_ratio gauge\n"
+	"steer_worker_health_ratio{worker=\"a1\"} 0.1\n"
+	"steer_worker_health_ratio{worker=\"a2\"} 0.33333333333333331\n"
+	"steer_worker_health_ratio{worker=\"a3\"} NaN\n"
+	"steer_worker_health_ratio{worker=\"\"} +Inf\n"
+	"steer_worker_health_ratio{worker=\"\"} -Inf\n"
+	"steer_worker_health_ratio{worker=\"a6\"} -2.5e-07\n";
+
+static void test_builder_exact(void **state)
+{
+	struct metrics_buf *b = sample_page();
+	const char *text;
+	size_t len = 0;
+
+	(void)state;
+	text = metrics_buf_text(b, &len);
+	assert_null(metrics_buf_error(b));
+	assert_non_null(text);
+	assert_string_equal(text, expected_page);
+	assert_int_equal(len, strlen(expected_page));
+	metrics_buf_free(b);
+}
+
+static void test_builder_arrays_and_growth(void **state)
+{
+	const char *keys[] = { "pool", "worker" }, *vals[] = { "p", "w" };
+	struct metrics_buf *b = metrics_buf_new();
+	const char *text;
+	size_t len;
+
+	(void)state;
+	metrics_family(b, "steer_x", "gauge", "x");
+	/* well past the first 4 KiB */
+	for (int i = 0; i < 2000; i++)
+		metrics_sample_v(b, "steer_x", i, 2, keys, vals);
+	text = metrics_buf_text(b, &len);
+	assert_non_null(text);
+	assert_int_equal(strlen(text), len);
+	assert_non_null(strstr(text, "\nsteer_x{pool=\"p\",worker=\"w\"} 1999\n"));
+	metrics_buf_free(b);
+	metrics_buf_free(NULL);
+}
+
+/* Each mistake makes the whole page unavailable, with the first reason. */
+static void expect_refused(void (*build)(struct metrics_buf *), const char *why)
+{
+	struct metrics_buf *b = metrics_buf_new();
+	size_t len = 7;
+
+	build(b);
+	assert_null(metrics_buf_text(b, &len));
+	assert_int_equal(len, 7);
+	assert_non_null(metrics_buf_error(b));
+	if (!strstr(metrics_buf_error(b), why))
+		fail_msg("error '%s' does not mention '%s'", metrics_buf_error(b), why);
+	metrics_buf_free(b);
+}
+
+static void counter_without_total(struct metrics_buf *b)
+{
+	metrics_family(b, "steer_steered", "counter", "x");
+}
+
+static void sample_outside_family(struct metrics_buf *b)
+{
+	metrics_family(b, "steer_a", "gauge", "x");
+	metrics_sample(b, "steer_b", 1, NULL);
+}
+
+static void sample_before_family(struct metrics_buf *b)
+{
+	metrics_sample(b, "steer_a", 1, NULL);
+}
+
+static void family_twice(struct metrics_buf *b)
+{
+	metrics_family(b, "steer_a", "gauge", "x");
+	metrics_family(b, "steer_b", "gauge", "x");
+	metrics_family(b, "steer_a", "gauge", "x");
+}
+
+static void bad_names(struct metrics_buf *b)
+{
+	metrics_family(b, "steer-a", "gauge", "x");
+	metrics_family(b, "steer_b", "summary", "x");	/* not the first: not reported */
+}
+
+static void bad_label(struct metrics_buf *b)
+{
+	metrics_family(b, "steer_a", "gauge", "x");
+	metrics_sample(b, "steer_a", 1, "wor ker", "v", NULL);
+}
+
+static void reserved_label(struct metrics_buf *b)
+{
+	metrics_family(b, "steer_a", "gauge", "x");
+	metrics_sample(b, "steer_a", 1, "__name__", "v", NULL);
+}
+
+static void label_twice(struct metrics_buf *b)
+{
+	metrics_family(b, "steer_a", "gauge", "x");
+	metrics_sample(b, "steer_a", 1, "w", "1", "w", "2", NULL);
+}
+
+static void bad_type(struct metrics_buf *b)
+{
+	metrics_family(b, "steer_a", "histogram", "x");
+}
+
+static void no_help(struct metrics_buf *b)
+{
+	metrics_family(b, "steer_a", "gauge", NULL);
+}
+
+static void test_builder_mistakes(void **state)
+{
+	(void)state;
+	expect_refused(counter_without_total, "_total");
+	expect_refused(sample_outside_family, "outside its family");
+	expect_refused(sample_before_family, "outside its family");
+	expect_refused(family_twice, "family written twice");
+	expect_refused(bad_names, "bad metric name 'steer-a'");
+	expect_refused(bad_label, "bad label name 'wor ker'");
+	expect_refused(reserved_label, "bad label name '__name__'");
+	expect_refused(label_twice, "label 'w' given twice");
+	expect_refused(bad_type, "gauge or counter");
+	expect_refused(no_help, "no help");
+}
+
+/* ---- promtool ---- */
+
+static bool find_in_path(const char *prog)
+{
+	const char *path = getenv("PATH");
+	char dir[4096], file[4200];
+
+	if (!path)
+		path = "/usr/bin:/bin";
+	while (*path) {
+		size_t n = strcspn(path, ":");
+
+		snprintf(dir, sizeof(dir), "%.*s", (int)n, path);
+		snprintf(file, sizeof(file), "%s/%s", n ? dir : ".", prog);
+		if (!access(file, X_OK))
+			return true;
+		path += n + (path[n] == ':');
+	}
+	return false;
+}
+
+/* Exit status of `promtool check metrics` on text (stdin); its complaints
+ * go to our stderr unless quiet. */
+static int promtool_check(const char *text, bool quiet)
+{
+	FILE *p = popen(quiet ? "promtool check metrics >/dev/null 2>&1" : "promtool check metrics 1>&2",
+			"w");
+	int st;
+
+	assert_non_null(p);
+	fputs(text, p);
+	st = pclose(p);
+	return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
+}
+
+static void test_promtool(void **state)
+{
+	struct metrics_buf *b;
+
+	(void)state;
+	if (!find_in_path("promtool"))
+		skip();
+	b = sample_page();
+	assert_int_equal(promtool_check(metrics_buf_text(b, NULL), false), 0);
+	metrics_buf_free(b);
+	/* and it does catch what the builder refuses to write */
+	assert_int_not_equal(promtool_check("# HELP a x\n# TYPE a counter\na 1\n", true), 0);
+	assert_int_not_equal(promtool_check("# HELP a x\n# TYPE a gauge\na{w=\"a\nb\"} 1\n", true), 0);
+}
+
+/* ---- server ---- */
+
+struct reply {
+	int status;
+	char ctype[128];
+	char *body;
+	size_t body_len;
+};
+
+static int connect_to(int family, uint16_t port)
+{
+	struct sockaddr_storage ss = { 0 };
+	struct timeval tv = { .tv_sec = 5 };
+	socklen_t len;
+	int fd = socket(family, SOCK_STREAM | SOCK_CLOEXEC, 0);
+
+	if (fd < 0)
+		return -1;
+	if (family == AF_INET6) {
+		struct sockaddr_in6 *a = (struct sockaddr_in6 *)&ss;
+
+		a->sin6_family = AF_INET6;
+		a->sin6_addr = in6addr_loopback;
+		a->sin6_port = htons(port);
+		len = sizeof(*a);
+	} else {
+		struct sockaddr_in *a = (struct sockaddr_in *)&ss;
+
+		a->sin_family = AF_INET;
+		a->sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+		a->sin_port = htons(port);
+		len = sizeof(*a);
+	}
+	/* a hung server fails the test instead of hanging it */
+	setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+	if (connect(fd, (struct sockaddr *)&ss, len)) {
+		close(fd);
+		return -1;
+	}
+	return fd;
+}
+
+static void reply_free(struct reply *r)
+{
+	free(r->body);
+	r->body = NULL;
+}
+
+/* One HTTP/1.1 request with Connection: close; reads to EOF. */
+static int http_request(int family, uint16_t port, const char *method, const char *path,
+			struct reply *r)
+{
+	char req[256], *buf = NULL, *hdr_end, *ct;
+	size_t len = 0, cap = 0;
+	int fd = connect_to(family, port), n;
+
+	memset(r, 0, sizeof(*r));
+	if (fd < 0)
+		return -1;
+	n = snprintf(req, sizeof(req), "%s %s HTTP/1.1\r\nHost: test\r\nConnection: close\r\n\r\n",
+		     method, path);
+	if (write(fd, req, (size_t)n) != n)
+		goto fail;
+	for (;;) {
+		ssize_t got;
+
+		if (len + 4096 + 1 > cap) {
+			char *nb = realloc(buf, cap = (cap ? cap * 2 : 8192));
+
+			if (!nb)
+				goto fail;
+			buf = nb;
+		}
+		got = read(fd, buf + len, cap - len - 1);
+		if (got < 0)
+			goto fail;
+		if (got == 0)
+			break;
+		len += (size_t)got;
+	}
+	close(fd);
+	fd = -1;
+	if (!buf)
+		return -1;
+	buf[len] = '\0';
+	hdr_end = strstr(buf, "\r\n\r\n");
+	if (!hdr_end || sscanf(buf, "HTTP/1.%*d %d", &r->status) != 1)
+		goto fail;
+	*hdr_end = '\0';
+	ct = strcasestr(buf, "\r\nContent-Type: ");
+	if (ct)
+		snprintf(r->ctype, sizeof(r->ctype), "%.*s", (int)strcspn(ct + 16, "\r"), ct + 16);
+	r->body_len = len - (size_t)(hdr_end + 4 - buf);
+	r->body = malloc(r->body_len + 1);
+	if (!r->body)
+		goto fail;
+	memcpy(r->body, hdr_end + 4, r->body_len);
+	r->body[r->body_len] = '\0';
+	free(buf);
+	return 0;
+
+fail:
+	if (fd >= 0)
+		close(fd);
+	free(buf);
+	return -1;
+}
+
+static struct metrics_server *start_loopback(int family, uint16_t port, char *err, size_t errlen)
+{
+	struct sockaddr_in a4 = { .sin_family = AF_INET, .sin_port = htons(port) };
+	struct sockaddr_in6 a6 = { .sin6_family = AF_INET6, .sin6_port = htons(port) };
+
+	a4.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	a6.sin6_addr = in6addr_loopback;
+	if (family == AF_INET6)
+		return metrics_server_start((struct sockaddr *)&a6, sizeof(a6), err, errlen);
+	return metrics_server_start((struct sockaddr *)&a4, sizeof(a4), err, errlen);
+}
+
+static void test_server(void **state)
+{
+	const char *v1 = "# HELP steer_up x\n# TYPE steer_up gauge\nsteer_up 1\n";
+	const char *v2 = "# HELP steer_up x\n# TYPE steer_up gauge\nsteer_up 0\n";
+	struct metrics_server *s, *s2;
+	struct reply r;
+	char err[256];
+	uint16_t port;
+
+	(void)state;
+	s = start_loopback(AF_INET, 0, err, sizeof(err));
+	if (!s)
+		fail_msg("%s", err);
+	port = metrics_server_port(s);
+	assert_true(port > 0);
+
+	assert_int_equal(http_request(AF_INET, port, "GET", "/metrics", &r), 0);
+	assert_int_equal(r.status, 503);
+	reply_free(&r);
+
+	assert_int_equal(metrics_server_publish(s, v1, strlen(v1)), 0);
+	assert_int_equal(http_request(AF_INET, port, "GET", "/metrics", &r), 0);
+	assert_int_equal(r.status, 200);
+	assert_string_equal(r.ctype, "text/plain; version=0.0.4; charset=utf-8");
+	assert_string_equal(r.body, v1);
+	reply_free(&r);
+
+	assert_int_equal(metrics_server_publish(s, v2, strlen(v2)), 0);
+	assert_int_equal(http_request(AF_INET, port, "GET", "/metrics?x=1", &r), 0);
+	assert_int_equal(r.status, 200);
+	assert_string_equal(r.body, v2);
+	reply_free(&r);
+
+	assert_int_equal(http_request(AF_INET, port, "HEAD", "/metrics", &r), 0);
+	assert_int_equal(r.status, 200);
+	assert_int_equal(r.body_len, 0);
+	reply_free(&r);
+
+	assert_int_equal(http_request(AF_INET, port, "GET", "/", &r), 0);
+	assert_int_equal(r.status, 404);
+	reply_free(&r);
+	assert_int_equal(http_request(AF_INET, port, "GET", "/metricsx", &r), 0);
+	assert_int_equal(r.status, 404);
+	reply_free(&r);
+	assert_int_equal(http_request(AF_INET, port, "POST", "/metrics", &r), 0);
+	assert_int_equal(r.status, 405);
+	reply_free(&r);
+
+	/* the port is taken: a clear error, not a crash */
+	s2 = start_loopback(AF_INET, port, err, sizeof(err));
+	assert_null(s2);
+	if (!strstr(err, "127.0.0.1:") || !strstr(err, "in use"))
+		fail_msg("unexpected error: %s", err);
+	print_message("taken port: %s\n", err);
+
+	metrics_server_stop(s);
+	metrics_server_stop(NULL);
+	/* stopped means closed */
+	assert_int_not_equal(http_request(AF_INET, port, "GET", "/metrics", &r), 0);
+}
+
+static void test_server_bad_addr(void **state)
+{
+	struct sockaddr_in a4 = { .sin_family = AF_INET };
+	char err[256];
+
+	(void)state;
+	assert_null(metrics_server_start((struct sockaddr *)&a4, 4, err, sizeof(err)));
+	assert_non_null(strstr(err, "IPv4 or IPv6"));
+	a4.sin_family = AF_UNIX;
+	assert_null(metrics_server_start((struct sockaddr *)&a4, sizeof(a4), err, sizeof(err)));
+}
+
+static void test_server_ipv6(void **state)
+{
+	const char *v = "# HELP steer_up x\n# TYPE steer_up gauge\nsteer_up 1\n";
+	struct metrics_server *s;
+	struct reply r;
+	char err[256];
+
+	(void)state;
+	s = start_loopback(AF_INET6, 0, err, sizeof(err));
+	if (!s) {
+		print_message("no IPv6 loopback (%s)\n", err);
+		skip();
+	}
+	assert_int_equal(metrics_server_publish(s, v, strlen(v)), 0);
+	assert_int_equal(http_request(AF_INET6, metrics_server_port(s), "GET", "/metrics", &r), 0);
+	assert_int_equal(r.status, 200);
+	assert_string_equal(r.body, v);
+	reply_free(&r);
+	metrics_server_stop(s);
+}
+
+/* Publishing while scrapes are in flight: every body is one whole version. */
+#define BIG_LEN	(256 * 1024)
+
+struct publisher {
+	struct metrics_server *s;
+	volatile int stop;
+	int count;
+};
+
+static void *publish_loop(void *arg)
+{
+	struct publisher *p = arg;
+	char *text = malloc(BIG_LEN);
+
+	if (!text)
+		return NULL;
+	while (!p->stop) {
+		memset(text, 'a' + p->count % 26, BIG_LEN);
+		if (metrics_server_publish(p->s, text, BIG_LEN))
+			break;
+		p->count++;
+		usleep(200);
+	}
+	free(text);
+	return NULL;
+}
+
+static void test_server_concurrent(void **state)
+{
+	struct publisher p = { 0 };
+	pthread_t t;
+	char err[256];
+	struct reply r;
+	int seen_versions = 0;
+	char last = 0;
+
+	(void)state;
+	p.s = start_loopback(AF_INET, 0, err, sizeof(err));
+	if (!p.s)
+		fail_msg("%s", err);
+	metrics_server_publish(p.s, "", 0);
+	assert_int_equal(pthread_create(&t, NULL, publish_loop, &p), 0);
+	for (int i = 0; i < 40; i++) {
+		assert_int_equal(http_request(AF_INET, metrics_server_port(p.s), "GET", "/metrics",
+					      &r), 0);
+		assert_int_equal(r.status, 200);
+		if (r.body_len) {
+			assert_int_equal(r.body_len, BIG_LEN);
+			for (size_t j = 1; j < r.body_len; j++)
+				if (r.body[j] != r.body[0])
+					fail_msg("torn body at %zu", j);
+			if (r.body[0] != last)
+				seen_versions++;
+			last = r.body[0];
+		}
+		reply_free(&r);
+	}
+	p.stop = 1;
+	pthread_join(t, NULL);
+	metrics_server_stop(p.s);
+	print_message("%d publishes, %d distinct versions fetched\n", p.count, seen_versions);
+	assert_true(seen_versions >= 2);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_builder_exact),
+		cmocka_unit_test(test_builder_arrays_and_growth),
+		cmocka_unit_test(test_builder_mistakes),
+		cmocka_unit_test(test_promtool),
+		cmocka_unit_test(test_server),
+		cmocka_unit_test(test_server_bad_addr),
+		cmocka_unit_test(test_server_ipv6),
+		cmocka_unit_test(test_server_concurrent),
+	};
+
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}

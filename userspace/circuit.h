@@ -1,0 +1,40 @@
+/* SPDX-License-Identifier: GPL-2.0 OR BSD-2-Clause */
+/* circuit.h - a pool's circuit breaker: the error rate over a sliding
+ * window decides closed -> open -> half-open -> closed (or open again).
+ * Pure logic; steerd feeds it counts and writes the state to the kernel. */
+#ifndef STEER_CIRCUIT_H
+#define STEER_CIRCUIT_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#define CIRCUIT_MAX_BUCKETS 600	/* one per second: windows up to 10 min */
+
+struct circuit_params {
+	double threshold;		/* trip above this error rate (default 0.05) */
+	uint32_t window_s;		/* sliding window (default 10) */
+	uint32_t min_requests;		/* no verdict below this volume (default 20) */
+	uint32_t cooldown_s;		/* open this long before half-open (default 5) */
+	uint32_t half_open_probes;	/* connections let through half-open (default 5) */
+};
+
+struct circuit {
+	struct circuit_params p;
+	uint32_t state;			/* enum steer_circuit */
+	uint64_t since_ms;		/* entered this state */
+	uint64_t bucket_s;		/* second of bucket[cur] */
+	uint32_t cur;
+	uint64_t ok[CIRCUIT_MAX_BUCKETS], err[CIRCUIT_MAX_BUCKETS];
+	uint64_t probe_ok, probe_err;	/* outcomes seen while half-open */
+};
+
+void circuit_params_default(struct circuit_params *p);
+void circuit_init(struct circuit *c, const struct circuit_params *p, uint64_t now_ms);
+/* Record outcomes at now_ms. */
+void circuit_record(struct circuit *c, uint64_t now_ms, uint64_t ok, uint64_t errors);
+/* Error rate and volume over the window. */
+double circuit_error_rate(const struct circuit *c, uint64_t now_ms, uint64_t *total);
+/* Advance the state machine; true when the state changed. */
+bool circuit_tick(struct circuit *c, uint64_t now_ms);
+
+#endif

@@ -1,0 +1,99 @@
+// SPDX-License-Identifier: GPL-2.0 OR BSD-2-Clause
+#include <errno.h>
+#include <netinet/in.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+#include "loader.h"
+#include "maintenance.h"
+
+static const char *reason(int status)
+{
+	switch (status) {
+	case 200: return "OK";
+	case 429: return "Too Many Requests";
+	case 500: return "Internal Server Error";
+	case 502: return "Bad Gateway";
+	case 503: return "Service Unavailable";
+	case 504: return "Gateway Timeout";
+	default: return "Unavailable";
+	}
+}
+
+static int listen_endpoint(const struct steer_endpoint *ep)
+{
+	struct sockaddr_in6 sin6 = { .sin6_family = AF_INET6, .sin6_port = htons(ep->port) };
+	struct sockaddr_in sin = { .sin_family = AF_INET, .sin_port = htons(ep->port) };
+	int v4 = ep->family == STEER_FAMILY_V4, one = 1, fd;
+
+	fd = socket(v4 ? AF_INET : AF_INET6, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+	if (fd < 0)
+		return -1;
+	setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+	memcpy(&sin.sin_addr, ep->addr + 12, 4);
+	memcpy(&sin6.sin6_addr, ep->addr, 16);
+	if ((v4 ? bind(fd, (struct sockaddr *)&sin, sizeof(sin))
+		: bind(fd, (struct sockaddr *)&sin6, sizeof(sin6))) ||
+	    listen(fd, 4096)) {
+		close(fd);
+		return -1;
+	}
+	return fd;
+}
+
+int maintenance_open(struct maintenance *m, const struct steer_endpoint *ep, int status,
+		     uint32_t retry_after, const char *body, char *err)
+{
+	char where[80];
+	int n;
+
+	memset(m, 0, sizeof(*m));
+	m->fd = -1;
+	n = snprintf(NULL, 0, "HTTP/1.1 %d %s\r\nRetry-After: %u\r\nContent-Type: text/plain\r\n"
+		     "Content-Length: %zu\r\nConnection: close\r\n\r\n%s",
+		     status, reason(status), retry_after, strlen(body), body);
+	m->response = malloc((size_t)n + 1);
+	if (!m->response) {
+		snprintf(err, STEER_ERR_LEN, "out of memory");
+		return STEER_ESYS;
+	}
+	m->len = (size_t)snprintf(m->response, (size_t)n + 1,
+				  "HTTP/1.1 %d %s\r\nRetry-After: %u\r\nContent-Type: text/plain\r\n"
+				  "Content-Length: %zu\r\nConnection: close\r\n\r\n%s",
+				  status, reason(status), retry_after, strlen(body), body);
+	m->fd = listen_endpoint(ep);
+	if (m->fd < 0) {
+		format_endpoint(ep->addr, ep->port, where, sizeof(where));
+		snprintf(err, STEER_ERR_LEN, "cannot listen on %s for the maintenance responder: %s",
+			 where, strerror(errno));
+		free(m->response);
+		m->response = NULL;
+		return STEER_ESYS;
+	}
+	return STEER_OK;
+}
+
+void maintenance_serve(struct maintenance *m)
+{
+	int c;
+
+	/* The answer fits one segment; a client that does not read it still
+	 * gets it in its receive buffer before our FIN. */
+	while ((c = accept4(m->fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC)) >= 0) {
+		if (send(c, m->response, m->len, MSG_NOSIGNAL) >= 0)
+			m->served++;
+		shutdown(c, SHUT_WR);
+		close(c);
+	}
+}
+
+void maintenance_close(struct maintenance *m)
+{
+	if (m->fd >= 0)
+		close(m->fd);
+	free(m->response);
+	m->fd = -1;
+	m->response = NULL;
+}
