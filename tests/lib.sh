@@ -150,3 +150,32 @@ client_ok() {	# client_ok OUTPUT -> "ok failed refused"
 # the service address: a loopback address nothing listens on
 SVC4=127.10.0.1
 SVC6=::1
+
+# ---- steerd ----------------------------------------------------------------
+STEERD=${STEERD:-$TOP/build/steerd}
+AGENT=$TOP/build/agent
+
+# start_steerd CONF: runs steerd (it loads steer into this test's namespace
+# and cgroup) and waits until it has applied the file
+start_steerd() {
+	"$STEERD" -c "$1" --cgroup "$STEER_TEST_CGROUP" 2>> "$STEER_TMP/steerd.log" &
+	STEERD_PID=$!
+	disown "$STEERD_PID"
+	WORKER_PIDS+=("$STEERD_PID")
+	wait_for 'grep -q "running:" "$STEER_TMP/steerd.log"' || bail "steerd did not start: $(cat "$STEER_TMP/steerd.log")"
+}
+
+# start_agent NAME IP:PORT: the sample HTTP agent (GET /health answers 200)
+start_agent() {
+	local fifo=$STEER_TMP/ready.agent.$1 line
+	mkfifo "$fifo"
+	"$AGENT" --listen "$2" --name "$1" > "$fifo" &
+	LAST_PID=$!
+	disown "$LAST_PID"
+	WORKER_PIDS+=("$LAST_PID")
+	read -r -t 5 line < "$fifo" || bail "agent $1 did not start"
+	rm -f "$fifo"
+}
+
+# health of a worker as steerd set it (per-mille)
+health_of() { worker_field "$1" health; }

@@ -5,6 +5,7 @@
  * bpftool: `steerctl [-j] OBJECT COMMAND [ARGS]`, `Error: ...` on failure,
  * exit 2 for bad input (and nothing changed), 1 when the system fails.
  */
+#include <errno.h>
 #include <getopt.h>
 #include <stdbool.h>
 #include <stdio.h>
@@ -12,6 +13,8 @@
 #include <string.h>
 #include <time.h>
 #include <unistd.h>
+#include <sys/socket.h>
+#include <sys/un.h>
 #include <bpf/bpf.h>
 #include "json.h"
 #include "loader.h"
@@ -764,6 +767,75 @@ static int do_worker(struct ctl *c, int argc, char **argv)
 	return run_cmd(c, cmds, "worker", argc - 1, argv + 1);
 }
 
+/* ---- report ------------------------------------------------------------ */
+
+#define DEFAULT_SOCKET "/run/steer/steerd.sock"
+
+struct report_args {
+	const char *ok;
+	const char *errors;
+	const char *socket;
+};
+
+static int report_opt(struct ctl *c, int opt, const char *val, void *data)
+{
+	struct report_args *a = data;
+
+	(void)c;
+	if (opt == 'o')
+		a->ok = val;
+	else if (opt == 'e')
+		a->errors = val;
+	else
+		a->socket = val;
+	return 0;
+}
+
+/* report WORKER --ok N --errors M: what the application saw, for steerd's
+ * circuit breaker; one datagram to its socket. */
+static int do_report(struct ctl *c, int argc, char **argv)
+{
+	static const struct option opts[] = {
+		{ "ok", required_argument, NULL, 'o' },
+		{ "errors", required_argument, NULL, 'e' },
+		{ "socket", required_argument, NULL, 's' },
+		{ NULL, 0, NULL, 0 },
+	};
+	struct sockaddr_un sun = { .sun_family = AF_UNIX };
+	struct report_args a = {};
+	uint64_t ok = 0, errors = 0;
+	char msg[128], *name;
+	int ret, fd;
+
+	if ((ret = parse_opts(c, argc, argv, opts, report_opt, &a, &name, 1)))
+		return ret;
+	if (!a.ok && !a.errors)
+		return usage_error(c, "report needs --ok N and/or --errors M%s", "");
+	if (parse_name(name, "worker", c->err) ||
+	    (a.ok && parse_u64(a.ok, "ok", 1ull << 40, &ok, c->err)) ||
+	    (a.errors && parse_u64(a.errors, "errors", 1ull << 40, &errors, c->err)))
+		return STEER_EINPUT;
+	if (!a.socket)
+		a.socket = getenv("STEER_SOCKET") ? getenv("STEER_SOCKET") : DEFAULT_SOCKET;
+	if (strlen(a.socket) >= sizeof(sun.sun_path))
+		return usage_error(c, "socket path '%s' is too long", a.socket);
+	if ((ret = open_maps(c)) || (ret = worker_find(&c->maps, name, &(uint32_t){ 0 }, NULL, c->err)))
+		return ret;
+	memcpy(sun.sun_path, a.socket, strlen(a.socket));
+	snprintf(msg, sizeof(msg), "%s ok %llu errors %llu", name, (unsigned long long)ok,
+		 (unsigned long long)errors);
+	fd = socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+	if (fd < 0 || sendto(fd, msg, strlen(msg), 0, (struct sockaddr *)&sun, sizeof(sun)) < 0) {
+		snprintf(c->err, sizeof(c->err), "cannot reach steerd at %s: %s", a.socket,
+			 strerror(errno));
+		if (fd >= 0)
+			close(fd);
+		return STEER_ESYS;
+	}
+	close(fd);
+	return STEER_OK;
+}
+
 /* ---- circuit ---------------------------------------------------------- */
 
 /* circuit POOL open|close|auto */
@@ -826,6 +898,7 @@ static int do_help(struct ctl *c, int argc, char **argv)
 	       "  steerctl pool quota NAME N|off\n"
 	       "  steerctl pool rate NAME RATE|off [--burst B]\n"
 	       "  steerctl circuit POOL open|close|auto\n"
+	       "  steerctl report WORKER [--ok N] [--errors M] [--socket PATH]\n"
 	       "  steerctl worker add POOL NAME (--addr IP:PORT | --pid PID --fd FD)\n"
 	       "                      [--weight W] [--maxconn N]\n"
 	       "  steerctl worker set NAME [--weight W] [--maxconn N]\n"
@@ -874,6 +947,7 @@ int main(int argc, char **argv)
 		{ "pool", do_pool },
 		{ "worker", do_worker },
 		{ "circuit", do_circuit },
+		{ "report", do_report },
 		{ "help", do_help },
 		{ "-h", do_help },
 		{ "--help", do_help },

@@ -23,6 +23,25 @@
 
 static const char *example_arg;
 
+/*
+ * libconfig before 1.7.3 leaks a string token that a syntax error discards
+ * ("x = {\"a\"; };" loses the "a"; hyperrealm/libconfig#142, fixed by #155).
+ * That is in the library, and costs one string per failed parse; tell
+ * LeakSanitizer so the mutation test can still catch leaks of our own, which
+ * would show other allocators (calloc in config.c, config_setting_create).
+ */
+const char *__lsan_default_suppressions(void);
+const char *__lsan_default_suppressions(void)
+{
+	return "leak:strbuf_append\n";
+}
+
+const char *__lsan_default_options(void);
+const char *__lsan_default_options(void)
+{
+	return "print_suppressions=0";
+}
+
 /* Line numbers below matter: error tests refer to them. */
 static const char full_text[] =
 	"# a full config\n"							/* 1 */
