@@ -1115,8 +1115,8 @@ int config_load(const char *path, struct steer_config *out, char *err, size_t er
 		set_err(err, errlen, "%s:0: no file or no output", path ? path : "(null)");
 		return -1;
 	}
-	/* libconfig's scanner exits the process on a read error, which is what
-	 * a directory gives; refuse anything but a regular file up front. */
+	/* Only a regular file: libconfig says just "file I/O error" for a
+	 * directory, and opening a FIFO would block the daemon. */
 	if (stat(path, &st)) {
 		set_err(err, errlen, "%s:0: %s", path, strerror(errno));
 		return -1;

@@ -558,18 +558,25 @@ static int event_loop(struct daemon *d)
 	}
 }
 
+/* Before any thread exists (the metrics server's), so that every thread
+ * has them blocked and they all arrive through the signalfd. */
+static void block_signals(sigset_t *mask)
+{
+	sigemptyset(mask);
+	sigaddset(mask, SIGHUP);
+	sigaddset(mask, SIGTERM);
+	sigaddset(mask, SIGINT);
+	sigprocmask(SIG_BLOCK, mask, NULL);
+	signal(SIGPIPE, SIG_IGN);
+}
+
 static int setup_events(struct daemon *d, char *err)
 {
 	struct itimerspec its = { .it_interval = { 0, TICK_MS * 1000000L },
 				  .it_value = { 0, TICK_MS * 1000000L } };
 	sigset_t mask;
 
-	sigemptyset(&mask);
-	sigaddset(&mask, SIGHUP);
-	sigaddset(&mask, SIGTERM);
-	sigaddset(&mask, SIGINT);
-	sigprocmask(SIG_BLOCK, &mask, NULL);
-	signal(SIGPIPE, SIG_IGN);
+	block_signals(&mask);
 	d->epfd = epoll_create1(EPOLL_CLOEXEC);
 	d->sigfd = signalfd(-1, &mask, SFD_NONBLOCK | SFD_CLOEXEC);
 	d->timerfd = timerfd_create(CLOCK_MONOTONIC, TFD_NONBLOCK | TFD_CLOEXEC);
@@ -663,6 +670,7 @@ int main(int argc, char **argv)
 		return 0;
 	}
 	resource_policy_default(&d.res_policy);
+	block_signals(&(sigset_t){ 0 });
 	ret = steer_paths_init(&d.paths, bpffs, err);
 	if (!ret && !steer_is_loaded(&d.paths)) {
 		ret = steer_load(&d.paths, netns, cgroup, err);
