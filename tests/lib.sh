@@ -27,10 +27,12 @@ if [ -z "${STEER_TEST_INNER:-}" ]; then
 	unshare --net --mount --propagation private -- \
 		bash -c 'echo $$ > "$STEER_TEST_CGROUP/cgroup.procs" && exec bash "$0"' "$0"
 	rc=$?
-	# Anything the test left running dies with its cgroup.
+	# Anything the test left running dies with its cgroup (and the
+	# cgroups it made inside, deepest first).
 	echo 1 > "$STEER_TEST_CGROUP/cgroup.kill" 2>/dev/null
 	for _ in 1 2 3 4 5 6 7 8 9 10; do
-		rmdir "$STEER_TEST_CGROUP" 2>/dev/null && break
+		find "$STEER_TEST_CGROUP" -depth -type d -exec rmdir {} + 2>/dev/null
+		[ -d "$STEER_TEST_CGROUP" ] || break
 		sleep 0.2
 	done
 	exit $rc
@@ -119,11 +121,11 @@ outstanding_all() {
 	steer -j worker list | jq -r '.workers[] | "\(.name)=\(.outstanding)"' | sort | tr '\n' ' '
 }
 
-# wait_for 'SHELL CONDITION': evaluate it again and again for up to 5 s
-# (counts settle a moment after the last close)
+# wait_for 'SHELL CONDITION' [SECONDS]: evaluate it again and again for up
+# to 5 s or SECONDS (counts settle a moment after the last close)
 wait_for() {
 	local i
-	for i in $(seq 50); do
+	for i in $(seq $(( ${2:-5} * 10 ))); do
 		eval "$1" && return 0
 		sleep 0.1
 	done

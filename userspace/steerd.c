@@ -280,6 +280,10 @@ static void sample_resources(struct daemon *d, struct dworker *w)
 		return;
 	}
 	f = resource_factor(&w->res, &s, &d->res_policy);
+	log_debug("worker %s: pid %d fds %u/%u mem %llu/%llu cpu_usec %llu%s -> %u", w->name,
+		  (int)w->pid, s.fds, s.fd_limit, (unsigned long long)s.mem_bytes,
+		  (unsigned long long)s.mem_limit, (unsigned long long)s.cpu_usec,
+		  s.from_cgroup ? " (cgroup)" : "", f);
 	if (f != w->res_factor)
 		log_info("worker %s: resource factor %u", w->name, f);
 	w->res_factor = f;
