@@ -107,6 +107,7 @@ test: deps
 		$(UNIT_NAMES:%=build/test/%) build/test/test_bench
 	$(MAKE) tools
 	set -e; for t in $(UNIT_NAMES) test_bench; do build/test/$$t; done
+	LSAN_OPTIONS=suppressions=$(CURDIR)/tests/lsan.supp \
 	STEERCTL=$(CURDIR)/build/test/steerctl STEERD=$(CURDIR)/build/test/steerd \
 		prove tests/integration/*.t
 

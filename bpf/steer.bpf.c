@@ -88,9 +88,19 @@ static __always_inline __u32 now_ms(void)
 static __always_inline bool repeat_allowed(const struct steer_flow_pick *prev, __u32 tag,
 					   __u32 family, __u32 epoch)
 {
+	struct steer_worker *w;
+	struct steer_pool *pool;
+
 	if (prev->tag != tag || now_ms() - prev->stamp_ms > STEER_REPEAT_MS)
 		return false;
-	return id_usable(prev->worker_id, family, epoch);
+	if (!id_usable(prev->worker_id, family, epoch))
+		return false;
+	/* a pool whose circuit opened since takes no repeat either */
+	w = bpf_map_lookup_elem(&workers, &prev->worker_id);
+	if (!w)
+		return false;
+	pool = bpf_map_lookup_elem(&pools, &w->pool_id);
+	return pool && pool->circuit != STEER_CIRCUIT_OPEN;
 }
 
 /* Try the pool, then its fallbacks; true once a worker is assigned. */

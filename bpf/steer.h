@@ -88,9 +88,10 @@ struct steer_service_target {
  * A collision only forgets a hint (an LRU hash cost ~0.5 us per SYN here). */
 #define STEER_RECENT_PICKS	4096	/* power of two */
 
-/* A repeat older than this is a new connection that reuses the tuple. It
- * covers the first SYN retransmit (1 s) and any cookie ACK. */
-#define STEER_REPEAT_MS		3000
+/* A repeat older than this is a new connection that reuses the tuple (on
+ * loopback, tcp_tw_reuse lets a client do that at once). It covers a
+ * cookie ACK within a 1 s round trip and the first SYN retransmit. */
+#define STEER_REPEAT_MS		1100
 
 struct steer_flow_pick {
 	__u32 tag;		/* full 32-bit tuple hash; 0 = empty */
