@@ -115,8 +115,16 @@ demo: deps
 	$(MAKE) all tools
 	scripts/demo.sh
 
+UNITDIR ?= /lib/systemd/system
 install: $(BUILD)/steerctl $(BUILD)/steerd
 	install -D -m 0755 $(BUILD)/steerctl $(DESTDIR)$(PREFIX)/sbin/steerctl
+	install -D -m 0755 $(BUILD)/steerd $(DESTDIR)$(PREFIX)/sbin/steerd
+	install -D -m 0644 docs/man/steerctl.8 $(DESTDIR)$(PREFIX)/share/man/man8/steerctl.8
+	install -D -m 0644 docs/man/steerd.8 $(DESTDIR)$(PREFIX)/share/man/man8/steerd.8
+	install -D -m 0644 docs/man/steer.conf.5 $(DESTDIR)$(PREFIX)/share/man/man5/steer.conf.5
+	install -D -m 0644 scripts/steer.conf.example $(DESTDIR)/etc/steer/steer.conf.example
+	install -d $(DESTDIR)$(UNITDIR)
+	sed 's|@PREFIX@|$(PREFIX)|g' scripts/steerd.service > $(DESTDIR)$(UNITDIR)/steerd.service
 
 clean:
 	rm -rf $(BUILD) $(TOOLS)
