@@ -272,6 +272,7 @@ static int rebuild_views(struct daemon *d)
 
 		snprintf(dp->name, sizeof(dp->name), "%s", cp->name);
 		circuit_init(&dp->circuit, &params, now);
+		dp->eject_max = cp->eject_max;
 		for (size_t k = 0; k < d->npools; k++) {
 			if (!strcmp(d->pools[k].name, cp->name)) {
 				dp->circuit.state = d->pools[k].circuit.state;
@@ -293,6 +294,8 @@ static int rebuild_views(struct daemon *d)
 			w->res_factor = STEER_HEALTH_FULL;
 			w->health = STEER_HEALTH_FULL;
 			health_track_init(&w->track, ck->rise, ck->fall, true, now);
+			/* outlier ejection judges each worker by its pool's rules */
+			circuit_init(&w->outlier, &params, now);
 			for (size_t o = 0; o < d->nworkers; o++) {
 				struct dworker *ow = &d->workers[o];
 
@@ -308,6 +311,8 @@ static int rebuild_views(struct daemon *d)
 				w->health = ow->health;
 				w->closed = ow->closed;
 				w->aborted = ow->aborted;
+				w->outlier.state = ow->outlier.state;
+				w->outlier.since_ms = ow->outlier.since_ms;
 			}
 		}
 	}

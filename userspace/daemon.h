@@ -50,6 +50,7 @@ struct dworker {
 	uint32_t res_factor;		/* per-mille */
 	uint32_t health;		/* last written to the kernel */
 	uint64_t closed, aborted;	/* last seen, for deltas */
+	struct circuit outlier;		/* this worker alone: open = ejected */
 	char last_detail[128];
 };
 
@@ -57,6 +58,7 @@ struct dpool {
 	char name[STEER_NAME_LEN];
 	uint32_t id;
 	struct circuit circuit;
+	double eject_max;		/* share of the pool that may be ejected at once */
 	uint64_t reports_ok, reports_err;
 };
 

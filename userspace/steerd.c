@@ -114,6 +114,7 @@ static void read_reports(struct daemon *d)
 			continue;
 		}
 		circuit_record(&p->circuit, now_ms(), ok, errors);
+		circuit_record(&w->outlier, now_ms(), ok, errors);
 		p->reports_ok += ok;
 		p->reports_err += errors;
 	}
@@ -179,8 +180,10 @@ static void check_done(struct daemon *d, struct dworker *w, const struct check_r
 
 	/* A worker already down adds no more failures: one dead worker is
 	 * the health check's business, a failing pool the circuit's. */
-	if (p && w->track.up)
+	if (p && w->track.up) {
 		circuit_record(&p->circuit, now, res->ok, !res->ok);
+		circuit_record(&w->outlier, now, res->ok, !res->ok);
+	}
 	if (health_track_update(&w->track, res->ok, now)) {
 		if (w->track.up)
 			log_info("worker %s is up (%s)", w->name, res->detail);
@@ -259,7 +262,7 @@ static uint32_t compute_health(const struct dworker *w, uint64_t now)
 			return 0;
 		h = health_slowstart_permille(&w->track, now, w->conf.check.slowstart_s * 1000);
 	}
-	if (agent_blocks(w->agent_state))
+	if (agent_blocks(w->agent_state) || w->outlier.state == STEER_CIRCUIT_OPEN)
 		return 0;
 	if (w->agent_pct >= 0)
 		h = h * (uint64_t)(w->agent_pct > 100 ? 100 : w->agent_pct) / 100;
@@ -305,8 +308,10 @@ static void count_outcomes(struct daemon *d, struct dworker *w, uint64_t now)
 		closed = aborted = 0;	/* the slot was reused: start over */
 	w->closed = st.steered_closed;
 	w->aborted = st.steered_aborted;
-	if (closed)
+	if (closed) {
 		circuit_record(&p->circuit, now, closed - aborted, aborted);
+		circuit_record(&w->outlier, now, closed - aborted, aborted);
+	}
 }
 
 static void update_workers(struct daemon *d, uint64_t now, bool sample)
@@ -335,6 +340,53 @@ static void update_workers(struct daemon *d, uint64_t now, bool sample)
 			w->health = h;
 		}
 		steer_maps_unlock(&d->maps);
+	}
+}
+
+/* Workers of pool that are ejected now. */
+static size_t ejected_in(const struct daemon *d, const char *pool, size_t *members)
+{
+	size_t n = 0;
+
+	*members = 0;
+	for (size_t i = 0; i < d->nworkers; i++) {
+		if (strcmp(d->workers[i].pool, pool))
+			continue;
+		(*members)++;
+		n += d->workers[i].outlier.state == STEER_CIRCUIT_OPEN;
+	}
+	return n;
+}
+
+/* Outlier ejection: a worker whose own error rate crosses its pool's
+ * threshold gets no new connections for the cool-down, then is tried
+ * again. At most eject_max of a pool is ejected at once, and never all of
+ * it: the pool's circuit is the tool for a pool that fails as a whole. */
+static void update_outliers(struct daemon *d, uint64_t now)
+{
+	for (size_t i = 0; i < d->nworkers; i++) {
+		struct dworker *w = &d->workers[i];
+		struct dpool *p = pool_named(d, w->pool);
+		struct circuit before = w->outlier;
+		size_t members, ejected, cap;
+
+		if (!p || !circuit_tick(&w->outlier, now))
+			continue;
+		if (w->outlier.state == STEER_CIRCUIT_OPEN && before.state == STEER_CIRCUIT_CLOSED) {
+			ejected = ejected_in(d, w->pool, &members) - 1;
+			cap = (size_t)(p->eject_max * (double)members);
+			if (cap >= members)
+				cap = members - 1;
+			if (ejected >= cap) {
+				w->outlier = before;	/* over the cap: stays in */
+				continue;
+			}
+			log_warn("worker %s ejected as an outlier", w->name);
+		} else if (w->outlier.state == STEER_CIRCUIT_HALF_OPEN) {
+			/* back in after the cool-down, judged afresh on what follows */
+			w->outlier.state = STEER_CIRCUIT_CLOSED;
+			log_info("worker %s back from ejection", w->name);
+		}
 	}
 }
 
@@ -515,6 +567,7 @@ static void on_tick(struct daemon *d)
 		d->next_sample_ms = now + d->conf.interval_ms;
 		daemon_retry_missing(d);
 	}
+	update_outliers(d, now);
 	update_workers(d, now, sample);
 	update_circuits(d, now);
 	if (sample && d->metrics)
