@@ -17,7 +17,7 @@ LDLIBS := -lbpf -lelf -lz
 BPF_CFLAGS := -g -O2 -target bpf -mcpu=v3 -Wall -Wextra -Werror -D__TARGET_ARCH_$(ARCH) -I$(BUILD) -Ibpf
 
 LIB_SRCS := userspace/loader.c userspace/state.c userspace/sockets.c userspace/parse.c \
-	    userspace/table.c userspace/json.c
+	    userspace/table.c userspace/json.c userspace/cgroup.c
 LIB_OBJS := $(LIB_SRCS:userspace/%.c=$(BUILD)/%.o)
 # steerd's own modules, on top of the shared ones
 DAEMON_SRCS := userspace/apply.c userspace/config.c userspace/health.c userspace/resources.c \
@@ -74,7 +74,7 @@ $(BUILD)/test_health: tests/unit/test_health.c $(BUILD)/health.o
 	$(CC) $(USER_CFLAGS) $^ -lcmocka -lpthread -o $@
 $(BUILD)/test_config: tests/unit/test_config.c $(BUILD)/config.o $(BUILD)/parse.o
 	$(CC) $(USER_CFLAGS) $^ -lconfig -lcmocka -o $@
-$(BUILD)/test_resources: tests/unit/test_resources.c $(BUILD)/resources.o
+$(BUILD)/test_resources: tests/unit/test_resources.c $(BUILD)/resources.o $(BUILD)/cgroup.o
 	$(CC) $(USER_CFLAGS) $^ -lcmocka -lm -o $@
 $(BUILD)/test_metrics: tests/unit/test_metrics.c $(BUILD)/metrics.o
 	$(CC) $(USER_CFLAGS) $^ -lmicrohttpd -lcmocka -lpthread -o $@

@@ -1,7 +1,6 @@
 // SPDX-License-Identifier: GPL-2.0 OR BSD-2-Clause
 #include <errno.h>
 #include <fcntl.h>
-#include <mntent.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -14,6 +13,7 @@
 #include <bpf/bpf.h>
 #include <bpf/libbpf.h>
 #include "parse.h"
+#include "cgroup.h"
 #include "loader.h"
 #include "steer.skel.h"
 
@@ -96,25 +96,6 @@ static int make_dirs(const struct steer_paths *p, char *err)
 	return STEER_OK;
 }
 
-int steer_cgroup2_root(char *buf, size_t len)
-{
-	struct mntent *ent;
-	FILE *f = setmntent("/proc/mounts", "r");
-	int ret = -1;
-
-	if (!f)
-		return -1;
-	while ((ent = getmntent(f))) {
-		if (!strcmp(ent->mnt_type, "cgroup2")) {
-			snprintf(buf, len, "%s", ent->mnt_dir);
-			ret = 0;
-			break;
-		}
-	}
-	endmntent(f);
-	return ret;
-}
-
 /* Pin maps first, then links: a half-done load is undone by steer_unload. */
 static int pin_all(struct steer_bpf *skel, const struct steer_paths *p,
 		   struct bpf_link *links[2], char *err)
@@ -157,7 +138,7 @@ int steer_load(const struct steer_paths *p, const char *netns, const char *cgrou
 	int netns_fd = -1, cg_fd = -1, ret = STEER_ESYS;
 
 	if (!cgroup) {
-		if (steer_cgroup2_root(cgroot, sizeof(cgroot))) {
+		if (cgroup2_mount(cgroot, sizeof(cgroot))) {
 			snprintf(err, STEER_ERR_LEN, "no cgroup v2 hierarchy in /proc/mounts");
 			return STEER_ESYS;
 		}

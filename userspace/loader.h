@@ -55,7 +55,5 @@ void steer_maps_close(struct steer_maps *m);
  * and take the lock again around a batch of writes (steerd). */
 void steer_maps_unlock(struct steer_maps *m);
 int steer_maps_lock(struct steer_maps *m);
-/* where cgroup v2 is mounted, from /proc/mounts */
-int steer_cgroup2_root(char *buf, size_t len);
 
 #endif

@@ -14,6 +14,7 @@
 #include <time.h>
 #include <unistd.h>
 #include <sys/sysinfo.h>
+#include "cgroup.h"
 #include "resources.h"
 
 #define FILE_BUF	4096	/* every file we parse fits; /proc/PID/status is ~1.5 KiB */
@@ -115,26 +116,6 @@ static int read_limit(const char *dir, const char *name, uint64_t *v)
 	errno = 0;
 	*v = strtoull(buf, &end, 10);
 	return end == buf || errno ? -1 : 0;
-}
-
-/* Kept apart from loader.c's steer_cgroup2_root so that resources.o does not
- * drag libbpf into whatever links it. */
-static int cgroup2_mount(char *buf, size_t len)
-{
-	struct mntent *ent;
-	FILE *f = setmntent("/proc/mounts", "r");
-	int ret = -ENOENT;
-
-	if (!f)
-		return -errno;
-	while ((ent = getmntent(f))) {
-		if (strcmp(ent->mnt_type, "cgroup2"))
-			continue;
-		ret = (size_t)snprintf(buf, len, "%s", ent->mnt_dir) >= len ? -ENAMETOOLONG : 0;
-		break;
-	}
-	endmntent(f);
-	return ret;
 }
 
 /* The thread group (process) pid belongs to; cgroup.procs lists those. */

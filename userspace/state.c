@@ -16,6 +16,20 @@ _Static_assert(offsetof(struct steer_service, in_use) == STEER_NAME_LEN, "servic
 _Static_assert(offsetof(struct steer_pool, in_use) == STEER_NAME_LEN, "pool layout");
 _Static_assert(offsetof(struct steer_worker, in_use) == STEER_NAME_LEN, "worker layout");
 
+/* The three kinds of named record, for find_record() and name_taken(). */
+struct record_kind {
+	int map;
+	uint32_t max;
+	size_t size;
+	const char *what;
+};
+
+static const struct record_kind POOLS = { MAP_POOLS, STEER_MAX_POOLS, sizeof(struct steer_pool), "pool" };
+static const struct record_kind WORKERS = { MAP_WORKERS, STEER_MAX_WORKERS,
+					    sizeof(struct steer_worker), "worker" };
+static const struct record_kind SERVICES = { MAP_SERVICES, STEER_MAX_SERVICES,
+					     sizeof(struct steer_service), "service" };
+
 static int map_get(const struct steer_maps *m, int map, uint32_t key, void *val)
 {
 	return bpf_map_lookup_elem(m->fd[map], &key, val);
@@ -34,21 +48,21 @@ static int sys_error(char *err, const char *what)
 
 /* Find a named, in-use entry of an array map of records that start with
  * name[] and in_use, as steer_service, steer_pool and steer_worker do. */
-static int find_named(const struct steer_maps *m, int map, uint32_t max, size_t size,
-		      const char *name, uint32_t *id, void *out)
+static int find_named(const struct steer_maps *m, const struct record_kind *k, const char *name,
+		      uint32_t *id, void *out)
 {
-	char *buf = malloc(size);
+	char *buf = malloc(k->size);
 	int ret = -1;
 
 	if (!buf)
 		return -1;
-	for (uint32_t i = 0; i < max; i++) {
-		if (map_get(m, map, i, buf))
+	for (uint32_t i = 0; i < k->max; i++) {
+		if (map_get(m, k->map, i, buf))
 			break;
 		if (*(uint32_t *)(buf + STEER_NAME_LEN) && !strncmp(buf, name, STEER_NAME_LEN)) {
 			*id = i;
 			if (out)
-				memcpy(out, buf, size);
+				memcpy(out, buf, k->size);
 			ret = 0;
 			break;
 		}
@@ -58,15 +72,15 @@ static int find_named(const struct steer_maps *m, int map, uint32_t max, size_t 
 }
 
 /* First slot whose in_use is 0. */
-static int find_free(const struct steer_maps *m, int map, uint32_t max, size_t size, uint32_t *id)
+static int find_free(const struct steer_maps *m, const struct record_kind *k, uint32_t *id)
 {
-	char *buf = malloc(size);
+	char *buf = malloc(k->size);
 	int ret = -1;
 
 	if (!buf)
 		return -1;
-	for (uint32_t i = 0; i < max && ret; i++) {
-		if (map_get(m, map, i, buf))
+	for (uint32_t i = 0; i < k->max && ret; i++) {
+		if (map_get(m, k->map, i, buf))
 			break;
 		if (!*(uint32_t *)(buf + STEER_NAME_LEN)) {
 			*id = i;
@@ -77,41 +91,41 @@ static int find_free(const struct steer_maps *m, int map, uint32_t max, size_t s
 	return ret;
 }
 
+static int find_record(const struct steer_maps *m, const struct record_kind *k, const char *name,
+		       uint32_t *id, void *out, char *err)
+{
+	if (!find_named(m, k, name, id, out))
+		return STEER_OK;
+	snprintf(err, STEER_ERR_LEN, "%s '%s' does not exist", k->what, name);
+	return STEER_EINPUT;
+}
+
 int pool_find(const struct steer_maps *m, const char *name, uint32_t *id, struct steer_pool *out,
 	      char *err)
 {
-	if (!find_named(m, MAP_POOLS, STEER_MAX_POOLS, sizeof(*out), name, id, out))
-		return STEER_OK;
-	snprintf(err, STEER_ERR_LEN, "pool '%s' does not exist", name);
-	return STEER_EINPUT;
+	return find_record(m, &POOLS, name, id, out, err);
 }
 
 int worker_find(const struct steer_maps *m, const char *name, uint32_t *id,
 		struct steer_worker *out, char *err)
 {
-	if (!find_named(m, MAP_WORKERS, STEER_MAX_WORKERS, sizeof(*out), name, id, out))
-		return STEER_OK;
-	snprintf(err, STEER_ERR_LEN, "worker '%s' does not exist", name);
-	return STEER_EINPUT;
+	return find_record(m, &WORKERS, name, id, out, err);
 }
 
 int service_find(const struct steer_maps *m, const char *name, uint32_t *id,
 		 struct steer_service *out, char *err)
 {
-	if (!find_named(m, MAP_SERVICES, STEER_MAX_SERVICES, sizeof(*out), name, id, out))
-		return STEER_OK;
-	snprintf(err, STEER_ERR_LEN, "service '%s' does not exist", name);
-	return STEER_EINPUT;
+	return find_record(m, &SERVICES, name, id, out, err);
 }
 
-static int name_taken(const struct steer_maps *m, int map, uint32_t max, size_t size,
-		      const char *what, const char *name, char *err)
+static int name_taken(const struct steer_maps *m, const struct record_kind *k, const char *name,
+		      char *err)
 {
 	uint32_t id;
 
-	if (find_named(m, map, max, size, name, &id, NULL))
+	if (find_named(m, k, name, &id, NULL))
 		return STEER_OK;
-	snprintf(err, STEER_ERR_LEN, "%s '%s' already exists", what, name);
+	snprintf(err, STEER_ERR_LEN, "%s '%s' already exists", k->what, name);
 	return STEER_EINPUT;
 }
 
@@ -158,9 +172,9 @@ int pool_add(const struct steer_maps *m, const char *name, uint32_t policy, cons
 	int ret;
 
 	if ((ret = parse_name(name, "pool", err) ? STEER_EINPUT : STEER_OK) ||
-	    (ret = name_taken(m, MAP_POOLS, STEER_MAX_POOLS, sizeof(*p), "pool", name, err)))
+	    (ret = name_taken(m, &POOLS, name, err)))
 		return ret;
-	if (find_free(m, MAP_POOLS, STEER_MAX_POOLS, sizeof(*p), &id)) {
+	if (find_free(m, &POOLS, &id)) {
 		snprintf(err, STEER_ERR_LEN, "no room for another pool (at most %d)", STEER_MAX_POOLS);
 		return STEER_EINPUT;
 	}
@@ -441,11 +455,11 @@ int service_add(const struct steer_maps *m, const char *name, const struct steer
 
 	if (parse_name(name, "service", err))
 		return STEER_EINPUT;
-	if ((ret = name_taken(m, MAP_SERVICES, STEER_MAX_SERVICES, sizeof(svc), "service", name, err)) ||
+	if ((ret = name_taken(m, &SERVICES, name, err)) ||
 	    (ret = pool_find(m, pool, &target.pool_id, NULL, err)) ||
 	    (ret = service_overlap(m, prefix, lo, hi, err)))
 		return ret;
-	if (find_free(m, MAP_SERVICES, STEER_MAX_SERVICES, sizeof(svc), &id)) {
+	if (find_free(m, &SERVICES, &id)) {
 		snprintf(err, STEER_ERR_LEN, "no room for another service (at most %d)",
 			 STEER_MAX_SERVICES);
 		return STEER_EINPUT;
@@ -524,8 +538,7 @@ static int replace_dead_worker(const struct steer_maps *m, const char *pool_name
 		return STEER_OK;
 	if (!bpf_map_lookup_elem(m->fd[MAP_WORKER_SOCKS], &id, &cookie) || errno != ENOENT)
 		return STEER_OK;	/* alive: name_taken() reports it */
-	if (find_named(m, MAP_POOLS, STEER_MAX_POOLS, sizeof(struct steer_pool), pool_name, &pool_id,
-		       NULL))
+	if (find_named(m, &POOLS, pool_name, &pool_id, NULL))
 		return STEER_OK;	/* pool_find() reports it */
 	if (pool_id != w.pool_id) {
 		snprintf(err, STEER_ERR_LEN, "worker '%s' belongs to another pool", name);
@@ -554,7 +567,7 @@ int worker_add(const struct steer_maps *m, const char *pool_name, const char *na
 		goto cleanup;
 	if ((ret = replace_dead_worker(m, pool_name, name, err)))
 		goto cleanup;
-	if ((ret = name_taken(m, MAP_WORKERS, STEER_MAX_WORKERS, sizeof(w), "worker", name, err)) ||
+	if ((ret = name_taken(m, &WORKERS, name, err)) ||
 	    (ret = pool_find(m, pool_name, &pool_id, pool, err)) ||
 	    (ret = listener_in_use(m, l->cookie, err)))
 		goto cleanup;
@@ -564,7 +577,7 @@ int worker_add(const struct steer_maps *m, const char *pool_name, const char *na
 			 STEER_MAX_POOL_WORKERS);
 		goto cleanup;
 	}
-	if (find_free(m, MAP_WORKERS, STEER_MAX_WORKERS, sizeof(w), &id)) {
+	if (find_free(m, &WORKERS, &id)) {
 		snprintf(err, STEER_ERR_LEN, "no room for another worker (at most %d)",
 			 STEER_MAX_WORKERS);
 		goto cleanup;
