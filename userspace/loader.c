@@ -195,6 +195,81 @@ cleanup:
 	return ret;
 }
 
+/* Point every map of skel at the pinned one, so the new programs use the
+ * running state. libbpf refuses a map whose definition differs. */
+static int reuse_pinned_maps(struct steer_bpf *skel, const struct steer_paths *p, char *err)
+{
+	char path[PATH_MAX];
+	struct bpf_map *map;
+
+	bpf_object__for_each_map(map, skel->obj) {
+		int fd, ret;
+
+		if (bpf_map__is_internal(map))
+			continue;
+		path_join(path, sizeof(path), p->dir, "maps", bpf_map__name(map));
+		fd = bpf_obj_get(path);
+		if (fd < 0) {
+			snprintf(err, STEER_ERR_LEN, "cannot open pinned map %s: %s", path, strerror(errno));
+			return STEER_ESYS;
+		}
+		ret = bpf_map__reuse_fd(map, fd);
+		close(fd);
+		if (ret) {
+			snprintf(err, STEER_ERR_LEN, "cannot reuse map %s: %s", path, strerror(-ret));
+			return STEER_ESYS;
+		}
+	}
+	return STEER_OK;
+}
+
+int steer_upgrade(const struct steer_paths *p, char *err)
+{
+	struct bpf_program *progs[2];
+	struct steer_bpf *skel;
+	char path[PATH_MAX];
+	int ret = STEER_ESYS;
+
+	if (!steer_is_loaded(p)) {
+		snprintf(err, STEER_ERR_LEN, "steer is not loaded at %s (run 'steerctl load')", p->dir);
+		return STEER_EINPUT;
+	}
+	skel = steer_bpf__open();
+	if (!skel) {
+		snprintf(err, STEER_ERR_LEN, "cannot open the BPF programs: %s", strerror(errno));
+		return STEER_ESYS;
+	}
+	if ((ret = reuse_pinned_maps(skel, p, err)))
+		goto cleanup;
+	ret = STEER_ESYS;
+	if (steer_bpf__load(skel)) {
+		snprintf(err, STEER_ERR_LEN,
+			 "cannot load the new programs against the running maps: %s (a map layout "
+			 "changed? then unload and load)", strerror(errno));
+		goto cleanup;
+	}
+	progs[0] = skel->progs.steer_lookup;
+	progs[1] = skel->progs.steer_sockops;
+	for (int i = 0; i < 2; i++) {
+		int link;
+
+		path_join(path, sizeof(path), p->dir, "links", link_names[i]);
+		link = bpf_obj_get(path);
+		if (link < 0 || bpf_link_update(link, bpf_program__fd(progs[i]), NULL)) {
+			snprintf(err, STEER_ERR_LEN, "cannot swap the program in %s: %s", path,
+				 strerror(errno));
+			if (link >= 0)
+				close(link);
+			goto cleanup;
+		}
+		close(link);
+	}
+	ret = STEER_OK;
+cleanup:
+	steer_bpf__destroy(skel);
+	return ret;
+}
+
 static int unlink_pin(const char *path, char *err)
 {
 	if (unlink(path) && errno != ENOENT) {

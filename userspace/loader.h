@@ -49,6 +49,10 @@ int steer_paths_init(struct steer_paths *p, const char *opt, char *err);
 int steer_is_loaded(const struct steer_paths *p);
 int steer_load(const struct steer_paths *p, const char *netns, const char *cgroup, char *err);
 int steer_unload(const struct steer_paths *p, char *err);
+/* Load this build's programs into the pinned maps and swap them into the
+ * pinned links atomically (bpf_link_update): no connection is refused and
+ * no count is reset. The map layouts must match (same steer.h). */
+int steer_upgrade(const struct steer_paths *p, char *err);
 int steer_maps_open(const struct steer_paths *p, struct steer_maps *m, char *err);
 void steer_maps_close(struct steer_maps *m);
 /* Let other steerctl/steerd writers in while we only read (drain --wait),

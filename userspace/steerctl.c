@@ -123,6 +123,14 @@ static int do_load(struct ctl *c, int argc, char **argv)
 	return steer_load(&c->paths, a.netns, a.cgroup, c->err);
 }
 
+static int do_upgrade(struct ctl *c, int argc, char **argv)
+{
+	(void)argv;
+	if (argc > 1)
+		return usage_error(c, "upgrade takes no arguments%s", "");
+	return steer_upgrade(&c->paths, c->err);
+}
+
 static int do_unload(struct ctl *c, int argc, char **argv)
 {
 	(void)argv;
@@ -887,6 +895,7 @@ static int do_help(struct ctl *c, int argc, char **argv)
 	       "\n"
 	       "  steerctl load [--netns PATH] [--cgroup PATH]\n"
 	       "  steerctl unload\n"
+	       "  steerctl upgrade\n"
 	       "  steerctl status\n"
 	       "  steerctl service add NAME --prefix ADDR/LEN --port P[-Q] --pool POOL\n"
 	       "  steerctl service del NAME\n"
@@ -942,6 +951,7 @@ int main(int argc, char **argv)
 	static const struct cmd cmds[] = {
 		{ "load", do_load },
 		{ "unload", do_unload },
+		{ "upgrade", do_upgrade },
 		{ "status", do_status },
 		{ "service", do_service },
 		{ "pool", do_pool },
