@@ -180,10 +180,8 @@ static void check_done(struct daemon *d, struct dworker *w, const struct check_r
 
 	/* A worker already down adds no more failures: one dead worker is
 	 * the health check's business, a failing pool the circuit's. */
-	if (p && w->track.up) {
+	if (p && w->track.up)
 		circuit_record(&p->circuit, now, res->ok, !res->ok);
-		circuit_record(&w->outlier, now, res->ok, !res->ok);
-	}
 	if (health_track_update(&w->track, res->ok, now)) {
 		if (w->track.up)
 			log_info("worker %s is up (%s)", w->name, res->detail);
