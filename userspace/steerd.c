@@ -411,91 +411,116 @@ static void update_circuits(struct daemon *d, uint64_t now)
 }
 
 /* ---- metrics ---------------------------------------------------------- */
+
+/* What the metrics show of one worker, read once per render. */
+struct worker_view {
+	bool ok;
+	struct steer_worker cfg;
+	struct steer_worker_stats st;
+};
+
+/* What the metrics show of one pool. */
+struct pool_view {
+	bool ok;
+	struct steer_pool_stats st;
+	struct steer_pool_limits lim;
+	double error_ratio;
+};
+
+enum worker_metric { WM_OUTSTANDING, WM_STEERED, WM_RESETS, WM_HEALTH, WM_WEIGHT, WM_UP };
+enum pool_metric { PM_CIRCUIT, PM_ERRORS, PM_QUOTA, PM_SPILLED };
+
+static const struct metric_family {
+	const char *name, *type, *help;
+} worker_families[] = {
+	[WM_OUTSTANDING] = { "steer_worker_outstanding", "gauge", "Open connections of the worker." },
+	[WM_STEERED] = { "steer_worker_steered_total", "counter",
+			 "Connections established through a service address." },
+	[WM_RESETS] = { "steer_worker_resets_total", "counter",
+			"Connections that ended in a reset, from either side." },
+	[WM_HEALTH] = { "steer_worker_health_factor", "gauge", "Health factor set by steerd, 0 to 1." },
+	[WM_WEIGHT] = { "steer_worker_effective_weight", "gauge", "Admin weight times health factor." },
+	[WM_UP] = { "steer_worker_up", "gauge", "1 when the worker's checks pass." },
+}, pool_families[] = {
+	[PM_CIRCUIT] = { "steer_pool_circuit_state", "gauge",
+			 "Circuit breaker: 0 closed, 1 open, 2 half-open." },
+	[PM_ERRORS] = { "steer_pool_error_ratio", "gauge",
+			"Errors over outcomes in the circuit window." },
+	[PM_QUOTA] = { "steer_pool_quota_left", "gauge",
+		       "Admissions left in the pool's quota (absent: no quota)." },
+	[PM_SPILLED] = { "steer_pool_spilled_total", "counter",
+			 "Connections sent to the fallback because quota or rate ran out." },
+};
+
+/* false: the worker has no such sample now */
+static bool worker_metric(const struct dworker *w, const struct worker_view *v,
+			  enum worker_metric m, double *value)
+{
+	switch (m) {
+	case WM_OUTSTANDING: *value = (double)v->st.outstanding; return v->ok;
+	case WM_STEERED: *value = (double)v->st.steered; return v->ok;
+	case WM_RESETS: *value = (double)v->st.aborted; return v->ok;
+	case WM_HEALTH: *value = w->health / 1000.0; return true;
+	case WM_WEIGHT: *value = v->cfg.weight * (v->cfg.health / 1000.0); return v->ok;
+	case WM_UP: *value = w->present && w->track.up; return true;
+	}
+	return false;
+}
+
+static bool pool_metric(const struct dpool *p, const struct pool_view *v, enum pool_metric m,
+			double *value)
+{
+	switch (m) {
+	case PM_CIRCUIT: *value = p->circuit.state; return true;
+	case PM_ERRORS: *value = v->error_ratio; return true;
+	case PM_QUOTA:
+		*value = (double)(v->lim.quota_left > 0 ? v->lim.quota_left : 0);
+		return v->ok && v->lim.quota_on;
+	case PM_SPILLED: *value = (double)v->st.spilled; return v->ok;
+	}
+	return false;
+}
+
 static void render_metrics(struct daemon *d, uint64_t now)
 {
+	struct worker_view *wv = calloc(d->nworkers + 1, sizeof(*wv));
+	struct pool_view *pv = calloc(d->npools + 1, sizeof(*pv));
 	struct metrics_buf *b = metrics_buf_new();
-	struct steer_pool_limits lim;
-	struct steer_pool_stats ps;
-	struct steer_worker_stats st;
 	const char *text;
+	double value;
 	size_t len;
 
-	if (!b)
-		return;
-	metrics_family(b, "steer_worker_outstanding", "gauge", "Open connections of the worker.");
+	if (!b || !wv || !pv)
+		goto cleanup;
 	for (size_t i = 0; i < d->nworkers; i++) {
 		struct dworker *w = &d->workers[i];
 
-		if (w->present && !worker_stats_read(&d->maps, w->id, &st))
-			metrics_sample(b, "steer_worker_outstanding", (double)st.outstanding, "worker",
-				       w->name, "pool", w->pool, NULL);
+		wv[i].ok = w->present && !worker_stats_read(&d->maps, w->id, &wv[i].st) &&
+			   !bpf_map_lookup_elem(d->maps.fd[MAP_WORKERS], &w->id, &wv[i].cfg);
 	}
-	metrics_family(b, "steer_worker_steered_total", "counter",
-		       "Connections established through a service address.");
-	for (size_t i = 0; i < d->nworkers; i++) {
-		struct dworker *w = &d->workers[i];
-
-		if (w->present && !worker_stats_read(&d->maps, w->id, &st))
-			metrics_sample(b, "steer_worker_steered_total", (double)st.steered, "worker",
-				       w->name, "pool", w->pool, NULL);
-	}
-	metrics_family(b, "steer_worker_resets_total", "counter",
-		       "Connections that ended in a reset, from either side.");
-	for (size_t i = 0; i < d->nworkers; i++) {
-		struct dworker *w = &d->workers[i];
-
-		if (w->present && !worker_stats_read(&d->maps, w->id, &st))
-			metrics_sample(b, "steer_worker_resets_total", (double)st.aborted, "worker",
-				       w->name, "pool", w->pool, NULL);
-	}
-	metrics_family(b, "steer_worker_health_factor", "gauge",
-		       "Health factor set by steerd, 0 to 1.");
-	for (size_t i = 0; i < d->nworkers; i++)
-		metrics_sample(b, "steer_worker_health_factor", d->workers[i].health / 1000.0,
-			       "worker", d->workers[i].name, "pool", d->workers[i].pool, NULL);
-	metrics_family(b, "steer_worker_effective_weight", "gauge",
-		       "Admin weight times health factor.");
-	for (size_t i = 0; i < d->nworkers; i++) {
-		struct dworker *w = &d->workers[i];
-		struct steer_worker cfg;
-
-		if (w->present && !bpf_map_lookup_elem(d->maps.fd[MAP_WORKERS], &w->id, &cfg))
-			metrics_sample(b, "steer_worker_effective_weight",
-				       cfg.weight * (cfg.health / 1000.0), "worker", w->name, "pool",
-				       w->pool, NULL);
-	}
-	metrics_family(b, "steer_worker_up", "gauge", "1 when the worker's checks pass.");
-	for (size_t i = 0; i < d->nworkers; i++)
-		metrics_sample(b, "steer_worker_up", d->workers[i].present && d->workers[i].track.up,
-			       "worker", d->workers[i].name, "pool", d->workers[i].pool, NULL);
-	metrics_family(b, "steer_pool_circuit_state", "gauge",
-		       "Circuit breaker: 0 closed, 1 open, 2 half-open.");
-	for (size_t i = 0; i < d->npools; i++)
-		metrics_sample(b, "steer_pool_circuit_state", d->pools[i].circuit.state, "pool",
-			       d->pools[i].name, NULL);
-	metrics_family(b, "steer_pool_error_ratio", "gauge",
-		       "Errors over outcomes in the circuit window.");
 	for (size_t i = 0; i < d->npools; i++) {
 		uint64_t total;
 
-		metrics_sample(b, "steer_pool_error_ratio",
-			       circuit_error_rate(&d->pools[i].circuit, now, &total), "pool",
-			       d->pools[i].name, NULL);
+		pv[i].error_ratio = circuit_error_rate(&d->pools[i].circuit, now, &total);
+		pv[i].ok = !bpf_map_lookup_elem(d->maps.fd[MAP_POOL_STATS], &d->pools[i].id, &pv[i].st) &&
+			   !pool_limits_read(&d->maps, d->pools[i].id, &pv[i].lim);
 	}
-	metrics_family(b, "steer_pool_quota_left", "gauge",
-		       "Admissions left in the pool's quota (absent: no quota).");
-	for (size_t i = 0; i < d->npools; i++) {
-		if (!pool_limits_read(&d->maps, d->pools[i].id, &lim) && lim.quota_on)
-			metrics_sample(b, "steer_pool_quota_left",
-				       (double)(lim.quota_left > 0 ? lim.quota_left : 0), "pool",
-				       d->pools[i].name, NULL);
+	for (size_t m = 0; m < sizeof(worker_families) / sizeof(worker_families[0]); m++) {
+		const struct metric_family *f = &worker_families[m];
+
+		metrics_family(b, f->name, f->type, f->help);
+		for (size_t i = 0; i < d->nworkers; i++)
+			if (worker_metric(&d->workers[i], &wv[i], m, &value))
+				metrics_sample(b, f->name, value, "worker", d->workers[i].name, "pool",
+					       d->workers[i].pool, NULL);
 	}
-	metrics_family(b, "steer_pool_spilled_total", "counter",
-		       "Connections sent to the fallback because quota or rate ran out.");
-	for (size_t i = 0; i < d->npools; i++) {
-		if (!bpf_map_lookup_elem(d->maps.fd[MAP_POOL_STATS], &d->pools[i].id, &ps))
-			metrics_sample(b, "steer_pool_spilled_total", (double)ps.spilled, "pool",
-				       d->pools[i].name, NULL);
+	for (size_t m = 0; m < sizeof(pool_families) / sizeof(pool_families[0]); m++) {
+		const struct metric_family *f = &pool_families[m];
+
+		metrics_family(b, f->name, f->type, f->help);
+		for (size_t i = 0; i < d->npools; i++)
+			if (pool_metric(&d->pools[i], &pv[i], m, &value))
+				metrics_sample(b, f->name, value, "pool", d->pools[i].name, NULL);
 	}
 	metrics_family(b, "steer_maintenance_served_total", "counter",
 		       "Connections answered by the maintenance responder.");
@@ -503,7 +528,12 @@ static void render_metrics(struct daemon *d, uint64_t now)
 	text = metrics_buf_text(b, &len);
 	if (text)
 		metrics_server_publish(d->metrics, text, len);
+	else
+		log_warn("metrics not published: %s", metrics_buf_error(b));
+cleanup:
 	metrics_buf_free(b);
+	free(wv);
+	free(pv);
 }
 
 /* ---- main loop -------------------------------------------------------- */
