@@ -7,6 +7,7 @@
  */
 #include <errno.h>
 #include <getopt.h>
+#include <stdarg.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -37,9 +38,15 @@ struct cmd {
 	int (*fn)(struct ctl *c, int argc, char **argv);
 };
 
-static int usage_error(struct ctl *c, const char *fmt, const char *arg)
+static int usage_error(struct ctl *c, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+static int usage_error(struct ctl *c, const char *fmt, ...)
 {
-	snprintf(c->err, sizeof(c->err), fmt, arg);
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(c->err, sizeof(c->err), fmt, ap);
+	va_end(ap);
 	return STEER_EINPUT;
 }
 
@@ -85,7 +92,7 @@ static int parse_opts(struct ctl *c, int argc, char **argv, const struct option 
 			return STEER_EINPUT;
 	}
 	if (n < npos)
-		return usage_error(c, "missing argument (see 'steerctl help')%s", "");
+		return usage_error(c, "missing argument (see 'steerctl help')");
 	return STEER_OK;
 }
 
@@ -127,7 +134,7 @@ static int do_upgrade(struct ctl *c, int argc, char **argv)
 {
 	(void)argv;
 	if (argc > 1)
-		return usage_error(c, "upgrade takes no arguments%s", "");
+		return usage_error(c, "upgrade takes no arguments");
 	return steer_upgrade(&c->paths, c->err);
 }
 
@@ -135,7 +142,7 @@ static int do_unload(struct ctl *c, int argc, char **argv)
 {
 	(void)argv;
 	if (argc > 1)
-		return usage_error(c, "unload takes no arguments%s", "");
+		return usage_error(c, "unload takes no arguments");
 	return steer_unload(&c->paths, c->err);
 }
 
@@ -178,7 +185,7 @@ static int do_service_add(struct ctl *c, int argc, char **argv)
 	if ((ret = parse_opts(c, argc, argv, opts, service_opt, &a, &name, 1)))
 		return ret;
 	if (!a.prefix || !a.port || !a.pool)
-		return usage_error(c, "service add needs --prefix, --port and --pool%s", "");
+		return usage_error(c, "service add needs --prefix, --port and --pool");
 	if (parse_name(name, "service", c->err) || parse_prefix(a.prefix, &prefix, c->err) ||
 	    parse_port_range(a.port, &lo, &hi, c->err))
 		return STEER_EINPUT;
@@ -282,7 +289,7 @@ static int do_service_list(struct ctl *c, int argc, char **argv)
 {
 	(void)argv;
 	if (argc > 1)
-		return usage_error(c, "service list takes no arguments%s", "");
+		return usage_error(c, "service list takes no arguments");
 	return with_json(c, print_services);
 }
 
@@ -349,7 +356,7 @@ static int do_pool_set(struct ctl *c, int argc, char **argv)
 	if ((ret = parse_opts(c, argc, argv, pool_opts, pool_opt, &a, &name, 1)))
 		return ret;
 	if (!a.policy && !a.fallback)
-		return usage_error(c, "pool set needs --policy or --fallback%s", "");
+		return usage_error(c, "pool set needs --policy or --fallback");
 	if (a.policy && parse_policy(a.policy, &policy, c->err))
 		return STEER_EINPUT;
 	if ((ret = open_maps(c)))
@@ -495,7 +502,7 @@ static int do_pool_list(struct ctl *c, int argc, char **argv)
 {
 	(void)argv;
 	if (argc > 1)
-		return usage_error(c, "pool list takes no arguments%s", "");
+		return usage_error(c, "pool list takes no arguments");
 	return with_json(c, print_pools);
 }
 
@@ -608,7 +615,7 @@ static int do_worker_set(struct ctl *c, int argc, char **argv)
 	if ((ret = parse_opts(c, argc, argv, opts, worker_opt, &a, &name, 1)))
 		return ret;
 	if (!a.weight && !a.maxconn)
-		return usage_error(c, "worker set needs --weight or --maxconn%s", "");
+		return usage_error(c, "worker set needs --weight or --maxconn");
 	if (parse_worker_numbers(c, &a, &weight, &maxconn))
 		return STEER_EINPUT;
 	if ((ret = open_maps(c)))
@@ -666,7 +673,7 @@ static int do_worker_drain(struct ctl *c, int argc, char **argv)
 	if ((ret = parse_opts(c, argc, argv, opts, worker_opt, &a, &name, 1)))
 		return ret;
 	if (a.timeout && !a.wait)
-		return usage_error(c, "--timeout goes with --wait%s", "");
+		return usage_error(c, "--timeout goes with --wait");
 	if (a.timeout && parse_u32(a.timeout, "timeout", 1, 86400 * 365, &timeout, c->err))
 		return STEER_EINPUT;
 	if ((ret = open_maps(c)) || (ret = worker_update(&c->maps, name, NULL, NULL, &state, c->err)))
@@ -756,7 +763,7 @@ static int do_worker_list(struct ctl *c, int argc, char **argv)
 {
 	(void)argv;
 	if (argc > 1)
-		return usage_error(c, "worker list takes no arguments%s", "");
+		return usage_error(c, "worker list takes no arguments");
 	return with_json(c, print_workers);
 }
 
@@ -818,7 +825,7 @@ static int do_report(struct ctl *c, int argc, char **argv)
 	if ((ret = parse_opts(c, argc, argv, opts, report_opt, &a, &name, 1)))
 		return ret;
 	if (!a.ok && !a.errors)
-		return usage_error(c, "report needs --ok N and/or --errors M%s", "");
+		return usage_error(c, "report needs --ok N and/or --errors M");
 	if (parse_name(name, "worker", c->err) ||
 	    (a.ok && parse_u64(a.ok, "ok", 1ull << 40, &ok, c->err)) ||
 	    (a.errors && parse_u64(a.errors, "errors", 1ull << 40, &errors, c->err)))
@@ -884,7 +891,7 @@ static int do_status(struct ctl *c, int argc, char **argv)
 {
 	(void)argv;
 	if (argc > 1)
-		return usage_error(c, "status takes no arguments%s", "");
+		return usage_error(c, "status takes no arguments");
 	return with_json(c, print_status);
 }
 
@@ -933,7 +940,7 @@ static int take_global_opts(struct ctl *c, int *argc, char **argv)
 			c->json = true;
 		} else if (!strcmp(argv[i], "--bpffs")) {
 			if (++i >= *argc)
-				return usage_error(c, "--bpffs needs a directory%s", "");
+				return usage_error(c, "--bpffs needs a directory");
 			c->bpffs = argv[i];
 		} else if (!strncmp(argv[i], "--bpffs=", 8)) {
 			c->bpffs = argv[i] + 8;
