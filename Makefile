@@ -128,3 +128,19 @@ install: $(BUILD)/steerctl $(BUILD)/steerd
 
 clean:
 	rm -rf $(BUILD) $(TOOLS)
+
+# Benchmarks (root): the proxies and tools they compare with, a build, then
+# scripts/bench/run.sh. `bench` (~20 minutes) writes docs/bench/RESULTS.md
+# and its plots (raw data in build/bench/); `bench-quick` (< 2 minutes)
+# writes only build/bench-quick/. Missed targets never fail the build.
+.PHONY: bench bench-quick bench-deps
+bench-deps:
+	scripts/install-deps.sh --bench
+
+bench: bench-deps
+	$(MAKE) all tools bench-tools
+	scripts/bench/run.sh
+
+bench-quick: bench-deps
+	$(MAKE) all tools bench-tools
+	scripts/bench/run.sh --quick

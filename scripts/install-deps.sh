@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
 # Install the Debian packages steer needs to build, test and run its demo.
 # Idempotent: runs apt-get update once, and only when something is missing.
+#   scripts/install-deps.sh           the base list
+#   scripts/install-deps.sh --bench   the base list plus what `make bench` needs
 set -euo pipefail
 
 PKGS=(
@@ -13,6 +15,16 @@ PKGS=(
   # steerd: config parsing, metrics endpoint; promtool checks the metrics
   libconfig-dev libmicrohttpd-dev prometheus
 )
+
+# Benchmarks only: the proxies steer is compared with, the HTTP load tool,
+# and the plotter for docs/bench/*.png.
+BENCH_PKGS=(haproxy nginx libnginx-mod-stream wrk gnuplot-nox)
+
+case "${1:-}" in
+  "") ;;
+  --bench) PKGS+=("${BENCH_PKGS[@]}") ;;
+  *) echo "Usage: install-deps.sh [--bench]" >&2; exit 2 ;;
+esac
 
 missing=()
 for p in "${PKGS[@]}"; do

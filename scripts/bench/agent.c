@@ -7,7 +7,7 @@
  *
  * Usage:
  *   agent --listen IP:PORT [--name NAME] [--mode fcfs|ps] [--slots N]
- *         [--backlog N] [--reuseport]
+ *         [--backlog N] [--reuseport] [--procs N]
  *
  * Requests: any method (HEAD gets no body) on
  *   /health            answered 200 as soon as it is read
@@ -25,6 +25,14 @@
  *         burnt by N pool threads, so the kernel shares the cores); more
  *         requests wait in the accept queue / FIFO as above.
  * The agent accepts only while in-progress + queued requests < slots.
+ *
+ * --procs N (N > 1) forks N workers after listen(): they share the one
+ * listening socket (one kernel accept queue, a central queue in front of
+ * all of them), each with its own loop, slots and pool, named NAME.1 ..
+ * NAME.N. In fcfs mode every idle worker waits on the listener (a free
+ * worker always sees a queued connection); in ps mode they wait with
+ * EPOLLEXCLUSIVE (one wake-up per connection). SIGTERM to the first
+ * process stops them all.
  *
  * Prints "ready PID" on stdout once listening; SIGTERM/SIGINT exit 0.
  */
@@ -46,9 +54,11 @@
 #include <strings.h>
 #include <sys/epoll.h>
 #include <sys/eventfd.h>
+#include <sys/prctl.h>
 #include <sys/signalfd.h>
 #include <sys/socket.h>
 #include <sys/timerfd.h>
+#include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -58,6 +68,7 @@
 #define MAX_SLOTS 4096
 #define MAX_WORK_MS 3600000.0 /* 1 h per request component */
 #define MAX_EVENTS 128
+#define MAX_PROCS 64
 
 enum mode { MODE_FCFS, MODE_PS };
 
@@ -68,6 +79,7 @@ struct opts {
 	unsigned slots;
 	int backlog;
 	bool reuseport;
+	unsigned procs;
 };
 
 /* What an epoll_event's data.ptr points at: the first member of each. */
@@ -124,6 +136,7 @@ struct agent {
 	int ep, lfd, tfd, sfd;
 	enum src listen_src, timer_src, signal_src;
 	bool listen_armed, quit;
+	bool exclusive; /* shared listener in ps mode: EPOLLEXCLUSIVE */
 	unsigned active;      /* requests in progress */
 	struct fifo pending;  /* parsed requests waiting for a slot */
 	struct fifo finished; /* jobs whose work is done, to answer */
@@ -198,7 +211,8 @@ static void usage(FILE *f)
 		"  --mode MODE       fcfs: one request at a time (default); ps: --slots at once\n"
 		"  --slots N         ps mode: requests in progress at once (default 64)\n"
 		"  --backlog N       listen backlog (default 1024)\n"
-		"  --reuseport       set SO_REUSEPORT (several agents on one address)\n");
+		"  --reuseport       set SO_REUSEPORT (several agents on one address)\n"
+		"  --procs N         fork N workers sharing one listening socket (NAME.1 ..)\n");
 }
 
 static int bad_arg(const char *msg, const char *val)
@@ -286,6 +300,11 @@ static int parse_opt(struct opts *o, int c, const char *arg, bool *slots_set,
 	case 'r':
 		o->reuseport = true;
 		return 0;
+	case 'p':
+		if (parse_uint(arg, 1, MAX_PROCS, &v))
+			return bad_arg("--procs must be 1..64", arg);
+		o->procs = (unsigned)v;
+		return 0;
 	default:
 		return -1;
 	}
@@ -305,6 +324,11 @@ static int check_opts(struct opts *o, bool slots_set, bool have_listen)
 		o->slots = 1;
 	if (!o->name[0])
 		snprintf(o->name, sizeof(o->name), "agent-%d", (int)getpid());
+	if (o->procs > 1 && strlen(o->name) + 3 > NAME_MAX_LEN) {
+		fprintf(stderr, "Error: --name must be at most %d characters with --procs\n",
+			NAME_MAX_LEN - 3);
+		return -1;
+	}
 	return 0;
 }
 
@@ -317,6 +341,7 @@ static int parse_args(int argc, char **argv, struct opts *o)
 		{ "slots", required_argument, NULL, 's' },
 		{ "backlog", required_argument, NULL, 'b' },
 		{ "reuseport", no_argument, NULL, 'r' },
+		{ "procs", required_argument, NULL, 'p' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
@@ -327,6 +352,7 @@ static int parse_args(int argc, char **argv, struct opts *o)
 	o->mode = MODE_FCFS;
 	o->slots = 64;
 	o->backlog = 1024;
+	o->procs = 1;
 	opterr = 0;
 	while ((c = getopt_long(argc, argv, "h", longopts, NULL)) != -1) {
 		if (c == 'h') {
@@ -937,6 +963,14 @@ static void listen_update(struct agent *a)
 
 	if (want == a->listen_armed)
 		return;
+	if (a->exclusive) {
+		/* EPOLLEXCLUSIVE cannot be modified: remove and add again
+		 * (the add reports a connection already queued). */
+		ev.events |= EPOLLEXCLUSIVE;
+		if (epoll_ctl(a->ep, want ? EPOLL_CTL_ADD : EPOLL_CTL_DEL, a->lfd, &ev) == 0)
+			a->listen_armed = want;
+		return;
+	}
 	if (epoll_ctl(a->ep, EPOLL_CTL_MOD, a->lfd, &ev) == 0)
 		a->listen_armed = want;
 }
@@ -983,7 +1017,7 @@ static int signal_fd(void)
 	return signalfd(-1, &set, SFD_NONBLOCK | SFD_CLOEXEC);
 }
 
-static int agent_setup(struct agent *a, const struct opts *o)
+static int agent_setup(struct agent *a, const struct opts *o, int lfd)
 {
 	memset(a, 0, sizeof(*a));
 	a->o = o;
@@ -1002,10 +1036,10 @@ static int agent_setup(struct agent *a, const struct opts *o)
 		fprintf(stderr, "Error: cannot start %u CPU threads\n", o->slots);
 		return -1;
 	}
-	a->lfd = listen_socket(o);
-	if (a->lfd < 0)
-		return -1;
-	if (epoll_add(a->ep, a->lfd, EPOLLIN, &a->listen_src) ||
+	a->lfd = lfd;
+	a->exclusive = o->procs > 1 && o->mode == MODE_PS;
+	if (epoll_add(a->ep, a->lfd, EPOLLIN | (a->exclusive ? EPOLLEXCLUSIVE : 0),
+		      &a->listen_src) ||
 	    epoll_add(a->ep, a->tfd, EPOLLIN, &a->timer_src) ||
 	    epoll_add(a->ep, a->sfd, EPOLLIN, &a->signal_src) ||
 	    (a->pool && epoll_add(a->ep, a->pool->efd, EPOLLIN, a->pool))) {
@@ -1050,12 +1084,14 @@ static void dispatch(struct agent *a, void *ptr, uint32_t events)
 	jobs_complete(a);
 }
 
-static int agent_run(struct agent *a)
+static int agent_run(struct agent *a, bool say_ready)
 {
 	struct epoll_event ev[MAX_EVENTS];
 
-	printf("ready %d\n", (int)getpid());
-	fflush(stdout);
+	if (say_ready) {
+		printf("ready %d\n", (int)getpid());
+		fflush(stdout);
+	}
 	while (!a->quit) {
 		int n = epoll_wait(a->ep, ev, MAX_EVENTS, -1);
 		if (n < 0 && errno == EINTR)
@@ -1093,19 +1129,69 @@ static void agent_teardown(struct agent *a)
 		close(a->ep);
 }
 
+/* --procs: forks workers 2..N; returns this process's index (0 = the
+ * first, which keeps the children's pids), or -1. */
+static int fork_procs(struct opts *o, pid_t *kids)
+{
+	char base[NAME_MAX_LEN + 1];
+	pid_t parent = getpid();
+	unsigned idx = 0;
+
+	strcpy(base, o->name);
+	for (unsigned i = 1; i < o->procs; i++) {
+		pid_t pid = fork();
+		if (pid < 0) {
+			perror("Error: fork");
+			return -1;
+		}
+		if (pid == 0) {
+			prctl(PR_SET_PDEATHSIG, SIGTERM);
+			if (getppid() != parent)
+				_exit(0);
+			idx = i;
+			break;
+		}
+		kids[i] = pid;
+	}
+	snprintf(o->name, sizeof(o->name), "%s.%u", base, idx + 1);
+	return (int)idx;
+}
+
+static void stop_procs(const struct opts *o, const pid_t *kids)
+{
+	for (unsigned i = 1; i < o->procs; i++)
+		if (kids[i] > 0)
+			kill(kids[i], SIGTERM);
+	for (unsigned i = 1; i < o->procs; i++)
+		if (kids[i] > 0)
+			waitpid(kids[i], NULL, 0);
+}
+
 int main(int argc, char **argv)
 {
+	pid_t kids[MAX_PROCS] = { 0 };
 	struct opts o;
 	struct agent a;
-	int rc;
+	int rc, lfd, idx = 0;
 
 	if (parse_args(argc, argv, &o))
 		return 2;
-	if (agent_setup(&a, &o)) {
-		agent_teardown(&a);
+	lfd = listen_socket(&o);
+	if (lfd < 0)
+		return 1;
+	if (o.procs > 1 && (idx = fork_procs(&o, kids)) < 0) {
+		stop_procs(&o, kids);
 		return 1;
 	}
-	rc = agent_run(&a);
+	if (agent_setup(&a, &o, lfd)) {
+		agent_teardown(&a);
+		if (idx == 0)
+			stop_procs(&o, kids);
+		return 1;
+	}
+	rc = agent_run(&a, idx == 0);
 	agent_teardown(&a);
+	if (idx == 0)
+		stop_procs(&o, kids);
 	return rc;
 }

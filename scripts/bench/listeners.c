@@ -3,11 +3,14 @@
  * listeners - many worker listeners in one process, for benchmarks at 1,024
  * workers without 1,024 processes. Listens on IP:PORT .. PORT+N-1, prints
  * "ready PID FIRST_FD" (the listeners hold fds FIRST_FD .. FIRST_FD+N-1),
- * accepts every connection, writes "w<PORT>\n" and closes it.
+ * accepts every connection, writes "w<PORT>\n" and closes it. The fds
+ * are contiguous even when the process inherited stray fds (they are
+ * moved above the highest fd open at start).
  *
  *   gcc -O2 -Wall -Wextra -Werror -D_GNU_SOURCE -o listeners listeners.c
  */
 #include <arpa/inet.h>
+#include <dirent.h>
 #include <errno.h>
 #include <netinet/in.h>
 #include <stdio.h>
@@ -33,6 +36,22 @@ static int listen_on(const char *ip, int port)
 	return fd;
 }
 
+/* The highest fd open now (inherited ones included). */
+static int highest_fd(void)
+{
+	DIR *d = opendir("/proc/self/fd");
+	struct dirent *e;
+	int max = 2;
+
+	if (!d)
+		return 1023;
+	while ((e = readdir(d)))
+		if (atoi(e->d_name) > max)
+			max = atoi(e->d_name);
+	closedir(d);
+	return max;
+}
+
 int main(int argc, char **argv)
 {
 	struct rlimit rl;
@@ -50,6 +69,7 @@ int main(int argc, char **argv)
 		setrlimit(RLIMIT_NOFILE, &rl);
 	}
 	ep = epoll_create1(0);
+	first = highest_fd() + 1;
 	for (int i = 0; i < n; i++) {
 		int fd = listen_on(argv[1], port + i);
 		struct epoll_event ev = { .events = EPOLLIN, .data.u32 = (uint32_t)(port + i) };
@@ -58,8 +78,14 @@ int main(int argc, char **argv)
 			fprintf(stderr, "Error: listen on %s:%d: %s\n", argv[1], port + i, strerror(errno));
 			return 1;
 		}
-		if (first < 0)
-			first = fd;
+		if (fd != first + i) {	/* keep FIRST_FD .. FIRST_FD+N-1 contiguous */
+			if (dup2(fd, first + i) < 0) {
+				fprintf(stderr, "Error: dup2: %s\n", strerror(errno));
+				return 1;
+			}
+			close(fd);
+			fd = first + i;
+		}
 		ev.data.u64 = ((uint64_t)fd << 32) | (uint32_t)(port + i);
 		epoll_ctl(ep, EPOLL_CTL_ADD, fd, &ev);
 	}

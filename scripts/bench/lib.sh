@@ -1,0 +1,340 @@
+# shellcheck shell=bash
+# lib.sh - sourced by the benchmark scripts in scripts/bench/.
+#
+# Isolation (the pattern of scripts/demo.sh and tests/lib.sh): a script
+# calls `bench_enter "$0" "$@"` first. Outside, that makes a cgroup v2
+# directory, re-executes the script inside `unshare --net --mount` with
+# the script's shell moved into that cgroup, and on return kills whatever
+# is left in the cgroup and removes it. Inside, it brings up loopback,
+# mounts a private bpffs for steer's pins and makes a temp dir. Traffic
+# goes only to 127.0.0.0/8 inside the private network namespace; nothing
+# touches the host's network or BPF state.
+#
+# Cgroups inside: the script itself and every client (loadgen, wrk,
+# sclient) run in $STEER_BENCH_CGROUP; workers and proxies run in
+# $STEER_BENCH_CGROUP/srv (start_srv), which is where steer's sockops is
+# attached. Client sockets so never run sockops, as with remote clients.
+#
+# Environment: BENCH_BPF_STATS=1 turns on kernel.bpf_stats_enabled for the
+# run (restored afterwards; it costs two clock reads per program run, so
+# only cost.sh uses it).
+
+BENCH_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+TOP=$(cd "$BENCH_DIR/../.." && pwd)
+STEERCTL=${STEERCTL:-$TOP/build/steerctl}
+AGENT=$TOP/build/agent
+LOADGEN=$TOP/build/loadgen
+JSQSIM=$TOP/build/jsqsim
+LISTENERS=$TOP/build/listeners
+SCLIENT=$TOP/tests/tools/sclient
+SWORKER=$TOP/tests/tools/sworker
+# steer's service address: a loopback address nothing listens on
+VIP=127.10.0.1
+VIP_PORT=80
+
+bench_die() {
+	echo "Error: $*" >&2
+	exit 1
+}
+
+# bench_enter SCRIPT ARGS...: returns only inside the private namespaces.
+bench_enter() {
+	if [ -n "${STEER_BENCH_INNER:-}" ]; then
+		bench_inner_setup
+		return 0
+	fi
+	[ "$(id -u)" -eq 0 ] || bench_die "$(basename "$1") needs root"
+	local cgroot rc=0 old_stats=
+	cgroot=$(awk '$3 == "cgroup2" { print $2; exit }' /proc/mounts)
+	[ -n "$cgroot" ] || bench_die "no cgroup v2 hierarchy mounted"
+	export STEER_BENCH_CGROUP=$cgroot/steer-bench-$$ STEER_BENCH_INNER=1
+	mkdir "$STEER_BENCH_CGROUP" "$STEER_BENCH_CGROUP/srv"
+	if [ -n "${BENCH_BPF_STATS:-}" ]; then
+		old_stats=$(sysctl -n kernel.bpf_stats_enabled)
+		sysctl -qw kernel.bpf_stats_enabled=1
+	fi
+	BENCH_OLD_STATS=$old_stats
+	trap 'bench_outer_cleanup; exit 130' INT TERM
+	unshare --net --mount --propagation private -- \
+		bash -c 'echo $$ > "$STEER_BENCH_CGROUP/cgroup.procs" && exec bash "$0" "$@"' "$@" || rc=$?
+	bench_outer_cleanup
+	exit $rc
+}
+
+bench_outer_cleanup() {
+	[ -n "${BENCH_OLD_STATS:-}" ] && sysctl -qw kernel.bpf_stats_enabled="$BENCH_OLD_STATS"
+	# whatever is left (only processes this run started) dies with the cgroup
+	echo 1 > "$STEER_BENCH_CGROUP/cgroup.kill" 2>/dev/null || true
+	for _ in 1 2 3 4 5 6 7 8 9 10; do
+		find "$STEER_BENCH_CGROUP" -depth -type d -exec rmdir {} + 2>/dev/null
+		[ -d "$STEER_BENCH_CGROUP" ] || break
+		sleep 0.2
+	done
+}
+
+bench_inner_setup() {
+	ip link set lo up
+	# per-namespace: room for many short connections and deep accept queues
+	sysctl -qw net.ipv4.ip_local_port_range="1024 65535"
+	sysctl -qw net.core.somaxconn=8192
+	sysctl -qw net.ipv4.tcp_max_syn_backlog=8192
+	# as many fds as we may have (CAP_SYS_RESOURCE may be missing: then
+	# the hard limit is all there is)
+	ulimit -n 200000 2>/dev/null || ulimit -n "$(ulimit -Hn)"
+	BENCH_TMP=$(mktemp -d /tmp/steer-bench.XXXXXX)
+	export STEER_BPFFS=$BENCH_TMP/bpffs
+	mkdir -p "$STEER_BPFFS"
+	mount -t bpf bpf "$STEER_BPFFS"
+	trap bench_cleanup EXIT
+	trap 'exit 143' TERM INT
+}
+
+bench_cleanup() {
+	local rc=$? pids
+	pids=$(jobs -p)
+	set +e
+	# shellcheck disable=SC2086
+	[ -n "$pids" ] && kill $pids 2>/dev/null && wait $pids 2>/dev/null
+	"$STEERCTL" unload >/dev/null 2>&1
+	umount "$STEER_BPFFS" 2>/dev/null
+	rm -rf "$BENCH_TMP"
+	exit $rc
+}
+
+bench_log() { echo "[$(date +%H:%M:%S)] $*" >&2; }
+
+# ---- processes -------------------------------------------------------------
+
+# start_srv NAME CMD...: runs CMD in the background in the server cgroup,
+# stdout to $BENCH_TMP/NAME.out, stderr to NAME.err; sets LAST_PID.
+start_srv() {
+	local name=$1
+	shift
+	bash -c 'echo $$ > "$STEER_BENCH_CGROUP/srv/cgroup.procs" && exec "$@"' bash "$@" \
+		> "$BENCH_TMP/$name.out" 2> "$BENCH_TMP/$name.err" < /dev/null &
+	LAST_PID=$!
+}
+
+# wait_ready FILE: until FILE has a line starting with "ready" (5 s)
+wait_ready() {
+	local i
+	for i in $(seq 100); do
+		grep -q '^ready' "$1" 2>/dev/null && return 0
+		sleep 0.05
+	done
+	bench_die "no 'ready' in $1: $(cat "${1%.out}.err" 2>/dev/null)"
+}
+
+# wait_listen IP:PORT: until something listens there (5 s)
+wait_listen() {
+	local i
+	for i in $(seq 100); do
+		[ -n "$(ss -Hltn "src $1")" ] && return 0
+		sleep 0.05
+	done
+	bench_die "nothing listens on $1: $(tail -n 3 "$BENCH_TMP"/*.err)"
+}
+
+# stop_pids PID...: SIGTERM, then wait for each
+stop_pids() {
+	local p
+	for p in "$@"; do kill "$p" 2>/dev/null || true; done
+	for p in "$@"; do wait "$p" 2>/dev/null || true; done
+}
+
+# start_agents N FIRST_PORT AGENT_ARGS...: agents w1..wN on 127.0.0.1:
+# FIRST_PORT.. (one port each); sets AGENT_PIDS
+start_agents() {
+	local n=$1 port=$2 i
+	shift 2
+	AGENT_PIDS=()
+	for i in $(seq "$n"); do
+		start_srv "agent$i" "$AGENT" --listen "127.0.0.1:$((port + i - 1))" --name "w$i" "$@"
+		AGENT_PIDS+=("$LAST_PID")
+	done
+	for i in $(seq "$n"); do wait_ready "$BENCH_TMP/agent$i.out"; done
+}
+
+# listener_fds IP:PORT: "PID FD" of every process listening there
+listener_fds() {
+	ss -Hltnp "src $1" | grep -o 'pid=[0-9]*,fd=[0-9]*' | sed 's/pid=//; s/,fd=/ /'
+}
+
+# ---- steer -------------------------------------------------------------------
+
+# steer_up POLICY [service]: load steer (sockops on the server cgroup), pool
+# p with POLICY; with "service", $VIP:$VIP_PORT steers to pool p.
+steer_up() {
+	"$STEERCTL" load --cgroup "$STEER_BENCH_CGROUP/srv" >/dev/null
+	"$STEERCTL" pool add p --policy "$1" >/dev/null
+	if [ "${2:-}" = service ]; then
+		"$STEERCTL" service add s --prefix "$VIP/32" --port "$VIP_PORT" --pool p >/dev/null
+	fi
+}
+
+steer_down() { "$STEERCTL" unload >/dev/null 2>&1 || true; }
+
+# steer_add_agents N FIRST_PORT [WEIGHT...]: workers w1..wN by address
+steer_add_agents() {
+	local n=$1 port=$2 i w
+	shift 2
+	for i in $(seq "$n"); do
+		w=${1:-100}
+		[ $# -gt 0 ] && shift
+		"$STEERCTL" worker add p "w$i" --addr "127.0.0.1:$((port + i - 1))" --weight "$w" >/dev/null
+	done
+}
+
+# sampler_start FILE [INTERVAL]: every INTERVAL s (0.2) until sampler_stop,
+# appends one line {"t": unix time, "w": `steerctl -j worker list`}
+sampler_start() {
+	local file=$1 iv=${2:-0.2}
+	(
+		trap 'exit 0' TERM
+		while :; do
+			printf '{"t":%s,"w":%s}\n' "$(date +%s.%N)" \
+				"$("$STEERCTL" -j worker list 2>/dev/null | tr -d '\n' || echo null)"
+			sleep "$iv"
+		done
+	) > "$file" &
+	SAMPLER_PID=$!
+}
+
+sampler_stop() {
+	[ -n "${SAMPLER_PID:-}" ] && stop_pids "$SAMPLER_PID"
+	SAMPLER_PID=
+}
+
+# sampler_summary FILE: "peak1,peak2,... mean1,mean2,..." of outstanding per
+# worker (sorted by name), or "- -" without samples
+sampler_summary() {
+	jq -rs '[.[] | select(.w | type == "object") | .w.workers | sort_by(.name) | map(.outstanding)]
+		| if length == 0 then "- -" else
+		  (transpose | map(max) | map(tostring) | join(",")) + " " +
+		  (transpose | map(add / length * 10 | round / 10) | map(tostring) | join(","))
+		  end' "$1"
+}
+
+# sampler_series FILE: "seconds o1 o2 ..." per sample (workers sorted by name)
+sampler_series() {
+	jq -r -s '(.[0].t) as $t0 | .[] | select(.w | type == "object")
+		| [((.t - $t0) * 100 | round / 100)] + (.w.workers | sort_by(.name) | map(.outstanding))
+		| map(tostring) | join(" ")' "$1"
+}
+
+# ---- measurements ------------------------------------------------------------
+
+# cpu_snap: "busy idle steal" jiffies from /proc/stat (busy = user + nice +
+# system + irq + softirq; idle = idle + iowait) and our cgroup's usage_usec
+cpu_snap() {
+	local cg
+	cg=$(awk '$1 == "usage_usec" { print $2 }' "$STEER_BENCH_CGROUP/cpu.stat")
+	awk -v cg="$cg" '$1 == "cpu" { print $2 + $3 + $4 + $7 + $8, $5 + $6, $9, cg; exit }' /proc/stat
+}
+
+# loadgen_row FILE: one loadgen --json report as
+# "ok errors short_p50 short_p99 short_p999 short_max long_p99 lag_p99 workers"
+# (latencies in us; workers = name:count,... sorted by name)
+loadgen_row() {
+	jq -r '[.ok, ([.classes[].errors] | add),
+		.classes.short.p50_us, .classes.short.p99_us, .classes.short.p999_us,
+		.classes.short.max_us, .classes.long.p99_us, .send_lag_p99_us,
+		(.workers | to_entries | sort_by(.key) | map("\(.key):\(.value)") | join(",")
+		 | if . == "" then "-" else . end)] | map(tostring) | join(" ")' "$1"
+}
+
+# overhead_summary OVERHEAD.TSV CLK_TCK: per config (fixed order)
+# "config reps rate_med rate_ratio cpu_us cpu_ratio cg_us cg_ratio errors",
+# tab-separated. CPU per connection: busy jiffies / requests (cpu_us) and
+# cgroup usec / requests (cg_us). Ratios: each repetition against direct in
+# the same repetition, then the median ("-" without a direct run).
+overhead_summary() {
+	awk -v hz="$2" -F'\t' '
+	function median(s,    n, a, i, j, t) {
+		n = split(s, a, " ")
+		for (i = 2; i <= n; i++) { t = a[i] + 0; for (j = i - 1; j >= 1 && a[j] + 0 > t; j--) a[j + 1] = a[j]; a[j + 1] = t }
+		return n % 2 ? a[(n + 1) / 2] : (a[n / 2] + a[n / 2 + 1]) / 2
+	}
+	{ rep[NR] = $1; cfg[NR] = $2; req = $3 > 0 ? $3 : 1
+	  rate[NR] = $5; cpu[NR] = $6 * 1e6 / hz / req; cg[NR] = $8 / req; err[NR] = $9
+	  if ($2 == "direct") { drate[$1] = $5; dcpu[$1] = cpu[NR]; dcg[$1] = cg[NR] } }
+	END {
+		for (i = 1; i <= NR; i++) {
+			c = cfg[i]; r = rep[i]; n[c]++
+			R[c] = R[c] " " rate[i]; C[c] = C[c] " " cpu[i]; G[c] = G[c] " " cg[i]; E[c] += err[i]
+			if (drate[r] > 0 && dcpu[r] > 0 && dcg[r] > 0) {
+				RR[c] = RR[c] " " rate[i] / drate[r]; CR[c] = CR[c] " " cpu[i] / dcpu[r]; GR[c] = GR[c] " " cg[i] / dcg[r]
+			}
+		}
+		split("direct reuseport steer-rr steer-lc haproxy nginx", want, " ")
+		for (k = 1; k <= 6; k++) {
+			c = want[k]; if (!(c in n)) continue
+			printf "%s\t%d\t%.0f\t%s\t%.1f\t%s\t%.1f\t%s\t%d\n", c, n[c], median(R[c]),
+				RR[c] == "" ? "-" : sprintf("%.3f", median(RR[c])), median(C[c]),
+				CR[c] == "" ? "-" : sprintf("%.3f", median(CR[c])), median(G[c]),
+				GR[c] == "" ? "-" : sprintf("%.3f", median(GR[c])), E[c]
+		}
+	}' "$1"
+}
+
+# jsqsim_rows OUTPUT: "policy p50 p99 p999" per policy of a jsqsim report
+jsqsim_rows() {
+	awk 'f && NF >= 8 { print $1, $3, $4, $5 } $1 == "policy" { f = 1 }' "$1"
+}
+
+# ---- proxies -----------------------------------------------------------------
+
+# haproxy_start BIND N FIRST_PORT TIMEOUT_S [NAME]: HAProxy `mode tcp`,
+# `balance leastconn` on BIND in front of 127.0.0.1:FIRST_PORT..; LAST_PID
+haproxy_start() {
+	local bind=$1 n=$2 port=$3 t=$4 name=${5:-haproxy} cfg i
+	cfg=$BENCH_TMP/$name.cfg
+	{
+		echo "global"
+		echo "  maxconn $(( ($(ulimit -n) - 100) / 2 ))"
+		echo "defaults"
+		echo "  mode tcp"
+		echo "  timeout connect 5s"
+		echo "  timeout client ${t}s"
+		echo "  timeout server ${t}s"
+		echo "frontend fe"
+		echo "  bind $bind"
+		echo "  default_backend be"
+		echo "backend be"
+		echo "  balance leastconn"
+		for i in $(seq "$n"); do
+			echo "  server w$i 127.0.0.1:$((port + i - 1))"
+		done
+	} > "$cfg"
+	start_srv "$name" haproxy -db -f "$cfg"
+	wait_listen "$bind"
+}
+
+# nginx_start BIND N FIRST_PORT: nginx `stream` with `least_conn` (shared
+# zone, so both worker processes see one set of counts); LAST_PID
+nginx_start() {
+	local bind=$1 n=$2 port=$3 dir=$BENCH_TMP/nginx i
+	mkdir -p "$dir/logs"
+	{
+		echo "load_module /usr/lib/nginx/modules/ngx_stream_module.so;"
+		echo "daemon off;"
+		echo "user root;"
+		echo "worker_processes auto;"
+		echo "worker_rlimit_nofile $(ulimit -n);"
+		echo "pid $dir/nginx.pid;"
+		echo "error_log $dir/logs/error.log warn;"
+		echo "events { worker_connections 65536; }"
+		echo "stream {"
+		echo "  upstream be {"
+		echo "    least_conn;"
+		echo "    zone be 64k;"
+		for i in $(seq "$n"); do
+			echo "    server 127.0.0.1:$((port + i - 1));"
+		done
+		echo "  }"
+		echo "  server { listen $bind; proxy_pass be; proxy_timeout 60s; }"
+		echo "}"
+	} > "$dir/nginx.conf"
+	start_srv nginx nginx -p "$dir" -e "$dir/logs/error.log" -c "$dir/nginx.conf"
+	wait_listen "$bind"
+}

@@ -1,0 +1,90 @@
+#!/bin/bash
+# overhead.sh - part A: what balancing costs. The same 4 `agent --mode ps`
+# workers and the same wrk load (HTTP, `Connection: close`: every request
+# is a new connection, short requests with no work) behind:
+#   direct       one listening socket shared by the 4 workers (agent --procs 4)
+#   reuseport    an SO_REUSEPORT group (4 agents --reuseport on one port)
+#   steer-rr     steer, round-robin     (4 agents on their own ports)
+#   steer-lc     steer, least-conn
+#   haproxy      HAProxy `mode tcp`, `balance leastconn`
+#   nginx        nginx `stream`, `least_conn`
+# REPS repetitions, interleaved: repetition r runs the configurations in
+# the order rotated by r. CPU is measured over each wrk run from
+# /proc/stat (busy = user+nice+system+irq+softirq, all of the machine,
+# steal separately) and from the run's cgroup (usage_usec of everything
+# in the namespace run).
+#
+# Usage: scripts/bench/overhead.sh OUT.tsv [--quick]
+# Writes one row per run: rep config requests seconds rate busy_jiffies
+# steal_jiffies cgroup_usec errors
+set -euo pipefail
+. "$(dirname "$0")/lib.sh"
+bench_enter "$0" "$@"
+
+OUT=$1
+REPS=5 DUR=3 WARM=1 CONNS=${OVERHEAD_CONNS:-32}
+[ "${2:-}" = --quick ] && REPS=1 DUR=2 WARM=1
+CONFIGS=(direct reuseport steer-rr steer-lc haproxy nginx)
+
+setup() {	# config -> TARGET
+	case $1 in
+	direct)
+		start_srv direct "$AGENT" --listen 127.0.0.1:8080 --name d --mode ps --procs 4
+		AGENT_PIDS=("$LAST_PID")
+		wait_ready "$BENCH_TMP/direct.out"
+		TARGET=127.0.0.1:8080 ;;
+	reuseport)
+		AGENT_PIDS=()
+		for i in 1 2 3 4; do
+			start_srv "rp$i" "$AGENT" --listen 127.0.0.1:8080 --name "w$i" --mode ps --reuseport
+			AGENT_PIDS+=("$LAST_PID")
+		done
+		for i in 1 2 3 4; do wait_ready "$BENCH_TMP/rp$i.out"; done
+		TARGET=127.0.0.1:8080 ;;
+	steer-rr|steer-lc)
+		start_agents 4 9101 --mode ps
+		if [ "$1" = steer-rr ]; then steer_up round-robin service; else steer_up least-conn service; fi
+		steer_add_agents 4 9101
+		TARGET=$VIP:$VIP_PORT ;;
+	haproxy)
+		start_agents 4 9101 --mode ps
+		haproxy_start "$VIP:$VIP_PORT" 4 9101 60
+		AGENT_PIDS+=("$LAST_PID")
+		TARGET=$VIP:$VIP_PORT ;;
+	nginx)
+		start_agents 4 9101 --mode ps
+		nginx_start "$VIP:$VIP_PORT" 4 9101
+		AGENT_PIDS+=("$LAST_PID")
+		TARGET=$VIP:$VIP_PORT ;;
+	esac
+}
+
+teardown() {
+	stop_pids "${AGENT_PIDS[@]}"
+	steer_down
+}
+
+wrk_run() {	# seconds target -> wrk output file
+	wrk -t2 -c"$CONNS" -d"$1"s -H 'Connection: close' "http://$2/" > "$BENCH_TMP/wrk.out" 2>&1
+}
+
+: > "$OUT"
+n=${#CONFIGS[@]}
+for rep in $(seq 0 $((REPS - 1))); do
+	for k in $(seq 0 $((n - 1))); do
+		cfg=${CONFIGS[$(((k + rep) % n))]}
+		setup "$cfg"
+		wrk_run "$WARM" "$TARGET"
+		read -r b0 _ s0 g0 <<< "$(cpu_snap)"
+		wrk_run "$DUR" "$TARGET"
+		read -r b1 _ s1 g1 <<< "$(cpu_snap)"
+		teardown
+		awk -v rep="$((rep + 1))" -v cfg="$cfg" -v b=$((b1 - b0)) -v s=$((s1 - s0)) -v g=$((g1 - g0)) '
+			/requests in/ { req = $1; secs = $4; sub(/s,?$/, "", secs) }
+			/Socket errors/ { gsub(/,/, ""); err += $4 + $6 + $8 + $10 }
+			/Non-2xx/ { err += $NF }
+			END { printf "%s\t%s\t%d\t%.2f\t%.0f\t%d\t%d\t%d\t%d\n", rep, cfg, req, secs,
+				(secs > 0 ? req / secs : 0), b, s, g, err }' "$BENCH_TMP/wrk.out" >> "$OUT"
+		bench_log "A rep $((rep + 1)) $cfg: $(tail -1 "$OUT" | cut -f3,5,9 | tr '\t' ' ')"
+	done
+done

@@ -1,0 +1,88 @@
+#!/bin/bash
+# test_report.sh - checks the result parsers of lib.sh on sample outputs of
+# loadgen --json, jsqsim, the outstanding sampler and overhead.sh.
+# No root, no network. run.sh runs it first. Prints "N passed, N failed".
+#
+# Usage: scripts/bench/test_report.sh
+set -uo pipefail
+. "$(dirname "$0")/lib.sh"
+pass=0 fail=0
+tmp=$(mktemp -d)
+trap 'rm -rf "$tmp"' EXIT
+
+is() {	# is GOT WANT NAME
+	if [ "$1" = "$2" ]; then
+		pass=$((pass + 1))
+		echo "ok - $3"
+	else
+		fail=$((fail + 1))
+		echo "not ok - $3"
+		echo "#   got:  '$1'"
+		echo "#   want: '$2'"
+	fi
+}
+
+# a real loadgen --json report (4 workers, names out of order)
+cat > "$tmp/lg.json" <<'EOF'
+{"target":"127.10.0.1:80","rate":470.6,"duration_s":6,"seed":1,"mix":"0.95:1,0.05:100","requests":2893,"sent":2893,"ok":2893,"sent_rate":482.23,"ok_rate":474.29,"send_lag_p99_us":366,"send_lag_max_us":4024,"classes":{"short":{"count":2757,"ok":2757,"errors":0,"p50_us":1395,"p99_us":172543,"p999_us":275455,"max_us":279171,"mean_us":18960.1},"long":{"count":136,"ok":136,"errors":0,"p50_us":100607,"p99_us":283647,"p999_us":287743,"max_us":288384,"mean_us":116095.0}},"workers":{"w3":726,"w4":782,"w1":622,"w2":763},"errors":{}}
+EOF
+is "$(loadgen_row "$tmp/lg.json")" \
+	"2893 0 1395 172543 275455 279171 283647 366 w1:622,w2:763,w3:726,w4:782" \
+	"loadgen_row: counts, short percentiles, long p99, lag, workers sorted"
+
+# every request failed: no workers, errors summed over both classes
+cat > "$tmp/lg-fail.json" <<'EOF'
+{"target":"127.10.0.1:80","rate":10,"duration_s":1,"seed":1,"mix":"0.95:1,0.05:100","requests":9,"sent":9,"ok":0,"sent_rate":9.00,"ok_rate":0.00,"send_lag_p99_us":50,"send_lag_max_us":60,"classes":{"short":{"count":8,"ok":0,"errors":8,"p50_us":0,"p99_us":0,"p999_us":0,"max_us":0,"mean_us":0.0},"long":{"count":1,"ok":0,"errors":1,"p50_us":0,"p99_us":0,"p999_us":0,"max_us":0,"mean_us":0.0}},"workers":{},"errors":{"connect":9}}
+EOF
+is "$(loadgen_row "$tmp/lg-fail.json")" "0 9 0 0 0 0 0 50 -" "loadgen_row: all failed"
+
+# the same report from the loadgen binary's own code path, if built
+if [ -x "$LOADGEN" ]; then
+	out=$("$LOADGEN" --connect 127.0.0.1:1 --rate 50 --duration 0.1 --timeout-ms 200 --json 2>/dev/null)
+	echo "$out" > "$tmp/lg-real.json"
+	is "$(loadgen_row "$tmp/lg-real.json" | awk '{ print $1, ($2 > 0), $NF }')" "0 1 -" \
+		"loadgen_row: live loadgen --json against a closed port"
+fi
+
+cat > "$tmp/sim.txt" <<'EOF'
+jsqsim workers 4 rate 470.6/s duration 6 s seed 1 mix 0.95:1,0.05:100
+requests 2893 utilisation 0.682 (work / (workers * duration))
+policy      short_n     p50_us     p99_us   p99.9_us     max_us long_p99_us mean_wait_us
+jsq            2757       1001     159231     219647     226185     253439      15287.3
+rr             2757      41599     247295     314367     333182     302079      57372.8
+random         2757      41855     451583     506879     516889     510975      71473.6
+central        2757       1001      72447      89855      91389     176639       8042.7
+EOF
+is "$(jsqsim_rows "$tmp/sim.txt" | tr '\n' ';')" \
+	"jsq 1001 159231 219647;rr 41599 247295 314367;random 41855 451583 506879;central 1001 72447 89855;" \
+	"jsqsim_rows: policy p50 p99 p99.9"
+
+# sampler lines: worker list order varies; a failed sample is null
+w() { printf '{"name":"%s","pool":"p","outstanding":%s,"pending":0}' "$1" "$2"; }
+{
+	echo "{\"t\":100.0,\"w\":{\"workers\":[$(w w2 1),$(w w1 4)]}}"
+	echo "{\"t\":100.2,\"w\":null}"
+	echo "{\"t\":100.4,\"w\":{\"workers\":[$(w w1 0),$(w w2 6)]}}"
+	echo "{\"t\":100.6,\"w\":{\"workers\":[$(w w1 2),$(w w2 2)]}}"
+} > "$tmp/samples"
+is "$(sampler_summary "$tmp/samples")" "4,6 2,3" "sampler_summary: peak and mean per worker"
+is "$(sampler_series "$tmp/samples" | tr '\n' ';')" "0 4 1;0.4 0 6;0.6 2 2;" "sampler_series: seconds, then workers by name"
+: > "$tmp/empty"
+is "$(sampler_summary "$tmp/empty")" "- -" "sampler_summary: no samples"
+
+# overhead.tsv: two repetitions; ratios are taken within a repetition.
+# CPU us/conn = busy jiffies * 1e6 / HZ / requests; e.g. steer-lc: rep 1
+# 1010.1 (1.0101 x direct's 1000), rep 2 1666.7 (0.8333 x 2000): median
+# 1338.4, ratio median 0.922; cgroup: 1000 and 900 us, ratios 1.111 and 1.
+printf '%s\n' \
+	"1	direct	1000	1.00	1000	100	0	900000	0" \
+	"1	steer-lc	990	1.00	990	100	0	990000	0" \
+	"2	steer-lc	600	1.00	600	100	1	540000	2" \
+	"2	direct	500	1.00	500	100	0	450000	0" \
+	"1	haproxy	500	1.00	500	100	0	450000	0" > "$tmp/overhead.tsv"
+is "$(overhead_summary "$tmp/overhead.tsv" 100 | tr '\t' ' ' | tr '\n' ';')" \
+	"direct 2 750 1.000 1500.0 1.000 900.0 1.000 0;steer-lc 2 795 1.095 1338.4 0.922 950.0 1.056 2;haproxy 1 500 0.500 2000.0 2.000 900.0 1.000 0;" \
+	"overhead_summary: medians, per-repetition ratios to direct"
+
+echo "$pass passed, $fail failed"
+[ "$fail" -eq 0 ]
