@@ -66,7 +66,7 @@ $(BUILD)/steerd: $(BUILD)/steerd.o $(DAEMON_OBJS) $(LIB_OBJS)
 tests/tools/%: tests/tools/%.c $(wildcard tests/tools/*.h)
 	$(CC) $(CFLAGS) $(WARN) $(SAN) -D_GNU_SOURCE $< -o $@
 
-tools: $(TOOLS)
+tools: $(TOOLS) $(BUILD)/agent
 
 $(BUILD)/test_unit: tests/unit/test_unit.c $(BUILD)/parse.o $(BUILD)/table.o $(BUILD)/json.o
 	$(CC) $(USER_CFLAGS) $^ -lcmocka -o $@
