@@ -78,6 +78,11 @@ bench_inner_setup() {
 	sysctl -qw net.ipv4.ip_local_port_range="1024 65535"
 	sysctl -qw net.core.somaxconn=8192
 	sysctl -qw net.ipv4.tcp_max_syn_backlog=8192
+	# Few TIME_WAIT sockets: a local client reusing its ports at 20,000
+	# connections/s would otherwise send most SYNs into the TIME_WAIT socket
+	# its port left behind 3 s earlier (a path remote clients seldom take),
+	# at a cost that drifts as TIME_WAIT fills up.
+	sysctl -qw net.ipv4.tcp_max_tw_buckets=4096
 	# as many fds as we may have (CAP_SYS_RESOURCE may be missing: then
 	# the hard limit is all there is)
 	ulimit -n 200000 2>/dev/null || ulimit -n "$(ulimit -Hn)"
@@ -244,10 +249,12 @@ loadgen_row() {
 }
 
 # overhead_summary OVERHEAD.TSV CLK_TCK: per config (fixed order)
-# "config reps rate_med rate_ratio cpu_us cpu_ratio cg_us cg_ratio errors",
+# "config runs rate_med rate_ratio cpu_us cpu_ratio cg_us cg_ratio errors",
 # tab-separated. CPU per connection: busy jiffies / requests (cpu_us) and
-# cgroup usec / requests (cg_us). Ratios: each repetition against direct in
-# the same repetition, then the median ("-" without a direct run).
+# cgroup usec / requests (cg_us). Rows are in run order; a run's ratios are
+# against the mean of the direct runs just before and just after it (the
+# one there is at an end), then the median over its runs ("-" without any
+# direct run).
 overhead_summary() {
 	awk -v hz="$2" -F'\t' '
 	function median(s,    n, a, i, j, t) {
@@ -255,20 +262,26 @@ overhead_summary() {
 		for (i = 2; i <= n; i++) { t = a[i] + 0; for (j = i - 1; j >= 1 && a[j] + 0 > t; j--) a[j + 1] = a[j]; a[j + 1] = t }
 		return n % 2 ? a[(n + 1) / 2] : (a[n / 2] + a[n / 2 + 1]) / 2
 	}
-	{ rep[NR] = $1; cfg[NR] = $2; req = $3 > 0 ? $3 : 1
-	  rate[NR] = $5; cpu[NR] = $6 * 1e6 / hz / req; cg[NR] = $8 / req; err[NR] = $9
-	  if ($2 == "direct") { drate[$1] = $5; dcpu[$1] = cpu[NR]; dcg[$1] = cg[NR] } }
+	{ cfg[NR] = $2; req = $3 > 0 ? $3 : 1
+	  rate[NR] = $5; cpu[NR] = $6 * 1e6 / hz / req; cg[NR] = $8 / req; err[NR] = $9 }
 	END {
 		for (i = 1; i <= NR; i++) {
-			c = cfg[i]; r = rep[i]; n[c]++
+			c = cfg[i]; n[c]++
 			R[c] = R[c] " " rate[i]; C[c] = C[c] " " cpu[i]; G[c] = G[c] " " cg[i]; E[c] += err[i]
-			if (drate[r] > 0 && dcpu[r] > 0 && dcg[r] > 0) {
-				RR[c] = RR[c] " " rate[i] / drate[r]; CR[c] = CR[c] " " cpu[i] / dcpu[r]; GR[c] = GR[c] " " cg[i] / dcg[r]
+			# the direct runs around run i (itself, for a direct run)
+			k = 0; dr = dc = dg = 0
+			if (c == "direct") { k = 1; dr = rate[i]; dc = cpu[i]; dg = cg[i] }
+			else {
+				for (j = i - 1; j >= 1; j--) if (cfg[j] == "direct") { k++; dr += rate[j]; dc += cpu[j]; dg += cg[j]; break }
+				for (j = i + 1; j <= NR; j++) if (cfg[j] == "direct") { k++; dr += rate[j]; dc += cpu[j]; dg += cg[j]; break }
+			}
+			if (k && dr > 0 && dc > 0 && dg > 0) {
+				RR[c] = RR[c] " " rate[i] / (dr / k); CR[c] = CR[c] " " cpu[i] / (dc / k); GR[c] = GR[c] " " cg[i] / (dg / k)
 			}
 		}
 		split("direct reuseport steer-rr steer-lc haproxy nginx", want, " ")
-		for (k = 1; k <= 6; k++) {
-			c = want[k]; if (!(c in n)) continue
+		for (w = 1; w <= 6; w++) {
+			c = want[w]; if (!(c in n)) continue
 			printf "%s\t%d\t%.0f\t%s\t%.1f\t%s\t%.1f\t%s\t%d\n", c, n[c], median(R[c]),
 				RR[c] == "" ? "-" : sprintf("%.3f", median(RR[c])), median(C[c]),
 				CR[c] == "" ? "-" : sprintf("%.3f", median(CR[c])), median(G[c]),

@@ -8,8 +8,10 @@
 #   steer-lc     steer, least-conn
 #   haproxy      HAProxy `mode tcp`, `balance leastconn`
 #   nginx        nginx `stream`, `least_conn`
-# REPS repetitions, interleaved: repetition r runs the configurations in
-# the order rotated by r. CPU is measured over each wrk run from
+# REPS repetitions; every configuration runs between two runs of direct
+# (direct, X, direct, Y, direct, ...), in an order rotated from one
+# repetition to the next, and is compared with the mean of those two, so
+# slow drift of the machine cancels. CPU is measured over each wrk run from
 # /proc/stat (busy = user+nice+system+irq+softirq, all of the machine,
 # steal separately) and from the run's cgroup (usage_usec of everything
 # in the namespace run).
@@ -22,9 +24,9 @@ set -euo pipefail
 bench_enter "$0" "$@"
 
 OUT=$1
-REPS=5 DUR=3 WARM=1 CONNS=${OVERHEAD_CONNS:-32}
-[ "${2:-}" = --quick ] && REPS=1 DUR=2 WARM=1
-CONFIGS=(direct reuseport steer-rr steer-lc haproxy nginx)
+REPS=4 DUR=3 WARM=1 CONNS=${OVERHEAD_CONNS:-32}
+[ "${2:-}" = --quick ] && REPS=1 DUR=1 WARM=1
+OTHERS=(reuseport steer-rr steer-lc haproxy nginx)
 
 setup() {	# config -> TARGET
 	case $1 in
@@ -69,22 +71,31 @@ wrk_run() {	# seconds target -> wrk output file
 }
 
 : > "$OUT"
-n=${#CONFIGS[@]}
-for rep in $(seq 0 $((REPS - 1))); do
+# run CONFIG REP: one measured run, one row
+run() {
+	local cfg=$1 rep=$2 b0 b1 s0 s1 g0 g1
+	setup "$cfg"
+	wrk_run "$WARM" "$TARGET"
+	read -r b0 _ s0 g0 <<< "$(cpu_snap)"
+	wrk_run "$DUR" "$TARGET"
+	read -r b1 _ s1 g1 <<< "$(cpu_snap)"
+	teardown
+	awk -v rep="$rep" -v cfg="$cfg" -v b=$((b1 - b0)) -v s=$((s1 - s0)) -v g=$((g1 - g0)) '
+		/requests in/ { req = $1; secs = $4; sub(/s,?$/, "", secs) }
+		/Socket errors/ { gsub(/,/, ""); err += $4 + $6 + $8 + $10 }
+		/Non-2xx/ { err += $NF }
+		END { printf "%s\t%s\t%d\t%.2f\t%.0f\t%d\t%d\t%d\t%d\n", rep, cfg, req, secs,
+			(secs > 0 ? req / secs : 0), b, s, g, err }' "$BENCH_TMP/wrk.out" >> "$OUT"
+	bench_log "A rep $rep $cfg: $(tail -1 "$OUT" | cut -f3,5,9 | tr '\t' ' ')"
+}
+
+# direct, X, direct, Y, ... direct: every other configuration sits between
+# two direct runs, in an order rotated from one repetition to the next
+n=${#OTHERS[@]}
+run direct 1
+for rep in $(seq "$REPS"); do
 	for k in $(seq 0 $((n - 1))); do
-		cfg=${CONFIGS[$(((k + rep) % n))]}
-		setup "$cfg"
-		wrk_run "$WARM" "$TARGET"
-		read -r b0 _ s0 g0 <<< "$(cpu_snap)"
-		wrk_run "$DUR" "$TARGET"
-		read -r b1 _ s1 g1 <<< "$(cpu_snap)"
-		teardown
-		awk -v rep="$((rep + 1))" -v cfg="$cfg" -v b=$((b1 - b0)) -v s=$((s1 - s0)) -v g=$((g1 - g0)) '
-			/requests in/ { req = $1; secs = $4; sub(/s,?$/, "", secs) }
-			/Socket errors/ { gsub(/,/, ""); err += $4 + $6 + $8 + $10 }
-			/Non-2xx/ { err += $NF }
-			END { printf "%s\t%s\t%d\t%.2f\t%.0f\t%d\t%d\t%d\t%d\n", rep, cfg, req, secs,
-				(secs > 0 ? req / secs : 0), b, s, g, err }' "$BENCH_TMP/wrk.out" >> "$OUT"
-		bench_log "A rep $((rep + 1)) $cfg: $(tail -1 "$OUT" | cut -f3,5,9 | tr '\t' ' ')"
+		run "${OTHERS[$(((k + rep - 1) % n))]}" "$rep"
+		run direct "$rep"
 	done
 done

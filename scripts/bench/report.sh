@@ -92,7 +92,7 @@ plot_a() {
 	set style histogram clustered gap 1
 	set style fill solid 0.8 border -1
 	set yrange [0:*]
-	set ylabel "ratio to direct (same repetition, median)"
+	set ylabel "ratio to the direct runs around it (median)"
 	set grid ytics
 	set key top left
 	set arrow from graph 0, first 1 to graph 1, first 1 nohead dt 2
@@ -236,7 +236,8 @@ if have overhead.tsv; then
 fi
 echo
 echo "A shared, noisy VM: other tenants' work and steal time move every number here by a few percent."
-echo "That is why part A interleaves its repetitions and reports ratios measured side by side, and"
+echo "That is why part A puts a direct run before and after every other run and reports ratios to"
+echo "those neighbours, and"
 echo "part B runs all balancers of one cell back to back on the same trace."
 echo
 echo "## Commands"
@@ -257,7 +258,8 @@ echo
 echo "What runs underneath:"
 echo
 echo "- A: \`wrk -t2 -c32 -d3s -H 'Connection: close' http://TARGET/\` (1 s warm-up first) against 4"
-echo "  \`agent --mode ps\` workers; 5 repetitions, configuration order rotated each time."
+echo "  \`agent --mode ps\` workers; 4 repetitions of direct, X, direct, Y, ... direct, the order of X, Y, ..."
+echo "  rotated each time."
 echo "- B: \`loadgen --connect TARGET --rate R --duration 20 --seed 1 --src-range 127.20.0.0/16 --json\`"
 echo "  with R = load × workers / 5.95 ms, against \`agent --mode fcfs\` workers; \`jsqsim --workers N"
 echo "  --rate R --duration 20 --seed 1\` on the same trace. steer-lc and HAProxy, whose results are"
@@ -269,7 +271,7 @@ echo "- D: \`sclient --connect 127.10.0.1:80 -n 10000 -c 1000 --mode hold --hold
 echo "  (first the same without steer, straight to one worker, for the memory baseline), and"
 echo "  \`sclient -n 1000 --mode hold\` through HAProxy with \`timeout client 60s\`."
 if [ -n "$QUICK" ]; then
-	echo "- --quick: cost.sh at 4 workers only (5,000 connections, one batch); A one repetition of 2 s;"
+	echo "- --quick: cost.sh at 4 workers only (5,000 connections, one batch); A one repetition of 1 s runs;"
 	echo "  B 4 workers at load 0.7, 6 s per balancer; C 5 s per run; D holds 10 s against a 5 s proxy timeout."
 fi
 echo "- steer: \`steerctl load --cgroup CG/srv\`, \`pool add p --policy P\`, \`service add s --prefix"
@@ -427,7 +429,11 @@ done
 if have a_summary.tsv; then
 	for c in steer-lc steer-rr; do
 		if [ "$(verdict "$(aval $c 4)" ">=" 0.97)" != met ]; then
-			echo "- **A $c rate / direct = $(aval $c 4).** Per repetition: $(awk -F'\t' -v c=$c '$2 == "direct" { d[$1] = $5 } $2 == c { r[$1] = $5 } END { for (k in r) printf "%s%.3f", (n++ ? ", " : ""), d[k] ? r[k] / d[k] : 0 }' "$R/overhead.tsv"). The CPU per"
+			echo "- **A $c rate / direct = $(aval $c 4).** Run by run: $(awk -F'\t' -v c=$c '{ cfg[NR] = $2; r[NR] = $5 }
+				END { for (i = 1; i <= NR; i++) if (cfg[i] == c) { k = 0; d = 0
+					for (j = i - 1; j >= 1; j--) if (cfg[j] == "direct") { k++; d += r[j]; break }
+					for (j = i + 1; j <= NR; j++) if (cfg[j] == "direct") { k++; d += r[j]; break }
+					if (k && d) printf "%s%.3f", (n++ ? ", " : ""), r[i] / (d / k) } }' "$R/overhead.tsv"). The CPU per"
 			echo "  connection ratio is $(aval $c 6): every connection pays the sk_lookup decision and ~8"
 			echo "  sockops calls (see above), a few percent of the ~$(aval direct 5) µs a connection costs here end to end."
 		fi
@@ -441,10 +447,10 @@ if have a_summary.tsv; then
 	echo
 	echo "4 \`agent --mode ps\` workers, wrk with \`Connection: close\` (every request a new connection,"
 	reps=$(awk -F'\t' '{ print $1 }' "$R/overhead.tsv" | sort -u | wc -l)
-	echo "no work per request), $reps repetition$( [ "$reps" = 1 ] || echo "s, interleaved"). CPU per connection: all-machine busy"
+	echo "no work per request), $reps repetition$( [ "$reps" = 1 ] || echo "s"), each configuration run between two direct runs. CPU per connection: all-machine busy"
 	echo "time (/proc/stat: user + nice + system + irq + softirq) ÷ requests; \"cgroup\": the namespace"
-	echo "run's own cgroup (wrk, workers, proxy) ÷ requests. Medians; ratios are per repetition against"
-	echo "direct in the same repetition, then the median."
+	echo "run's own cgroup (wrk, workers, proxy) ÷ requests. Medians; a run's ratio is to the mean of"
+	echo "the direct runs just before and after it, then the median over the runs."
 	echo
 	echo "| config | conn/s | ÷ direct | CPU µs/conn | ÷ direct | cgroup CPU µs/conn | ÷ direct | errors |"
 	echo "|---|---|---|---|---|---|---|---|"

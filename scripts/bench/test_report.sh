@@ -70,19 +70,24 @@ is "$(sampler_series "$tmp/samples" | tr '\n' ';')" "0 4 1;0.4 0 6;0.6 2 2;" "sa
 : > "$tmp/empty"
 is "$(sampler_summary "$tmp/empty")" "- -" "sampler_summary: no samples"
 
-# overhead.tsv: two repetitions; ratios are taken within a repetition.
-# CPU us/conn = busy jiffies * 1e6 / HZ / requests; e.g. steer-lc: rep 1
-# 1010.1 (1.0101 x direct's 1000), rep 2 1666.7 (0.8333 x 2000): median
-# 1338.4, ratio median 0.922; cgroup: 1000 and 900 us, ratios 1.111 and 1.
+# overhead.tsv rows in run order; a run is compared with the mean of the
+# direct runs just before and after it. CPU us/conn = busy jiffies * 1e6 /
+# HZ / requests. steer-lc: rate 990 / mean(1000, 1200) = 0.900; CPU
+# 1010.1 / mean(1000, 833.3) = 1.102; cgroup 1000 / mean(900, 800) = 1.176.
 printf '%s\n' \
 	"1	direct	1000	1.00	1000	100	0	900000	0" \
 	"1	steer-lc	990	1.00	990	100	0	990000	0" \
-	"2	steer-lc	600	1.00	600	100	1	540000	2" \
-	"2	direct	500	1.00	500	100	0	450000	0" \
-	"1	haproxy	500	1.00	500	100	0	450000	0" > "$tmp/overhead.tsv"
+	"1	direct	1200	1.00	1200	100	0	960000	0" \
+	"2	haproxy	500	1.00	500	100	1	450000	2" \
+	"2	direct	1000	1.00	1000	100	0	900000	0" > "$tmp/overhead.tsv"
 is "$(overhead_summary "$tmp/overhead.tsv" 100 | tr '\t' ' ' | tr '\n' ';')" \
-	"direct 2 750 1.000 1500.0 1.000 900.0 1.000 0;steer-lc 2 795 1.095 1338.4 0.922 950.0 1.056 2;haproxy 1 500 0.500 2000.0 2.000 900.0 1.000 0;" \
-	"overhead_summary: medians, per-repetition ratios to direct"
+	"direct 3 1000 1.000 1000.0 1.000 900.0 1.000 0;steer-lc 1 990 0.900 1010.1 1.102 1000.0 1.176 0;haproxy 1 500 0.455 2000.0 2.182 900.0 1.059 2;" \
+	"overhead_summary: medians, ratios to the direct runs around each run"
+# only a direct run before (the last run of a file)
+printf '%s\n' "1	direct	1000	1.00	1000	100	0	900000	0" \
+	"1	nginx	400	1.00	400	100	0	360000	0" > "$tmp/overhead2.tsv"
+is "$(overhead_summary "$tmp/overhead2.tsv" 100 | awk '$1 == "nginx" { print $4, $6 }')" "0.400 2.500" \
+	"overhead_summary: one neighbouring direct run"
 
 echo "$pass passed, $fail failed"
 [ "$fail" -eq 0 ]
