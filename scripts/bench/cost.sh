@@ -51,9 +51,9 @@ batch() {
 
 # row WORKERS LABEL DEST IN_CG: median (by lookup ns, then sockops ns) of REPS batches
 row() {
-	local n=$1 label=$2 dest=$3 in_cg=$4 r
+	local n=$1 label=$2 dest=$3 in_cg=$4
 	"$SCLIENT" --connect "$dest" -n 2000 -c 50 > /dev/null	# warm up
-	for r in $(seq "$REPS"); do batch "$dest" "$in_cg"; done > "$BENCH_TMP/batches"
+	for _ in $(seq "$REPS"); do batch "$dest" "$in_cg"; done > "$BENCH_TMP/batches"
 	sort -n -k1,1 -k3,3 "$BENCH_TMP/batches" | sed -n "$(( (REPS + 1) / 2 ))p" |
 		awk -v n="$n" -v p="$label" '{ printf "%-8d %-13s %10s %12s %15s %12s %10s %8s\n",
 			n, p, $1, $2, $3, $4, $5, $6 }'

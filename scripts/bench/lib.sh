@@ -1,4 +1,5 @@
-# shellcheck shell=bash
+# shellcheck shell=bash disable=SC2034
+# (SC2034: the tool paths below are for the scripts that source this file)
 # lib.sh - sourced by the benchmark scripts in scripts/bench/.
 #
 # Isolation (the pattern of scripts/demo.sh and tests/lib.sh): a script
@@ -249,7 +250,8 @@ loadgen_row() {
 }
 
 # overhead_summary OVERHEAD.TSV CLK_TCK: per config (fixed order)
-# "config runs rate_med rate_ratio cpu_us cpu_ratio cg_us cg_ratio errors",
+# "config runs rate_med rate_ratio cpu_us cpu_ratio cg_us cg_ratio errors
+# rate_ratio_min rate_ratio_max",
 # tab-separated. CPU per connection: busy jiffies / requests (cpu_us) and
 # cgroup usec / requests (cg_us). Rows are in run order; a run's ratios are
 # against the mean of the direct runs just before and just after it (the
@@ -261,6 +263,11 @@ overhead_summary() {
 		n = split(s, a, " ")
 		for (i = 2; i <= n; i++) { t = a[i] + 0; for (j = i - 1; j >= 1 && a[j] + 0 > t; j--) a[j + 1] = a[j]; a[j + 1] = t }
 		return n % 2 ? a[(n + 1) / 2] : (a[n / 2] + a[n / 2 + 1]) / 2
+	}
+	function extreme(s, hi,    n, a, i, m) {
+		n = split(s, a, " "); m = a[1] + 0
+		for (i = 2; i <= n; i++) if (hi ? a[i] + 0 > m : a[i] + 0 < m) m = a[i] + 0
+		return sprintf("%.3f", m)
 	}
 	{ cfg[NR] = $2; req = $3 > 0 ? $3 : 1
 	  rate[NR] = $5; cpu[NR] = $6 * 1e6 / hz / req; cg[NR] = $8 / req; err[NR] = $9 }
@@ -282,10 +289,11 @@ overhead_summary() {
 		split("direct reuseport steer-rr steer-lc haproxy nginx", want, " ")
 		for (w = 1; w <= 6; w++) {
 			c = want[w]; if (!(c in n)) continue
-			printf "%s\t%d\t%.0f\t%s\t%.1f\t%s\t%.1f\t%s\t%d\n", c, n[c], median(R[c]),
+			printf "%s\t%d\t%.0f\t%s\t%.1f\t%s\t%.1f\t%s\t%d\t%s\t%s\n", c, n[c], median(R[c]),
 				RR[c] == "" ? "-" : sprintf("%.3f", median(RR[c])), median(C[c]),
 				CR[c] == "" ? "-" : sprintf("%.3f", median(CR[c])), median(G[c]),
-				GR[c] == "" ? "-" : sprintf("%.3f", median(GR[c])), E[c]
+				GR[c] == "" ? "-" : sprintf("%.3f", median(GR[c])), E[c],
+				RR[c] == "" ? "-" : extreme(RR[c], 0), RR[c] == "" ? "-" : extreme(RR[c], 1)
 		}
 	}' "$1"
 }

@@ -291,10 +291,10 @@ echo
 if have a_summary.tsv; then
 	echo "**A. Overhead** (new connections per second and CPU per connection, ratio to one shared listener):"
 	echo
-	echo "| | rate / direct | CPU per connection / direct |"
-	echo "|---|---|---|"
+	echo "| | rate / direct (median) | range over the runs | CPU per connection / direct |"
+	echo "|---|---|---|---|"
 	for c in reuseport steer-rr steer-lc haproxy nginx; do
-		echo "| $c | $(aval $c 4) | $(aval $c 6) |"
+		echo "| $c | $(aval $c 4) | $(aval $c 10) – $(aval $c 11) | $(aval $c 6) |"
 	done
 	echo
 fi
@@ -385,8 +385,8 @@ if have cost.txt; then
 		echo "  least-conn; an exact scan of at most 16)."
 	fi
 	if [ "$(cost_val 1024 least-conn)" != - ]; then
-		echo "  At 1,024 workers least-conn (two random choices) takes $(cost_val 1024 least-conn) ns and round-robin"
-		echo "  $(cost_val 1024 round-robin) ns: the two random workers' entries are seldom in cache."
+		echo "  At 1,024 workers least-conn (the better of two random choices) takes $(cost_val 1024 least-conn) ns and"
+		echo "  round-robin $(cost_val 1024 round-robin) ns: the entries of the workers it reads are seldom in cache then."
 	fi
 	echo "  The targets assume a machine where a kernel round trip is a fraction of this one's."
 fi
@@ -409,9 +409,21 @@ for cell in $B_CELLS; do
 		echo "  SO_REUSEPORT p99 is $(ms "$rp") ms."
 	fi
 	if [ "$(verdict "$(ratio "$lc" "$jsq")" "<=" 1.15)" != met ]; then
-		echo "- **B $n workers, load $l, ÷ simulated JSQ = $(ratio "$lc" "$jsq").** The simulator has no"
-		echo "  connection setup, timer slack or scheduling noise; a 1 ms request measures $(ms "$(b_val "$n" "$l" central 6)") ms"
-		echo "  at p50 even through the shared listener."
+		l0=$(awk -F'\t' -v n="$n" '$1 == n { print $2 }' "$R/balance.tsv" | sort -n | head -n 1)
+		l2=$(awk -F'\t' -v n="$n" -v l="$l" '$1 == n && $2 > l { print $2 }' "$R/balance.tsv" | sort -n | head -n 1)
+		p50c=$(b_val "$n" "$l0" central 6)
+		echo "- **B $n workers, load $l, ÷ simulated JSQ = $(ratio "$lc" "$jsq").** The simulator serves a 1 ms"
+		echo "  request in exactly 1 ms and has no connection setup, timer slack or scheduling noise. Here"
+		echo "  a 1 ms request takes $(awk -v u="$p50c" 'BEGIN { printf "%.2f", u / 1000 }') ms at p50 even through the shared listener at load $l0; the same"
+		echo "  extra time on every request"
+		awk -v l="$l" -v l2="${l2:--}" -v p="$p50c" -v j1="$jsq" -v j2="$( [ -n "$l2" ] && sim_val "$n" "$l2" jsq 5 || echo -)" -v m="$lc" 'BEGIN {
+			x = p / 1000 - 1; if (x < 0) x = 0
+			eff = l * (5.95 + x) / 5.95
+			printf "  puts the real load near %.2f rather than %s.", eff, l
+			if (l2 != "-" && j2 != "-") printf " Simulated JSQ p99 climbs from %.0f ms at %s to %.0f ms at %s:\n  at %.2f it is about %.0f ms by interpolation, against %.0f ms measured for steer-lc.",
+				j1 / 1000, l, j2 / 1000, l2, eff, (j1 + (j2 - j1) * (eff - l) / (l2 - l)) / 1000, m / 1000
+			printf "\n" }'
+
 	fi
 	if [ "$(verdict "$(ratio "$lc" "$(b_val "$n" "$l" haproxy 7)")" "<=" 1.00)" != met ]; then
 		l1=$(b_val "$n" "$l" steer-lc 7 1) l2=$(b_val "$n" "$l" steer-lc 7 2)
@@ -452,9 +464,12 @@ if have a_summary.tsv; then
 	echo "run's own cgroup (wrk, workers, proxy) ÷ requests. Medians; a run's ratio is to the mean of"
 	echo "the direct runs just before and after it, then the median over the runs."
 	echo
-	echo "| config | conn/s | ÷ direct | CPU µs/conn | ÷ direct | cgroup CPU µs/conn | ÷ direct | errors |"
-	echo "|---|---|---|---|---|---|---|---|"
-	awk -F'\t' '{ printf "| %s | %s | %s | %s | %s | %s | %s | %s |\n", $1, $3, $4, $5, $6, $7, $8, $9 }' "$R/a_summary.tsv"
+	echo "| config | runs | conn/s | ÷ direct | range of ÷ direct | CPU µs/conn | ÷ direct | cgroup CPU µs/conn | ÷ direct | errors |"
+	echo "|---|---|---|---|---|---|---|---|---|---|"
+	awk -F'\t' '{ printf "| %s | %s | %s | %s | %s | %s | %s | %s | %s | %s |\n", $1, $2, $3, $4, ($1 == "direct" ? "" : $10 " – " $11), $5, $6, $7, $8, $9 }' "$R/a_summary.tsv"
+	echo
+	echo "The range column is how far single runs stray on this VM; differences among direct,"
+	echo "SO_REUSEPORT and steer smaller than that are not resolved by this run."
 	echo
 	echo "- direct: one listening socket shared by 4 worker processes (\`agent --procs 4\`, EPOLLEXCLUSIVE)."
 	echo "- reuseport: 4 agents with SO_REUSEPORT on one port. steer-rr / steer-lc: 4 agents on their"
@@ -538,7 +553,7 @@ if have unequal.tsv; then
 	echo
 	echo "| weights | short p50 | short p99 | short p99.9 | long p99 | share w1 / w2 / w3 / w4 | peak outstanding | errors |"
 	echo "|---|---|---|---|---|---|---|---|"
-	while IFS=$'\t' read -r cfg ok err p50 p99 p999 lp99 counts peaks _; do
+	while IFS=$'\t' read -r cfg _ err p50 p99 p999 lp99 counts peaks _; do
 		share=$(awk -v s="$counts" 'BEGIN { n = split(s, w, ","); for (i = 1; i <= n; i++) { split(w[i], kv, ":"); c[i] = kv[2]; t += kv[2] }
 			for (i = 1; i <= n; i++) printf "%s%.1f%%", (i > 1 ? " / " : ""), t ? 100 * c[i] / t : 0 }')
 		echo "| $cfg | $(ms "$p50") | $(ms "$p99") | $(ms "$p999") | $(ms "$lp99") | $share | $peaks | $err |"

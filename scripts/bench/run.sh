@@ -20,7 +20,7 @@
 set -uo pipefail
 BENCH_DIR=$(cd "$(dirname "$0")" && pwd)
 TOP=$(cd "$BENCH_DIR/../.." && pwd)
-QUICK= OUT= DOCS=
+QUICK='' OUT='' DOCS=''
 while [ $# -gt 0 ]; do
 	case $1 in
 	--quick) QUICK=--quick ;;

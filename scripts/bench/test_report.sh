@@ -81,7 +81,7 @@ printf '%s\n' \
 	"2	haproxy	500	1.00	500	100	1	450000	2" \
 	"2	direct	1000	1.00	1000	100	0	900000	0" > "$tmp/overhead.tsv"
 is "$(overhead_summary "$tmp/overhead.tsv" 100 | tr '\t' ' ' | tr '\n' ';')" \
-	"direct 3 1000 1.000 1000.0 1.000 900.0 1.000 0;steer-lc 1 990 0.900 1010.1 1.102 1000.0 1.176 0;haproxy 1 500 0.455 2000.0 2.182 900.0 1.059 2;" \
+	"direct 3 1000 1.000 1000.0 1.000 900.0 1.000 0 1.000 1.000;steer-lc 1 990 0.900 1010.1 1.102 1000.0 1.176 0 0.900 0.900;haproxy 1 500 0.455 2000.0 2.182 900.0 1.059 2 0.455 0.455;" \
 	"overhead_summary: medians, ratios to the direct runs around each run"
 # only a direct run before (the last run of a file)
 printf '%s\n' "1	direct	1000	1.00	1000	100	0	900000	0" \
