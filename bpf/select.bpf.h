@@ -146,18 +146,24 @@ static __always_inline __u32 mix32(__u32 h, __u32 w)
 	return h ^ (h >> 16);
 }
 
-/* Mix the client address into 32 bits (murmur3 finaliser per word). Each
- * ctx field is read on its own: the verifier refuses offset ctx pointers. */
+/* Mix a client address into 32 bits (murmur3 finaliser per word). */
+static __always_inline __u32 hash_addr4(__u32 ip4)
+{
+	return mix32(0x9747b28c, ip4);
+}
+
+static __always_inline __u32 hash_addr6(__u32 a0, __u32 a1, __u32 a2, __u32 a3)
+{
+	return mix32(mix32(mix32(mix32(0x9747b28c, a0), a1), a2), a3);
+}
+
+/* Each ctx field is read on its own: the verifier refuses offset ctx pointers. */
 static __always_inline __u32 hash_remote(const struct bpf_sk_lookup *ctx)
 {
-	__u32 h = 0x9747b28c;
-
 	if (ctx->family == AF_INET)
-		return mix32(h, ctx->remote_ip4);
-	h = mix32(h, ctx->remote_ip6[0]);
-	h = mix32(h, ctx->remote_ip6[1]);
-	h = mix32(h, ctx->remote_ip6[2]);
-	return mix32(h, ctx->remote_ip6[3]);
+		return hash_addr4(ctx->remote_ip4);
+	return hash_addr6(ctx->remote_ip6[0], ctx->remote_ip6[1], ctx->remote_ip6[2],
+			  ctx->remote_ip6[3]);
 }
 
 /* The worker of pool_id that gets this connection, or STEER_NONE.

@@ -17,6 +17,7 @@
 #include "maps.bpf.h"
 #include "select.bpf.h"
 #include "admit.bpf.h"
+#include "recent.bpf.h"
 
 char LICENSE[] SEC("license") = "Dual BSD/GPL";
 
@@ -69,50 +70,17 @@ static __always_inline int assign_worker(struct bpf_sk_lookup *ctx, __u32 id, __
 	return 0;
 }
 
-/* Hash of the client tuple (address, port) and the service port; never 0. */
-static __always_inline __u32 flow_hash(const struct bpf_sk_lookup *ctx)
-{
-	__u32 h = hash_remote(ctx);
-
-	h = mix32(h, (ctx->remote_port << 16) | (ctx->local_port & 0xffff));
-	return h ? h : 1;
-}
-
-static __always_inline __u32 now_ms(void)
-{
-	return (__u32)(bpf_ktime_get_ns() >> 20);
-}
-
-/* A repeat goes back to its worker while that is recent and the worker
- * still takes connections (a drained or re-weighted worker is re-picked). */
-static __always_inline bool repeat_allowed(const struct steer_flow_pick *prev, __u32 tag,
-					   __u32 family, __u32 epoch)
-{
-	struct steer_worker *w;
-	struct steer_pool *pool;
-
-	if (prev->tag != tag || now_ms() - prev->stamp_ms > STEER_REPEAT_MS)
-		return false;
-	if (!id_usable(prev->worker_id, family, epoch))
-		return false;
-	/* a pool whose circuit opened since takes no repeat either */
-	w = bpf_map_lookup_elem(&workers, &prev->worker_id);
-	if (!w)
-		return false;
-	pool = bpf_map_lookup_elem(&pools, &w->pool_id);
-	return pool && pool->circuit != STEER_CIRCUIT_OPEN;
-}
-
 /* Try the pool, then its fallbacks; true once a worker is assigned. */
 static __always_inline bool steer_to_pool(struct bpf_sk_lookup *ctx, __u32 pool_id)
 {
 	__u32 family = ctx->family == AF_INET ? STEER_FAMILY_V4 : STEER_FAMILY_V6;
-	__u32 epoch = pending_epoch_now();
-	__u32 tag = flow_hash(ctx), slot = tag & (STEER_RECENT_PICKS - 1);
-	struct steer_flow_pick *prev = bpf_map_lookup_elem(&recent_picks, &slot);
+	__u32 epoch = pending_epoch_now(), now = now_ms();
+	__u32 tag = lookup_flow_tag(ctx);
+	bool found = false;
+	struct steer_flow_pick *rec = recent_entry(tag, now, &found);
 
-	if (prev && repeat_allowed(prev, tag, family, epoch) &&
-	    assign_worker(ctx, prev->worker_id, epoch, true) == 0)
+	if (rec && found && repeat_allowed(rec, family, epoch, now) &&
+	    assign_worker(ctx, rec->worker_id, epoch, true) == 0)
 		return true;
 
 	for (int hop = 0; hop < STEER_MAX_HOPS; hop++) {
@@ -132,12 +100,8 @@ static __always_inline bool steer_to_pool(struct bpf_sk_lookup *ctx, __u32 pool_
 			if (id == STEER_NONE)
 				break;
 			if (assign_worker(ctx, id, epoch, false) == 0) {
-				if (prev) {
-					/* plain stores: a torn entry only misleads one hint */
-					prev->tag = tag;
-					prev->worker_id = id;
-					prev->stamp_ms = now_ms();
-				}
+				if (rec)
+					recent_record(rec, tag, id, now);
 				__sync_fetch_and_add(&ps->selected, 1);
 				if (verdict == ADMIT_PROBE)
 					__sync_fetch_and_add(&ps->probes, 1);
@@ -241,6 +205,8 @@ static __always_inline void count_close(struct bpf_sock_ops *skops)
 	 * traffic: only steered ones feed the pool's circuit breaker. */
 	if (!tag->steered)
 		return;
+	/* its late segments are repeats, not new connections */
+	recent_record_close(skops, tag->worker_id);
 	__sync_fetch_and_add(&s->steered_closed, 1);
 	if (aborted)
 		__sync_fetch_and_add(&s->steered_aborted, 1);

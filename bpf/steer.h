@@ -80,17 +80,23 @@ struct steer_service_target {
 	__u32 pool_id;
 };
 
-/* recent_picks: a direct-mapped cache of the connections picked in the
- * last moments, indexed by a hash of the client tuple. With SYN cookies the
- * handshake's final ACK runs sk_lookup again, and only the listener that
- * sent the cookie accepts it; a retransmitted SYN should also meet the same
- * listener. So a repeat of the same tuple goes where the first packet went.
- * A collision only forgets a hint (an LRU hash cost ~0.5 us per SYN here). */
-#define STEER_RECENT_PICKS	4096	/* power of two */
+/* recent_picks: where each client tuple went in the last moments, a
+ * two-way set-associative cache indexed by a hash of the tuple. sk_lookup
+ * sees no TCP flags, and some segments that are not new connections reach
+ * it: with SYN cookies the handshake's final ACK (only the listener that sent
+ * the cookie accepts it), a retransmitted SYN, and late segments of a
+ * connection that just closed (sockops records the tuple at close). Such a
+ * repeat goes where the first packet went and counts as no new selection,
+ * so it costs no round-robin turn, quota unit or token. A tuple may live in
+ * two slots, so a burst of closes rarely evicts a live entry; an eviction
+ * only forgets a hint (an LRU hash cost ~0.5 us per SYN here). */
+#define STEER_RECENT_BITS	14
+#define STEER_RECENT_PICKS	(1u << STEER_RECENT_BITS)	/* 16 B each: 256 KiB */
 
 /* A repeat older than this is a new connection that reuses the tuple (on
  * loopback, tcp_tw_reuse lets a client do that at once). It covers a
- * cookie ACK within a 1 s round trip and the first SYN retransmit. */
+ * cookie ACK within a 1 s round trip, the first SYN retransmit and the
+ * late segments of a closed connection. */
 #define STEER_REPEAT_MS		1100
 
 struct steer_flow_pick {

@@ -78,11 +78,14 @@ is() {	# is GOT WANT DESCRIPTION
 		ok 0 "$3"
 	else
 		ok 1 "$3"
-		echo "#   got: '$1'"
-		echo "#  want: '$2'"
+		# stderr: prove shows it even when not verbose, so a CI log
+		# says what went wrong
+		echo "#   got: '$1'" >&2
+		echo "#  want: '$2'" >&2
 	fi
 }
 diag() { echo "# $*"; }
+why() { echo "# $*" >&2; }	# on a failure: stderr, so prove shows it
 done_testing() {
 	echo "1..$TAP_N"
 	[ "$TAP_FAILED" -eq 0 ]

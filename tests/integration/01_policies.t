@@ -21,10 +21,24 @@ for policy in round-robin random hash; do
 	[ "$min" -ge 400 ]
 	ok $? "$policy: every worker gets a fair share (min $min of 2000)"
 done
+# Round-robin turns are exact: sequential connections land 100 each. One
+# turn of slack: sk_lookup sees no TCP flags, so a segment that outlives
+# both the connection and the repeat cache (a SYN retransmitted after a
+# stall longer than STEER_REPEAT_MS) takes a turn like a new connection.
 steer pool set lc --policy round-robin
+selected() { steer -j worker list | jq -r '[.workers[] | select(.pool == "lc") | .selected] | join(" ")'; }
+sel_before=$(selected)
 out=$("$SCLIENT" --connect $SVC4:80 -n 400 -c 1)
-counts=$(for i in 1 2 3 4; do client_count "$out" "w$i"; done | tr '\n' ' ')
-is "$counts" "100 100 100 100 " "round-robin: exactly 100 each of 400 sequential connections"
+counts=$(for i in 1 2 3 4; do client_count "$out" "w$i"; done | sort -n | tr '\n' ' ')
+is "$(client_ok "$out")" "400 0 0" "round-robin: 400 sequential connections succeed"
+read -r lo _ _ hi <<< "$counts"
+[ "$lo" -ge 99 ] && [ "$hi" -le 101 ]
+ok $? "round-robin: 100 each of 400 sequential connections (got $counts)"
+if [ "$counts" != "100 100 100 100 " ]; then
+	why "kernel selections per worker before: $sel_before; after: $(selected)"
+	why "pool: $(steer -j pool list | jq -c '.pools[] | select(.name == "lc")')"
+	why "$(nstat -az | grep -E 'SynRetrans|Listen(Drops|Overflows)|Syncookies|OutRsts' | tr -s ' ' | tr '\n' ';')"
+fi
 
 # Not ours: another port on the service address, and another address.
 start_worker direct 127.0.0.1:9200
