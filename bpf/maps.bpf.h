@@ -96,13 +96,13 @@ struct {
 	__type(value, struct steer_worker_tag);
 } worker_tags SEC(".maps");
 
-/* hash(client tuple) % size -> the worker picked for it moments ago, so a
- * SYN-cookie ACK or a SYN retransmit meets the same listener */
+/* hash(client tuple) -> a set of the tuples picked or closed moments ago
+ * and their workers, so a repeat meets the same listener (recent.bpf.h) */
 struct {
 	__uint(type, BPF_MAP_TYPE_ARRAY);
-	__uint(max_entries, STEER_RECENT_PICKS);
+	__uint(max_entries, STEER_RECENT_SETS);
 	__type(key, __u32);
-	__type(value, struct steer_flow_pick);
+	__type(value, struct steer_recent_set);
 } recent_picks SEC(".maps");
 
 #endif /* STEER_MAPS_BPF_H */

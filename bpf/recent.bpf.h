@@ -3,7 +3,8 @@
  * repeat of a tuple (cookie ACK, retransmitted SYN, late segment of a closed
  * connection) goes back to the same listener and is not a new selection.
  * Both programs compute the same tag for a tuple: sk_lookup from the packet,
- * sockops from a worker's child socket. */
+ * sockops from a worker's child socket. The low bits of the tag pick the
+ * set; the whole tag is kept, so entries of one set do not alias. */
 #ifndef STEER_RECENT_BPF_H
 #define STEER_RECENT_BPF_H
 
@@ -40,6 +41,7 @@ static __always_inline __u32 sockops_flow_tag(const struct bpf_sock_ops *skops)
 	return flow_tag(h, (__u16)bpf_ntohl(skops->remote_port), (__u16)skops->local_port);
 }
 
+/* ~1.05 ms units: a shift, not a division */
 static __always_inline __u32 now_ms(void)
 {
 	return (__u32)(bpf_ktime_get_ns() >> 20);
@@ -50,29 +52,38 @@ static __always_inline bool recent_fresh(const struct steer_flow_pick *e, __u32 
 	return e->tag && now - e->stamp_ms <= STEER_REPEAT_MS;
 }
 
-/* The entry holding tag (*found), else the one of its two slots to record
- * it in: an empty or stale one, or else the older. NULL only if the map
- * lookup fails, which it cannot for an index below max_entries. */
-static __always_inline struct steer_flow_pick *recent_entry(__u32 tag, __u32 now, bool *found)
-{
-	__u32 slot_a = tag & (STEER_RECENT_PICKS - 1);
-	__u32 slot_b = tag >> (32 - STEER_RECENT_BITS);
-	struct steer_flow_pick *a = bpf_map_lookup_elem(&recent_picks, &slot_a);
-	struct steer_flow_pick *b = bpf_map_lookup_elem(&recent_picks, &slot_b);
+#define RECENT_FOUND	0x100
 
-	if (!a || !b)
-		return NULL;
-	*found = true;
-	if (a->tag == tag)
-		return a;
-	if (b->tag == tag)
-		return b;
-	*found = false;
-	if (!recent_fresh(a, now))
-		return a;
-	if (!recent_fresh(b, now))
-		return b;
-	return (__s32)(a->stamp_ms - b->stamp_ms) <= 0 ? a : b;
+/* The way of tag's set that holds tag (| RECENT_FOUND), else the one to
+ * record it in: an empty or stale way, or else the oldest. */
+static __always_inline __u32 recent_scan(const struct steer_recent_set *set, __u32 tag, __u32 now)
+{
+	__u32 victim = 0, victim_age = 0;
+
+	for (__u32 i = 0; i < STEER_RECENT_WAYS; i++) {
+		const struct steer_flow_pick *e = &set->way[i];
+		__u32 age = now - e->stamp_ms;
+
+		if (e->tag == tag)
+			return i | RECENT_FOUND;
+		if (!e->tag || age > STEER_REPEAT_MS)
+			age = ~0u;	/* empty or stale: the best victim */
+		if (age > victim_age) {
+			victim = i;
+			victim_age = age;
+		}
+	}
+	return victim;
+}
+
+/* recent_scan for sk_lookup. Global, so the verifier walks the scan once
+ * rather than in every state of the caller's pool walk. */
+__noinline __u32 recent_way(__u32 tag, __u32 now)
+{
+	__u32 set_id = tag & (STEER_RECENT_SETS - 1);
+	struct steer_recent_set *set = bpf_map_lookup_elem(&recent_picks, &set_id);
+
+	return set ? recent_scan(set, tag, now) : 0;
 }
 
 /* Plain stores: a torn entry (two CPUs, one slot) only misleads one hint. */
@@ -108,12 +119,15 @@ static __always_inline bool repeat_allowed(const struct steer_flow_pick *e, __u3
  * listener, which resets it, and costs no turn, quota unit or token. */
 static __always_inline void recent_record_close(const struct bpf_sock_ops *skops, __u32 worker_id)
 {
-	__u32 tag = sockops_flow_tag(skops), now = now_ms();
-	bool found = false;
-	struct steer_flow_pick *e = recent_entry(tag, now, &found);
+	__u32 tag = sockops_flow_tag(skops), now = now_ms(), way;
+	__u32 set_id = tag & (STEER_RECENT_SETS - 1);
+	struct steer_recent_set *set = bpf_map_lookup_elem(&recent_picks, &set_id);
 
-	if (e)
-		recent_record(e, tag, worker_id, now);
+	if (!set)
+		return;
+	/* inline here: a call costs more than the scan on a mitigated CPU */
+	way = recent_scan(set, tag, now);
+	recent_record(&set->way[way & (STEER_RECENT_WAYS - 1)], tag, worker_id, now);
 }
 
 #endif /* STEER_RECENT_BPF_H */

@@ -70,52 +70,80 @@ static __always_inline int assign_worker(struct bpf_sk_lookup *ctx, __u32 id, __
 	return 0;
 }
 
-/* Try the pool, then its fallbacks; true once a worker is assigned. */
+#define TRY_ASSIGNED	(STEER_NONE - 1)
+
+/* One pool's turn: admission, then the pick. Returns TRY_ASSIGNED once a
+ * worker took the connection, else the pool's fallback (STEER_NONE: none,
+ * refuse). Global, so the verifier walks it once rather than once per hop.
+ * recent_way is the way of the tuple's recent_picks set to record in. */
+__noinline __u32 try_pool(struct bpf_sk_lookup *ctx, __u32 pool_id, __u64 now_ns, __u32 tag,
+			  __u32 recent_way)
+{
+	__u32 epoch = (__u32)(now_ns >> STEER_PENDING_SHIFT), now = (__u32)(now_ns >> 20);
+	__u32 family;
+	struct steer_pool_limits *lim = bpf_map_lookup_elem(&pool_limits, &pool_id);
+	struct steer_pool_stats *ps = bpf_map_lookup_elem(&pool_stats, &pool_id);
+	struct steer_pool *pool = bpf_map_lookup_elem(&pools, &pool_id);
+	__u32 set_id = tag & (STEER_RECENT_SETS - 1);
+	struct steer_recent_set *set;
+	enum admit_verdict verdict;
+
+	if (!ctx || !pool || !ps || !lim || !pool->in_use)
+		return STEER_NONE;
+	family = ctx->family == AF_INET ? STEER_FAMILY_V4 : STEER_FAMILY_V6;
+	/* Circuit open, quota or rate spent: straight to the fallback. */
+	verdict = admit(pool, ps, lim);
+	/* Two tries: the first pick may find a listener that just died. */
+	for (int try = 0; verdict != ADMIT_NO && try < 2; try++) {
+		__u32 id = pick_worker(ctx, pool_id, family, epoch);
+
+		if (id == STEER_NONE)
+			break;
+		if (assign_worker(ctx, id, epoch, false))
+			continue;
+		set = bpf_map_lookup_elem(&recent_picks, &set_id);
+		if (set)
+			recent_record(&set->way[recent_way & (STEER_RECENT_WAYS - 1)], tag, id, now);
+		__sync_fetch_and_add(&ps->selected, 1);
+		if (verdict == ADMIT_PROBE)
+			__sync_fetch_and_add(&ps->probes, 1);
+		return TRY_ASSIGNED;
+	}
+	if (verdict != ADMIT_NO)
+		admit_refund(verdict, pool, lim);
+	if (pool->fallback == STEER_NONE) {
+		__sync_fetch_and_add(&ps->refused, 1);
+		return STEER_NONE;
+	}
+	__sync_fetch_and_add(&ps->fallback_out, 1);
+	return pool->fallback;
+}
+
+/* A repeat goes where its tuple went; else the pool, then its fallbacks.
+ * True once a worker is assigned. */
 static __always_inline bool steer_to_pool(struct bpf_sk_lookup *ctx, __u32 pool_id)
 {
 	__u32 family = ctx->family == AF_INET ? STEER_FAMILY_V4 : STEER_FAMILY_V6;
-	__u32 epoch = pending_epoch_now(), now = now_ms();
-	__u32 tag = lookup_flow_tag(ctx);
-	bool found = false;
-	struct steer_flow_pick *rec = recent_entry(tag, now, &found);
+	__u64 now_ns = bpf_ktime_get_ns();	/* one clock read per decision */
+	__u32 epoch = (__u32)(now_ns >> STEER_PENDING_SHIFT), now = (__u32)(now_ns >> 20);
+	__u32 tag = lookup_flow_tag(ctx), way = recent_way(tag, now);
 
-	if (rec && found && repeat_allowed(rec, family, epoch, now) &&
-	    assign_worker(ctx, rec->worker_id, epoch, true) == 0)
-		return true;
+	if (way & RECENT_FOUND) {
+		__u32 set_id = tag & (STEER_RECENT_SETS - 1);
+		struct steer_recent_set *set = bpf_map_lookup_elem(&recent_picks, &set_id);
+		struct steer_flow_pick *e;
 
-	for (int hop = 0; hop < STEER_MAX_HOPS; hop++) {
-		struct steer_pool_limits *lim = bpf_map_lookup_elem(&pool_limits, &pool_id);
-		struct steer_pool_stats *ps = bpf_map_lookup_elem(&pool_stats, &pool_id);
-		struct steer_pool *pool = bpf_map_lookup_elem(&pools, &pool_id);
-		enum admit_verdict verdict;
-
-		if (!pool || !ps || !lim || !pool->in_use)
+		if (!set)
 			return false;
-		/* Circuit open, quota or rate spent: straight to the fallback. */
-		verdict = admit(pool, ps, lim);
-		/* Two tries: the first pick may find a listener that just died. */
-		for (int try = 0; verdict != ADMIT_NO && try < 2; try++) {
-			__u32 id = pick_worker(ctx, pool_id, family, epoch);
-
-			if (id == STEER_NONE)
-				break;
-			if (assign_worker(ctx, id, epoch, false) == 0) {
-				if (rec)
-					recent_record(rec, tag, id, now);
-				__sync_fetch_and_add(&ps->selected, 1);
-				if (verdict == ADMIT_PROBE)
-					__sync_fetch_and_add(&ps->probes, 1);
-				return true;
-			}
-		}
-		if (verdict != ADMIT_NO)
-			admit_refund(verdict, pool, lim);
-		if (pool->fallback == STEER_NONE) {
-			__sync_fetch_and_add(&ps->refused, 1);
-			return false;
-		}
-		__sync_fetch_and_add(&ps->fallback_out, 1);
-		pool_id = pool->fallback;
+		e = &set->way[way & (STEER_RECENT_WAYS - 1)];
+		if (repeat_allowed(e, family, epoch, now) &&
+		    assign_worker(ctx, e->worker_id, epoch, true) == 0)
+			return true;
+	}
+	for (int hop = 0; hop < STEER_MAX_HOPS && pool_id < STEER_MAX_POOLS; hop++) {
+		pool_id = try_pool(ctx, pool_id, now_ns, tag, way);
+		if (pool_id == TRY_ASSIGNED)
+			return true;
 	}
 	return false;
 }

@@ -80,18 +80,20 @@ struct steer_service_target {
 	__u32 pool_id;
 };
 
-/* recent_picks: where each client tuple went in the last moments, a
- * two-way set-associative cache indexed by a hash of the tuple. sk_lookup
+/* recent_picks: where each client tuple went in the last moments. sk_lookup
  * sees no TCP flags, and some segments that are not new connections reach
  * it: with SYN cookies the handshake's final ACK (only the listener that sent
  * the cookie accepts it), a retransmitted SYN, and late segments of a
  * connection that just closed (sockops records the tuple at close). Such a
  * repeat goes where the first packet went and counts as no new selection,
- * so it costs no round-robin turn, quota unit or token. A tuple may live in
- * two slots, so a burst of closes rarely evicts a live entry; an eviction
- * only forgets a hint (an LRU hash cost ~0.5 us per SYN here). */
-#define STEER_RECENT_BITS	14
-#define STEER_RECENT_PICKS	(1u << STEER_RECENT_BITS)	/* 16 B each: 256 KiB */
+ * so it costs no round-robin turn, quota unit or token.
+ * A 4-way set-associative cache: a hash of the tuple picks a set, and a set
+ * is one 64-byte cache line, so a lookup costs one miss and a burst of
+ * closes rarely evicts a live entry; an eviction only forgets a hint (an LRU
+ * hash cost ~0.5 us per SYN here). */
+#define STEER_RECENT_SET_BITS	12
+#define STEER_RECENT_SETS	(1u << STEER_RECENT_SET_BITS)	/* 64 B each: 256 KiB */
+#define STEER_RECENT_WAYS	4
 
 /* A repeat older than this is a new connection that reuses the tuple (on
  * loopback, tcp_tw_reuse lets a client do that at once). It covers a
@@ -104,6 +106,10 @@ struct steer_flow_pick {
 	__u32 worker_id;
 	__u32 stamp_ms;		/* bpf_ktime_get_ns() / 2^20 (~1.05 ms units) */
 	__u32 pad;
+};
+
+struct steer_recent_set {
+	struct steer_flow_pick way[STEER_RECENT_WAYS];
 };
 
 /* services: array, key = service id. Config; read by the CLI and bpftool. */

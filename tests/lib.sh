@@ -99,6 +99,22 @@ steer_load() {
 	steer load --cgroup "$STEER_TEST_CGROUP" || bail "steerctl load failed"
 }
 
+# steer_setup POOL POLICY N: the common start of a test: steer loaded, POOL
+# with POLICY, the service "web" on $SVC4:80 to it, and N workers w1..wN
+# listening on 127.0.0.1:9101.. added to it (their pids in WPID[1..N])
+steer_setup() {
+	local pool=$1 policy=$2 n=$3 i
+	steer_load
+	steer pool add "$pool" --policy "$policy" || bail "pool add $pool failed"
+	steer service add web --prefix $SVC4/32 --port 80 --pool "$pool" || bail "service add failed"
+	WPID=()
+	for i in $(seq "$n"); do
+		start_worker "w$i" "127.0.0.1:$((9100 + i))"
+		WPID[i]=$LAST_PID
+		steer worker add "$pool" "w$i" --addr "127.0.0.1:$((9100 + i))" || bail "worker add w$i failed"
+	done
+}
+
 # start_worker NAME ADDR:PORT [sworker options]: waits until it listens
 start_worker() {
 	local name=$1 addr=$2 fifo line

@@ -272,16 +272,27 @@ static int limits_write(const struct steer_maps *m, uint32_t id,
 	return STEER_OK;
 }
 
+/* The limits of pool NAME, to edit and then write with limits_write(). */
+static int limits_of(const struct steer_maps *m, const char *name, uint32_t *id,
+		     struct steer_pool_limits *lim, char *err)
+{
+	int ret = pool_find(m, name, id, NULL, err);
+
+	if (ret)
+		return ret;
+	if (pool_limits_read(m, *id, lim))
+		return sys_error(err, "read pool_limits");
+	return STEER_OK;
+}
+
 int pool_set_quota(const struct steer_maps *m, const char *name, bool on, int64_t n, char *err)
 {
 	struct steer_pool_limits lim;
 	uint32_t id;
 	int ret;
 
-	if ((ret = pool_find(m, name, &id, NULL, err)))
+	if ((ret = limits_of(m, name, &id, &lim, err)))
 		return ret;
-	if (pool_limits_read(m, id, &lim))
-		return sys_error(err, "read pool_limits");
 	lim.quota_on = on;
 	lim.quota_left = on ? n : 0;
 	return limits_write(m, id, &lim, err);
@@ -294,10 +305,8 @@ int pool_set_rate(const struct steer_maps *m, const char *name, bool on, double 
 	uint32_t id;
 	int ret;
 
-	if ((ret = pool_find(m, name, &id, NULL, err)))
+	if ((ret = limits_of(m, name, &id, &lim, err)))
 		return ret;
-	if (pool_limits_read(m, id, &lim))
-		return sys_error(err, "read pool_limits");
 	lim.rate_on = on;
 	lim.rate_milli = on ? (uint64_t)(rate * STEER_MILLI + 0.5) : 0;
 	lim.burst_milli = on ? (uint64_t)burst * STEER_MILLI : 0;

@@ -2,11 +2,7 @@
 # Each policy spreads a service's connections; unmatched traffic is untouched; IPv6 works.
 source "$(dirname "$0")/../lib.sh"
 
-steer_load
-for i in 1 2 3 4; do start_worker "w$i" "127.0.0.1:910$i"; done
-steer pool add lc --policy least-conn
-steer service add web --prefix $SVC4/32 --port 80 --pool lc
-for i in 1 2 3 4; do steer worker add lc "w$i" --addr "127.0.0.1:910$i"; done
+steer_setup lc least-conn 4
 
 out=$("$SCLIENT" --connect $SVC4:80 -n 400 -c 0 --mode hold --hold-ms 300)
 is "$(client_ok "$out")" "400 0 0" "least-conn: 400 held connections all succeed"

@@ -2,11 +2,7 @@
 # Outstanding counts stay exact whatever way connections end.
 source "$(dirname "$0")/../lib.sh"
 
-steer_load
-for i in 1 2 3 4; do start_worker "w$i" "127.0.0.1:910$i"; done
-steer pool add lc
-steer service add web --prefix $SVC4/32 --port 80 --pool lc
-for i in 1 2 3 4; do steer worker add lc "w$i" --addr "127.0.0.1:910$i"; done
+steer_setup lc least-conn 4
 
 # 10,000 connections: client FIN, client RST, server FIN, server RST in turn.
 out=$("$SCLIENT" --connect $SVC4:80 -n 10000 -c 200 --mode mixed)

@@ -2,13 +2,7 @@
 # A burst of connects before any handshake completes must not herd.
 source "$(dirname "$0")/../lib.sh"
 
-steer_load
-steer pool add lc
-steer service add web --prefix $SVC4/32 --port 80 --pool lc
-for i in 1 2 3 4 5 6 7 8; do
-	start_worker "w$i" "127.0.0.1:910$i"
-	steer worker add lc "w$i" --addr "127.0.0.1:910$i"
-done
+steer_setup lc least-conn 8
 out=$("$SCLIENT" --connect $SVC4:80 -n 1000 -c 0 --mode hold --hold-ms 500)
 is "$(client_ok "$out")" "1000 0 0" "1,000 connects started at once all succeed"
 max=$(for i in 1 2 3 4 5 6 7 8; do client_count "$out" "w$i"; done | sort -n | tail -1)

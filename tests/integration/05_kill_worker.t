@@ -2,14 +2,7 @@
 # kill -9 a worker: the next connections go to the others; it can come back.
 source "$(dirname "$0")/../lib.sh"
 
-steer_load
-steer pool add p
-steer service add web --prefix $SVC4/32 --port 80 --pool p
-for i in 1 2 3 4; do
-	start_worker "w$i" "127.0.0.1:910$i"
-	eval "pid$i=$LAST_PID"
-	steer worker add p "w$i" --addr "127.0.0.1:910$i"
-done
+steer_setup p least-conn 4
 for policy in least-conn round-robin random hash; do
 	steer pool set p --policy $policy
 	start_worker victim 127.0.0.1:9109

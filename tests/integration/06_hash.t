@@ -2,13 +2,7 @@
 # hash: a client keeps its worker; removing one of 8 moves only its clients.
 source "$(dirname "$0")/../lib.sh"
 
-steer_load
-steer pool add h --policy hash
-steer service add web --prefix $SVC4/32 --port 80 --pool h
-for i in 1 2 3 4 5 6 7 8; do
-	start_worker "w$i" "127.0.0.1:910$i"
-	steer worker add h "w$i" --addr "127.0.0.1:910$i"
-done
+steer_setup h hash 8
 map() {	# source address -> worker, for 2,000 client addresses
 	"$SCLIENT" --connect $SVC4:80 -n 2000 -c 50 --src-range 127.40.0.0/16 --per-conn |
 		awk '$1 == "conn" { sub(/:[0-9]+$/, "", $3); print $3, $4 }' | sort

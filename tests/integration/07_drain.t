@@ -2,13 +2,7 @@
 # drain --wait returns only after the worker's last connection closed.
 source "$(dirname "$0")/../lib.sh"
 
-steer_load
-steer pool add p
-steer service add web --prefix $SVC4/32 --port 80 --pool p
-for i in 1 2; do
-	start_worker "w$i" "127.0.0.1:910$i"
-	steer worker add p "w$i" --addr "127.0.0.1:910$i"
-done
+steer_setup p least-conn 2
 # 100 connections, each answered by the worker after 2 s
 "$SCLIENT" --connect $SVC4:80 -n 100 -c 0 --mode sleep:2000 > "$STEER_TMP/long.out" &
 client=$!

@@ -2,11 +2,7 @@
 # Every map is readable with bpftool, with named fields (BTF).
 source "$(dirname "$0")/../lib.sh"
 
-steer_load
-steer pool add p --policy round-robin
-steer service add web --prefix $SVC4/32 --port 80 --pool p
-start_worker w1 127.0.0.1:9101
-steer worker add p w1 --addr 127.0.0.1:9101
+steer_setup p round-robin 1
 "$SCLIENT" --connect $SVC4:80 -n 10 > /dev/null
 
 dir=$STEER_BPFFS/steer/maps

@@ -2,13 +2,7 @@
 # steerctl upgrade swaps the programs under load: nothing refused, counts kept.
 source "$(dirname "$0")/../lib.sh"
 
-steer_load
-steer pool add p
-steer service add web --prefix $SVC4/32 --port 80 --pool p
-for i in 1 2; do
-	start_worker "w$i" "127.0.0.1:910$i"
-	steer worker add p "w$i" --addr "127.0.0.1:910$i"
-done
+steer_setup p least-conn 2
 "$SCLIENT" --connect $SVC4:80 -n 100 -c 0 --mode hold > /dev/null 2>&1 < <(sleep 30) &
 holder=$!
 wait_for '[ "$(total_outstanding)" = 100 ]'
