@@ -195,28 +195,95 @@ cleanup:
 	return ret;
 }
 
+/* Maps that hold only hints, never state: when a new version changes their
+ * layout, upgrade starts them empty instead of refusing. */
+static bool map_holds_hints(const struct bpf_map *map)
+{
+	return !strcmp(bpf_map__name(map), "recent_picks");
+}
+
+static bool same_layout(const struct bpf_map *map, int fd)
+{
+	struct bpf_map_info info = {};
+	__u32 len = sizeof(info);
+
+	if (bpf_obj_get_info_by_fd(fd, &info, &len))
+		return false;
+	return info.type == bpf_map__type(map) && info.key_size == bpf_map__key_size(map) &&
+	       info.value_size == bpf_map__value_size(map) &&
+	       info.max_entries == bpf_map__max_entries(map) &&
+	       info.map_flags == bpf_map__map_flags(map);
+}
+
 /* Point every map of skel at the pinned one, so the new programs use the
- * running state. libbpf refuses a map whose definition differs. */
-static int reuse_pinned_maps(struct steer_bpf *skel, const struct steer_paths *p, char *err)
+ * running state. A map the running version lacks, or a hint map whose
+ * layout changed, is created new and pinned once the programs are swapped
+ * (*repin). A state map whose layout changed is refused: its contents would
+ * be lost, and nothing has been touched yet. */
+static int reuse_pinned_maps(struct steer_bpf *skel, const struct steer_paths *p, bool *repin,
+			     char *err)
 {
 	char path[PATH_MAX];
 	struct bpf_map *map;
+	int i = 0;
 
 	bpf_object__for_each_map(map, skel->obj) {
 		int fd, ret;
 
 		if (bpf_map__is_internal(map))
 			continue;
+		if (i >= MAP_COUNT) {
+			snprintf(err, STEER_ERR_LEN, "the new programs have more maps than steerctl knows");
+			return STEER_ESYS;
+		}
+		repin[i] = false;
 		path_join(path, sizeof(path), p->dir, "maps", bpf_map__name(map));
 		fd = bpf_obj_get(path);
+		if (fd < 0 && errno == ENOENT) {
+			repin[i++] = true;
+			continue;
+		}
 		if (fd < 0) {
 			snprintf(err, STEER_ERR_LEN, "cannot open pinned map %s: %s", path, strerror(errno));
 			return STEER_ESYS;
+		}
+		if (!same_layout(map, fd)) {
+			close(fd);
+			if (!map_holds_hints(map)) {
+				snprintf(err, STEER_ERR_LEN,
+					 "map %s changed layout in this version: its state cannot be "
+					 "carried over (unload and load)", path);
+				return STEER_EINPUT;
+			}
+			repin[i++] = true;
+			continue;
 		}
 		ret = bpf_map__reuse_fd(map, fd);
 		close(fd);
 		if (ret) {
 			snprintf(err, STEER_ERR_LEN, "cannot reuse map %s: %s", path, strerror(-ret));
+			return STEER_ESYS;
+		}
+		i++;
+	}
+	return STEER_OK;
+}
+
+/* Pin the maps reuse_pinned_maps() left to be created, over any old pin. */
+static int pin_new_maps(struct steer_bpf *skel, const struct steer_paths *p, const bool *repin,
+			char *err)
+{
+	char path[PATH_MAX];
+	struct bpf_map *map;
+	int i = 0;
+
+	bpf_object__for_each_map(map, skel->obj) {
+		if (bpf_map__is_internal(map) || i >= MAP_COUNT || !repin[i++])
+			continue;
+		path_join(path, sizeof(path), p->dir, "maps", bpf_map__name(map));
+		if ((unlink(path) && errno != ENOENT) || bpf_map__pin(map, path)) {
+			snprintf(err, STEER_ERR_LEN, "cannot pin the new map %s: %s", path,
+				 strerror(errno));
 			return STEER_ESYS;
 		}
 	}
@@ -225,6 +292,7 @@ static int reuse_pinned_maps(struct steer_bpf *skel, const struct steer_paths *p
 
 int steer_upgrade(const struct steer_paths *p, char *err)
 {
+	bool repin[MAP_COUNT] = { false };
 	struct bpf_program *progs[2];
 	struct steer_bpf *skel;
 	char path[PATH_MAX];
@@ -239,7 +307,7 @@ int steer_upgrade(const struct steer_paths *p, char *err)
 		snprintf(err, STEER_ERR_LEN, "cannot open the BPF programs: %s", strerror(errno));
 		return STEER_ESYS;
 	}
-	if ((ret = reuse_pinned_maps(skel, p, err)))
+	if ((ret = reuse_pinned_maps(skel, p, repin, err)))
 		goto cleanup;
 	ret = STEER_ESYS;
 	if (steer_bpf__load(skel)) {
@@ -264,7 +332,7 @@ int steer_upgrade(const struct steer_paths *p, char *err)
 		}
 		close(link);
 	}
-	ret = STEER_OK;
+	ret = pin_new_maps(skel, p, repin, err);
 cleanup:
 	steer_bpf__destroy(skel);
 	return ret;

@@ -27,6 +27,37 @@ ok $? "held connections are still counted by the new sockops ($(total_outstandin
 kill "$holder"
 wait_for all_outstanding_zero
 ok $? "and their closes are counted: every count back to 0"
+
+# Layout changes between versions. A map that holds only hints (recent_picks)
+# starts empty in its new layout; a map that holds state is refused.
+maps=$STEER_BPFFS/steer/maps
+value_size() { bpftool -j map show pinned "$maps/$1" | jq .bytes_value; }
+want=$(value_size recent_picks)
+rm "$maps/recent_picks"
+bpftool map create "$maps/recent_picks" type array key 4 value 16 entries 4096 name recent_picks
+steer upgrade
+ok $? "upgrade over a recent_picks of another layout succeeds"
+is "$(value_size recent_picks)" "$want" "recent_picks is pinned anew in the new layout"
+out=$("$SCLIENT" --connect $SVC4:80 -n 200 -c 10)
+is "$(client_ok "$out")" "200 0 0" "and steering goes on"
+rm "$maps/recent_picks"	# as if the running version had no such map
+steer upgrade
+ok $? "upgrade from a version without recent_picks succeeds"
+is "$(value_size recent_picks)" "$want" "and pins it"
+# bpffs has no rename: a second pin keeps the real map
+bpftool map pin pinned "$maps/worker_stats" "$STEER_BPFFS/steer/worker_stats_saved"
+rm "$maps/worker_stats"
+bpftool map create "$maps/worker_stats" type array key 4 value 8 entries 16 name worker_stats
+before=$(prog_ids)
+steer upgrade 2> "$STEER_TMP/err"
+is "$?" 2 "upgrade over a worker_stats of another layout: exit 2"
+check "the error names the map" grep -q "worker_stats changed layout" "$STEER_TMP/err"
+is "$(prog_ids)" "$before" "and the running programs are untouched"
+rm "$maps/worker_stats"
+bpftool map pin pinned "$STEER_BPFFS/steer/worker_stats_saved" "$maps/worker_stats"
+rm "$STEER_BPFFS/steer/worker_stats_saved"
+is "$(steer -j worker list | jq '.workers | length')" 2 "the real worker_stats is back in place"
+
 steer --bpffs "$STEER_TMP/none" upgrade 2> "$STEER_TMP/err"
 is "$?" 2 "upgrade with nothing loaded: exit 2"
 done_testing
