@@ -77,6 +77,10 @@ bench_inner_setup() {
 	ip link set lo up
 	# per-namespace: room for many short connections and deep accept queues
 	sysctl -qw net.ipv4.ip_local_port_range="1024 65535"
+	# ... but never on a port a server of ours listens on (agents 8000-9999,
+	# the 1,024 listeners from 20000): a client socket there made a later
+	# agent's bind fail with EADDRINUSE
+	sysctl -qw net.ipv4.ip_local_reserved_ports="8000-9999,20000-21100"
 	sysctl -qw net.core.somaxconn=8192
 	sysctl -qw net.ipv4.tcp_max_syn_backlog=8192
 	# Few TIME_WAIT sockets: a local client reusing its ports at 20,000

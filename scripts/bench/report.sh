@@ -434,7 +434,7 @@ for cell in $B_CELLS; do
 			if (a2 == "-" || b2 == "-") { print "(One run each: a few percent is what one run moves on this VM.)"; exit }
 			s1 = a1 > a2 ? (a1 - a2) / ((a1 + a2) / 2) : (a2 - a1) / ((a1 + a2) / 2)
 			s2 = b1 > b2 ? (b1 - b2) / ((b1 + b2) / 2) : (b2 - b1) / ((b1 + b2) / 2)
-			sp = s1 > s2 ? s1 : s2; g = ((a1 + a2) - (b1 + b2)) / ((b1 + b2) / 2)
+			sp = s1 > s2 ? s1 : s2; g = ((a1 + a2) - (b1 + b2)) / (b1 + b2)
 			printf "The gap of the means (%.0f%%) is %s the run-to-run spread of one balancer (up to %.0f%%).", 100 * g, g <= sp ? "within" : "larger than", 100 * sp }')"
 	fi
 done
