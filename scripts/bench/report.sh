@@ -603,9 +603,14 @@ if have status.tsv; then
 	echo
 	echo "## Run"
 	echo
-	echo "| part | exit | seconds |"
-	echo "|---|---|---|"
-	awk -F'\t' '{ printf "| %s | %s | %s |\n", $1, $2, $3 }' "$R/status.tsv"
+	echo "| part | exit | seconds | raw file written (UTC) |"
+	echo "|---|---|---|---|"
+	# the file times show a part that was re-run alone after the main run
+	while IFS=$'\t' read -r part rc secs; do
+		file=$(ls "$R/$part".* 2>/dev/null | head -n 1)
+		when=$([ -n "$file" ] && date -u -r "$file" '+%Y-%m-%d %H:%M' || echo -)
+		echo "| $part | $rc | $secs | $when |"
+	done < "$R/status.tsv"
 fi
 } > "$MD"
 echo "report: wrote $MD" >&2
