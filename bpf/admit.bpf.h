@@ -39,7 +39,8 @@ enum admit_verdict {
 
 static __always_inline enum admit_verdict admit(const struct steer_pool *pool,
 						struct steer_pool_stats *ps,
-						struct steer_pool_limits *lim)
+						struct steer_pool_limits *lim,
+						struct steer_pool_budget *bud)
 {
 	enum admit_verdict verdict = ADMIT_YES;
 
@@ -48,35 +49,34 @@ static __always_inline enum admit_verdict admit(const struct steer_pool *pool,
 		return ADMIT_NO;
 	}
 	if (pool->circuit == STEER_CIRCUIT_HALF_OPEN) {
-		if (__sync_fetch_and_add(&lim->probes_left, -1) <= 0) {
+		if (__sync_fetch_and_add(&bud->probes_left, -1) <= 0) {
 			__sync_fetch_and_add(&ps->circuit_out, 1);
 			return ADMIT_NO;
 		}
 		verdict = ADMIT_PROBE;
 	}
-	if (lim->quota_on && __sync_fetch_and_add(&lim->quota_left, -1) <= 0)
+	if (bud->quota_on && __sync_fetch_and_add(&bud->quota_left, -1) <= 0)
 		goto spill;
 	if (lim->rate_on && !take_token(lim)) {
-		if (lim->quota_on)
-			__sync_fetch_and_add(&lim->quota_left, 1);
+		if (bud->quota_on)
+			__sync_fetch_and_add(&bud->quota_left, 1);
 		goto spill;
 	}
 	return verdict;
 spill:
 	if (verdict == ADMIT_PROBE)
-		__sync_fetch_and_add(&lim->probes_left, 1);
+		__sync_fetch_and_add(&bud->probes_left, 1);
 	__sync_fetch_and_add(&ps->spilled, 1);
 	return ADMIT_NO;
 }
 
 /* Admitted, but no worker could take it: give back what admit() took. */
-static __always_inline void admit_refund(enum admit_verdict verdict, const struct steer_pool *pool,
-					 struct steer_pool_limits *lim)
+static __always_inline void admit_refund(enum admit_verdict verdict, struct steer_pool_budget *bud)
 {
 	if (verdict == ADMIT_PROBE)
-		__sync_fetch_and_add(&lim->probes_left, 1);
-	if (lim->quota_on && pool)
-		__sync_fetch_and_add(&lim->quota_left, 1);
+		__sync_fetch_and_add(&bud->probes_left, 1);
+	if (bud->quota_on)
+		__sync_fetch_and_add(&bud->quota_left, 1);
 }
 
 #endif /* STEER_ADMIT_BPF_H */

@@ -54,6 +54,16 @@ struct {
 	__type(value, struct steer_pool_limits);
 } pool_limits SEC(".maps");
 
+/* pool id -> admission quota and half-open probe budget (steer_pool_budget);
+ * mmapable, so userspace sets one field without rewriting the others */
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, STEER_MAX_POOLS);
+	__uint(map_flags, BPF_F_MMAPABLE);
+	__type(key, __u32);
+	__type(value, struct steer_pool_budget);
+} pool_budgets SEC(".maps");
+
 /* pool id * STEER_TABLE_SIZE + slot -> worker id: the weighted table for
  * round-robin and random, the Maglev table for hash; built in userspace */
 struct {

@@ -82,17 +82,18 @@ __noinline __u32 try_pool(struct bpf_sk_lookup *ctx, __u32 pool_id, __u64 now_ns
 	__u32 epoch = (__u32)(now_ns >> STEER_PENDING_SHIFT), now = (__u32)(now_ns >> 20);
 	__u32 family;
 	struct steer_pool_limits *lim = bpf_map_lookup_elem(&pool_limits, &pool_id);
+	struct steer_pool_budget *bud = bpf_map_lookup_elem(&pool_budgets, &pool_id);
 	struct steer_pool_stats *ps = bpf_map_lookup_elem(&pool_stats, &pool_id);
 	struct steer_pool *pool = bpf_map_lookup_elem(&pools, &pool_id);
 	__u32 set_id = tag & (STEER_RECENT_SETS - 1);
 	struct steer_recent_set *set;
 	enum admit_verdict verdict;
 
-	if (!ctx || !pool || !ps || !lim || !pool->in_use)
+	if (!ctx || !pool || !ps || !lim || !bud || !pool->in_use)
 		return STEER_NONE;
 	family = ctx->family == AF_INET ? STEER_FAMILY_V4 : STEER_FAMILY_V6;
 	/* Circuit open, quota or rate spent: straight to the fallback. */
-	verdict = admit(pool, ps, lim);
+	verdict = admit(pool, ps, lim, bud);
 	/* Two tries: the first pick may find a listener that just died. */
 	for (int try = 0; verdict != ADMIT_NO && try < 2; try++) {
 		__u32 id = pick_worker(ctx, pool_id, family, epoch);
@@ -110,7 +111,7 @@ __noinline __u32 try_pool(struct bpf_sk_lookup *ctx, __u32 pool_id, __u64 now_ns
 		return TRY_ASSIGNED;
 	}
 	if (verdict != ADMIT_NO)
-		admit_refund(verdict, pool, lim);
+		admit_refund(verdict, bud);
 	if (pool->fallback == STEER_NONE) {
 		__sync_fetch_and_add(&ps->refused, 1);
 		return STEER_NONE;

@@ -154,20 +154,27 @@ struct steer_pool_stats {
 	__u64 probes;		/* half-open probe connections let through */
 };
 
-/* pool_limits: array, key = pool id. Admission control: a budget of
- * admissions and a token bucket, set by userspace, spent by the kernel.
- * Userspace writes it whole (BPF_F_LOCK) when an operator sets a limit. */
+/* pool_limits: array, key = pool id. The token bucket: set by userspace,
+ * which writes it whole (BPF_F_LOCK) only to set a rate, and spent by the
+ * kernel under the lock. */
 #define STEER_MILLI		1000ull
 struct steer_pool_limits {
-	struct bpf_spin_lock lock;	/* guards the token bucket */
-	__u32 quota_on;
-	__s64 quota_left;	/* admissions left while quota_on */
+	struct bpf_spin_lock lock;	/* guards the whole bucket */
 	__u32 rate_on;
-	__u32 pad;
 	__u64 rate_milli;	/* tokens per second x 1000 */
 	__u64 burst_milli;	/* bucket size x 1000 */
 	__u64 tokens_milli;	/* kernel: tokens now x 1000 */
 	__u64 refill_ns;	/* kernel: last refill */
+};
+
+/* pool_budgets: mmapable array, key = pool id. Budgets the kernel spends a
+ * unit at a time with atomics. Userspace sets one field at a time through
+ * the map's mmap, so setting a quota never writes back a stale copy of the
+ * probe budget the kernel is spending, nor the reverse. */
+struct steer_pool_budget {
+	__u32 quota_on;
+	__u32 pad;
+	__s64 quota_left;	/* admissions left while quota_on */
 	__s64 probes_left;	/* half-open: probe connections still allowed */
 };
 

@@ -99,6 +99,7 @@ static bool limits_changed(const struct conf_pool *old, const struct conf_pool *
 static int apply_limits(struct daemon *d, const struct steer_config *old, char *err)
 {
 	struct steer_pool_limits lim;
+	struct steer_pool_budget bud;
 	uint32_t id;
 	int ret;
 
@@ -108,9 +109,10 @@ static int apply_limits(struct daemon *d, const struct steer_config *old, char *
 
 		if (old && !limits_changed(was, p))
 			continue;
-		if (pool_find(&d->maps, p->name, &id, NULL, err) || pool_limits_read(&d->maps, id, &lim))
+		if (pool_find(&d->maps, p->name, &id, NULL, err) || pool_limits_read(&d->maps, id, &lim) ||
+		    pool_budget_read(&d->maps, id, &bud))
 			continue;
-		if (!old && (lim.quota_on == p->has_quota) && (lim.rate_on == p->has_rate))
+		if (!old && (bud.quota_on == p->has_quota) && (lim.rate_on == p->has_rate))
 			continue;	/* restart: adopt what is running */
 		if ((ret = pool_set_quota(&d->maps, p->name, p->has_quota, (int64_t)p->quota, err)) ||
 		    (ret = pool_set_rate(&d->maps, p->name, p->has_rate, p->rate, p->burst, err)))

@@ -24,6 +24,7 @@ const char *const steer_map_names[MAP_COUNT] = {
 	[MAP_POOLS] = "pools",
 	[MAP_POOL_STATS] = "pool_stats",
 	[MAP_POOL_LIMITS] = "pool_limits",
+	[MAP_POOL_BUDGETS] = "pool_budgets",
 	[MAP_POOL_TABLES] = "pool_tables",
 	[MAP_WORKERS] = "workers",
 	[MAP_WORKER_STATS] = "worker_stats",

@@ -4,6 +4,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <time.h>
 #include <unistd.h>
 #include <bpf/bpf.h>
@@ -166,6 +167,7 @@ int pool_add(const struct steer_maps *m, const char *name, uint32_t policy, cons
 	     char *err)
 {
 	struct steer_pool_limits no_limits = {};
+	struct steer_pool_budget no_budget = {};
 	struct steer_pool_stats zero = {};
 	struct steer_pool *p;
 	uint32_t id;
@@ -188,6 +190,7 @@ int pool_add(const struct steer_maps *m, const char *name, uint32_t policy, cons
 	ret = STEER_OK;
 	if (map_put(m, MAP_POOL_STATS, id, &zero) ||
 	    bpf_map_update_elem(m->fd[MAP_POOL_LIMITS], &id, &no_limits, BPF_F_LOCK) ||
+	    map_put(m, MAP_POOL_BUDGETS, id, &no_budget) ||
 	    map_put(m, MAP_POOLS, id, p))
 		ret = sys_error(err, "write pools");
 cleanup:
@@ -264,48 +267,65 @@ int pool_limits_read(const struct steer_maps *m, uint32_t id, struct steer_pool_
 	return bpf_map_lookup_elem_flags(m->fd[MAP_POOL_LIMITS], &id, out, BPF_F_LOCK);
 }
 
-static int limits_write(const struct steer_maps *m, uint32_t id,
-			const struct steer_pool_limits *lim, char *err)
+int pool_budget_read(const struct steer_maps *m, uint32_t id, struct steer_pool_budget *out)
 {
-	if (bpf_map_update_elem(m->fd[MAP_POOL_LIMITS], &id, lim, BPF_F_LOCK))
-		return sys_error(err, "write pool_limits");
-	return STEER_OK;
+	return bpf_map_lookup_elem(m->fd[MAP_POOL_BUDGETS], &id, out);
 }
 
-/* The limits of pool NAME, to edit and then write with limits_write(). */
-static int limits_of(const struct steer_maps *m, const char *name, uint32_t *id,
-		     struct steer_pool_limits *lim, char *err)
-{
-	int ret = pool_find(m, name, id, NULL, err);
+enum budget_field { BUDGET_QUOTA_ON, BUDGET_QUOTA_LEFT, BUDGET_PROBES_LEFT };
 
-	if (ret)
-		return ret;
-	if (pool_limits_read(m, *id, lim))
-		return sys_error(err, "read pool_limits");
+/* Set one field of pool id's budget, leaving the others as the kernel has
+ * them: through the map's mmap, as one atomic store. A map write would put
+ * back a copy of the whole value, undoing what the kernel spent since. */
+static int budget_store(const struct steer_maps *m, uint32_t id, enum budget_field field,
+			int64_t value, char *err)
+{
+	size_t len = STEER_MAX_POOLS * sizeof(struct steer_pool_budget);
+	struct steer_pool_budget *b;
+
+	if (id >= STEER_MAX_POOLS)
+		return sys_error(err, "pool id out of range");
+	b = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_SHARED, m->fd[MAP_POOL_BUDGETS], 0);
+	if (b == MAP_FAILED)
+		return sys_error(err, "map pool_budgets");
+	switch (field) {
+	case BUDGET_QUOTA_ON:
+		__atomic_store_n(&b[id].quota_on, (uint32_t)value, __ATOMIC_SEQ_CST);
+		break;
+	case BUDGET_QUOTA_LEFT:
+		__atomic_store_n(&b[id].quota_left, value, __ATOMIC_SEQ_CST);
+		break;
+	case BUDGET_PROBES_LEFT:
+		__atomic_store_n(&b[id].probes_left, value, __ATOMIC_SEQ_CST);
+		break;
+	}
+	munmap(b, len);
 	return STEER_OK;
 }
 
 int pool_set_quota(const struct steer_maps *m, const char *name, bool on, int64_t n, char *err)
 {
-	struct steer_pool_limits lim;
 	uint32_t id;
 	int ret;
 
-	if ((ret = limits_of(m, name, &id, &lim, err)))
+	if ((ret = pool_find(m, name, &id, NULL, err)))
 		return ret;
-	lim.quota_on = on;
-	lim.quota_left = on ? n : 0;
-	return limits_write(m, id, &lim, err);
+	/* the budget before the switch, so the kernel never spends a stale one */
+	if (!on)
+		return budget_store(m, id, BUDGET_QUOTA_ON, 0, err);
+	if ((ret = budget_store(m, id, BUDGET_QUOTA_LEFT, n, err)))
+		return ret;
+	return budget_store(m, id, BUDGET_QUOTA_ON, 1, err);
 }
 
 int pool_set_rate(const struct steer_maps *m, const char *name, bool on, double rate,
 		  uint32_t burst, char *err)
 {
-	struct steer_pool_limits lim;
+	struct steer_pool_limits lim = {};
 	uint32_t id;
 	int ret;
 
-	if ((ret = limits_of(m, name, &id, &lim, err)))
+	if ((ret = pool_find(m, name, &id, NULL, err)))
 		return ret;
 	lim.rate_on = on;
 	lim.rate_milli = on ? (uint64_t)(rate * STEER_MILLI + 0.5) : 0;
@@ -313,14 +333,15 @@ int pool_set_rate(const struct steer_maps *m, const char *name, bool on, double 
 	/* start full, as after a long idle time */
 	lim.tokens_milli = lim.burst_milli;
 	lim.refill_ns = 0;
-	return limits_write(m, id, &lim, err);
+	if (bpf_map_update_elem(m->fd[MAP_POOL_LIMITS], &id, &lim, BPF_F_LOCK))
+		return sys_error(err, "write pool_limits");
+	return STEER_OK;
 }
 
 int pool_set_circuit(const struct steer_maps *m, const char *name, uint32_t circuit,
 		     enum circuit_setter who, uint32_t probes, char *err)
 {
 	struct steer_pool *p = calloc(1, sizeof(*p));
-	struct steer_pool_limits lim;
 	uint32_t id;
 	int ret;
 
@@ -333,13 +354,10 @@ int pool_set_circuit(const struct steer_maps *m, const char *name, uint32_t circ
 		goto cleanup;	/* an operator's word stands until `circuit auto` */
 	if (who == CIRCUIT_RELEASE)
 		circuit = STEER_CIRCUIT_CLOSED;
-	if (pool_limits_read(m, id, &lim)) {
-		ret = sys_error(err, "read pool_limits");
-		goto cleanup;
-	}
 	/* probes first, so a half-open circuit never sees a stale budget */
-	lim.probes_left = circuit == STEER_CIRCUIT_HALF_OPEN ? probes : 0;
-	if ((ret = limits_write(m, id, &lim, err)))
+	ret = budget_store(m, id, BUDGET_PROBES_LEFT,
+			   circuit == STEER_CIRCUIT_HALF_OPEN ? probes : 0, err);
+	if (ret)
 		goto cleanup;
 	p->circuit = circuit;
 	p->circuit_forced = who == CIRCUIT_FORCE;

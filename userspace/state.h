@@ -40,6 +40,7 @@ enum circuit_setter {
 int pool_set_circuit(const struct steer_maps *m, const char *name, uint32_t circuit,
 		     enum circuit_setter who, uint32_t probes, char *err);
 int pool_limits_read(const struct steer_maps *m, uint32_t id, struct steer_pool_limits *out);
+int pool_budget_read(const struct steer_maps *m, uint32_t id, struct steer_pool_budget *out);
 const char *circuit_name(uint32_t circuit);
 int pool_rebuild_table(const struct steer_maps *m, uint32_t pool_id, char *err);
 

@@ -435,6 +435,7 @@ static void print_pools(struct ctl *c, struct json *j)
 {
 	struct steer_pool *p = calloc(1, sizeof(*p));
 	struct steer_pool_limits lim;
+	struct steer_pool_budget bud;
 	struct steer_pool_stats st;
 	char fallback[STEER_NAME_LEN], quota[24];
 	bool header = false;
@@ -450,9 +451,11 @@ static void print_pools(struct ctl *c, struct json *j)
 			memset(&st, 0, sizeof(st));
 		if (pool_limits_read(&c->maps, i, &lim))
 			memset(&lim, 0, sizeof(lim));
+		if (pool_budget_read(&c->maps, i, &bud))
+			memset(&bud, 0, sizeof(bud));
 		pool_name_of(&c->maps, p->fallback, fallback, sizeof(fallback));
-		snprintf(quota, sizeof(quota), lim.quota_on ? "%lld" : "-",
-			 (long long)(lim.quota_left > 0 ? lim.quota_left : 0));
+		snprintf(quota, sizeof(quota), bud.quota_on ? "%lld" : "-",
+			 (long long)(bud.quota_left > 0 ? bud.quota_left : 0));
 		if (j) {
 			json_object_begin(j, NULL);
 			json_string(j, "name", p->name);
@@ -470,8 +473,8 @@ static void print_pools(struct ctl *c, struct json *j)
 			json_uint(j, "circuit_forced", p->circuit_forced);
 			json_uint(j, "circuit_out", st.circuit_out);
 			json_uint(j, "probes", st.probes);
-			if (lim.quota_on)
-				json_int(j, "quota_left", lim.quota_left > 0 ? lim.quota_left : 0);
+			if (bud.quota_on)
+				json_int(j, "quota_left", bud.quota_left > 0 ? bud.quota_left : 0);
 			else
 				json_null(j, "quota_left");
 			if (lim.rate_on)

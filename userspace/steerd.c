@@ -423,7 +423,7 @@ struct worker_view {
 struct pool_view {
 	bool ok;
 	struct steer_pool_stats st;
-	struct steer_pool_limits lim;
+	struct steer_pool_budget bud;
 	double error_ratio;
 };
 
@@ -474,8 +474,8 @@ static bool pool_metric(const struct dpool *p, const struct pool_view *v, enum p
 	case PM_CIRCUIT: *value = p->circuit.state; return true;
 	case PM_ERRORS: *value = v->error_ratio; return true;
 	case PM_QUOTA:
-		*value = (double)(v->lim.quota_left > 0 ? v->lim.quota_left : 0);
-		return v->ok && v->lim.quota_on;
+		*value = (double)(v->bud.quota_left > 0 ? v->bud.quota_left : 0);
+		return v->ok && v->bud.quota_on;
 	case PM_SPILLED: *value = (double)v->st.spilled; return v->ok;
 	}
 	return false;
@@ -503,7 +503,7 @@ static void render_metrics(struct daemon *d, uint64_t now)
 
 		pv[i].error_ratio = circuit_error_rate(&d->pools[i].circuit, now, &total);
 		pv[i].ok = !bpf_map_lookup_elem(d->maps.fd[MAP_POOL_STATS], &d->pools[i].id, &pv[i].st) &&
-			   !pool_limits_read(&d->maps, d->pools[i].id, &pv[i].lim);
+			   !pool_budget_read(&d->maps, d->pools[i].id, &pv[i].bud);
 	}
 	for (size_t m = 0; m < sizeof(worker_families) / sizeof(worker_families[0]); m++) {
 		const struct metric_family *f = &worker_families[m];

@@ -12,7 +12,8 @@ fields_of() {	# map -> expected field names in its dump
 	services) echo "name in_use pool_id prefixlen port_lo port_hi" ;;
 	service_stats) echo "lookups refused" ;;
 	pools) echo "name policy fallback table_len circuit circuit_forced nworkers members" ;;
-	pool_limits) echo "quota_on quota_left rate_on rate_milli burst_milli tokens_milli refill_ns probes_left" ;;
+	pool_limits) echo "rate_on rate_milli burst_milli tokens_milli refill_ns" ;;
+	pool_budgets) echo "quota_on quota_left probes_left" ;;
 	pool_stats) echo "rr_next selected fallback_out refused spilled circuit_out probes" ;;
 	pool_tables) echo "key value" ;;
 	workers) echo "name pool_id state weight health maxconn gen cookie" ;;
