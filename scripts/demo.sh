@@ -16,28 +16,14 @@ REQUESTS=${DEMO_REQUESTS:-40}
 LONG_MS=${DEMO_LONG_MS:-4000}
 SHORT_MS=${DEMO_SHORT_MS:-30}
 
-if [ -z "${STEER_DEMO_INNER:-}" ]; then
-	[ "$(id -u)" -eq 0 ] || { echo "Error: the demo needs root (sudo make demo)" >&2; exit 1; }
-	cgroot=$(awk '$3 == "cgroup2" { print $2; exit }' /proc/mounts)
-	export STEER_DEMO_CGROUP=$cgroot/steer-demo-$$ STEER_DEMO_INNER=1
-	mkdir "$STEER_DEMO_CGROUP"
-	rc=0
-	unshare --net --mount --propagation private -- \
-		bash -c 'echo $$ > "$STEER_DEMO_CGROUP/cgroup.procs" && exec bash "$0"' "$0" || rc=$?
-	echo 1 > "$STEER_DEMO_CGROUP/cgroup.kill" 2>/dev/null || true
-	sleep 0.2
-	rmdir "$STEER_DEMO_CGROUP" 2>/dev/null || true
-	exit $rc
-fi
+. "$TOP/scripts/private-ns.sh"
+private_ns_enter demo "$0"
 
-ip link set lo up
 tmp=$(mktemp -d /tmp/steer-demo.XXXXXX)
-export STEER_BPFFS=$tmp/bpffs
-mkdir -p "$STEER_BPFFS"
-mount -t bpf bpf "$STEER_BPFFS"
+private_ns_bpffs "$tmp/bpffs"
 trap 'kill $(jobs -p) 2>/dev/null || true; "$STEERCTL" unload 2>/dev/null; umount "$STEER_BPFFS"; rm -rf "$tmp"' EXIT
 
-"$STEERCTL" load --cgroup "$STEER_DEMO_CGROUP"
+"$STEERCTL" load --cgroup "$STEER_PRIVATE_CGROUP"
 "$STEERCTL" pool add agents --policy round-robin
 "$STEERCTL" service add agent-api --prefix 127.10.0.1/32 --port 80 --pool agents
 for i in $(seq $WORKERS); do

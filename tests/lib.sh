@@ -11,39 +11,17 @@ STEERCTL=${STEERCTL:-$TOP/build/steerctl}
 SWORKER=$TOP/tests/tools/sworker
 SCLIENT=$TOP/tests/tools/sclient
 
-if [ -z "${STEER_TEST_INNER:-}" ]; then
-	if [ "$(id -u)" -ne 0 ]; then
-		echo "1..0 # SKIP integration tests need root"
-		exit 0
-	fi
-	cgroot=$(awk '$3 == "cgroup2" { print $2; exit }' /proc/mounts)
-	if [ -z "$cgroot" ]; then
-		echo "Bail out! no cgroup v2 hierarchy mounted"
-		exit 1
-	fi
-	export STEER_TEST_CGROUP="$cgroot/steer-test-$$"
-	export STEER_TEST_INNER=1
-	mkdir "$STEER_TEST_CGROUP"
-	unshare --net --mount --propagation private -- \
-		bash -c 'echo $$ > "$STEER_TEST_CGROUP/cgroup.procs" && exec bash "$0"' "$0"
-	rc=$?
-	# Anything the test left running dies with its cgroup (and the
-	# cgroups it made inside, deepest first).
-	echo 1 > "$STEER_TEST_CGROUP/cgroup.kill" 2>/dev/null
-	for _ in 1 2 3 4 5 6 7 8 9 10; do
-		find "$STEER_TEST_CGROUP" -depth -type d -exec rmdir {} + 2>/dev/null
-		[ -d "$STEER_TEST_CGROUP" ] || break
-		sleep 0.2
-	done
-	exit $rc
+if [ "$(id -u)" -ne 0 ]; then
+	echo "1..0 # SKIP integration tests need root"
+	exit 0
 fi
+. "$TOP/scripts/private-ns.sh"
+private_ns_enter test "$0"
+export STEER_TEST_CGROUP=$STEER_PRIVATE_CGROUP
 
 set -u
-ip link set lo up
 STEER_TMP=$(mktemp -d /tmp/steer-test.XXXXXX)
-export STEER_BPFFS=$STEER_TMP/bpffs
-mkdir -p "$STEER_BPFFS"
-mount -t bpf bpf "$STEER_BPFFS"
+private_ns_bpffs "$STEER_TMP/bpffs"
 WORKER_PIDS=()
 
 cleanup() {

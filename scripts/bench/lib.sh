@@ -2,14 +2,13 @@
 # (SC2034: the tool paths below are for the scripts that source this file)
 # lib.sh - sourced by the benchmark scripts in scripts/bench/.
 #
-# Isolation (the pattern of scripts/demo.sh and tests/lib.sh): a script
-# calls `bench_enter "$0" "$@"` first. Outside, that makes a cgroup v2
-# directory, re-executes the script inside `unshare --net --mount` with
-# the script's shell moved into that cgroup, and on return kills whatever
-# is left in the cgroup and removes it. Inside, it brings up loopback,
-# mounts a private bpffs for steer's pins and makes a temp dir. Traffic
-# goes only to 127.0.0.0/8 inside the private network namespace; nothing
-# touches the host's network or BPF state.
+# Isolation (scripts/private-ns.sh, shared with the demo and the tests): a
+# script calls `bench_enter "$0" "$@"` first. Outside, that re-executes the
+# script inside `unshare --net --mount` and a cgroup v2 of its own, and on
+# return kills whatever is left in the cgroup and removes it. Inside, it
+# tunes the namespace's sysctls, mounts a private bpffs for steer's pins and
+# makes a temp dir. Traffic goes only to 127.0.0.0/8 inside the private
+# network namespace; nothing touches the host's network or BPF state.
 #
 # Cgroups inside: the script itself and every client (loadgen, wrk,
 # sclient) run in $STEER_BENCH_CGROUP; workers and proxies run in
@@ -22,6 +21,7 @@
 
 BENCH_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 TOP=$(cd "$BENCH_DIR/../.." && pwd)
+. "$TOP/scripts/private-ns.sh"
 STEERCTL=${STEERCTL:-$TOP/build/steerctl}
 AGENT=$TOP/build/agent
 LOADGEN=$TOP/build/loadgen
@@ -38,43 +38,28 @@ bench_die() {
 	exit 1
 }
 
-# bench_enter SCRIPT ARGS...: returns only inside the private namespaces.
+# bench_enter SCRIPT ARGS...: returns only inside the private namespaces
+# (scripts/private-ns.sh); workers and proxies go in the child cgroup srv,
+# to which steer's sockops is attached, and clients stay outside it.
 bench_enter() {
-	if [ -n "${STEER_BENCH_INNER:-}" ]; then
-		bench_inner_setup
-		return 0
-	fi
-	[ "$(id -u)" -eq 0 ] || bench_die "$(basename "$1") needs root"
-	local cgroot rc=0 old_stats=
-	cgroot=$(awk '$3 == "cgroup2" { print $2; exit }' /proc/mounts)
-	[ -n "$cgroot" ] || bench_die "no cgroup v2 hierarchy mounted"
-	export STEER_BENCH_CGROUP=$cgroot/steer-bench-$$ STEER_BENCH_INNER=1
-	mkdir "$STEER_BENCH_CGROUP" "$STEER_BENCH_CGROUP/srv"
-	if [ -n "${BENCH_BPF_STATS:-}" ]; then
-		old_stats=$(sysctl -n kernel.bpf_stats_enabled)
+	if [ -z "${STEER_PRIVATE_INNER:-}" ] && [ -n "${BENCH_BPF_STATS:-}" ]; then
+		BENCH_OLD_STATS=$(sysctl -n kernel.bpf_stats_enabled)
 		sysctl -qw kernel.bpf_stats_enabled=1
 	fi
-	BENCH_OLD_STATS=$old_stats
-	trap 'bench_outer_cleanup; exit 130' INT TERM
-	unshare --net --mount --propagation private -- \
-		bash -c 'echo $$ > "$STEER_BENCH_CGROUP/cgroup.procs" && exec bash "$0" "$@"' "$@" || rc=$?
-	bench_outer_cleanup
-	exit $rc
+	private_ns_enter bench "$@"
+	export STEER_BENCH_CGROUP=$STEER_PRIVATE_CGROUP
+	mkdir -p "$STEER_BENCH_CGROUP/srv"
+	bench_inner_setup
 }
 
-bench_outer_cleanup() {
-	[ -n "${BENCH_OLD_STATS:-}" ] && sysctl -qw kernel.bpf_stats_enabled="$BENCH_OLD_STATS"
-	# whatever is left (only processes this run started) dies with the cgroup
-	echo 1 > "$STEER_BENCH_CGROUP/cgroup.kill" 2>/dev/null || true
-	for _ in 1 2 3 4 5 6 7 8 9 10; do
-		find "$STEER_BENCH_CGROUP" -depth -type d -exec rmdir {} + 2>/dev/null
-		[ -d "$STEER_BENCH_CGROUP" ] || break
-		sleep 0.2
-	done
+# run outside, after the part: put bpf_stats back as it was
+private_ns_outer_cleanup() {
+	if [ -n "${BENCH_OLD_STATS:-}" ]; then
+		sysctl -qw kernel.bpf_stats_enabled="$BENCH_OLD_STATS"
+	fi
 }
 
 bench_inner_setup() {
-	ip link set lo up
 	# per-namespace: room for many short connections and deep accept queues
 	sysctl -qw net.ipv4.ip_local_port_range="1024 65535"
 	# ... but never on a port a server of ours listens on (agents 8000-9999,
@@ -92,9 +77,7 @@ bench_inner_setup() {
 	# the hard limit is all there is)
 	ulimit -n 200000 2>/dev/null || ulimit -n "$(ulimit -Hn)"
 	BENCH_TMP=$(mktemp -d /tmp/steer-bench.XXXXXX)
-	export STEER_BPFFS=$BENCH_TMP/bpffs
-	mkdir -p "$STEER_BPFFS"
-	mount -t bpf bpf "$STEER_BPFFS"
+	private_ns_bpffs "$BENCH_TMP/bpffs"
 	trap bench_cleanup EXIT
 	trap 'exit 143' TERM INT
 }
