@@ -203,31 +203,39 @@ static __always_inline void count_open(struct bpf_sock_ops *skops)
 	bpf_sock_ops_cb_flags_set(skops, skops->bpf_sock_ops_cb_flags | BPF_SOCK_OPS_STATE_CB_FLAG);
 }
 
-/* A counted socket moved to CLOSE, by whatever path: -1, once. */
-static __always_inline void count_close(struct bpf_sock_ops *skops)
+/* The worker is done with a counted socket once it sends its FIN (FIN_WAIT1,
+ * or LAST_ACK after the client's FIN) or the socket dies (CLOSE, by a reset
+ * from either side or with a dying worker's accept queue): -1, once. Until
+ * the client's FIN meets it, a closed socket is no load on its worker, and
+ * with remote clients that is a round trip or more later. CLOSE_WAIT (the
+ * client's FIN) is not the end: the worker may still be answering. */
+static __always_inline void count_done(struct bpf_sock_ops *skops)
 {
+	__u32 old = skops->args[0], new = skops->args[1];
 	struct steer_worker_stats *s;
-	bool aborted;
-	__u32 old;
 	struct steer_worker_tag *tag;
 	struct bpf_sock *sk = skops->sk;
+	bool aborted;
 
+	if (new != BPF_TCP_FIN_WAIT1 && new != BPF_TCP_LAST_ACK && new != BPF_TCP_CLOSE)
+		return;
 	if (!sk)
 		return;
 	tag = bpf_sk_storage_get(&worker_tags, sk, 0, 0);
 	if (!tag || !tag->counted)
 		return;
 	tag->counted = 0;
+	/* nothing more to see on this socket: spare it the other callbacks */
+	bpf_sock_ops_cb_flags_set(skops, skops->bpf_sock_ops_cb_flags & ~BPF_SOCK_OPS_STATE_CB_FLAG);
 	s = bpf_map_lookup_elem(&worker_stats, &tag->worker_id);
 	if (!s || s->gen != tag->gen)
 		return;
 	__sync_fetch_and_sub(&s->outstanding, 1);
 	__sync_fetch_and_add(&s->closed, 1);
-	/* The orderly ways to CLOSE pass through FIN states; straight from an
-	 * open state means a reset, from either side (or an accept queue
-	 * flushed by a dying worker). */
-	old = skops->args[0];
-	aborted = old == BPF_TCP_ESTABLISHED || old == BPF_TCP_CLOSE_WAIT || old == BPF_TCP_SYN_RECV;
+	/* Straight to CLOSE from an open state is a reset, from either side
+	 * (or an accept queue flushed by a dying worker). */
+	aborted = new == BPF_TCP_CLOSE &&
+		  (old == BPF_TCP_ESTABLISHED || old == BPF_TCP_CLOSE_WAIT || old == BPF_TCP_SYN_RECV);
 	if (aborted)
 		__sync_fetch_and_add(&s->aborted, 1);
 	/* Health checks and other direct connections are not the service's
@@ -249,8 +257,7 @@ int steer_sockops(struct bpf_sock_ops *skops)
 		count_open(skops);
 		break;
 	case BPF_SOCK_OPS_STATE_CB:
-		if (skops->args[1] == BPF_TCP_CLOSE)
-			count_close(skops);
+		count_done(skops);
 		break;
 	default:
 		break;	/* every other callback: nothing to do */

@@ -198,7 +198,7 @@ struct steer_worker {
 
 /* worker_stats: array, key = worker id. Kernel-owned, updated atomically. */
 struct steer_worker_stats {
-	__s64 outstanding;	/* open connections accepted by this worker's listener */
+	__s64 outstanding;	/* connections of this worker's listener it has not closed */
 	__u64 selected;		/* times sk_lookup picked this worker (SYN; SYN-cookie ACK) */
 	__u64 established;	/* connections established (steered or direct) */
 	__u64 steered;		/* established through a service address */
