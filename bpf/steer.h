@@ -84,9 +84,9 @@ struct steer_service_target {
  * sees no TCP flags, and some segments that are not new connections reach
  * it: with SYN cookies the handshake's final ACK (only the listener that sent
  * the cookie accepts it), a retransmitted SYN, and late segments of a
- * connection that just closed (sockops records the tuple at close). Such a
- * repeat goes where the first packet went and counts as no new selection,
- * so it costs no round-robin turn, quota unit or token.
+ * connection that just closed (sockops records the tuple when the worker
+ * closes it). Such a repeat goes where the first packet went and counts as
+ * no new selection, so it costs no round-robin turn, quota unit or token.
  * A 4-way set-associative cache: a hash of the tuple picks a set, and a set
  * is one 64-byte cache line, so a lookup costs one miss and a burst of
  * closes rarely evicts a live entry; an eviction only forgets a hint (an LRU
@@ -199,7 +199,7 @@ struct steer_worker {
 /* worker_stats: array, key = worker id. Kernel-owned, updated atomically. */
 struct steer_worker_stats {
 	__s64 outstanding;	/* connections of this worker's listener it has not closed */
-	__u64 selected;		/* times sk_lookup picked this worker (SYN; SYN-cookie ACK) */
+	__u64 selected;		/* new connections sk_lookup picked it for (not repeats) */
 	__u64 established;	/* connections established (steered or direct) */
 	__u64 steered;		/* established through a service address */
 	__u64 closed;
