@@ -27,7 +27,7 @@ DAEMON_LIBS := -lconfig -lmicrohttpd -lm
 BPF_HDRS := $(wildcard bpf/*.h)
 TOOLS := tests/tools/sworker tests/tools/sclient
 BENCH_DIR := scripts/bench
-BENCH_COMMON := $(BENCH_DIR)/trace.c $(BENCH_DIR)/hist.c
+BENCH_COMMON := $(BENCH_DIR)/trace.c $(BENCH_DIR)/hist.c $(BENCH_DIR)/cli.c
 BENCH_TOOLS := $(BUILD)/agent $(BUILD)/loadgen $(BUILD)/jsqsim $(BUILD)/listeners
 UNIT_NAMES := test_unit test_health test_config test_resources test_metrics test_circuit
 UNIT_TESTS := $(UNIT_NAMES:%=$(BUILD)/%) $(BUILD)/test_bench
@@ -82,8 +82,8 @@ $(BUILD)/test_circuit: tests/unit/test_circuit.c $(BUILD)/circuit.o
 	$(CC) $(USER_CFLAGS) $^ -lcmocka -o $@
 
 # Benchmark tools: the sample agent, the open-loop load generator, the JSQ simulator.
-$(BUILD)/agent: $(BENCH_DIR)/agent.c | $(BUILD)
-	$(CC) $(CFLAGS) $(WARN) $(SAN) -D_GNU_SOURCE -pthread $< -o $@
+$(BUILD)/agent: $(BENCH_DIR)/agent.c $(BENCH_DIR)/cli.c $(BENCH_DIR)/cli.h | $(BUILD)
+	$(CC) $(CFLAGS) $(WARN) $(SAN) -D_GNU_SOURCE -pthread $(filter %.c,$^) -o $@
 $(BUILD)/listeners: $(BENCH_DIR)/listeners.c | $(BUILD)
 	$(CC) $(CFLAGS) $(WARN) -D_GNU_SOURCE $< -o $@
 $(BUILD)/loadgen: $(BENCH_DIR)/loadgen.c $(BENCH_COMMON) $(wildcard $(BENCH_DIR)/*.h) | $(BUILD)

@@ -36,6 +36,8 @@
  *
  * Prints "ready PID" on stdout once listening; SIGTERM/SIGINT exit 0.
  */
+#include "cli.h"
+
 #include <arpa/inet.h>
 #include <errno.h>
 #include <getopt.h>
@@ -215,33 +217,6 @@ static void usage(FILE *f)
 		"  --procs N         fork N workers sharing one listening socket (NAME.1 ..)\n");
 }
 
-static int bad_arg(const char *msg, const char *val)
-{
-	fprintf(stderr, "Error: %s: '%s'\n", msg, val);
-	return -1;
-}
-
-static int parse_ip_port(const char *s, struct sockaddr_in *sa)
-{
-	char ip[INET_ADDRSTRLEN];
-	const char *colon = strrchr(s, ':');
-	char *end;
-	long port;
-
-	if (!colon || (size_t)(colon - s) >= sizeof(ip))
-		return -1;
-	memcpy(ip, s, (size_t)(colon - s));
-	ip[colon - s] = '\0';
-	errno = 0;
-	port = strtol(colon + 1, &end, 10);
-	if (errno || end == colon + 1 || *end || port < 1 || port > 65535)
-		return -1;
-	memset(sa, 0, sizeof(*sa));
-	sa->sin_family = AF_INET;
-	sa->sin_port = htons((uint16_t)port);
-	return inet_pton(AF_INET, ip, &sa->sin_addr) == 1 ? 0 : -1;
-}
-
 static int parse_uint(const char *s, unsigned long lo, unsigned long hi,
 		      unsigned long *out)
 {
@@ -272,29 +247,29 @@ static int parse_opt(struct opts *o, int c, const char *arg, bool *slots_set,
 
 	switch (c) {
 	case 'l':
-		if (parse_ip_port(arg, &o->addr))
-			return bad_arg("--listen must be IPv4:PORT", arg);
+		if (cli_parse_ip_port(arg, &o->addr))
+			return cli_bad_arg("--listen must be IPv4:PORT", arg);
 		*have_listen = true;
 		return 0;
 	case 'n':
 		if (!name_ok(arg))
-			return bad_arg("--name must be 1-64 printable non-space characters", arg);
+			return cli_bad_arg("--name must be 1-64 printable non-space characters", arg);
 		strcpy(o->name, arg);
 		return 0;
 	case 'm':
 		if (strcmp(arg, "fcfs") && strcmp(arg, "ps"))
-			return bad_arg("--mode must be fcfs or ps", arg);
+			return cli_bad_arg("--mode must be fcfs or ps", arg);
 		o->mode = strcmp(arg, "ps") == 0 ? MODE_PS : MODE_FCFS;
 		return 0;
 	case 's':
 		if (parse_uint(arg, 1, MAX_SLOTS, &v))
-			return bad_arg("--slots must be 1..4096", arg);
+			return cli_bad_arg("--slots must be 1..4096", arg);
 		o->slots = (unsigned)v;
 		*slots_set = true;
 		return 0;
 	case 'b':
 		if (parse_uint(arg, 1, INT_MAX, &v))
-			return bad_arg("--backlog must be a positive integer", arg);
+			return cli_bad_arg("--backlog must be a positive integer", arg);
 		o->backlog = (int)v;
 		return 0;
 	case 'r':
@@ -302,7 +277,7 @@ static int parse_opt(struct opts *o, int c, const char *arg, bool *slots_set,
 		return 0;
 	case 'p':
 		if (parse_uint(arg, 1, MAX_PROCS, &v))
-			return bad_arg("--procs must be 1..64", arg);
+			return cli_bad_arg("--procs must be 1..64", arg);
 		o->procs = (unsigned)v;
 		return 0;
 	default:
@@ -332,6 +307,19 @@ static int check_opts(struct opts *o, bool slots_set, bool have_listen)
 	return 0;
 }
 
+/* parse_opt for cli_parse: what was given so far rides along */
+struct opt_state {
+	struct opts *o;
+	bool slots_set, have_listen;
+};
+
+static int take_opt(int c, const char *arg, void *ctx)
+{
+	struct opt_state *st = ctx;
+
+	return parse_opt(st->o, c, arg, &st->slots_set, &st->have_listen);
+}
+
 static int parse_args(int argc, char **argv, struct opts *o)
 {
 	static const struct option longopts[] = {
@@ -345,29 +333,16 @@ static int parse_args(int argc, char **argv, struct opts *o)
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
-	bool slots_set = false, have_listen = false;
-	int c;
+	struct opt_state st = { .o = o };
 
 	memset(o, 0, sizeof(*o));
 	o->mode = MODE_FCFS;
 	o->slots = 64;
 	o->backlog = 1024;
 	o->procs = 1;
-	opterr = 0;
-	while ((c = getopt_long(argc, argv, "h", longopts, NULL)) != -1) {
-		if (c == 'h') {
-			usage(stdout);
-			exit(0);
-		}
-		if (c == '?')
-			return bad_arg("unknown option or missing value",
-				       argv[optind - 1]);
-		if (parse_opt(o, c, optarg, &slots_set, &have_listen))
-			return -1;
-	}
-	if (optind < argc)
-		return bad_arg("unexpected argument", argv[optind]);
-	return check_opts(o, slots_set, have_listen);
+	if (cli_parse(argc, argv, longopts, usage, take_opt, &st))
+		return -1;
+	return check_opts(o, st.slots_set, st.have_listen);
 }
 
 /* ---------- HTTP request parsing ---------- */

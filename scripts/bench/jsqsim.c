@@ -12,6 +12,7 @@
  *   jsqsim --workers K --rate R --duration S --seed N [--mix SPEC]
  *          [--policy jsq|rr|random|central|all]
  */
+#include "cli.h"
 #include "hist.h"
 #include "sim.h"
 #include "trace.h"
@@ -53,47 +54,44 @@ static void usage(FILE *f)
 		"  --policy P     one policy or all (default all)\n");
 }
 
-static int bad_arg(const char *msg, const char *val)
+static int parse_opt(int c, const char *arg, void *ctx)
 {
-	fprintf(stderr, "Error: %s: '%s'\n", msg, val);
-	return -1;
-}
-
-static int parse_opt(struct opts *o, int c, const char *arg, unsigned *seen)
-{
+	struct cli_seen *st = ctx;
+	struct opts *o = st->opts;
+	unsigned *seen = &st->seen;
 	uint64_t u;
 	const char *why;
 
 	switch (c) {
 	case 'k':
 		if (parse_u64(arg, &u) || u < 1 || u > MAX_WORKERS)
-			return bad_arg("--workers must be 1..4096", arg);
+			return cli_bad_arg("--workers must be 1..4096", arg);
 		o->workers = (unsigned)u;
 		*seen |= 1;
 		return 0;
 	case 'r':
 		if (parse_double(arg, &o->rate) || o->rate <= 0)
-			return bad_arg("--rate must be > 0", arg);
+			return cli_bad_arg("--rate must be > 0", arg);
 		*seen |= 2;
 		return 0;
 	case 'd':
 		if (parse_double(arg, &o->duration) || o->duration <= 0)
-			return bad_arg("--duration must be > 0", arg);
+			return cli_bad_arg("--duration must be > 0", arg);
 		*seen |= 4;
 		return 0;
 	case 's':
 		if (parse_u64(arg, &o->seed))
-			return bad_arg("--seed must be an unsigned integer", arg);
+			return cli_bad_arg("--seed must be an unsigned integer", arg);
 		*seen |= 8;
 		return 0;
 	case 'm':
 		if (mix_parse(arg, &o->mix, &why))
-			return bad_arg(why, arg);
+			return cli_bad_arg(why, arg);
 		return 0;
 	case 'p':
 		o->all = strcmp(arg, "all") == 0;
 		if (!o->all && sim_policy_parse(arg, &o->policy))
-			return bad_arg("unknown --policy", arg);
+			return cli_bad_arg("unknown --policy", arg);
 		return 0;
 	default:
 		return -1;
@@ -112,28 +110,15 @@ static int parse_args(int argc, char **argv, struct opts *o)
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
-	unsigned seen = 0;
+	struct cli_seen st = { .opts = o };
 	const char *why;
-	int c;
 
 	memset(o, 0, sizeof(*o));
 	o->all = true;
 	mix_parse(MIX_DEFAULT, &o->mix, &why);
-	opterr = 0;
-	while ((c = getopt_long(argc, argv, "h", longopts, NULL)) != -1) {
-		if (c == 'h') {
-			usage(stdout);
-			exit(0);
-		}
-		if (c == '?')
-			return bad_arg("unknown option or missing value",
-				       argv[optind - 1]);
-		if (parse_opt(o, c, optarg, &seen))
-			return -1;
-	}
-	if (optind < argc)
-		return bad_arg("unexpected argument", argv[optind]);
-	if (seen != 15) {
+	if (cli_parse(argc, argv, longopts, usage, parse_opt, &st))
+		return -1;
+	if (st.seen != 15) {
 		fprintf(stderr, "Error: --workers, --rate, --duration and --seed are required\n");
 		return -1;
 	}

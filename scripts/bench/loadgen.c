@@ -31,6 +31,7 @@
  * Single-threaded, non-blocking, epoll. Exit 0 after the run (even with
  * request errors), 1 on a local failure, 2 on bad arguments.
  */
+#include "cli.h"
 #include "hist.h"
 #include "trace.h"
 
@@ -149,30 +150,6 @@ static uint64_t now_ns(void)
 	return (uint64_t)ts.tv_sec * 1000000000ULL + (uint64_t)ts.tv_nsec;
 }
 
-static int bad_arg(const char *msg, const char *val)
-{
-	fprintf(stderr, "Error: %s: '%s'\n", msg, val);
-	return -1;
-}
-
-static int parse_ip_port(const char *s, struct sockaddr_in *sa)
-{
-	char ip[INET_ADDRSTRLEN];
-	const char *colon = strrchr(s, ':');
-	uint64_t port;
-
-	if (!colon || (size_t)(colon - s) >= sizeof(ip))
-		return -1;
-	memcpy(ip, s, (size_t)(colon - s));
-	ip[colon - s] = '\0';
-	if (parse_u64(colon + 1, &port) || port < 1 || port > 65535)
-		return -1;
-	memset(sa, 0, sizeof(*sa));
-	sa->sin_family = AF_INET;
-	sa->sin_port = htons((uint16_t)port);
-	return inet_pton(AF_INET, ip, &sa->sin_addr) == 1 ? 0 : -1;
-}
-
 /* "A.B.C.D/LEN" -> usable host addresses (network and broadcast excluded
  * for LEN <= 30). */
 static int parse_cidr(const char *s, uint32_t *first, uint32_t *count)
@@ -215,8 +192,11 @@ static void usage(FILE *f)
 		"  --json             print the report as one JSON object\n");
 }
 
-static int parse_opt(struct opts *o, int c, const char *arg, unsigned *seen)
+static int parse_opt(int c, const char *arg, void *ctx)
 {
+	struct cli_seen *st = ctx;
+	struct opts *o = st->opts;
+	unsigned *seen = &st->seen;
 	const char *why;
 	uint64_t u;
 
@@ -224,30 +204,30 @@ static int parse_opt(struct opts *o, int c, const char *arg, unsigned *seen)
 	case 'c':
 		o->connect_str = arg;
 		*seen |= 1;
-		return parse_ip_port(arg, &o->dst) ? bad_arg("--connect must be IPv4:PORT", arg) : 0;
+		return cli_parse_ip_port(arg, &o->dst) ? cli_bad_arg("--connect must be IPv4:PORT", arg) : 0;
 	case 'r':
 		*seen |= 2;
 		return parse_double(arg, &o->rate) || o->rate <= 0
-			       ? bad_arg("--rate must be > 0", arg) : 0;
+			       ? cli_bad_arg("--rate must be > 0", arg) : 0;
 	case 'd':
 		*seen |= 4;
 		return parse_double(arg, &o->duration) || o->duration <= 0
-			       ? bad_arg("--duration must be > 0", arg) : 0;
+			       ? cli_bad_arg("--duration must be > 0", arg) : 0;
 	case 's':
-		return parse_u64(arg, &o->seed) ? bad_arg("--seed must be an unsigned integer", arg) : 0;
+		return parse_u64(arg, &o->seed) ? cli_bad_arg("--seed must be an unsigned integer", arg) : 0;
 	case 'm':
-		return mix_parse(arg, &o->mix, &why) ? bad_arg(why, arg) : 0;
+		return mix_parse(arg, &o->mix, &why) ? cli_bad_arg(why, arg) : 0;
 	case 'S':
 		o->have_src = true;
 		if (parse_cidr(arg, &o->src_first, &o->src_count) || o->src_count == 0)
-			return bad_arg("--src-range must be IPv4/LEN", arg);
+			return cli_bad_arg("--src-range must be IPv4/LEN", arg);
 		return 0;
 	case 'o':
 		o->out_path = arg;
 		return 0;
 	case 't':
 		if (parse_u64(arg, &u) || u < 1 || u > 3600000)
-			return bad_arg("--timeout-ms must be 1..3600000", arg);
+			return cli_bad_arg("--timeout-ms must be 1..3600000", arg);
 		o->timeout_ns = u * 1000000ULL;
 		return 0;
 	case 'j':
@@ -273,28 +253,16 @@ static int parse_args(int argc, char **argv, struct opts *o)
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
-	unsigned seen = 0;
+	struct cli_seen st = { .opts = o };
 	const char *why;
-	int c;
 
 	memset(o, 0, sizeof(*o));
 	o->seed = 1;
 	o->timeout_ns = 10000ULL * 1000000ULL;
 	mix_parse(MIX_DEFAULT, &o->mix, &why);
-	opterr = 0;
-	while ((c = getopt_long(argc, argv, "h", longopts, NULL)) != -1) {
-		if (c == 'h') {
-			usage(stdout);
-			exit(0);
-		}
-		if (c == '?')
-			return bad_arg("unknown option or missing value", argv[optind - 1]);
-		if (parse_opt(o, c, optarg, &seen))
-			return -1;
-	}
-	if (optind < argc)
-		return bad_arg("unexpected argument", argv[optind]);
-	if (seen != 7) {
+	if (cli_parse(argc, argv, longopts, usage, parse_opt, &st))
+		return -1;
+	if (st.seen != 7) {
 		fprintf(stderr, "Error: --connect, --rate and --duration are required\n");
 		return -1;
 	}
