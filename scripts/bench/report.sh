@@ -81,16 +81,18 @@ have balance.tsv && B_CELLS=$(awk -F'\t' '!s[$1 " " $2]++ { print $1 "/" $2 }' "
 B_BALANCERS="reuseport steer-rr steer-random steer-lc haproxy central"
 
 # ---- plots -----------------------------------------------------------------------
+# gp_bars SIZE OUT TITLE: the gnuplot lines every bar chart here starts with
+gp_bars() {
+	printf '%s\n' "set terminal pngcairo size $1 font \",11\" noenhanced" "set output \"$2\"" \
+		"set title \"$3\"" "set style data histograms" "set style histogram clustered gap 1" \
+		"set style fill solid 0.8 border -1"
+}
+
 plot_a() {
 	have a_summary.tsv || return 0
 	awk -F'\t' '$1 != "direct" && $4 != "-" { print $1, $4, $6 }' "$R/a_summary.tsv" > "$R/plot/a.dat"
 	gnuplot <<-EOF
-	set terminal pngcairo size 900,480 font ",11" noenhanced
-	set output "$D/a_overhead.png"
-	set title "A. Overhead vs one shared listener (4 agent --mode ps workers, wrk, a new connection per request)"
-	set style data histograms
-	set style histogram clustered gap 1
-	set style fill solid 0.8 border -1
+	$(gp_bars 900,480 "$D/a_overhead.png" "A. Overhead vs one shared listener (4 agent --mode ps workers, wrk, a new connection per request)")
 	set yrange [0:*]
 	set ylabel "ratio to the direct runs around it (median)"
 	set grid ytics
@@ -179,12 +181,7 @@ plot_c() {
 		for (i = 1; i <= 4; i++) { split(w[i], kv, ":"); c[i] = kv[2]; t += kv[2] }
 		for (i = 1; i <= 4; i++) printf " %.1f", t ? 100 * c[i] / t : 0; printf "\n" }' "$R/unequal.tsv" > "$R/plot/c.dat"
 	gnuplot <<-EOF
-	set terminal pngcairo size 800,420 font ",11" noenhanced
-	set output "$D/c_unequal.png"
-	set title "C. Share of requests: w1, w2 serve 1 at a time, w3, w4 serve 8 (steer least-conn)"
-	set style data histograms
-	set style histogram clustered gap 1
-	set style fill solid 0.8 border -1
+	$(gp_bars 800,420 "$D/c_unequal.png" "C. Share of requests: w1, w2 serve 1 at a time, w3, w4 serve 8 (steer least-conn)")
 	set ylabel "% of requests"
 	set yrange [0:*]
 	set grid ytics
