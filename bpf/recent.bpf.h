@@ -54,6 +54,23 @@ static __always_inline bool recent_fresh(const struct steer_flow_pick *e, __u32 
 
 #define RECENT_FOUND	0x100
 
+/* The set a tag lives in; NULL only if the lookup fails, which it cannot
+ * for an index below max_entries. */
+static __always_inline struct steer_recent_set *recent_set(__u32 tag)
+{
+	__u32 set_id = tag & (STEER_RECENT_SETS - 1);
+
+	return bpf_map_lookup_elem(&recent_picks, &set_id);
+}
+
+/* The entry of tag's set at way (as recent_scan returned it), or NULL. */
+static __always_inline struct steer_flow_pick *recent_at(__u32 tag, __u32 way)
+{
+	struct steer_recent_set *set = recent_set(tag);
+
+	return set ? &set->way[way & (STEER_RECENT_WAYS - 1)] : NULL;
+}
+
 /* The way of tag's set that holds tag (| RECENT_FOUND), else the one to
  * record it in: an empty or stale way, or else the oldest. */
 static __always_inline __u32 recent_scan(const struct steer_recent_set *set, __u32 tag, __u32 now)
@@ -80,8 +97,7 @@ static __always_inline __u32 recent_scan(const struct steer_recent_set *set, __u
  * rather than in every state of the caller's pool walk. */
 __noinline __u32 recent_way(__u32 tag, __u32 now)
 {
-	__u32 set_id = tag & (STEER_RECENT_SETS - 1);
-	struct steer_recent_set *set = bpf_map_lookup_elem(&recent_picks, &set_id);
+	struct steer_recent_set *set = recent_set(tag);
 
 	return set ? recent_scan(set, tag, now) : 0;
 }
@@ -120,8 +136,7 @@ static __always_inline bool repeat_allowed(const struct steer_flow_pick *e, __u3
 static __always_inline void recent_record_close(const struct bpf_sock_ops *skops, __u32 worker_id)
 {
 	__u32 tag = sockops_flow_tag(skops), now = now_ms(), way;
-	__u32 set_id = tag & (STEER_RECENT_SETS - 1);
-	struct steer_recent_set *set = bpf_map_lookup_elem(&recent_picks, &set_id);
+	struct steer_recent_set *set = recent_set(tag);
 
 	if (!set)
 		return;

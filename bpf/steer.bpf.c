@@ -75,9 +75,9 @@ static __always_inline int assign_worker(struct bpf_sk_lookup *ctx, __u32 id, __
 /* One pool's turn: admission, then the pick. Returns TRY_ASSIGNED once a
  * worker took the connection, else the pool's fallback (STEER_NONE: none,
  * refuse). Global, so the verifier walks it once rather than once per hop.
- * recent_way is the way of the tuple's recent_picks set to record in. */
+ * way is the way of the tuple's recent_picks set to record in. */
 __noinline __u32 try_pool(struct bpf_sk_lookup *ctx, __u32 pool_id, __u64 now_ns, __u32 tag,
-			  __u32 recent_way)
+			  __u32 way)
 {
 	__u32 epoch = (__u32)(now_ns >> STEER_PENDING_SHIFT), now = (__u32)(now_ns >> 20);
 	__u32 family;
@@ -85,8 +85,7 @@ __noinline __u32 try_pool(struct bpf_sk_lookup *ctx, __u32 pool_id, __u64 now_ns
 	struct steer_pool_budget *bud = bpf_map_lookup_elem(&pool_budgets, &pool_id);
 	struct steer_pool_stats *ps = bpf_map_lookup_elem(&pool_stats, &pool_id);
 	struct steer_pool *pool = bpf_map_lookup_elem(&pools, &pool_id);
-	__u32 set_id = tag & (STEER_RECENT_SETS - 1);
-	struct steer_recent_set *set;
+	struct steer_flow_pick *e;
 	enum admit_verdict verdict;
 
 	if (!ctx || !pool || !ps || !lim || !bud || !pool->in_use)
@@ -102,9 +101,9 @@ __noinline __u32 try_pool(struct bpf_sk_lookup *ctx, __u32 pool_id, __u64 now_ns
 			break;
 		if (assign_worker(ctx, id, epoch, false))
 			continue;
-		set = bpf_map_lookup_elem(&recent_picks, &set_id);
-		if (set)
-			recent_record(&set->way[recent_way & (STEER_RECENT_WAYS - 1)], tag, id, now);
+		e = recent_at(tag, way);
+		if (e)
+			recent_record(e, tag, id, now);
 		__sync_fetch_and_add(&ps->selected, 1);
 		if (verdict == ADMIT_PROBE)
 			__sync_fetch_and_add(&ps->probes, 1);
@@ -130,14 +129,9 @@ static __always_inline bool steer_to_pool(struct bpf_sk_lookup *ctx, __u32 pool_
 	__u32 tag = lookup_flow_tag(ctx), way = recent_way(tag, now);
 
 	if (way & RECENT_FOUND) {
-		__u32 set_id = tag & (STEER_RECENT_SETS - 1);
-		struct steer_recent_set *set = bpf_map_lookup_elem(&recent_picks, &set_id);
-		struct steer_flow_pick *e;
+		struct steer_flow_pick *e = recent_at(tag, way);
 
-		if (!set)
-			return false;
-		e = &set->way[way & (STEER_RECENT_WAYS - 1)];
-		if (repeat_allowed(e, family, epoch, now) &&
+		if (e && repeat_allowed(e, family, epoch, now) &&
 		    assign_worker(ctx, e->worker_id, epoch, true) == 0)
 			return true;
 	}
@@ -211,7 +205,7 @@ static __always_inline void count_open(struct bpf_sock_ops *skops)
  * client's FIN) is not the end: the worker may still be answering. */
 static __always_inline void count_done(struct bpf_sock_ops *skops)
 {
-	__u32 old = skops->args[0], new = skops->args[1];
+	__u32 new = skops->args[1];
 	struct steer_worker_stats *s;
 	struct steer_worker_tag *tag;
 	struct bpf_sock *sk = skops->sk;
@@ -232,10 +226,10 @@ static __always_inline void count_done(struct bpf_sock_ops *skops)
 		return;
 	__sync_fetch_and_sub(&s->outstanding, 1);
 	__sync_fetch_and_add(&s->closed, 1);
-	/* Straight to CLOSE from an open state is a reset, from either side
-	 * (or an accept queue flushed by a dying worker). */
-	aborted = new == BPF_TCP_CLOSE &&
-		  (old == BPF_TCP_ESTABLISHED || old == BPF_TCP_CLOSE_WAIT || old == BPF_TCP_SYN_RECV);
+	/* A counted socket reaches CLOSE only from an open state (a FIN of the
+	 * worker ended the count before): a reset, from either side, or an
+	 * accept queue flushed by a dying worker. */
+	aborted = new == BPF_TCP_CLOSE;
 	if (aborted)
 		__sync_fetch_and_add(&s->aborted, 1);
 	/* Health checks and other direct connections are not the service's
