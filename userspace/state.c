@@ -272,50 +272,34 @@ int pool_budget_read(const struct steer_maps *m, uint32_t id, struct steer_pool_
 	return bpf_map_lookup_elem(m->fd[MAP_POOL_BUDGETS], &id, out);
 }
 
-enum budget_field { BUDGET_QUOTA_ON, BUDGET_QUOTA_LEFT, BUDGET_PROBES_LEFT };
+#define BUDGETS_LEN	(STEER_MAX_POOLS * sizeof(struct steer_pool_budget))
 
-/* Set one field of pool id's budget, leaving the others as the kernel has
- * them: through the map's mmap, as one atomic store. A map write would put
+/* The budgets, mapped for single-field atomic stores: a map write would put
  * back a copy of the whole value, undoing what the kernel spent since. */
-static int budget_store(const struct steer_maps *m, uint32_t id, enum budget_field field,
-			int64_t value, char *err)
+static struct steer_pool_budget *budgets_map(const struct steer_maps *m)
 {
-	size_t len = STEER_MAX_POOLS * sizeof(struct steer_pool_budget);
-	struct steer_pool_budget *b;
+	void *b = mmap(NULL, BUDGETS_LEN, PROT_READ | PROT_WRITE, MAP_SHARED,
+		       m->fd[MAP_POOL_BUDGETS], 0);
 
-	if (id >= STEER_MAX_POOLS)
-		return sys_error(err, "pool id out of range");
-	b = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_SHARED, m->fd[MAP_POOL_BUDGETS], 0);
-	if (b == MAP_FAILED)
-		return sys_error(err, "map pool_budgets");
-	switch (field) {
-	case BUDGET_QUOTA_ON:
-		__atomic_store_n(&b[id].quota_on, (uint32_t)value, __ATOMIC_SEQ_CST);
-		break;
-	case BUDGET_QUOTA_LEFT:
-		__atomic_store_n(&b[id].quota_left, value, __ATOMIC_SEQ_CST);
-		break;
-	case BUDGET_PROBES_LEFT:
-		__atomic_store_n(&b[id].probes_left, value, __ATOMIC_SEQ_CST);
-		break;
-	}
-	munmap(b, len);
-	return STEER_OK;
+	return b == MAP_FAILED ? NULL : b;
 }
 
 int pool_set_quota(const struct steer_maps *m, const char *name, bool on, int64_t n, char *err)
 {
+	struct steer_pool_budget *b;
 	uint32_t id;
 	int ret;
 
 	if ((ret = pool_find(m, name, &id, NULL, err)))
 		return ret;
+	if (!(b = budgets_map(m)))
+		return sys_error(err, "map pool_budgets");
 	/* the budget before the switch, so the kernel never spends a stale one */
-	if (!on)
-		return budget_store(m, id, BUDGET_QUOTA_ON, 0, err);
-	if ((ret = budget_store(m, id, BUDGET_QUOTA_LEFT, n, err)))
-		return ret;
-	return budget_store(m, id, BUDGET_QUOTA_ON, 1, err);
+	if (on)
+		__atomic_store_n(&b[id].quota_left, n, __ATOMIC_SEQ_CST);
+	__atomic_store_n(&b[id].quota_on, on, __ATOMIC_SEQ_CST);
+	munmap(b, BUDGETS_LEN);
+	return STEER_OK;
 }
 
 int pool_set_rate(const struct steer_maps *m, const char *name, bool on, double rate,
@@ -342,6 +326,7 @@ int pool_set_circuit(const struct steer_maps *m, const char *name, uint32_t circ
 		     enum circuit_setter who, uint32_t probes, char *err)
 {
 	struct steer_pool *p = calloc(1, sizeof(*p));
+	struct steer_pool_budget *b;
 	uint32_t id;
 	int ret;
 
@@ -355,10 +340,13 @@ int pool_set_circuit(const struct steer_maps *m, const char *name, uint32_t circ
 	if (who == CIRCUIT_RELEASE)
 		circuit = STEER_CIRCUIT_CLOSED;
 	/* probes first, so a half-open circuit never sees a stale budget */
-	ret = budget_store(m, id, BUDGET_PROBES_LEFT,
-			   circuit == STEER_CIRCUIT_HALF_OPEN ? probes : 0, err);
-	if (ret)
+	if (!(b = budgets_map(m))) {
+		ret = sys_error(err, "map pool_budgets");
 		goto cleanup;
+	}
+	__atomic_store_n(&b[id].probes_left, circuit == STEER_CIRCUIT_HALF_OPEN ? probes : 0,
+			 __ATOMIC_SEQ_CST);
+	munmap(b, BUDGETS_LEN);
 	p->circuit = circuit;
 	p->circuit_forced = who == CIRCUIT_FORCE;
 	if (map_put(m, MAP_POOLS, id, p))
