@@ -25,6 +25,7 @@ WORKER_PIDS+=("$w1_pid")
 wait_for 'grep -q ready "$STEER_TMP/w1.out"'
 start_agent w2 127.0.0.1:9102
 start_worker f1 127.0.0.1:9103
+f1_pid=$LAST_PID
 start_worker f2 127.0.0.1:9104
 start_steerd "$STEER_TMP/steer.conf"
 wait_for '[ "$(health_of w1)" = 1000 ] && [ "$(health_of w2)" = 1000 ]'
@@ -49,7 +50,6 @@ grep -q "worker w1: resource factor" "$STEER_TMP/steerd.log"
 ok $? "steerd logged the factor"
 
 # f1 near its fd limit: cut to 0 until it recovers
-f1_pid=$(pgrep -f 'sworker --listen 127.0.0.1:9103')
 prlimit --pid "$f1_pid" --nofile=128:128
 "$SCLIENT" --connect 127.0.0.1:9103 -n 118 -c 0 --mode hold > "$STEER_TMP/holder" 2>&1 < <(sleep 60) &
 holder=$!
