@@ -21,22 +21,24 @@
 
 char LICENSE[] SEC("license") = "Dual BSD/GPL";
 
+/* The service of the packet's destination: the family is part of the key,
+ * so an IPv6 prefix never matches an IPv4 packet (steer.h). */
 static __always_inline struct steer_service_target *find_service(const struct bpf_sk_lookup *ctx)
 {
-	struct steer_service_key key = {
-		.prefixlen = 16 + 128,
-		.port = (__u16)ctx->local_port,
-	};
+	struct steer_service_key key = { .port = (__u16)ctx->local_port };
 
 	if (ctx->family == AF_INET) {
-		/* IPv4-mapped: ::ffff:a.b.c.d */
-		key.addr[10] = 0xff;
-		key.addr[11] = 0xff;
-		__builtin_memcpy(&key.addr[12], &ctx->local_ip4, 4);
+		__u32 ip4 = ctx->local_ip4;
+
+		key.prefixlen = STEER_LPM_FIXED_BITS + 32;
+		key.family = STEER_FAMILY_V4;
+		__builtin_memcpy(key.addr, &ip4, 4);
 	} else {
 		__u32 ip6[4] = { ctx->local_ip6[0], ctx->local_ip6[1],
 				 ctx->local_ip6[2], ctx->local_ip6[3] };
 
+		key.prefixlen = STEER_LPM_FIXED_BITS + 128;
+		key.family = STEER_FAMILY_V6;
 		__builtin_memcpy(key.addr, ip6, 16);
 	}
 	return bpf_map_lookup_elem(&services_lpm, &key);

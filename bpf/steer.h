@@ -66,12 +66,17 @@ enum steer_circuit {
 #define STEER_FAMILY_V4		1u
 #define STEER_FAMILY_V6		2u
 
-/* LPM key of the services map. The port comes first and is always matched in
- * full (16 bits), so the longest-prefix match runs over the address only.
- * IPv4 addresses are stored IPv4-mapped (::ffff:a.b.c.d). */
+/* LPM key of the services map. The port and the family come first and are
+ * always matched in full (STEER_LPM_FIXED_BITS), so the longest-prefix match
+ * runs over the address only and never across families: an IPv6 prefix,
+ * even ::/0, cannot match an IPv4 packet. IPv4 addresses take addr[0..3]
+ * (the rest is 0), IPv6 all 16 bytes. IPv4-mapped IPv6 prefixes
+ * (::ffff:0:0/96) are refused by the parser: the IPv4 form says the same. */
+#define STEER_LPM_FIXED_BITS	24	/* port (16) + family (8) */
 struct steer_service_key {
-	__u32 prefixlen;	/* 16 + address prefix length in the mapped space */
+	__u32 prefixlen;	/* STEER_LPM_FIXED_BITS + address prefix length */
 	__u16 port;		/* host order: matched whole, so byte order is moot */
+	__u8 family;		/* STEER_FAMILY_V4 or STEER_FAMILY_V6 */
 	__u8 addr[16];
 } __attribute__((packed));
 

@@ -8,7 +8,7 @@ steer_setup p round-robin 1
 dir=$STEER_BPFFS/steer/maps
 fields_of() {	# map -> expected field names in its dump
 	case $1 in
-	services_lpm) echo "prefixlen port addr service_id pool_id" ;;
+	services_lpm) echo "prefixlen port family addr service_id pool_id" ;;
 	services) echo "name in_use pool_id prefixlen port_lo port_hi" ;;
 	service_stats) echo "lookups refused" ;;
 	pools) echo "name policy fallback table_len circuit circuit_forced nworkers members" ;;
