@@ -19,7 +19,7 @@ fields_of() {	# map -> expected field names in its dump
 	workers) echo "name pool_id state weight health maxconn gen cookie" ;;
 	worker_stats) echo "outstanding selected established steered closed aborted pending gen gone" ;;
 	worker_socks) echo "key value" ;;
-	recent_picks) echo "tag worker_id stamp_ms" ;;
+	recent_picks) echo "tag stamp_ms worker_id ports client service" ;;
 	esac
 }
 for path in "$dir"/*; do
