@@ -133,8 +133,6 @@ int parse_prefix(const char *s, struct steer_prefix *out, char *err)
 	out->prefixlen = max;
 	if (slash && parse_u32(slash + 1, "prefix length", 0, max, &out->prefixlen, err))
 		return -1;
-	if (out->family == STEER_FAMILY_V6 && is_v4_mapped(out->addr) && out->prefixlen >= 96)
-		return mapped_prefix(out, s, err);
 	/* Host bits must be zero, as `ip route` insists. */
 	for (uint32_t bit = prefix_mapped_len(out); bit < 128; bit++) {
 		if (out->addr[bit / 8] & (0x80 >> (bit % 8))) {
@@ -142,6 +140,8 @@ int parse_prefix(const char *s, struct steer_prefix *out, char *err)
 			return -1;
 		}
 	}
+	if (out->family == STEER_FAMILY_V6 && is_v4_mapped(out->addr) && out->prefixlen >= 96)
+		return mapped_prefix(out, s, err);
 	return 0;
 bad:
 	snprintf(err, STEER_ERR_LEN, "'%s' is not an IPv4 or IPv6 prefix (ADDR/LEN)", s);
