@@ -20,16 +20,12 @@ static __always_inline void flow_addr4(__u32 a[4], __u32 ip4)
 	a[3] = ip4;
 }
 
-/* Both families' words, read before the family is looked at: every ctx
- * field is read on its own, and barrier_var keeps the compiler from
- * merging the two branches' reads into one load through an offset ctx
- * pointer, which the verifier refuses. */
-static __always_inline void flow_fill(struct steer_flow *f, bool v4, __u32 c4, __u32 s4,
-				      __u32 c0, __u32 c1, __u32 c2, __u32 c3,
-				      __u32 s0, __u32 s1, __u32 s2, __u32 s3)
+/* Every ctx field is read on its own, and barrier_var keeps the compiler
+ * from merging the two families' reads into one load through an offset
+ * ctx pointer, which the verifier refuses. */
+static __always_inline void flow_fill6(struct steer_flow *f, __u32 c0, __u32 c1, __u32 c2,
+				       __u32 c3, __u32 s0, __u32 s1, __u32 s2, __u32 s3)
 {
-	barrier_var(c4);
-	barrier_var(s4);
 	barrier_var(c0);
 	barrier_var(c1);
 	barrier_var(c2);
@@ -38,11 +34,6 @@ static __always_inline void flow_fill(struct steer_flow *f, bool v4, __u32 c4, _
 	barrier_var(s1);
 	barrier_var(s2);
 	barrier_var(s3);
-	if (v4) {
-		flow_addr4(f->client, c4);
-		flow_addr4(f->service, s4);
-		return;
-	}
 	f->client[0] = c0;
 	f->client[1] = c1;
 	f->client[2] = c2;
@@ -53,13 +44,26 @@ static __always_inline void flow_fill(struct steer_flow *f, bool v4, __u32 c4, _
 	f->service[3] = s3;
 }
 
-/* A packet: an IPv4 one always comes as AF_INET. */
+static __always_inline void flow_fill4(struct steer_flow *f, __u32 c4, __u32 s4)
+{
+	barrier_var(c4);
+	barrier_var(s4);
+	flow_addr4(f->client, c4);
+	flow_addr4(f->service, s4);
+}
+
+/* A packet: an IPv4 one always comes as AF_INET. Its IPv6 fields are not
+ * read: each costs a pointer test in the ctx rewrite. */
 static __always_inline void lookup_flow(const struct bpf_sk_lookup *ctx, struct steer_flow *f)
 {
 	f->ports = (__u32)bpf_ntohs((__u16)ctx->remote_port) << 16 | (__u16)ctx->local_port;
-	flow_fill(f, ctx->family == AF_INET, ctx->remote_ip4, ctx->local_ip4,
-		  ctx->remote_ip6[0], ctx->remote_ip6[1], ctx->remote_ip6[2], ctx->remote_ip6[3],
-		  ctx->local_ip6[0], ctx->local_ip6[1], ctx->local_ip6[2], ctx->local_ip6[3]);
+	if (ctx->family == AF_INET) {
+		flow_fill4(f, ctx->remote_ip4, ctx->local_ip4);
+		return;
+	}
+	flow_fill6(f, ctx->remote_ip6[0], ctx->remote_ip6[1], ctx->remote_ip6[2],
+		   ctx->remote_ip6[3], ctx->local_ip6[0], ctx->local_ip6[1], ctx->local_ip6[2],
+		   ctx->local_ip6[3]);
 }
 
 /* A worker's child socket: an AF_INET one has IPv4 addresses; an AF_INET6
@@ -69,10 +73,13 @@ static __always_inline void sockops_flow(const struct bpf_sock_ops *skops, struc
 {
 	/* sock_ops keeps the remote port as a 32-bit network-order value */
 	f->ports = (__u32)(__u16)bpf_ntohl(skops->remote_port) << 16 | (__u16)skops->local_port;
-	flow_fill(f, skops->family == AF_INET, skops->remote_ip4, skops->local_ip4,
-		  skops->remote_ip6[0], skops->remote_ip6[1], skops->remote_ip6[2],
-		  skops->remote_ip6[3], skops->local_ip6[0], skops->local_ip6[1],
-		  skops->local_ip6[2], skops->local_ip6[3]);
+	if (skops->family == AF_INET) {
+		flow_fill4(f, skops->remote_ip4, skops->local_ip4);
+		return;
+	}
+	flow_fill6(f, skops->remote_ip6[0], skops->remote_ip6[1], skops->remote_ip6[2],
+		   skops->remote_ip6[3], skops->local_ip6[0], skops->local_ip6[1],
+		   skops->local_ip6[2], skops->local_ip6[3]);
 }
 
 /* Tag of a flow: a 32-bit hash of all of it, never 0. An IPv4 flow (the
@@ -107,17 +114,18 @@ static __always_inline struct steer_recent_set *recent_set(__u32 tag)
 	return bpf_map_lookup_elem(&recent_picks, &set_id);
 }
 
-/* Way i of set holds exactly flow f (its tag already matched). */
+/* Way i of set holds exactly flow f (its tag already matched). One OR of
+ * XORs, not nine branches: cheaper, and far fewer verifier states. */
 static __always_inline bool recent_holds(const struct steer_recent_set *set, __u32 i,
 					 const struct steer_flow *f)
 {
 	const struct steer_flow_addrs *a = &set->addr[RECENT_WAY(i)];
 
-	return set->ports[RECENT_WAY(i)] == f->ports &&
-	       a->client[0] == f->client[0] && a->client[1] == f->client[1] &&
-	       a->client[2] == f->client[2] && a->client[3] == f->client[3] &&
-	       a->service[0] == f->service[0] && a->service[1] == f->service[1] &&
-	       a->service[2] == f->service[2] && a->service[3] == f->service[3];
+	return !((set->ports[RECENT_WAY(i)] ^ f->ports) |
+		 (a->client[0] ^ f->client[0]) | (a->client[1] ^ f->client[1]) |
+		 (a->client[2] ^ f->client[2]) | (a->client[3] ^ f->client[3]) |
+		 (a->service[0] ^ f->service[0]) | (a->service[1] ^ f->service[1]) |
+		 (a->service[2] ^ f->service[2]) | (a->service[3] ^ f->service[3]));
 }
 
 /* The way of the set that holds flow f (| RECENT_FOUND), else the one to
