@@ -135,6 +135,9 @@ struct steer_recent_set {
 	__u32 ports[STEER_RECENT_WAYS];		/* steer_flow.ports */
 	struct steer_flow_addrs addr[STEER_RECENT_WAYS];
 };
+_Static_assert(__builtin_offsetof(struct steer_recent_set, addr) == 64,
+	       "a scan reads one cache line");
+_Static_assert(sizeof(struct steer_recent_set) == 192, "recent_picks set size");
 
 /* services: array, key = service id. Config; read by the CLI and bpftool. */
 struct steer_service {
