@@ -45,7 +45,9 @@ held pds $SVC4:81 "IPv4 to a dual-stack worker"
 # client address and ports for both: every connection to the second is
 # served by its pool and is a selection, while the first one's flows are
 # open (recorded at the pick) and once they closed (recorded by sockops).
-# IPv4, IPv6 (fd00::1 on lo), and IPv4 to dual-stack workers.
+# IPv4, IPv6 (fd00::1 on lo), and IPv4 to dual-stack workers. The fixed
+# client ports are below the ephemeral range, so no earlier connection
+# holds them.
 ip -6 addr add fd00::1/128 dev lo nodad
 start_worker w2 127.0.0.1:9102
 start_worker v6b "[::1]:9302" --v6only
@@ -81,7 +83,7 @@ twins() {
 	is "$(( $(pool_selected "$pa") - sa )) $(( $(pool_selected "$pb") - sb ))" "80 80" \
 		"$label: 80 selections per pool for 80 connections each"
 }
-twins IPv4 127.0.0.78 43000 p4 $SVC4:80 p4b 127.10.0.2:80 w2
-twins IPv6 ::1 44000 p6 "[::1]:80" p6b "[fd00::1]:80" v6b
-twins "IPv4, dual-stack workers" 127.0.0.78 45000 pds $SVC4:81 pdsb 127.10.0.2:81 ds2
+twins IPv4 127.0.0.78 23000 p4 $SVC4:80 p4b 127.10.0.2:80 w2
+twins IPv6 ::1 24000 p6 "[::1]:80" p6b "[fd00::1]:80" v6b
+twins "IPv4, dual-stack workers" 127.0.0.78 25000 pds $SVC4:81 pdsb 127.10.0.2:81 ds2
 done_testing
