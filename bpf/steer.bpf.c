@@ -46,7 +46,7 @@ static __always_inline struct steer_service_target *find_service(const struct bp
 
 /* Hand the connection to worker id's listener. A listener that is missing
  * from worker_socks has closed: mark the worker gone so later picks skip it.
- * A repeat (same client tuple again) is not a new selection. */
+ * A repeat (the same flow again) is not a new selection. */
 static __always_inline int assign_worker(struct bpf_sk_lookup *ctx, __u32 id, __u32 epoch,
 					 bool repeat)
 {
