@@ -4,29 +4,33 @@
 #ifndef STEER_ADMIT_BPF_H
 #define STEER_ADMIT_BPF_H
 
-#define NS_PER_SEC	1000000000ull
+#include "bucket.h"
 
-/* Refill the bucket for the time since the last refill, then take a token. */
+/* Refill the bucket for the time since the last refill, then take a token.
+ * A bucket never refilled yet (a rate just set) starts full. */
 static __always_inline bool take_token(struct steer_pool_limits *lim)
 {
-	__u64 now = bpf_ktime_get_ns(), elapsed, tokens;
+	__u64 now = bpf_ktime_get_ns(), elapsed, used, tokens;
 	bool ok = false;
 
 	bpf_spin_lock(&lim->lock);
 	elapsed = now - lim->refill_ns;
-	/* a long idle time refills the bucket: no need to multiply it out */
-	if (lim->refill_ns == 0 || elapsed > 100 * NS_PER_SEC)
+	/* now was read before the lock: another CPU's refill may be later */
+	if ((__s64)elapsed < 0)
+		elapsed = 0;
+	if (lim->refill_ns == 0) {
 		tokens = lim->burst_milli;
-	else
-		tokens = lim->tokens_milli + elapsed * lim->rate_milli / NS_PER_SEC;
-	if (tokens > lim->burst_milli)
-		tokens = lim->burst_milli;
+		used = elapsed;
+	} else {
+		tokens = bucket_refill(lim->tokens_milli, lim->burst_milli, lim->rate_milli, elapsed,
+				       &used);
+	}
 	if (tokens >= STEER_MILLI) {
 		tokens -= STEER_MILLI;
 		ok = true;
 	}
 	lim->tokens_milli = tokens;
-	lim->refill_ns = now;
+	lim->refill_ns += used;
 	bpf_spin_unlock(&lim->lock);
 	return ok;
 }

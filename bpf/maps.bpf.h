@@ -106,8 +106,9 @@ struct {
 	__type(value, struct steer_worker_tag);
 } worker_tags SEC(".maps");
 
-/* hash(client tuple) -> a set of the tuples picked or closed moments ago
- * and their workers, so a repeat meets the same listener (recent.bpf.h) */
+/* hash(4-tuple) -> a set of the flows (exact 4-tuples) picked or closed
+ * moments ago and their workers, so a repeat meets the same listener
+ * (recent.bpf.h) */
 struct {
 	__uint(type, BPF_MAP_TYPE_ARRAY);
 	__uint(max_entries, STEER_RECENT_SETS);

@@ -1,44 +1,99 @@
 /* SPDX-License-Identifier: GPL-2.0 OR BSD-2-Clause */
-/* recent.bpf.h - recent_picks: where each client tuple went lately, so that a
- * repeat of a tuple (cookie ACK, retransmitted SYN, late segment of a closed
+/* recent.bpf.h - recent_picks: where each flow went lately, so that a
+ * repeat of a flow (cookie ACK, retransmitted SYN, late segment of a closed
  * connection) goes back to the same listener and is not a new selection.
- * Both programs compute the same tag for a tuple: sk_lookup from the packet,
- * sockops from a worker's child socket. The low bits of the tag pick the
- * set; the whole tag is kept, so entries of one set do not alias. */
+ * Both programs build the same steer_flow for a connection: sk_lookup from
+ * the packet, sockops from a worker's child socket, whose local address is
+ * the service address the client dialled. The low bits of the flow's tag
+ * pick the set; the tag and then the whole flow are compared, so entries
+ * of one set never alias. */
 #ifndef STEER_RECENT_BPF_H
 #define STEER_RECENT_BPF_H
 
-/* Tag of a client tuple: the client address (IPv4-mapped folded to IPv4, so
- * both programs agree), the client port and the service port, all in host
- * order; never 0. The murmur finaliser is a bijection, so two tuples from
- * one client address never share a tag. */
-static __always_inline __u32 flow_tag(__u32 h_addr, __u16 remote_port, __u16 local_port)
-{
-	__u32 h = mix32(h_addr, ((__u32)remote_port << 16) | local_port);
+#define V4_MAPPED_WORD	bpf_htonl(0xffff)
 
-	return h ? h : 1;
+static __always_inline void flow_addr4(__u32 a[4], __u32 ip4)
+{
+	a[0] = 0;
+	a[1] = 0;
+	a[2] = V4_MAPPED_WORD;
+	a[3] = ip4;
 }
 
-static __always_inline __u32 lookup_flow_tag(const struct bpf_sk_lookup *ctx)
+/* Every ctx field is read on its own, and barrier_var keeps the compiler
+ * from merging the two families' reads into one load through an offset
+ * ctx pointer, which the verifier refuses. */
+static __always_inline void flow_fill6(struct steer_flow *f, __u32 c0, __u32 c1, __u32 c2,
+				       __u32 c3, __u32 s0, __u32 s1, __u32 s2, __u32 s3)
 {
-	return flow_tag(hash_remote(ctx), bpf_ntohs((__u16)ctx->remote_port),
-			(__u16)ctx->local_port);
+	barrier_var(c0);
+	barrier_var(c1);
+	barrier_var(c2);
+	barrier_var(c3);
+	barrier_var(s0);
+	barrier_var(s1);
+	barrier_var(s2);
+	barrier_var(s3);
+	f->client[0] = c0;
+	f->client[1] = c1;
+	f->client[2] = c2;
+	f->client[3] = c3;
+	f->service[0] = s0;
+	f->service[1] = s1;
+	f->service[2] = s2;
+	f->service[3] = s3;
 }
 
-static __always_inline __u32 sockops_flow_tag(const struct bpf_sock_ops *skops)
+static __always_inline void flow_fill4(struct steer_flow *f, __u32 c4, __u32 s4)
 {
-	__u32 a0 = skops->remote_ip6[0], a1 = skops->remote_ip6[1];
-	__u32 a2 = skops->remote_ip6[2], a3 = skops->remote_ip6[3];
-	__u32 h;
+	barrier_var(c4);
+	barrier_var(s4);
+	flow_addr4(f->client, c4);
+	flow_addr4(f->service, s4);
+}
 
-	if (skops->family == AF_INET)
-		h = hash_addr4(skops->remote_ip4);
-	else if (!a0 && !a1 && a2 == bpf_htonl(0xffff))
-		h = hash_addr4(a3);	/* IPv4 client of a dual-stack worker */
-	else
-		h = hash_addr6(a0, a1, a2, a3);
+/* A packet: an IPv4 one always comes as AF_INET. Its IPv6 fields are not
+ * read: each costs a pointer test in the ctx rewrite. */
+static __always_inline void lookup_flow(const struct bpf_sk_lookup *ctx, struct steer_flow *f)
+{
+	f->ports = (__u32)bpf_ntohs((__u16)ctx->remote_port) << 16 | (__u16)ctx->local_port;
+	if (ctx->family == AF_INET) {
+		flow_fill4(f, ctx->remote_ip4, ctx->local_ip4);
+		return;
+	}
+	flow_fill6(f, ctx->remote_ip6[0], ctx->remote_ip6[1], ctx->remote_ip6[2],
+		   ctx->remote_ip6[3], ctx->local_ip6[0], ctx->local_ip6[1], ctx->local_ip6[2],
+		   ctx->local_ip6[3]);
+}
+
+/* A worker's child socket: an AF_INET one has IPv4 addresses; an AF_INET6
+ * one (an IPv6 client, or an IPv4 client of a dual-stack worker) holds
+ * them as IPv6 words, already IPv4-mapped for an IPv4 client. */
+static __always_inline void sockops_flow(const struct bpf_sock_ops *skops, struct steer_flow *f)
+{
 	/* sock_ops keeps the remote port as a 32-bit network-order value */
-	return flow_tag(h, (__u16)bpf_ntohl(skops->remote_port), (__u16)skops->local_port);
+	f->ports = (__u32)(__u16)bpf_ntohl(skops->remote_port) << 16 | (__u16)skops->local_port;
+	if (skops->family == AF_INET) {
+		flow_fill4(f, skops->remote_ip4, skops->local_ip4);
+		return;
+	}
+	flow_fill6(f, skops->remote_ip6[0], skops->remote_ip6[1], skops->remote_ip6[2],
+		   skops->remote_ip6[3], skops->local_ip6[0], skops->local_ip6[1],
+		   skops->local_ip6[2], skops->local_ip6[3]);
+}
+
+/* Tag of a flow: a 32-bit hash of all of it, never 0. An IPv4 flow (the
+ * common case) mixes three words; others all nine. */
+static __always_inline __u32 flow_tag(const struct steer_flow *f)
+{
+	__u32 h = mix32(mix32(mix32(0x9747b28c, f->client[3]), f->service[3]), f->ports);
+
+	if (f->client[0] | f->client[1] | f->service[0] | f->service[1] ||
+	    f->client[2] != V4_MAPPED_WORD || f->service[2] != V4_MAPPED_WORD)
+		h = mix32(mix32(mix32(mix32(mix32(mix32(h, f->client[0]), f->client[1]),
+					    f->client[2]), f->service[0]), f->service[1]),
+			  f->service[2]);
+	return h ? h : 1;
 }
 
 /* ~1.05 ms units: a shift, not a division */
@@ -47,12 +102,8 @@ static __always_inline __u32 now_ms(void)
 	return (__u32)(bpf_ktime_get_ns() >> 20);
 }
 
-static __always_inline bool recent_fresh(const struct steer_flow_pick *e, __u32 now)
-{
-	return e->tag && now - e->stamp_ms <= STEER_REPEAT_MS;
-}
-
 #define RECENT_FOUND	0x100
+#define RECENT_WAY(w)	((w) & (STEER_RECENT_WAYS - 1))
 
 /* The set a tag lives in; NULL only if the lookup fails, which it cannot
  * for an index below max_entries. */
@@ -63,27 +114,33 @@ static __always_inline struct steer_recent_set *recent_set(__u32 tag)
 	return bpf_map_lookup_elem(&recent_picks, &set_id);
 }
 
-/* The entry of tag's set at way (as recent_scan returned it), or NULL. */
-static __always_inline struct steer_flow_pick *recent_at(__u32 tag, __u32 way)
+/* Way i of set holds exactly flow f (its tag already matched). One OR of
+ * XORs, not nine branches: cheaper, and far fewer verifier states. */
+static __always_inline bool recent_holds(const struct steer_recent_set *set, __u32 i,
+					 const struct steer_flow *f)
 {
-	struct steer_recent_set *set = recent_set(tag);
+	const struct steer_flow_addrs *a = &set->addr[RECENT_WAY(i)];
 
-	return set ? &set->way[way & (STEER_RECENT_WAYS - 1)] : NULL;
+	return !((set->ports[RECENT_WAY(i)] ^ f->ports) |
+		 (a->client[0] ^ f->client[0]) | (a->client[1] ^ f->client[1]) |
+		 (a->client[2] ^ f->client[2]) | (a->client[3] ^ f->client[3]) |
+		 (a->service[0] ^ f->service[0]) | (a->service[1] ^ f->service[1]) |
+		 (a->service[2] ^ f->service[2]) | (a->service[3] ^ f->service[3]));
 }
 
-/* The way of tag's set that holds tag (| RECENT_FOUND), else the one to
+/* The way of the set that holds flow f (| RECENT_FOUND), else the one to
  * record it in: an empty or stale way, or else the oldest. */
-static __always_inline __u32 recent_scan(const struct steer_recent_set *set, __u32 tag, __u32 now)
+static __always_inline __u32 recent_scan(const struct steer_recent_set *set,
+					 const struct steer_flow *f, __u32 tag, __u32 now)
 {
 	__u32 victim = 0, victim_age = 0;
 
 	for (__u32 i = 0; i < STEER_RECENT_WAYS; i++) {
-		const struct steer_flow_pick *e = &set->way[i];
-		__u32 age = now - e->stamp_ms;
+		__u32 t = set->tag[i], age = now - set->stamp_ms[i];
 
-		if (e->tag == tag)
+		if (t == tag && recent_holds(set, i, f))
 			return i | RECENT_FOUND;
-		if (!e->tag || age > STEER_REPEAT_MS)
+		if (!t || age > STEER_REPEAT_MS)
 			age = ~0u;	/* empty or stale: the best victim */
 		if (age > victim_age) {
 			victim = i;
@@ -94,55 +151,101 @@ static __always_inline __u32 recent_scan(const struct steer_recent_set *set, __u
 }
 
 /* recent_scan for sk_lookup. Global, so the verifier walks the scan once
- * rather than in every state of the caller's pool walk. */
-__noinline __u32 recent_way(__u32 tag, __u32 now)
+ * rather than in every state of the caller. */
+__noinline __u32 recent_way(const struct steer_flow *f, __u32 tag, __u32 now)
 {
+	struct steer_recent_set *set;
+
+	if (!f)
+		return 0;
+	set = recent_set(tag);
+	return set ? recent_scan(set, f, tag, now) : 0;
+}
+
+/* Plain stores: a torn entry (two CPUs, one way) only misleads one hint,
+ * and a repeat is checked against the service's pools before it is taken.
+ * The tag is cleared first and set last, so a reader that matches the tag
+ * and the flow sees this worker. */
+static __always_inline void recent_record(struct steer_recent_set *set, __u32 way,
+					  const struct steer_flow *f, __u32 tag,
+					  __u32 worker_id, __u32 now)
+{
+	struct steer_flow_addrs *a = &set->addr[RECENT_WAY(way)];
+	volatile __u32 *t = &set->tag[RECENT_WAY(way)];
+
+	*t = 0;
+	set->worker_id[RECENT_WAY(way)] = worker_id;
+	set->stamp_ms[RECENT_WAY(way)] = now;
+	set->ports[RECENT_WAY(way)] = f->ports;
+	__builtin_memcpy(a->client, f->client, sizeof(a->client));
+	__builtin_memcpy(a->service, f->service, sizeof(a->service));
+	asm volatile("" ::: "memory");
+	*t = tag;
+}
+
+/* The pool worker pool_id may serve a repeat for a service whose pool is
+ * svc_pool: that pool or one on its fallback chain now, in use and with
+ * its circuit not open. A repeat is a flow the service's pools took once;
+ * it must not outlive the pool's leaving the chain, its circuit opening,
+ * nor reach another service's pool through a colliding entry. */
+static __always_inline bool pool_on_chain(__u32 svc_pool, __u32 pool_id)
+{
+	__u32 id = svc_pool;
+
+	for (int hop = 0; hop < STEER_MAX_HOPS && id < STEER_MAX_POOLS; hop++) {
+		struct steer_pool *p = bpf_map_lookup_elem(&pools, &id);
+
+		if (!p || !p->in_use)
+			return false;
+		if (id == pool_id)
+			return p->circuit != STEER_CIRCUIT_OPEN;
+		id = p->fallback;
+	}
+	return false;
+}
+
+/* The worker a repeat in way goes back to, or STEER_NONE: the entry must
+ * be recent, the worker still take connections (a drained or re-weighted
+ * worker is re-picked), and belong to a pool the service may use now.
+ * Global: verified once, off the main program's path. */
+__noinline __u32 repeat_worker(__u32 tag, __u32 way, __u32 svc_pool, __u32 family, __u64 now_ns)
+{
+	__u32 epoch = (__u32)(now_ns >> STEER_PENDING_SHIFT), now = (__u32)(now_ns >> 20);
 	struct steer_recent_set *set = recent_set(tag);
-
-	return set ? recent_scan(set, tag, now) : 0;
-}
-
-/* Plain stores: a torn entry (two CPUs, one slot) only misleads one hint. */
-static __always_inline void recent_record(struct steer_flow_pick *e, __u32 tag, __u32 worker_id,
-					  __u32 now)
-{
-	e->tag = tag;
-	e->worker_id = worker_id;
-	e->stamp_ms = now;
-}
-
-/* A repeat goes back to its worker while that is recent and the worker
- * still takes connections (a drained or re-weighted worker is re-picked). */
-static __always_inline bool repeat_allowed(const struct steer_flow_pick *e, __u32 family,
-					   __u32 epoch, __u32 now)
-{
 	struct steer_worker *w;
-	struct steer_pool *pool;
+	__u32 id;
 
-	if (!recent_fresh(e, now) || !id_usable(e->worker_id, family, epoch))
-		return false;
-	/* a pool whose circuit opened since takes no repeat either */
-	w = bpf_map_lookup_elem(&workers, &e->worker_id);
-	if (!w)
-		return false;
-	pool = bpf_map_lookup_elem(&pools, &w->pool_id);
-	return pool && pool->circuit != STEER_CIRCUIT_OPEN;
+	/* the tag again: another CPU may have reused the way since the scan */
+	if (!set || set->tag[RECENT_WAY(way)] != tag ||
+	    now - set->stamp_ms[RECENT_WAY(way)] > STEER_REPEAT_MS)
+		return STEER_NONE;
+	id = set->worker_id[RECENT_WAY(way)];
+	if (!id_usable(id, family, epoch))
+		return STEER_NONE;
+	w = bpf_map_lookup_elem(&workers, &id);
+	if (!w || !pool_on_chain(svc_pool, w->pool_id))
+		return STEER_NONE;
+	return id;
 }
 
 /* A steered connection closed: a late segment of it (the peer's ACK racing
  * the close, a retransmitted FIN) finds no socket and runs sk_lookup as if
- * it were new. Recording the tuple makes it a repeat: it meets the same
+ * it were new. Recording the flow makes it a repeat: it meets the same
  * listener, which resets it, and costs no turn, quota unit or token. */
 static __always_inline void recent_record_close(const struct bpf_sock_ops *skops, __u32 worker_id)
 {
-	__u32 tag = sockops_flow_tag(skops), now = now_ms(), way;
-	struct steer_recent_set *set = recent_set(tag);
+	struct steer_recent_set *set;
+	struct steer_flow f;
+	__u32 tag, now = now_ms(), way;
 
+	sockops_flow(skops, &f);
+	tag = flow_tag(&f);
+	set = recent_set(tag);
 	if (!set)
 		return;
 	/* inline here: a call costs more than the scan on a mitigated CPU */
-	way = recent_scan(set, tag, now);
-	recent_record(&set->way[way & (STEER_RECENT_WAYS - 1)], tag, worker_id, now);
+	way = recent_scan(set, &f, tag, now);
+	recent_record(set, way, &f, tag, worker_id, now);
 }
 
 #endif /* STEER_RECENT_BPF_H */

@@ -21,22 +21,24 @@
 
 char LICENSE[] SEC("license") = "Dual BSD/GPL";
 
+/* The service of the packet's destination: the family is part of the key,
+ * so an IPv6 prefix never matches an IPv4 packet (steer.h). */
 static __always_inline struct steer_service_target *find_service(const struct bpf_sk_lookup *ctx)
 {
-	struct steer_service_key key = {
-		.prefixlen = 16 + 128,
-		.port = (__u16)ctx->local_port,
-	};
+	struct steer_service_key key = { .port = (__u16)ctx->local_port };
 
 	if (ctx->family == AF_INET) {
-		/* IPv4-mapped: ::ffff:a.b.c.d */
-		key.addr[10] = 0xff;
-		key.addr[11] = 0xff;
-		__builtin_memcpy(&key.addr[12], &ctx->local_ip4, 4);
+		__u32 ip4 = ctx->local_ip4;
+
+		key.prefixlen = STEER_LPM_FIXED_BITS + 32;
+		key.family = STEER_FAMILY_V4;
+		__builtin_memcpy(key.addr, &ip4, 4);
 	} else {
 		__u32 ip6[4] = { ctx->local_ip6[0], ctx->local_ip6[1],
 				 ctx->local_ip6[2], ctx->local_ip6[3] };
 
+		key.prefixlen = STEER_LPM_FIXED_BITS + 128;
+		key.family = STEER_FAMILY_V6;
 		__builtin_memcpy(key.addr, ip6, 16);
 	}
 	return bpf_map_lookup_elem(&services_lpm, &key);
@@ -44,7 +46,7 @@ static __always_inline struct steer_service_target *find_service(const struct bp
 
 /* Hand the connection to worker id's listener. A listener that is missing
  * from worker_socks has closed: mark the worker gone so later picks skip it.
- * A repeat (same client tuple again) is not a new selection. */
+ * A repeat (the same flow again) is not a new selection. */
 static __always_inline int assign_worker(struct bpf_sk_lookup *ctx, __u32 id, __u32 epoch,
 					 bool repeat)
 {
@@ -73,22 +75,20 @@ static __always_inline int assign_worker(struct bpf_sk_lookup *ctx, __u32 id, __
 #define TRY_ASSIGNED	(STEER_NONE - 1)
 
 /* One pool's turn: admission, then the pick. Returns TRY_ASSIGNED once a
- * worker took the connection, else the pool's fallback (STEER_NONE: none,
- * refuse). Global, so the verifier walks it once rather than once per hop.
- * way is the way of the tuple's recent_picks set to record in. */
-__noinline __u32 try_pool(struct bpf_sk_lookup *ctx, __u32 pool_id, __u64 now_ns, __u32 tag,
-			  __u32 way)
+ * worker took the connection (its id in *picked), else the pool's fallback
+ * (STEER_NONE: none, refuse). Global, so the verifier walks it once rather
+ * than once per hop. */
+__noinline __u32 try_pool(struct bpf_sk_lookup *ctx, __u32 pool_id, __u64 now_ns, __u32 *picked)
 {
-	__u32 epoch = (__u32)(now_ns >> STEER_PENDING_SHIFT), now = (__u32)(now_ns >> 20);
+	__u32 epoch = (__u32)(now_ns >> STEER_PENDING_SHIFT);
 	__u32 family;
 	struct steer_pool_limits *lim = bpf_map_lookup_elem(&pool_limits, &pool_id);
 	struct steer_pool_budget *bud = bpf_map_lookup_elem(&pool_budgets, &pool_id);
 	struct steer_pool_stats *ps = bpf_map_lookup_elem(&pool_stats, &pool_id);
 	struct steer_pool *pool = bpf_map_lookup_elem(&pools, &pool_id);
-	struct steer_flow_pick *e;
 	enum admit_verdict verdict;
 
-	if (!ctx || !pool || !ps || !lim || !bud || !pool->in_use)
+	if (!ctx || !picked || !pool || !ps || !lim || !bud || !pool->in_use)
 		return STEER_NONE;
 	family = ctx->family == AF_INET ? STEER_FAMILY_V4 : STEER_FAMILY_V6;
 	/* Circuit open, quota or rate spent: straight to the fallback. */
@@ -101,9 +101,7 @@ __noinline __u32 try_pool(struct bpf_sk_lookup *ctx, __u32 pool_id, __u64 now_ns
 			break;
 		if (assign_worker(ctx, id, epoch, false))
 			continue;
-		e = recent_at(tag, way);
-		if (e)
-			recent_record(e, tag, id, now);
+		*picked = id;
 		__sync_fetch_and_add(&ps->selected, 1);
 		if (verdict == ADMIT_PROBE)
 			__sync_fetch_and_add(&ps->probes, 1);
@@ -119,26 +117,34 @@ __noinline __u32 try_pool(struct bpf_sk_lookup *ctx, __u32 pool_id, __u64 now_ns
 	return pool->fallback;
 }
 
-/* A repeat goes where its tuple went; else the pool, then its fallbacks.
- * True once a worker is assigned. */
-static __always_inline bool steer_to_pool(struct bpf_sk_lookup *ctx, __u32 pool_id)
+/* A repeat of a flow goes where it went, if the service may still use that
+ * worker; else the service's pool, then its fallbacks, and the flow is
+ * recorded with its worker. True once a worker is assigned. */
+static __always_inline bool steer_to_pool(struct bpf_sk_lookup *ctx, __u32 svc_pool)
 {
 	__u32 family = ctx->family == AF_INET ? STEER_FAMILY_V4 : STEER_FAMILY_V6;
 	__u64 now_ns = bpf_ktime_get_ns();	/* one clock read per decision */
 	__u32 epoch = (__u32)(now_ns >> STEER_PENDING_SHIFT), now = (__u32)(now_ns >> 20);
-	__u32 tag = lookup_flow_tag(ctx), way = recent_way(tag, now);
+	__u32 tag, way, id = STEER_NONE, pool_id = svc_pool;
+	struct steer_recent_set *set;
+	struct steer_flow flow;
 
+	lookup_flow(ctx, &flow);
+	tag = flow_tag(&flow);
+	way = recent_way(&flow, tag, now);
 	if (way & RECENT_FOUND) {
-		struct steer_flow_pick *e = recent_at(tag, way);
-
-		if (e && repeat_allowed(e, family, epoch, now) &&
-		    assign_worker(ctx, e->worker_id, epoch, true) == 0)
+		id = repeat_worker(tag, way, svc_pool, family, now_ns);
+		if (id != STEER_NONE && assign_worker(ctx, id, epoch, true) == 0)
 			return true;
 	}
 	for (int hop = 0; hop < STEER_MAX_HOPS && pool_id < STEER_MAX_POOLS; hop++) {
-		pool_id = try_pool(ctx, pool_id, now_ns, tag, way);
-		if (pool_id == TRY_ASSIGNED)
-			return true;
+		pool_id = try_pool(ctx, pool_id, now_ns, &id);
+		if (pool_id != TRY_ASSIGNED)
+			continue;
+		set = recent_set(tag);
+		if (set)
+			recent_record(set, way, &flow, tag, id, now);
+		return true;
 	}
 	return false;
 }

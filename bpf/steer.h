@@ -66,12 +66,17 @@ enum steer_circuit {
 #define STEER_FAMILY_V4		1u
 #define STEER_FAMILY_V6		2u
 
-/* LPM key of the services map. The port comes first and is always matched in
- * full (16 bits), so the longest-prefix match runs over the address only.
- * IPv4 addresses are stored IPv4-mapped (::ffff:a.b.c.d). */
+/* LPM key of the services map. The port and the family come first and are
+ * always matched in full (STEER_LPM_FIXED_BITS), so the longest-prefix match
+ * runs over the address only and never across families: an IPv6 prefix,
+ * even ::/0, cannot match an IPv4 packet. IPv4 addresses take addr[0..3]
+ * (the rest is 0), IPv6 all 16 bytes. IPv4-mapped IPv6 prefixes
+ * (::ffff:0:0/96) are refused by the parser: the IPv4 form says the same. */
+#define STEER_LPM_FIXED_BITS	24	/* port (16) + family (8) */
 struct steer_service_key {
-	__u32 prefixlen;	/* 16 + address prefix length in the mapped space */
+	__u32 prefixlen;	/* STEER_LPM_FIXED_BITS + address prefix length */
 	__u16 port;		/* host order: matched whole, so byte order is moot */
+	__u8 family;		/* STEER_FAMILY_V4 or STEER_FAMILY_V6 */
 	__u8 addr[16];
 } __attribute__((packed));
 
@@ -80,19 +85,21 @@ struct steer_service_target {
 	__u32 pool_id;
 };
 
-/* recent_picks: where each client tuple went in the last moments. sk_lookup
- * sees no TCP flags, and some segments that are not new connections reach
- * it: with SYN cookies the handshake's final ACK (only the listener that sent
+/* recent_picks: where each flow went in the last moments. sk_lookup sees
+ * no TCP flags, and some segments that are not new connections reach it:
+ * with SYN cookies the handshake's final ACK (only the listener that sent
  * the cookie accepts it), a retransmitted SYN, and late segments of a
- * connection that just closed (sockops records the tuple when the worker
+ * connection that just closed (sockops records the flow when the worker
  * closes it). Such a repeat goes where the first packet went and counts as
  * no new selection, so it costs no round-robin turn, quota unit or token.
- * A 4-way set-associative cache: a hash of the tuple picks a set, and a set
- * is one 64-byte cache line, so a lookup costs one miss and a burst of
- * closes rarely evicts a live entry; an eviction only forgets a hint (an LRU
- * hash cost ~0.5 us per SYN here). */
+ * A repeat is the same flow: the whole 4-tuple, compared exactly (a hash
+ * alone would let two flows alias, and a partial key sends one service's
+ * connections to another's workers). It is honoured only while its worker
+ * is still one the service may use now (recent.bpf.h).
+ * A 4-way set-associative cache: a hash of the flow picks a set; an
+ * eviction only forgets a hint (an LRU hash cost ~0.5 us per SYN here). */
 #define STEER_RECENT_SET_BITS	12
-#define STEER_RECENT_SETS	(1u << STEER_RECENT_SET_BITS)	/* 64 B each: 256 KiB */
+#define STEER_RECENT_SETS	(1u << STEER_RECENT_SET_BITS)	/* 192 B each: 768 KiB */
 #define STEER_RECENT_WAYS	4
 
 /* A repeat older than this is a new connection that reuses the tuple (on
@@ -101,16 +108,36 @@ struct steer_service_target {
  * late segments of a closed connection. */
 #define STEER_REPEAT_MS		1100
 
-struct steer_flow_pick {
-	__u32 tag;		/* full 32-bit tuple hash; 0 = empty */
-	__u32 worker_id;
-	__u32 stamp_ms;		/* bpf_ktime_get_ns() / 2^20 (~1.05 ms units) */
-	__u32 pad;
+/* A flow as both programs see it, network order: each address as four
+ * words, IPv4 as IPv4-mapped (::ffff:a.b.c.d), which is also how a
+ * dual-stack worker's child socket holds an IPv4 client and the address
+ * it dialled. ports = client port << 16 | service port, host order. */
+struct steer_flow {
+	__u32 client[4];
+	__u32 service[4];
+	__u32 ports;
 };
 
-struct steer_recent_set {
-	struct steer_flow_pick way[STEER_RECENT_WAYS];
+struct steer_flow_addrs {
+	__u32 client[4];
+	__u32 service[4];
 };
+
+/* One set, as a struct of arrays: a scan reads the tags, stamps, workers
+ * and ports of all four ways from the first 64 bytes, and the addresses
+ * (two ways to a cache line) only for a way whose tag and ports match,
+ * which for a new connection is almost never. An array of 48-byte
+ * entries would spread every scan over three cache lines. */
+struct steer_recent_set {
+	__u32 tag[STEER_RECENT_WAYS];		/* 32-bit hash of the flow; 0 = empty */
+	__u32 stamp_ms[STEER_RECENT_WAYS];	/* bpf_ktime_get_ns() / 2^20 (~1.05 ms units) */
+	__u32 worker_id[STEER_RECENT_WAYS];
+	__u32 ports[STEER_RECENT_WAYS];		/* steer_flow.ports */
+	struct steer_flow_addrs addr[STEER_RECENT_WAYS];
+};
+_Static_assert(__builtin_offsetof(struct steer_recent_set, addr) == 64,
+	       "a scan reads one cache line");
+_Static_assert(sizeof(struct steer_recent_set) == 192, "recent_picks set size");
 
 /* services: array, key = service id. Config; read by the CLI and bpftool. */
 struct steer_service {

@@ -99,6 +99,22 @@ static int parse_ip(const char *s, uint8_t addr[16], uint32_t *family)
 	return -1;
 }
 
+static int is_v4_mapped(const uint8_t addr[16]);
+
+/* An IPv4-mapped IPv6 prefix (inside ::ffff:0:0/96) names IPv4 addresses
+ * in another spelling; services hold each family apart, so refuse it and
+ * say the IPv4 form. */
+static int mapped_prefix(const struct steer_prefix *p, const char *s, char *err)
+{
+	char v4[INET_ADDRSTRLEN];
+
+	inet_ntop(AF_INET, p->addr + 12, v4, sizeof(v4));
+	snprintf(err, STEER_ERR_LEN,
+		 "prefix '%s' is IPv4-mapped IPv6: write the IPv4 form (%s/%u) instead", s, v4,
+		 p->prefixlen - 96);
+	return -1;
+}
+
 int parse_prefix(const char *s, struct steer_prefix *out, char *err)
 {
 	char buf[INET6_ADDRSTRLEN + 8];
@@ -124,6 +140,8 @@ int parse_prefix(const char *s, struct steer_prefix *out, char *err)
 			return -1;
 		}
 	}
+	if (out->family == STEER_FAMILY_V6 && is_v4_mapped(out->addr) && out->prefixlen >= 96)
+		return mapped_prefix(out, s, err);
 	return 0;
 bad:
 	snprintf(err, STEER_ERR_LEN, "'%s' is not an IPv4 or IPv6 prefix (ADDR/LEN)", s);

@@ -429,32 +429,68 @@ cleanup:
 	return ret;
 }
 
+/* The LPM key of (prefix, port), in the one canonical form: the kernel
+ * looks packets up by it, and overlap checks compare it. */
+static void service_key(const struct steer_prefix *prefix, uint16_t port,
+			struct steer_service_key *key)
+{
+	memset(key, 0, sizeof(*key));
+	key->prefixlen = STEER_LPM_FIXED_BITS + prefix->prefixlen;
+	key->port = port;
+	key->family = (uint8_t)prefix->family;
+	if (prefix->family == STEER_FAMILY_V4)
+		memcpy(key->addr, prefix->addr + 12, 4);
+	else
+		memcpy(key->addr, prefix->addr, 16);
+}
+
+static void service_prefix(const struct steer_service *s, struct steer_prefix *prefix)
+{
+	memcpy(prefix->addr, s->addr, 16);
+	prefix->prefixlen = s->prefixlen;
+	prefix->family = s->family;
+}
+
 static int service_key_put(const struct steer_maps *m, const struct steer_prefix *prefix,
 			   uint16_t port, const struct steer_service_target *target)
 {
-	struct steer_service_key key = { .prefixlen = 16 + prefix_mapped_len(prefix), .port = port };
+	struct steer_service_key key;
 
-	memcpy(key.addr, prefix->addr, 16);
+	service_key(prefix, port, &key);
 	if (!target)
 		return bpf_map_delete_elem(m->fd[MAP_SERVICES_LPM], &key);
 	return bpf_map_update_elem(m->fd[MAP_SERVICES_LPM], &key, target, BPF_NOEXIST);
 }
 
-/* Another service with the same prefix and an overlapping port range. */
+/* Refuse a service that another one's LPM keys overlap (the same canonical
+ * prefix and a common port), or whose keys do not fit in services_lpm
+ * beside the others'. Checked before anything is written. */
 static int service_overlap(const struct steer_maps *m, const struct steer_prefix *prefix,
 			   uint16_t lo, uint16_t hi, char *err)
 {
+	struct steer_service_key want, have;
+	struct steer_prefix other;
 	struct steer_service s;
+	uint32_t used = 0, more = (uint32_t)hi - lo + 1;
 
+	service_key(prefix, 0, &want);
 	for (uint32_t i = 0; i < STEER_MAX_SERVICES; i++) {
 		if (map_get(m, MAP_SERVICES, i, &s) || !s.in_use)
 			continue;
-		if (s.family == prefix->family && s.prefixlen == prefix->prefixlen &&
-		    !memcmp(s.addr, prefix->addr, 16) && s.port_lo <= hi && lo <= s.port_hi) {
+		service_prefix(&s, &other);
+		service_key(&other, 0, &have);
+		if (!memcmp(&want, &have, sizeof(want)) && s.port_lo <= hi && lo <= s.port_hi) {
 			snprintf(err, STEER_ERR_LEN, "service '%s' already covers that prefix and port",
 				 s.name);
 			return STEER_EINPUT;
 		}
+		used += (uint32_t)s.port_hi - s.port_lo + 1;
+	}
+	if (used + more > STEER_MAX_SERVICE_KEYS) {
+		snprintf(err, STEER_ERR_LEN,
+			 "no room for %u more (prefix, port) keys: %u of %d are in use by services",
+			 more, used, STEER_MAX_SERVICE_KEYS);
+		return STEER_EINPUT;
 	}
 	return STEER_OK;
 }
@@ -497,7 +533,15 @@ int service_add(const struct steer_maps *m, const char *name, const struct steer
 	/* The LPM entries go last: they are what makes the service live. */
 	for (port = lo; port <= hi; port++) {
 		if (service_key_put(m, prefix, (uint16_t)port, &target)) {
-			ret = sys_error(err, "write services_lpm");
+			/* full although the count said there was room: keys that
+			 * no service accounts for (written by hand?) */
+			if (errno == ENOSPC || errno == E2BIG) {
+				snprintf(err, STEER_ERR_LEN, "services_lpm is full (%d keys)",
+					 STEER_MAX_SERVICE_KEYS);
+				ret = STEER_EINPUT;
+			} else {
+				ret = sys_error(err, "write services_lpm");
+			}
 			while (port-- > lo)
 				service_key_put(m, prefix, (uint16_t)port, NULL);
 			memset(&svc, 0, sizeof(svc));
@@ -517,9 +561,7 @@ int service_del(const struct steer_maps *m, const char *name, char *err)
 
 	if ((ret = service_find(m, name, &id, &svc, err)))
 		return ret;
-	memcpy(prefix.addr, svc.addr, 16);
-	prefix.prefixlen = svc.prefixlen;
-	prefix.family = svc.family;
+	service_prefix(&svc, &prefix);
 	for (uint32_t port = svc.port_lo; port <= svc.port_hi; port++)
 		service_key_put(m, &prefix, (uint16_t)port, NULL);
 	memset(&svc, 0, sizeof(svc));

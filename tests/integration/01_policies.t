@@ -62,6 +62,27 @@ steer service add v4tov6 --prefix $SVC4/32 --port 82 --pool v6
 out=$("$SCLIENT" --connect $SVC4:82 -n 3 --timeout-ms 1000)
 is "$(client_ok "$out")" "0 0 3" "IPv4 to a pool of v6only workers is refused at once"
 
+# The families are apart: an IPv6 prefix, even ::/0, never takes IPv4.
+# ::/0 port 9999 to the v6only pool, and a real IPv4 listener on 9999.
+start_worker real4 127.0.0.1:9999
+steer service add any6 --prefix ::/0 --port 9999 --pool v6
+out=$("$SCLIENT" --connect 127.0.0.1:9999 -n 20 --timeout-ms 2000)
+is "$(client_ok "$out") $(client_count "$out" real4)" "20 0 0 20" \
+	"::/0 leaves IPv4 alone: 20 of 20 to a real listener on 127.0.0.1:9999 reach it"
+out=$("$SCLIENT" --connect "[::1]:9999" -n 20 --timeout-ms 2000)
+is "$(client_ok "$out") $(( $(client_count "$out" v6a) + $(client_count "$out" v6b) ))" "20 0 0 20" \
+	"::/0 takes IPv6: 20 of 20 to [::1]:9999 steered to the v6 pool"
+# and the other way: 0.0.0.0/0 on that port is IPv4 only
+steer service add any4 --prefix 0.0.0.0/0 --port 9999 --pool lc
+out=$("$SCLIENT" --connect 127.0.0.1:9999 -n 20 --timeout-ms 2000)
+is "$(client_ok "$out") $(client_count "$out" real4)" "20 0 0 0" \
+	"0.0.0.0/0 on that port takes the IPv4 ones (to the pool, not the listener)"
+out=$("$SCLIENT" --connect "[::1]:9999" -n 20 --timeout-ms 2000)
+is "$(client_ok "$out") $(( $(client_count "$out" v6a) + $(client_count "$out" v6b) ))" "20 0 0 20" \
+	"and ::/0 still all the IPv6 ones"
+steer service del any4
+steer service del any6
+
 # Port ranges and the longest prefix.
 steer service add range --prefix 127.11.0.0/16 --port 1000-1009 --pool lc
 out=$("$SCLIENT" --connect 127.11.3.4:1009 -n 10)

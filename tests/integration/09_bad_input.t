@@ -57,6 +57,12 @@ expect_bad "pool 'p' already exists" pool add p
 expect_bad "service 'web' already exists" service add web --prefix 127.10.0.2/32 --port 80 --pool p
 expect_bad "that socket is already worker 'w1'" worker add p w2 --addr 127.0.0.1:9101
 expect_bad "service 'web' already covers" service add web2 --prefix $SVC4/32 --port 80 --pool q
+# IPv4-mapped IPv6 prefixes name IPv4 addresses: refused, with the IPv4 form.
+expect_bad "prefix '::ffff:0.0.0.0/96' is IPv4-mapped IPv6: write the IPv4 form (0.0.0.0/0)" \
+	service add all4 --prefix ::ffff:0.0.0.0/96 --port 81 --pool p
+expect_bad "write the IPv4 form (10.0.0.0/8)" service add m8 --prefix ::ffff:10.0.0.0/104 --port 81 --pool p
+expect_bad "write the IPv4 form ($SVC4/32)" service add web-twin --prefix ::ffff:$SVC4/128 --port 80 --pool q
+expect_bad "write the IPv4 form ($SVC4/32)" service add web-twin --prefix ::ffff:$SVC4 --port 81 --pool q
 expect_bad "policy 'fastest' is unknown" pool add r --policy fastest
 expect_bad "fallback 'p' would make a loop" pool set p --fallback p
 expect_bad "pool 'p' still has 1 workers" pool del p
@@ -78,6 +84,33 @@ expect_bad "socket belongs to another network namespace" worker add p w9 --pid "
 ip netns del steer-other-$$
 
 is "$(snapshot)" "$before" "after all of the above, every map is unchanged"
+
+# steerd's config loader parses prefixes with the same function: --check
+# refuses exactly what start would.
+cat > "$STEER_TMP/mapped.conf" <<'EOF2'
+pools = ( { name = "a"; } );
+services = ( { name = "s"; prefix = "::ffff:127.10.0.0/112"; port = 80; pool = "a"; } );
+EOF2
+"$STEERD" --check -c "$STEER_TMP/mapped.conf" > /dev/null 2> "$STEER_TMP/err"
+rc=$?
+[ $rc = 2 ] && [ "$(wc -l < "$STEER_TMP/err")" = 1 ] && grep -q "mapped.conf:2.*write the IPv4 form (127.10.0.0/16)" "$STEER_TMP/err"
+ok $? "steerd --check of an IPv4-mapped prefix: exit 2, one line ($rc: $(cat "$STEER_TMP/err"))"
+
+# A full services_lpm: web's key and 16 services of 4,096 ports (the last
+# 4,095) fill its 65,536 keys; the next service is refused with exit 2
+# before anything is written.
+for i in $(seq 0 15); do
+	steer service add "big$i" --prefix "127.40.$i.0/24" --port 20000-$((i < 15 ? 24095 : 24094)) \
+		--pool q || break
+done
+is "$(bpftool -j map dump pinned "$STEER_BPFFS/steer/maps/services_lpm" | jq length)" 65536 \
+	"web and 16 big services: 65,536 LPM keys"
+before=$(snapshot)
+expect_bad "no room for 2 more (prefix, port) keys: 65536 of 65536" \
+	service add over --prefix 127.41.0.0/24 --port 80-81 --pool q
+is "$(snapshot)" "$before" "the refused service changed nothing"
+steer service del big15
+check "with room again, a service is added" steer service add over --prefix 127.41.0.0/24 --port 80-81 --pool q
 expect_bad "steer is not loaded" --bpffs "$STEER_TMP" status
 expect_bad "steer is already loaded" load --cgroup "$STEER_TEST_CGROUP"
 done_testing

@@ -8,7 +8,7 @@ steer_setup p round-robin 1
 dir=$STEER_BPFFS/steer/maps
 fields_of() {	# map -> expected field names in its dump
 	case $1 in
-	services_lpm) echo "prefixlen port addr service_id pool_id" ;;
+	services_lpm) echo "prefixlen port family addr service_id pool_id" ;;
 	services) echo "name in_use pool_id prefixlen port_lo port_hi" ;;
 	service_stats) echo "lookups refused" ;;
 	pools) echo "name policy fallback table_len circuit circuit_forced nworkers members" ;;
@@ -19,7 +19,7 @@ fields_of() {	# map -> expected field names in its dump
 	workers) echo "name pool_id state weight health maxconn gen cookie" ;;
 	worker_stats) echo "outstanding selected established steered closed aborted pending gen gone" ;;
 	worker_socks) echo "key value" ;;
-	recent_picks) echo "tag worker_id stamp_ms" ;;
+	recent_picks) echo "tag stamp_ms worker_id ports client service" ;;
 	esac
 }
 for path in "$dir"/*; do

@@ -59,6 +59,40 @@ diag "rate: $got of $offered connections to the pool in $ms ms (200/s allows $wa
 ok $? "token bucket 200/s holds within 5% over 10 s ($got for $want)"
 steer pool rate main off
 
+# High rates. The refill multiplied elapsed ns x rate (x 1000) in 64 bits,
+# which overflows past 1.8e19: at 1e7/s (the CLI's most; the config takes
+# 1e9/s) after 1.84 s. A burst of 1e7 is a bucket that fills in 1 s; empty
+# it by hand, leave it idle 2 s, and the next connection must find it full
+# (one token fewer after), and never fuller than the burst.
+maps=$STEER_BPFFS/steer/maps
+main_id=$(bpftool -j map dump pinned "$maps/pools" | jq '.[] | select(.formatted.value.name == "main") | .formatted.key')
+key="$((main_id & 255)) $((main_id >> 8 & 255)) 0 0"
+limits() { bpftool -j map lookup pinned "$maps/pool_limits" key $key; }
+empty_bucket() {	# tokens_milli (bytes 24..31 of steer_pool_limits) = 0, the rest kept
+	local v
+	v=$(limits | jq -r '.value | .[0:24] + ["0","0","0","0","0","0","0","0"] + .[32:] | join(" ")')
+	bpftool map update pinned "$maps/pool_limits" key $key value $v
+}
+steer pool rate main 10000000 --burst 10000000
+for i in 1 2 3; do
+	"$SCLIENT" --connect $SVC4:80 -n 1 > /dev/null	# the kernel sets its refill clock
+	empty_bucket
+	sleep 2
+	out=$("$SCLIENT" --connect $SVC4:80 -n 1)
+	tokens=$(limits | jq .formatted.value.tokens_milli)
+	is "$(client_count "$out" m1) $tokens" "1 9999999000" \
+		"rate 1e7/s, burst 1e7, emptied, 2 s idle: the bucket refilled to the burst, one token taken (try $i)"
+done
+# A small burst at a high rate: every connection is admitted.
+steer pool rate main 1000000 --burst 5
+sleep 0.5
+out=$("$SCLIENT" --connect $SVC4:80 -n 300 -c 20)
+tokens=$(limits | jq .formatted.value.tokens_milli)
+is "$(client_count "$out" m1)/$(client_count "$out" b1)" "300/0" "rate 1e6/s, burst 5: all 300 admitted"
+[ "$tokens" -le 5000 ]
+ok $? "and the bucket never holds more than the burst ($tokens of 5000 milli-tokens)"
+steer pool rate main off
+
 steer circuit main open
 out=$("$SCLIENT" --connect $SVC4:80 -n 50 -c 10)
 is "$(client_count "$out" b1)" 50 "circuit open: every connection goes to the fallback"

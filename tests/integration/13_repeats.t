@@ -39,4 +39,51 @@ held() {
 held p4 $SVC4:80 IPv4 --src-range 127.30.0.0/16
 held p6 "[::1]:80" IPv6
 held pds $SVC4:81 "IPv4 to a dual-stack worker"
+
+# A repeat is the same flow: the whole 4-tuple. A second service on the same
+# port at another address, to its own pool, and clients that use the same
+# client address and ports for both: every connection to the second is
+# served by its pool and is a selection, while the first one's flows are
+# open (recorded at the pick) and once they closed (recorded by sockops).
+# IPv4, IPv6 (fd00::1 on lo), and IPv4 to dual-stack workers. The fixed
+# client ports are below the ephemeral range, so no earlier connection
+# holds them.
+ip -6 addr add fd00::1/128 dev lo nodad
+start_worker w2 127.0.0.1:9102
+start_worker v6b "[::1]:9302" --v6only
+start_worker ds2 "[::]:9304"
+steer pool add p4b --policy round-robin
+steer pool add p6b --policy round-robin
+steer pool add pdsb --policy round-robin
+steer service add web4b --prefix 127.10.0.2/32 --port 80 --pool p4b
+steer service add web6b --prefix fd00::1/128 --port 80 --pool p6b
+steer service add webdsb --prefix 127.10.0.2/32 --port 81 --pool pdsb
+steer worker add p4b w2 --addr 127.0.0.1:9102
+steer worker add p6b v6b --addr "[::1]:9302"
+steer worker add pdsb ds2 --addr "[::]:9304"
+
+# twins LABEL SRC PORT0 POOL_A DEST_A POOL_B DEST_B WORKER_B
+twins() {
+	local label=$1 src=$2 port=$3 pa=$4 da=$5 pb=$6 db=$7 wb=$8 sa sb out pid
+	sa=$(pool_selected "$pa")
+	sb=$(pool_selected "$pb")
+	"$SCLIENT" --connect "$da" --src "$src" --src-port "$port" -n 40 -c 40 --mode hold \
+		--hold-ms 1000 > "$STEER_TMP/twin_a" &
+	pid=$!
+	wait_for '[ "$(total_outstanding "$pa")" = 40 ]'
+	out=$("$SCLIENT" --connect "$db" --src "$src" --src-port "$port" -n 40 -c 40)
+	wait $pid
+	is "$(client_ok "$(cat "$STEER_TMP/twin_a")") $(client_ok "$out") $(client_count "$out" "$wb")" \
+		"40 0 0 40 0 0 40" "$label: same client ports, first service's flows open: the second's 40 served by its pool"
+	"$SCLIENT" --connect "$da" --src "$src" --src-port $((port + 100)) -n 40 -c 40 > /dev/null
+	out=$("$SCLIENT" --connect "$db" --src "$src" --src-port $((port + 100)) -n 40 -c 40)
+	is "$(client_ok "$out") $(client_count "$out" "$wb")" "40 0 0 40" \
+		"$label: same client ports, first service's flows just closed: the second's 40 served by its pool"
+	wait_for all_outstanding_zero
+	is "$(( $(pool_selected "$pa") - sa )) $(( $(pool_selected "$pb") - sb ))" "80 80" \
+		"$label: 80 selections per pool for 80 connections each"
+}
+twins IPv4 127.0.0.78 23000 p4 $SVC4:80 p4b 127.10.0.2:80 w2
+twins IPv6 ::1 24000 p6 "[::1]:80" p6b "[fd00::1]:80" v6b
+twins "IPv4, dual-stack workers" 127.0.0.78 25000 pds $SVC4:81 pdsb 127.10.0.2:81 ds2
 done_testing

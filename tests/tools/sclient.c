@@ -49,6 +49,7 @@ struct options {
 	union sockaddr_any src;   /* SRC_ONE */
 	uint32_t range_first;     /* SRC_RANGE, host byte order */
 	uint64_t range_size;
+	unsigned long src_port;   /* 0: the kernel picks; else connection i binds src_port + i */
 };
 
 /* What an epoll event refers to. */
@@ -115,7 +116,7 @@ static void usage(FILE *f)
 {
 	fputs("Usage: sclient --connect ADDR:PORT -n N [-c CONCURRENCY] [--mode MODE]\n"
 	      "               [--hold-ms MS] [--src-range CIDR | --src ADDR]\n"
-	      "               [--timeout-ms MS] [--per-conn]\n"
+	      "               [--src-port PORT] [--timeout-ms MS] [--per-conn]\n"
 	      "ADDR:PORT is IPv4:PORT or [IPv6]:PORT. MODE is client-fin (default),\n"
 	      "client-rst, server-fin, server-rst, hold, mixed or sleep:MS.\n", f);
 }
@@ -191,6 +192,10 @@ static void check_args(struct options *o, const char *connect)
 	if (o->src_type == SRC_ONE &&
 	    o->src.sa.sa_family != o->dst.sa.sa_family)
 		usage_error("--src and --connect addresses are not the same family");
+	if (o->src_port && o->src_type != SRC_ONE)
+		usage_error("--src-port needs --src");
+	if (o->src_port && o->src_port + o->n - 1 > 65535)
+		usage_error("--src-port %lu + -n %lu passes port 65535", o->src_port, o->n);
 	if (o->conc == 0 || o->conc > o->n)
 		o->conc = o->n;
 }
@@ -199,7 +204,7 @@ static void parse_args(int argc, char **argv, struct options *o)
 {
 	enum {
 		OPT_CONNECT = 256, OPT_MODE, OPT_HOLD_MS, OPT_SRC_RANGE,
-		OPT_SRC, OPT_TIMEOUT_MS, OPT_PER_CONN,
+		OPT_SRC, OPT_TIMEOUT_MS, OPT_PER_CONN, OPT_SRC_PORT,
 	};
 	static const struct option longopts[] = {
 		{ "connect",    required_argument, NULL, OPT_CONNECT },
@@ -207,6 +212,7 @@ static void parse_args(int argc, char **argv, struct options *o)
 		{ "hold-ms",    required_argument, NULL, OPT_HOLD_MS },
 		{ "src-range",  required_argument, NULL, OPT_SRC_RANGE },
 		{ "src",        required_argument, NULL, OPT_SRC },
+		{ "src-port",   required_argument, NULL, OPT_SRC_PORT },
 		{ "timeout-ms", required_argument, NULL, OPT_TIMEOUT_MS },
 		{ "per-conn",   no_argument,       NULL, OPT_PER_CONN },
 		{ "help",       no_argument,       NULL, 'h' },
@@ -252,6 +258,10 @@ static void parse_args(int argc, char **argv, struct options *o)
 			if (parse_ip(optarg, &o->src))
 				usage_error("invalid --src address '%s'", optarg);
 			o->src_type = SRC_ONE;
+			break;
+		case OPT_SRC_PORT:
+			if (parse_ulong(optarg, 1, 65535, &o->src_port))
+				usage_error("invalid --src-port '%s'", optarg);
 			break;
 		case OPT_TIMEOUT_MS:
 			if (parse_ulong(optarg, 1, MAX_MS, &o->timeout_ms))
@@ -370,6 +380,8 @@ static void source_addr(const struct options *o, size_t idx,
 {
 	if (o->src_type == SRC_ONE) {
 		*a = o->src;
+		if (o->src_port)
+			sa_set_port(a, (uint16_t)(o->src_port + idx));
 		return;
 	}
 	memset(a, 0, sizeof(*a));
@@ -387,7 +399,12 @@ static int bind_source(const struct options *o, int fd, size_t idx)
 	if (o->src_type == SRC_DEFAULT)
 		return 0;
 	source_addr(o, idx, &a);
-	if (setsockopt(fd, IPPROTO_IP, IP_BIND_ADDRESS_NO_PORT, &one,
+	/* a fixed port: other sockets (to other addresses) may hold it too */
+	if (o->src_port &&
+	    setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one)))
+		return -1;
+	if (!o->src_port &&
+	    setsockopt(fd, IPPROTO_IP, IP_BIND_ADDRESS_NO_PORT, &one,
 		       sizeof(one)))
 		return -1;
 	return bind(fd, &a.sa, sa_len(&a));

@@ -11,6 +11,7 @@
 #include "json.h"
 #include "parse.h"
 #include "table.h"
+#include "bucket.h"
 
 static void test_names(void **state)
 {
@@ -64,6 +65,94 @@ static void test_prefixes(void **state)
 	assert_int_equal(parse_prefix("10.0.0.0/33", &p, err), -1);
 	assert_int_equal(parse_prefix("2001:db8::/129", &p, err), -1);
 	assert_int_equal(parse_prefix("nonsense/8", &p, err), -1);
+	/* IPv4-mapped IPv6 is IPv4 in another spelling: refused, with the IPv4 form */
+	assert_int_equal(parse_prefix("::ffff:0.0.0.0/96", &p, err), -1);
+	assert_non_null(strstr(err, "IPv4-mapped"));
+	assert_non_null(strstr(err, "(0.0.0.0/0)"));
+	assert_int_equal(parse_prefix("::ffff:10.0.0.0/104", &p, err), -1);
+	assert_non_null(strstr(err, "(10.0.0.0/8)"));
+	assert_int_equal(parse_prefix("::ffff:10.1.2.3", &p, err), -1);
+	assert_non_null(strstr(err, "(10.1.2.3/32)"));
+	assert_int_equal(parse_prefix("::ffff:0:0/96", &p, err), -1);
+	assert_int_equal(parse_prefix("::ffff:10.0.0.0/100", &p, err), -1);
+	assert_non_null(strstr(err, "host bits"));
+	/* prefixes around the mapped space are IPv6 and stay so */
+	assert_int_equal(parse_prefix("::/0", &p, err), 0);
+	assert_int_equal(p.family, STEER_FAMILY_V6);
+	assert_int_equal(parse_prefix("::/80", &p, err), 0);
+	assert_int_equal(parse_prefix("::fffe:0:0/96", &p, err), 0);
+	assert_int_equal(parse_prefix("::1:ffff:0:0/96", &p, err), 0);
+	assert_int_equal(parse_prefix("::ffff:0:0/95", &p, err), -1);
+	assert_non_null(strstr(err, "host bits"));
+}
+
+/* The refill against exact 128-bit arithmetic: whole microseconds at
+ * rate, capped at the burst, for the extremes the config takes. */
+static __u64 refill_exact(__u64 tokens, __u64 burst, __u64 rate, __u64 elapsed_ns)
+{
+	unsigned __int128 add = (unsigned __int128)(elapsed_ns / 1000) * rate / 1000000;
+
+	if (tokens >= burst)
+		return burst;
+	return add >= burst - tokens ? burst : tokens + (__u64)add;
+}
+
+static void test_bucket_refill(void **state)
+{
+	const __u64 rates[] = { 1, 999, 1000, 200000, 184000000ull, 1000000000ull,
+				10000000000ull, 1000000000000ull };	/* x1000: up to 1e9/s */
+	const __u64 bursts[] = { 1000, 5000, 1000000ull, 10000000000ull, 4294967295000ull };
+	const __u64 elapsed[] = { 0, 1, 999, 1000, 1001, 123456789ull, 1840000000ull,
+				  18400000000ull, 25000000000ull, 99000000000ull, 1ull << 62 };
+	__u64 used, t, seed = 42;
+
+	(void)state;
+	for (size_t r = 0; r < sizeof(rates) / sizeof(rates[0]); r++)
+		for (size_t b = 0; b < sizeof(bursts) / sizeof(bursts[0]); b++)
+			for (size_t e = 0; e < sizeof(elapsed) / sizeof(elapsed[0]); e++)
+				for (__u64 f = 0; f <= 4; f++) {
+					__u64 tok = bursts[b] / 4 * f;
+
+					t = bucket_refill(tok, bursts[b], rates[r], elapsed[e], &used);
+					assert_true(t <= bursts[b]);
+					assert_true(t >= tok || tok > bursts[b]);
+					assert_int_equal(t, refill_exact(tok, bursts[b], rates[r],
+									 elapsed[e]));
+					assert_true(used <= elapsed[e]);
+				}
+	/* 1e9/s, burst 1e9, empty, 1 s idle: full (the old product wrapped) */
+	assert_int_equal(bucket_refill(0, 1000000000000ull, 1000000000000ull, 1000000000ull, &used),
+			 1000000000000ull);
+	/* 200,000/s, empty, 50 s: full */
+	assert_int_equal(bucket_refill(0, 5000, 200000000ull, 50000000000ull, &used), 5000);
+	/* random cases */
+	for (int i = 0; i < 200000; i++) {
+		__u64 burst, rate, tok, el;
+
+		seed = seed * 6364136223846793005ull + 1442695040888963407ull;
+		burst = 1000 + (seed >> 20) % 4294967295000ull;
+		seed = seed * 6364136223846793005ull + 1442695040888963407ull;
+		rate = 1 + (seed >> 24) % 1000000000000ull;
+		seed = seed * 6364136223846793005ull + 1442695040888963407ull;
+		tok = (seed >> 16) % (burst + 1);
+		seed = seed * 6364136223846793005ull + 1442695040888963407ull;
+		el = (seed >> (seed & 31));
+		t = bucket_refill(tok, burst, rate, el, &used);
+		assert_int_equal(t, refill_exact(tok, burst, rate, el));
+	}
+	/* steps of 1.5 us at 1e6/s carry their half microseconds: 1,000
+	 * steps accrue 1,500 us of tokens, not 1,000 */
+	t = 0;
+	{
+		__u64 clock = 0, now = 0;
+
+		for (int i = 0; i < 1000; i++) {
+			now += 1500;
+			t = bucket_refill(t, 1ull << 40, 1000000000ull, now - clock, &used);
+			clock += used;
+		}
+	}
+	assert_int_equal(t, 1500ull * 1000);
 }
 
 static void test_ports_and_endpoints(void **state)
@@ -210,6 +299,7 @@ int main(void)
 		cmocka_unit_test(test_names),
 		cmocka_unit_test(test_numbers),
 		cmocka_unit_test(test_prefixes),
+		cmocka_unit_test(test_bucket_refill),
 		cmocka_unit_test(test_ports_and_endpoints),
 		cmocka_unit_test(test_policies),
 		cmocka_unit_test(test_weighted_table),
