@@ -978,6 +978,7 @@ int main(int argc, char **argv)
 
 	for (int i = 0; i < MAP_COUNT; i++)
 		c.maps.fd[i] = -1;
+	steer_libbpf_quiet();
 	ret = take_global_opts(&c, &argc, argv);
 	if (!ret)
 		ret = steer_paths_init(&c.paths, c.bpffs, c.err);
