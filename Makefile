@@ -17,7 +17,7 @@ LDLIBS := -lbpf -lelf -lz
 BPF_CFLAGS := -g -O2 -target bpf -mcpu=v3 -Wall -Wextra -Werror -D__TARGET_ARCH_$(ARCH) -I$(BUILD) -Ibpf
 
 LIB_SRCS := userspace/loader.c userspace/state.c userspace/sockets.c userspace/parse.c \
-	    userspace/table.c userspace/json.c userspace/cgroup.c
+	    userspace/table.c userspace/json.c userspace/cgroup.c userspace/errfmt.c
 LIB_OBJS := $(LIB_SRCS:userspace/%.c=$(BUILD)/%.o)
 # steerd's own modules, on top of the shared ones
 DAEMON_SRCS := userspace/apply.c userspace/config.c userspace/health.c userspace/resources.c \

@@ -83,6 +83,10 @@ static int open_error(const char *path, char *err)
 		snprintf(err, STEER_ERR_LEN, "steer is not loaded at %s (run 'steerctl load')", path);
 		return STEER_EINPUT;
 	}
+	if (errno == ENAMETOOLONG || errno == ELOOP) {	/* a --bpffs no one could use */
+		snprintf(err, STEER_ERR_LEN, "cannot use %s: %s", path, strerror(errno));
+		return STEER_EINPUT;
+	}
 	snprintf(err, STEER_ERR_LEN, "cannot open %s: %s", path, strerror(errno));
 	return STEER_ESYS;
 }

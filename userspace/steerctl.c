@@ -17,6 +17,7 @@
 #include <sys/socket.h>
 #include <sys/un.h>
 #include <bpf/bpf.h>
+#include "errfmt.h"
 #include "json.h"
 #include "loader.h"
 #include "parse.h"
@@ -986,6 +987,6 @@ int main(int argc, char **argv)
 		ret = run_cmd(&c, cmds, "steerctl", argc - 1, argv + 1);
 	steer_maps_close(&c.maps);
 	if (ret)
-		fprintf(stderr, "Error: %s\n", c.err);
+		errfmt_print(stderr, "Error: ", c.err);
 	return ret;
 }

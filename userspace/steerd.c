@@ -24,6 +24,7 @@
 #include <unistd.h>
 #include <bpf/bpf.h>
 #include "daemon.h"
+#include "errfmt.h"
 #include "log.h"
 #include "state.h"
 
@@ -742,11 +743,12 @@ int main(int argc, char **argv)
 		}
 	}
 	if (optind < argc) {
-		fprintf(stderr, "Error: unexpected argument '%s'\n", argv[optind]);
+		snprintf(err, sizeof(err), "unexpected argument '%s'", argv[optind]);
+		errfmt_print(stderr, "Error: ", err);
 		return STEER_EINPUT;
 	}
 	if (config_load(d.conf_path, &d.conf, err, sizeof(err))) {
-		fprintf(stderr, "Error: %s\n", err);
+		errfmt_print(stderr, "Error: ", err);
 		return STEER_EINPUT;
 	}
 	if (check_only) {
