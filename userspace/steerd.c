@@ -59,27 +59,58 @@ static int watch(struct daemon *d, int fd, uint32_t events, struct source *src, 
 	return epoll_ctl(d->epfd, op, fd, &ev);
 }
 
-static int open_report_socket(struct daemon *d, char *err)
+/* Who may report: the socket's group and mode, from daemon.socket_group
+ * and daemon.socket_mode (connecting to a datagram socket needs write). */
+static int report_socket_access(const struct steer_config *c, char *err)
+{
+	if (c->has_socket_group && chown(c->socket_path, (uid_t)-1, c->socket_gid)) {
+		snprintf(err, STEER_ERR_LEN, "cannot give the report socket %s group %u: %s",
+			 c->socket_path, (unsigned)c->socket_gid, strerror(errno));
+		return STEER_ESYS;
+	}
+	if (chmod(c->socket_path, (mode_t)c->socket_mode)) {
+		snprintf(err, STEER_ERR_LEN, "cannot set mode %04o on the report socket %s: %s",
+			 c->socket_mode, c->socket_path, strerror(errno));
+		return STEER_ESYS;
+	}
+	return STEER_OK;
+}
+
+/* A bound report socket at c->socket_path, or -1 with err. */
+static int bind_report_socket(const struct steer_config *c, char *err)
 {
 	struct sockaddr_un sun = { .sun_family = AF_UNIX };
-	const char *path = d->conf.socket_path;
+	const char *path = c->socket_path;
 	char dir[sizeof(sun.sun_path)], *slash;
+	int fd;
 
 	snprintf(dir, sizeof(dir), "%s", path);
 	if ((slash = strrchr(dir, '/')) && slash != dir) {
 		*slash = '\0';
-		mkdir(dir, 0755);
+		mkdir(dir, 0755);	/* others may pass, the socket's mode decides */
 	}
 	snprintf(sun.sun_path, sizeof(sun.sun_path), "%s", path);
-	d->report_fd = socket(AF_UNIX, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+	fd = socket(AF_UNIX, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
 	unlink(path);
-	if (d->report_fd < 0 || bind(d->report_fd, (struct sockaddr *)&sun, sizeof(sun))) {
+	if (fd < 0 || bind(fd, (struct sockaddr *)&sun, sizeof(sun))) {
 		snprintf(err, STEER_ERR_LEN, "cannot bind the report socket %s: %s", path,
 			 strerror(errno));
-		return STEER_ESYS;
+		if (fd >= 0)
+			close(fd);
+		return -1;
 	}
-	chmod(path, 0660);
-	return STEER_OK;
+	if (report_socket_access(c, err)) {
+		close(fd);
+		unlink(path);
+		return -1;
+	}
+	return fd;
+}
+
+static int open_report_socket(struct daemon *d, char *err)
+{
+	d->report_fd = bind_report_socket(&d->conf, err);
+	return d->report_fd < 0 ? STEER_ESYS : STEER_OK;
 }
 
 static struct dworker *worker_named(struct daemon *d, const char *name)
@@ -174,15 +205,38 @@ static void start_probe(struct daemon *d, struct dworker *w, struct probe *pr, b
 	}
 }
 
+/* A worker fails its checks while it is down or its last check failed. */
+static bool failing_checks(const struct dworker *w)
+{
+	return !w->track.up || w->track.fail_streak > 0;
+}
+
+/* How many of pool's checked workers fail their checks now. */
+static size_t pool_check_failures(const struct daemon *d, const char *pool, size_t *checked)
+{
+	size_t failing = 0;
+
+	*checked = 0;
+	for (size_t i = 0; i < d->nworkers; i++) {
+		const struct dworker *w = &d->workers[i];
+
+		if (!w->present || !w->conf.check.enabled || strcmp(w->pool, pool))
+			continue;
+		(*checked)++;
+		failing += failing_checks(w);
+	}
+	return failing;
+}
+
+/* A worker's failed checks take that worker down (fall); they reach its
+ * pool's circuit only when most of the pool fails its checks (see
+ * circuit_checks_pool_wide). */
 static void check_done(struct daemon *d, struct dworker *w, const struct check_result *res,
 		       uint64_t now)
 {
 	struct dpool *p = pool_named(d, w->pool);
+	size_t failing, checked;
 
-	/* A worker already down adds no more failures: one dead worker is
-	 * the health check's business, a failing pool the circuit's. */
-	if (p && w->track.up)
-		circuit_record(&p->circuit, now, res->ok, !res->ok);
 	if (health_track_update(&w->track, res->ok, now)) {
 		if (w->track.up)
 			log_info("worker %s is up (%s)", w->name, res->detail);
@@ -190,6 +244,10 @@ static void check_done(struct daemon *d, struct dworker *w, const struct check_r
 			log_warn("worker %s is down (%s)", w->name, res->detail);
 	}
 	snprintf(w->last_detail, sizeof(w->last_detail), "%s", res->detail);
+	if (!p)
+		return;
+	failing = pool_check_failures(d, w->pool, &checked);
+	circuit_record_check(&p->circuit, now, res->ok, failing, checked);
 }
 
 static void agent_done(struct dworker *w, const struct check_result *res)
