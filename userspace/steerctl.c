@@ -706,10 +706,21 @@ static int do_worker_del(struct ctl *c, int argc, char **argv)
 	return worker_del(&c->maps, name, c->err);
 }
 
-static const char *worker_state_shown(const struct steer_worker *w,
+/* Gone: the kernel failed to pick it, or its listener closed, which takes
+ * its SOCKMAP entry with it: seen at once, before any connection tries it. */
+static bool worker_gone(const struct ctl *c, uint32_t id, const struct steer_worker_stats *st)
+{
+	uint64_t cookie;
+
+	return st->gone || (bpf_map_lookup_elem(c->maps.fd[MAP_WORKER_SOCKS], &id, &cookie) &&
+			    errno == ENOENT);
+}
+
+static const char *worker_state_shown(const struct ctl *c, uint32_t id,
+				      const struct steer_worker *w,
 				      const struct steer_worker_stats *st)
 {
-	return st->gone ? "gone" : state_name(w->state);
+	return worker_gone(c, id, st) ? "gone" : state_name(w->state);
 }
 
 static void print_workers(struct ctl *c, struct json *j)
@@ -733,8 +744,11 @@ static void print_workers(struct ctl *c, struct json *j)
 			json_string(j, "name", w.name);
 			json_string(j, "pool", pool);
 			json_string(j, "listener", where);
-			json_uint(j, "pid", w.pid);
-			json_string(j, "state", worker_state_shown(&w, &st));
+			if (worker_gone(c, i, &st))
+				json_null(j, "pid");	/* its listener is closed: no owner */
+			else
+				json_uint(j, "pid", w.pid);
+			json_string(j, "state", worker_state_shown(c, i, &w, &st));
 			json_uint(j, "weight", w.weight);
 			json_uint(j, "health", w.health);
 			json_uint(j, "maxconn", w.maxconn);
@@ -755,7 +769,7 @@ static void print_workers(struct ctl *c, struct json *j)
 		}
 		snprintf(maxconn, sizeof(maxconn), w.maxconn ? "%u" : "-", w.maxconn);
 		printf("%-16s %-12s %-22s %-6s %6u %6u %7s %11lld %7llu %9llu\n", w.name, pool, where,
-		       worker_state_shown(&w, &st), w.weight, w.health, maxconn,
+		       worker_state_shown(c, i, &w, &st), w.weight, w.health, maxconn,
 		       (long long)st.outstanding, (unsigned long long)worker_stats_pending(&st),
 		       (unsigned long long)st.steered);
 	}

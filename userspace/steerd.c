@@ -471,19 +471,27 @@ static void update_circuits(struct daemon *d, uint64_t now)
 
 /* ---- metrics ---------------------------------------------------------- */
 
-/* What the metrics show of one worker, read once per render. */
+/* What the metrics show of one worker of the maps (every worker, steerd's
+ * or an operator's), read once per render. */
 struct worker_view {
-	bool ok;
+	uint32_t id;
 	struct steer_worker cfg;
 	struct steer_worker_stats st;
+	bool stats_ok;
+	bool alive;			/* its listener is in the SOCKMAP */
+	const struct dworker *dw;	/* steerd's view; NULL: not in the file */
+	const char *pool;
 };
 
-/* What the metrics show of one pool. */
+/* What the metrics show of one pool of the maps. */
 struct pool_view {
-	bool ok;
+	uint32_t id;
+	char name[STEER_NAME_LEN];
+	uint32_t circuit;		/* the kernel's: forced or steerd's */
+	bool stats_ok, budget_ok;
 	struct steer_pool_stats st;
 	struct steer_pool_budget bud;
-	double error_ratio;
+	const struct dpool *dp;		/* NULL: steerd does not judge it */
 };
 
 enum worker_metric { WM_OUTSTANDING, WM_STEERED, WM_RESETS, WM_HEALTH, WM_WEIGHT, WM_UP };
@@ -499,12 +507,13 @@ static const struct metric_family {
 			"Connections that ended in a reset, from either side." },
 	[WM_HEALTH] = { "steer_worker_health_factor", "gauge", "Health factor set by steerd, 0 to 1." },
 	[WM_WEIGHT] = { "steer_worker_effective_weight", "gauge", "Admin weight times health factor." },
-	[WM_UP] = { "steer_worker_up", "gauge", "1 when the worker's checks pass." },
+	[WM_UP] = { "steer_worker_up", "gauge",
+		    "1 when the worker's listener is open and its checks (if any) pass." },
 }, pool_families[] = {
 	[PM_CIRCUIT] = { "steer_pool_circuit_state", "gauge",
 			 "Circuit breaker: 0 closed, 1 open, 2 half-open." },
 	[PM_ERRORS] = { "steer_pool_error_ratio", "gauge",
-			"Errors over outcomes in the circuit window." },
+			"Errors over outcomes in the circuit window (pools steerd judges)." },
 	[PM_QUOTA] = { "steer_pool_quota_left", "gauge",
 		       "Admissions left in the pool's quota (absent: no quota)." },
 	[PM_SPILLED] = { "steer_pool_spilled_total", "counter",
@@ -512,74 +521,132 @@ static const struct metric_family {
 };
 
 /* false: the worker has no such sample now */
-static bool worker_metric(const struct dworker *w, const struct worker_view *v,
-			  enum worker_metric m, double *value)
+static bool worker_metric(const struct worker_view *v, enum worker_metric m, double *value)
 {
 	switch (m) {
-	case WM_OUTSTANDING: *value = (double)v->st.outstanding; return v->ok;
-	case WM_STEERED: *value = (double)v->st.steered; return v->ok;
-	case WM_RESETS: *value = (double)v->st.aborted; return v->ok;
-	case WM_HEALTH: *value = w->health / 1000.0; return true;
-	case WM_WEIGHT: *value = v->cfg.weight * (v->cfg.health / 1000.0); return v->ok;
-	case WM_UP: *value = w->present && w->track.up; return true;
+	case WM_OUTSTANDING: *value = (double)v->st.outstanding; return v->stats_ok;
+	case WM_STEERED: *value = (double)v->st.steered; return v->stats_ok;
+	case WM_RESETS: *value = (double)v->st.aborted; return v->stats_ok;
+	case WM_HEALTH: *value = v->cfg.health / 1000.0; return true;
+	case WM_WEIGHT: *value = v->cfg.weight * (v->cfg.health / 1000.0); return true;
+	case WM_UP:
+		*value = v->alive && !(v->stats_ok && v->st.gone) &&
+			 (!v->dw || (v->dw->present && v->dw->track.up));
+		return true;
 	}
 	return false;
 }
 
-static bool pool_metric(const struct dpool *p, const struct pool_view *v, enum pool_metric m,
+static bool pool_metric(const struct pool_view *v, uint64_t now, enum pool_metric m,
 			double *value)
 {
+	uint64_t total;
+
 	switch (m) {
-	case PM_CIRCUIT: *value = p->circuit.state; return true;
-	case PM_ERRORS: *value = v->error_ratio; return true;
+	case PM_CIRCUIT: *value = v->circuit; return true;
+	case PM_ERRORS:
+		if (!v->dp)
+			return false;
+		*value = circuit_error_rate(&v->dp->circuit, now, &total);
+		return true;
 	case PM_QUOTA:
 		*value = (double)(v->bud.quota_left > 0 ? v->bud.quota_left : 0);
-		return v->ok && v->bud.quota_on;
-	case PM_SPILLED: *value = (double)v->st.spilled; return v->ok;
+		return v->budget_ok && v->bud.quota_on;
+	case PM_SPILLED: *value = (double)v->st.spilled; return v->stats_ok;
 	}
 	return false;
+}
+
+static const struct dworker *dworker_of(const struct daemon *d, uint32_t id, const char *name)
+{
+	for (size_t i = 0; i < d->nworkers; i++)
+		if (d->workers[i].present && d->workers[i].id == id &&
+		    !strcmp(d->workers[i].name, name))
+			return &d->workers[i];
+	return NULL;
+}
+
+/* Every pool in the maps, with the kernel's circuit state. */
+static size_t read_pool_views(struct daemon *d, struct pool_view *pv)
+{
+	struct steer_pool *p = calloc(1, sizeof(*p));
+	size_t n = 0;
+
+	for (uint32_t id = 0; p && id < STEER_MAX_POOLS; id++) {
+		struct pool_view *v = &pv[n];
+
+		if (bpf_map_lookup_elem(d->maps.fd[MAP_POOLS], &id, p) || !p->in_use)
+			continue;
+		memset(v, 0, sizeof(*v));
+		v->id = id;
+		snprintf(v->name, sizeof(v->name), "%s", p->name);
+		v->circuit = p->circuit;
+		v->stats_ok = !bpf_map_lookup_elem(d->maps.fd[MAP_POOL_STATS], &id, &v->st);
+		v->budget_ok = !pool_budget_read(&d->maps, id, &v->bud);
+		for (size_t k = 0; k < d->npools; k++)
+			if (d->pools[k].id == id && !strcmp(d->pools[k].name, v->name))
+				v->dp = &d->pools[k];
+		n++;
+	}
+	free(p);
+	return n;
+}
+
+/* Every worker in the maps. */
+static size_t read_worker_views(struct daemon *d, struct worker_view *wv,
+				const struct pool_view *pv, size_t npv)
+{
+	size_t n = 0;
+	uint64_t cookie;
+
+	for (uint32_t id = 0; id < STEER_MAX_WORKERS; id++) {
+		struct worker_view *v = &wv[n];
+
+		if (bpf_map_lookup_elem(d->maps.fd[MAP_WORKERS], &id, &v->cfg) || !v->cfg.in_use)
+			continue;
+		v->id = id;
+		v->stats_ok = !worker_stats_read(&d->maps, id, &v->st);
+		v->alive = !bpf_map_lookup_elem(d->maps.fd[MAP_WORKER_SOCKS], &id, &cookie);
+		v->dw = dworker_of(d, id, v->cfg.name);
+		v->pool = "";
+		for (size_t k = 0; k < npv; k++)
+			if (pv[k].id == v->cfg.pool_id)
+				v->pool = pv[k].name;
+		n++;
+	}
+	return n;
 }
 
 static void render_metrics(struct daemon *d, uint64_t now)
 {
-	struct worker_view *wv = calloc(d->nworkers + 1, sizeof(*wv));
-	struct pool_view *pv = calloc(d->npools + 1, sizeof(*pv));
+	struct worker_view *wv = calloc(STEER_MAX_WORKERS, sizeof(*wv));
+	struct pool_view *pv = calloc(STEER_MAX_POOLS, sizeof(*pv));
 	struct metrics_buf *b = metrics_buf_new();
+	size_t nw, np;
 	const char *text;
 	double value;
 	size_t len;
 
 	if (!b || !wv || !pv)
 		goto cleanup;
-	for (size_t i = 0; i < d->nworkers; i++) {
-		struct dworker *w = &d->workers[i];
-
-		wv[i].ok = w->present && !worker_stats_read(&d->maps, w->id, &wv[i].st) &&
-			   !bpf_map_lookup_elem(d->maps.fd[MAP_WORKERS], &w->id, &wv[i].cfg);
-	}
-	for (size_t i = 0; i < d->npools; i++) {
-		uint64_t total;
-
-		pv[i].error_ratio = circuit_error_rate(&d->pools[i].circuit, now, &total);
-		pv[i].ok = !bpf_map_lookup_elem(d->maps.fd[MAP_POOL_STATS], &d->pools[i].id, &pv[i].st) &&
-			   !pool_budget_read(&d->maps, d->pools[i].id, &pv[i].bud);
-	}
+	np = read_pool_views(d, pv);
+	nw = read_worker_views(d, wv, pv, np);
 	for (size_t m = 0; m < sizeof(worker_families) / sizeof(worker_families[0]); m++) {
 		const struct metric_family *f = &worker_families[m];
 
 		metrics_family(b, f->name, f->type, f->help);
-		for (size_t i = 0; i < d->nworkers; i++)
-			if (worker_metric(&d->workers[i], &wv[i], m, &value))
-				metrics_sample(b, f->name, value, "worker", d->workers[i].name, "pool",
-					       d->workers[i].pool, NULL);
+		for (size_t i = 0; i < nw; i++)
+			if (worker_metric(&wv[i], m, &value))
+				metrics_sample(b, f->name, value, "worker", wv[i].cfg.name, "pool",
+					       wv[i].pool, NULL);
 	}
 	for (size_t m = 0; m < sizeof(pool_families) / sizeof(pool_families[0]); m++) {
 		const struct metric_family *f = &pool_families[m];
 
 		metrics_family(b, f->name, f->type, f->help);
-		for (size_t i = 0; i < d->npools; i++)
-			if (pool_metric(&d->pools[i], &pv[i], m, &value))
-				metrics_sample(b, f->name, value, "pool", d->pools[i].name, NULL);
+		for (size_t i = 0; i < np; i++)
+			if (pool_metric(&pv[i], now, m, &value))
+				metrics_sample(b, f->name, value, "pool", pv[i].name, NULL);
 	}
 	metrics_family(b, "steer_maintenance_served_total", "counter",
 		       "Connections answered by the maintenance responder.");
