@@ -670,6 +670,245 @@ static void watch_maintenance(struct daemon *d)
 		d->maint_watched = true;
 }
 
+/* ---- daemon settings ------------------------------------------------------ */
+
+static socklen_t endpoint_sockaddr(const struct steer_endpoint *ep, struct sockaddr_storage *ss)
+{
+	memset(ss, 0, sizeof(*ss));
+	if (ep->family == STEER_FAMILY_V4) {
+		struct sockaddr_in *sin = (struct sockaddr_in *)ss;
+
+		sin->sin_family = AF_INET;
+		sin->sin_port = htons(ep->port);
+		memcpy(&sin->sin_addr, ep->addr + 12, 4);
+		return sizeof(*sin);
+	}
+	struct sockaddr_in6 *sin6 = (struct sockaddr_in6 *)ss;
+
+	sin6->sin6_family = AF_INET6;
+	sin6->sin6_port = htons(ep->port);
+	memcpy(&sin6->sin6_addr, ep->addr, 16);
+	return sizeof(*sin6);
+}
+
+static struct metrics_server *metrics_start_on(const struct steer_endpoint *ep, char *err)
+{
+	struct sockaddr_storage ss;
+	socklen_t len = endpoint_sockaddr(ep, &ss);
+
+	return metrics_server_start((struct sockaddr *)&ss, len, err, STEER_ERR_LEN);
+}
+
+static bool same_port(const struct sockaddr_storage *a, const struct sockaddr_storage *b)
+{
+	if (a->ss_family != b->ss_family)
+		return false;
+	if (a->ss_family == AF_INET)
+		return ((const struct sockaddr_in *)a)->sin_port ==
+		       ((const struct sockaddr_in *)b)->sin_port;
+	return ((const struct sockaddr_in6 *)a)->sin6_port ==
+	       ((const struct sockaddr_in6 *)b)->sin6_port;
+}
+
+/* daemon.metrics: rebind when the address changed. The new server starts
+ * before the old one stops; when it cannot (the same port on another
+ * address of ours), the old one stops first and comes back if the new one
+ * still fails. */
+static int apply_metrics_setting(struct daemon *d)
+{
+	struct sockaddr_storage want, was;
+	struct metrics_server *fresh;
+	char err[STEER_ERR_LEN];
+	const struct sockaddr *cur;
+	socklen_t len, cur_len = 0;
+
+	if (!d->conf.has_metrics) {
+		if (d->metrics)
+			log_info("metrics endpoint stopped");
+		metrics_server_stop(d->metrics);
+		d->metrics = NULL;
+		return 0;
+	}
+	len = endpoint_sockaddr(&d->conf.metrics, &want);
+	if (d->metrics) {
+		cur = metrics_server_addr(d->metrics, &cur_len);
+		if (cur_len == len && !memcmp(cur, &want, len))
+			return 0;
+		memcpy(&was, cur, cur_len);
+	}
+	fresh = metrics_server_start((struct sockaddr *)&want, len, err, sizeof(err));
+	if (!fresh && d->metrics && same_port(&was, &want)) {
+		metrics_server_stop(d->metrics);
+		d->metrics = NULL;
+		fresh = metrics_server_start((struct sockaddr *)&want, len, err, sizeof(err));
+		if (!fresh) {
+			char again[STEER_ERR_LEN];
+
+			d->metrics = metrics_server_start((struct sockaddr *)&was, cur_len, again,
+							  sizeof(again));
+			if (!d->metrics)
+				log_err("metrics: the old endpoint did not come back: %s", again);
+		}
+	}
+	if (!fresh) {
+		if (d->metrics)
+			render_metrics(d, now_ms());
+		log_err("not applied: %s; %s", err,
+			d->metrics ? "the old metrics endpoint stays" : "no metrics endpoint");
+		return -1;
+	}
+	metrics_server_stop(d->metrics);
+	d->metrics = fresh;
+	render_metrics(d, now_ms());	/* no 503 on the new address */
+	log_info("metrics endpoint moved");
+	return 0;
+}
+
+/* daemon.socket, socket_group, socket_mode: a new path is bound before the
+ * old socket closes; group and mode are set again on every reload. */
+static int apply_report_setting(struct daemon *d)
+{
+	struct sockaddr_un cur = { 0 };
+	socklen_t len = sizeof(cur);
+	char err[STEER_ERR_LEN];
+	int fd;
+
+	if (getsockname(d->report_fd, (struct sockaddr *)&cur, &len))
+		cur.sun_path[0] = '\0';
+	if (!strcmp(cur.sun_path, d->conf.socket_path)) {
+		if (!report_socket_access(&d->conf, err))
+			return 0;
+		log_err("not applied: %s", err);
+		return -1;
+	}
+	fd = bind_report_socket(&d->conf, err);
+	if (fd < 0) {
+		log_err("not applied: %s; reports still go to %s", err, cur.sun_path);
+		return -1;
+	}
+	if (watch(d, fd, EPOLLIN, &d->report_src, EPOLL_CTL_ADD)) {
+		log_err("not applied: cannot watch the report socket %s: %s", d->conf.socket_path,
+			strerror(errno));
+		close(fd);
+		unlink(d->conf.socket_path);
+		return -1;
+	}
+	close(d->report_fd);	/* and out of the epoll set */
+	unlink(cur.sun_path);
+	d->report_fd = fd;
+	log_info("report socket moved to %s", d->conf.socket_path);
+	return 0;
+}
+
+/* The maintenance pool's worker is the responder's socket: swap it. */
+static int replace_maintenance_worker(struct daemon *d, char *err)
+{
+	struct worker_params params = { .weight = 100 };
+	struct listener l;
+	uint32_t id;
+	int ret;
+
+	if (steer_maps_lock(&d->maps)) {
+		snprintf(err, STEER_ERR_LEN, "cannot lock %s: %s", d->maps.dir, strerror(errno));
+		return STEER_ESYS;
+	}
+	if (!worker_find(&d->maps, MAINTENANCE_WORKER, &id, NULL, err) &&
+	    (ret = worker_del(&d->maps, MAINTENANCE_WORKER, err)))
+		goto out;
+	ret = STEER_OK;
+	if (!d->maint_open)
+		goto out;
+	if ((ret = listener_take_by_fd((uint32_t)getpid(), (uint32_t)d->maint.fd,
+				       d->maps.netns_ino, &l, err)))
+		goto out;
+	ret = worker_add(&d->maps, MAINTENANCE_POOL, MAINTENANCE_WORKER, &l, &params, err);
+out:
+	steer_maps_unlock(&d->maps);
+	return ret;
+}
+
+static bool same_endpoint(const struct steer_endpoint *a, const struct steer_endpoint *b)
+{
+	return a->family == b->family && a->port == b->port && !memcmp(a->addr, b->addr, 16);
+}
+
+/* maintenance listen, status, retry_after, body. A new address is
+ * listened on before the old responder closes; a new answer is swapped in. */
+static int apply_maintenance_setting(struct daemon *d)
+{
+	const struct conf_maintenance *mc = &d->conf.maintenance;
+	struct maintenance fresh, old;
+	char err[STEER_ERR_LEN];
+
+	if (!mc->enabled && d->maint_open) {
+		maintenance_close(&d->maint);
+		d->maint_open = d->maint_watched = false;
+		if (replace_maintenance_worker(d, err))
+			log_warn("maintenance worker: %s", err);
+		log_info("maintenance responder stopped");
+		return 0;
+	}
+	if (!mc->enabled || !d->maint_open)
+		return 0;	/* opening it is daemon_apply's, which says why it could not */
+	if (same_endpoint(&d->maint.listen, &mc->listen)) {
+		fresh = (struct maintenance){ .fd = -1 };
+		if (maintenance_set_response(&fresh, mc->status, mc->retry_after, mc->body, err)) {
+			log_err("not applied: maintenance answer: %s", err);
+			return -1;
+		}
+		if (fresh.len == d->maint.len && !memcmp(fresh.response, d->maint.response, fresh.len)) {
+			free(fresh.response);
+			return 0;
+		}
+		free(d->maint.response);
+		d->maint.response = fresh.response;
+		d->maint.len = fresh.len;
+		log_info("maintenance answer changed");
+		return 0;
+	}
+	if (maintenance_open(&fresh, &mc->listen, mc->status, mc->retry_after, mc->body, err)) {
+		log_err("not applied: %s; the old maintenance responder stays", err);
+		return -1;
+	}
+	old = d->maint;
+	fresh.served = old.served;
+	d->maint = fresh;
+	d->maint_watched = false;
+	watch_maintenance(d);
+	if (replace_maintenance_worker(d, err)) {
+		/* back to the old one, which still listens and is in epoll */
+		log_err("not applied: maintenance worker: %s; the old responder stays", err);
+		epoll_ctl(d->epfd, EPOLL_CTL_DEL, d->maint.fd, NULL);
+		maintenance_close(&d->maint);
+		d->maint = old;
+		d->maint_watched = true;
+		replace_maintenance_worker(d, err);
+		return -1;
+	}
+	maintenance_close(&old);
+	log_info("maintenance responder moved");
+	return 0;
+}
+
+/* Settings that live in steerd's own sockets, not in the maps. They are
+ * compared with what runs (the bound addresses, the answer), not with the
+ * previous file, so one that failed is tried again on the next reload.
+ * Call after daemon_apply with its result: returns it, or STEER_ESYS with
+ * err when a setting could not be applied (each failure is logged), so
+ * that a reload never says "reloaded" then. */
+static int apply_daemon_settings(struct daemon *d, int ret, char *err)
+{
+	int failed = 0;
+
+	failed |= apply_metrics_setting(d);
+	failed |= apply_report_setting(d);
+	failed |= apply_maintenance_setting(d);
+	if (ret || !failed)
+		return ret;
+	snprintf(err, STEER_ERR_LEN, "some daemon settings were not applied (see above)");
+	return STEER_ESYS;
+}
+
 static int reload(struct daemon *d)
 {
 	struct steer_config fresh = {}, old;
@@ -683,6 +922,7 @@ static int reload(struct daemon *d)
 	old = d->conf;
 	d->conf = fresh;
 	ret = daemon_apply(d, &old, err);
+	ret = apply_daemon_settings(d, ret, err);
 	watch_maintenance(d);
 	if (ret)
 		log_err("reload: %s", err);
@@ -809,20 +1049,10 @@ static int setup_events(struct daemon *d, char *err)
 
 static int start_metrics(struct daemon *d, char *err)
 {
-	struct sockaddr_in6 sin6 = { .sin6_family = AF_INET6, .sin6_port = htons(d->conf.metrics.port) };
-	struct sockaddr_in sin = { .sin_family = AF_INET, .sin_port = htons(d->conf.metrics.port) };
-
+	d->metrics = NULL;
 	if (!d->conf.has_metrics)
 		return STEER_OK;
-	if (d->conf.metrics.family == STEER_FAMILY_V4) {
-		memcpy(&sin.sin_addr, d->conf.metrics.addr + 12, 4);
-		d->metrics = metrics_server_start((struct sockaddr *)&sin, sizeof(sin), err,
-						  STEER_ERR_LEN);
-	} else {
-		memcpy(&sin6.sin6_addr, d->conf.metrics.addr, 16);
-		d->metrics = metrics_server_start((struct sockaddr *)&sin6, sizeof(sin6), err,
-						  STEER_ERR_LEN);
-	}
+	d->metrics = metrics_start_on(&d->conf.metrics, err);
 	return d->metrics ? STEER_OK : STEER_ESYS;
 }
 
