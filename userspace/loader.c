@@ -70,8 +70,9 @@ static void path_join(char *buf, size_t len, const char *dir, const char *sub, c
 	snprintf(buf, len, "%s/%s/%s", dir, sub, name);
 }
 
-/* Open failed with errno: a missing directory means nothing is loaded; a
- * denied one that we may not look (an unprivileged user). */
+/* An open of the pins failed with errno: missing means nothing is loaded;
+ * denied means we may not look (an unprivileged user), which is not the
+ * same and must not read as "not loaded". */
 static int open_error(const char *path, char *err)
 {
 	if (errno == EACCES || errno == EPERM) {
