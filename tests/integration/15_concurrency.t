@@ -45,6 +45,24 @@ done
 is "$bad_outcome" 0 "3 concurrent loads x 20: always exactly one exit 0 and two 'already loaded' (exit 2)"
 is "$bad_state" 0 "and steer is pinned and answers after each, and unload empties it"
 
+# load and unload wait for a writer that holds the lock
+held_for() {	# held_for COMMAND...: ms it took while the lock was held for 1 s
+	local start
+	rm -f "$STEER_TMP/locked"
+	flock "$PIN" -c "touch '$STEER_TMP/locked'; sleep 1" &
+	wait_for '[ -e "$STEER_TMP/locked" ]'
+	start=$(date +%s%N)
+	"$@" > /dev/null 2>&1
+	echo $(( ($(date +%s%N) - start) / 1000000 ))
+	wait
+}
+ms=$(held_for steer load --cgroup "$STEER_TEST_CGROUP")
+[ "$ms" -ge 700 ] && [ "$(state)" = loaded ]
+ok $? "load waits for the lock ($ms ms of a 1 s hold), then loads"
+ms=$(held_for steer unload)
+[ "$ms" -ge 700 ] && [ "$(state)" = empty ]
+ok $? "unload waits for the lock ($ms ms), then unloads"
+
 # and what was loaded works
 steer_setup p least-conn 2
 out=$("$SCLIENT" --connect $SVC4:80 -n 100 -c 10)
