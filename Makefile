@@ -29,7 +29,7 @@ TOOLS := tests/tools/sworker tests/tools/sclient
 BENCH_DIR := scripts/bench
 BENCH_COMMON := $(BENCH_DIR)/trace.c $(BENCH_DIR)/hist.c $(BENCH_DIR)/cli.c
 BENCH_TOOLS := $(BUILD)/agent $(BUILD)/loadgen $(BUILD)/jsqsim $(BUILD)/listeners
-UNIT_NAMES := test_unit test_health test_config test_resources test_metrics test_circuit
+UNIT_NAMES := test_unit test_health test_config test_resources test_metrics test_circuit test_errfmt
 UNIT_TESTS := $(UNIT_NAMES:%=$(BUILD)/%) $(BUILD)/test_bench
 # `make test` builds steerctl and the unit tests again with these, apart
 # from the normal build, and runs everything against that build.
@@ -79,6 +79,8 @@ $(BUILD)/test_resources: tests/unit/test_resources.c $(BUILD)/resources.o $(BUIL
 $(BUILD)/test_metrics: tests/unit/test_metrics.c $(BUILD)/metrics.o
 	$(CC) $(USER_CFLAGS) $^ -lmicrohttpd -lcmocka -lpthread -o $@
 $(BUILD)/test_circuit: tests/unit/test_circuit.c $(BUILD)/circuit.o
+	$(CC) $(USER_CFLAGS) $^ -lcmocka -o $@
+$(BUILD)/test_errfmt: tests/unit/test_errfmt.c $(BUILD)/errfmt.o
 	$(CC) $(USER_CFLAGS) $^ -lcmocka -o $@
 
 # Benchmark tools: the sample agent, the open-loop load generator, the JSQ simulator.
