@@ -131,22 +131,34 @@ int steer_is_loaded(const struct steer_paths *p)
 }
 
 /* Mount bpffs at root unless it already is one (a fresh machine has none). */
-static int ensure_bpffs(const char *root, char *err)
+static bool is_bpffs(const char *root)
 {
 	struct statfs st;
 
-	if (mkdir(root, 0700) && errno != EEXIST)
-		goto fail;
-	if (statfs(root, &st))
-		goto fail;
-	if (st.f_type == BPF_FS_MAGIC)
+	return !statfs(root, &st) && st.f_type == BPF_FS_MAGIC;
+}
+
+/* Two loads on a fresh machine must not both mount: they take turns on a
+ * lock of the directory underneath, and the second sees the first's mount. */
+static int ensure_bpffs(const char *root, char *err)
+{
+	int fd = -1, ret = STEER_ESYS;
+
+	if (is_bpffs(root))
 		return STEER_OK;
-	if (mount("bpf", root, "bpf", 0, "mode=0700"))
-		goto fail;
-	return STEER_OK;
-fail:
-	snprintf(err, STEER_ERR_LEN, "cannot mount bpffs at %s: %s", root, strerror(errno));
-	return STEER_ESYS;
+	if (mkdir(root, 0700) && errno != EEXIST)
+		goto out;
+	fd = open(root, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (fd < 0 || flock(fd, LOCK_EX))
+		goto out;
+	if (is_bpffs(root) || !mount("bpf", root, "bpf", 0, "mode=0700"))
+		ret = STEER_OK;
+out:
+	if (ret)
+		snprintf(err, STEER_ERR_LEN, "cannot mount bpffs at %s: %s", root, strerror(errno));
+	if (fd >= 0)
+		close(fd);
+	return ret;
 }
 
 static int make_dirs(const struct steer_paths *p, char *err)
