@@ -331,6 +331,17 @@ cleanup:
 	return ret;
 }
 
+int steer_ensure_loaded(const struct steer_paths *p, const char *netns, const char *cgroup,
+			bool *loaded, char *err)
+{
+	int ret = steer_load(p, netns, cgroup, err);
+
+	*loaded = ret == STEER_OK;
+	if (ret == STEER_EINPUT && steer_is_loaded(p))
+		return STEER_OK;	/* someone else's load won: fine by us */
+	return ret;
+}
+
 /* Maps that hold only hints, never state: when a new version changes their
  * layout, upgrade starts them empty instead of refusing. */
 static bool map_holds_hints(const struct bpf_map *map)

@@ -5,6 +5,7 @@
 #define STEER_LOADER_H
 
 #include <limits.h>
+#include <stdbool.h>
 #include <stdint.h>
 
 /* Return codes, also the tools' exit statuses. */
@@ -63,6 +64,10 @@ int steer_is_loaded(const struct steer_paths *p);
  * CAP_BPF)", STEER_ESYS; no pin dir: "not loaded", STEER_EINPUT.
  */
 int steer_load(const struct steer_paths *p, const char *netns, const char *cgroup, char *err);
+/* steer_load, and STEER_OK when it finds steer loaded already (*loaded
+ * says which), for a daemon that races another loader at start. */
+int steer_ensure_loaded(const struct steer_paths *p, const char *netns, const char *cgroup,
+			bool *loaded, char *err);
 int steer_unload(const struct steer_paths *p, char *err);
 /* Load this build's programs into the pinned maps and swap them into the
  * pinned links atomically (bpf_link_update): no connection is refused and

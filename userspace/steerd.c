@@ -1115,8 +1115,10 @@ int main(int argc, char **argv)
 	block_signals(&(sigset_t){ 0 });
 	ret = steer_paths_init(&d.paths, bpffs, err);
 	if (!ret && !steer_is_loaded(&d.paths)) {
-		ret = steer_load(&d.paths, netns, cgroup, err);
-		if (!ret)
+		bool loaded;
+
+		ret = steer_ensure_loaded(&d.paths, netns, cgroup, &loaded, err);
+		if (!ret && loaded)
 			log_info("loaded steer at %s", d.paths.dir);
 	}
 	if (!ret && !(ret = steer_maps_open(&d.paths, &d.maps, err)))

@@ -123,4 +123,17 @@ steer worker del x1 2>/dev/null
 steer worker add final x1 --addr 127.0.0.1:9201 2>/dev/null || steer worker set x1 --weight 100
 out=$("$SCLIENT" --connect 127.10.0.9:80 -n 50 -c 5)
 is "$(client_ok "$out")" "50 0 0" "and steering works after the storm"
+
+# steerd starting while two steerctl loads run: whoever wins, steerd runs
+steer unload
+cat > "$STEER_TMP/steer.conf" <<CONF
+daemon = { socket = "$STEER_TMP/steerd.sock"; };
+pools = ( { name = "d"; workers = ( { name = "x2"; addr = "127.0.0.1:9202"; resources = false; } ); } );
+CONF
+steer load --cgroup "$STEER_TEST_CGROUP" 2>/dev/null &
+steer load --cgroup "$STEER_TEST_CGROUP" 2>/dev/null &
+start_steerd "$STEER_TMP/steer.conf"
+wait
+wait_for '[ "$(worker_field x2 pool)" = d ]'
+ok $? "steerd started beside two concurrent loads and applied its file ($(state))"
 done_testing
