@@ -21,7 +21,11 @@ services = ( { name = "web"; prefix = "$SVC4/32"; port = 80; pool = "main"; },
 CONF
 }
 write_conf
-for w in m1:9101 m2:9102 m3:9103 b1:9201 q1:9301; do start_worker "${w%%:*}" "127.0.0.1:${w##*:}"; done
+declare -A PID_OF
+for w in m1:9101 m2:9102 m3:9103 b1:9201 q1:9301; do
+	start_worker "${w%%:*}" "127.0.0.1:${w##*:}"
+	PID_OF[${w%%:*}]=$LAST_PID
+done
 start_steerd "$STEER_TMP/steer.conf"
 
 # quota from the file: exactly 300 reach the pool, the rest spill
@@ -147,7 +151,8 @@ steer worker del op1
 steer pool del ops
 
 # everything down: the maintenance responder answers
-kill -9 $(pgrep -f 'sworker --listen 127.0.0.1:9[12]0') 2>/dev/null
+# by pid: a pattern would also match other tests' workers in other namespaces
+kill -9 "${PID_OF[m1]}" "${PID_OF[m2]}" "${PID_OF[m3]}" "${PID_OF[b1]}" 2>/dev/null
 wait_for '[ "$(steer -j worker list | jq "[.workers[] | select(.state == \"gone\")] | length")" -ge 0 ]'
 body=$(curl -s -m 3 -D "$STEER_TMP/headers" http://$SVC4/)
 is "$body" "steer maintenance: back soon" "all pools down: clients read the maintenance message"
