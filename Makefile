@@ -17,7 +17,7 @@ LDLIBS := -lbpf -lelf -lz
 BPF_CFLAGS := -g -O2 -target bpf -mcpu=v3 -Wall -Wextra -Werror -D__TARGET_ARCH_$(ARCH) -I$(BUILD) -Ibpf
 
 LIB_SRCS := userspace/loader.c userspace/state.c userspace/sockets.c userspace/parse.c \
-	    userspace/table.c userspace/json.c userspace/cgroup.c
+	    userspace/table.c userspace/json.c userspace/cgroup.c userspace/errfmt.c
 LIB_OBJS := $(LIB_SRCS:userspace/%.c=$(BUILD)/%.o)
 # steerd's own modules, on top of the shared ones
 DAEMON_SRCS := userspace/apply.c userspace/config.c userspace/health.c userspace/resources.c \
@@ -29,7 +29,7 @@ TOOLS := tests/tools/sworker tests/tools/sclient
 BENCH_DIR := scripts/bench
 BENCH_COMMON := $(BENCH_DIR)/trace.c $(BENCH_DIR)/hist.c $(BENCH_DIR)/cli.c
 BENCH_TOOLS := $(BUILD)/agent $(BUILD)/loadgen $(BUILD)/jsqsim $(BUILD)/listeners
-UNIT_NAMES := test_unit test_health test_config test_resources test_metrics test_circuit
+UNIT_NAMES := test_unit test_health test_config test_resources test_metrics test_circuit test_errfmt
 UNIT_TESTS := $(UNIT_NAMES:%=$(BUILD)/%) $(BUILD)/test_bench
 # `make test` builds steerctl and the unit tests again with these, apart
 # from the normal build, and runs everything against that build.
@@ -79,6 +79,8 @@ $(BUILD)/test_resources: tests/unit/test_resources.c $(BUILD)/resources.o $(BUIL
 $(BUILD)/test_metrics: tests/unit/test_metrics.c $(BUILD)/metrics.o
 	$(CC) $(USER_CFLAGS) $^ -lmicrohttpd -lcmocka -lpthread -o $@
 $(BUILD)/test_circuit: tests/unit/test_circuit.c $(BUILD)/circuit.o
+	$(CC) $(USER_CFLAGS) $^ -lcmocka -o $@
+$(BUILD)/test_errfmt: tests/unit/test_errfmt.c $(BUILD)/errfmt.o
 	$(CC) $(USER_CFLAGS) $^ -lcmocka -o $@
 
 # Benchmark tools: the sample agent, the open-loop load generator, the JSQ simulator.

@@ -112,3 +112,15 @@ bool circuit_tick(struct circuit *c, uint64_t now_ms)
 	}
 	return false;
 }
+
+bool circuit_checks_pool_wide(size_t failing, size_t checked)
+{
+	return checked > 0 && failing * 2 > checked;
+}
+
+void circuit_record_check(struct circuit *pool, uint64_t now_ms, bool ok, size_t failing,
+			  size_t checked)
+{
+	if (circuit_checks_pool_wide(failing, checked))
+		circuit_record(pool, now_ms, ok, !ok);
+}

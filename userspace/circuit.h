@@ -6,6 +6,7 @@
 #define STEER_CIRCUIT_H
 
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 
 #define CIRCUIT_MAX_BUCKETS 600	/* one per second: windows up to 10 min */
@@ -36,5 +37,18 @@ void circuit_record(struct circuit *c, uint64_t now_ms, uint64_t ok, uint64_t er
 double circuit_error_rate(const struct circuit *c, uint64_t now_ms, uint64_t *total);
 /* Advance the state machine; true when the state changed. */
 bool circuit_tick(struct circuit *c, uint64_t now_ms);
+
+/*
+ * What a pool's circuit counts: steered connection outcomes and what
+ * applications report, always; failed health checks only when the failure
+ * is pool-wide, a strict majority of the pool's checked workers failing
+ * their checks now (failing of checked). One sick worker is its own
+ * checks' business (fall, ejection), not its pool's.
+ */
+bool circuit_checks_pool_wide(size_t failing, size_t checked);
+/* Feeds one check result of a pool's worker to the pool's circuit, by the
+ * rule above: recorded only while the failure is pool-wide. */
+void circuit_record_check(struct circuit *pool, uint64_t now_ms, bool ok, size_t failing,
+			  size_t checked);
 
 #endif

@@ -8,6 +8,7 @@
  */
 #include <ctype.h>
 #include <errno.h>
+#include <grp.h>
 #include <libconfig.h>
 #include <libgen.h>
 #include <limits.h>
@@ -31,7 +32,8 @@ struct loader {
 };
 
 static const char *const top_keys[] = { "daemon", "maintenance", "pools", "services", NULL };
-static const char *const daemon_keys[] = { "interval_ms", "metrics", "socket", NULL };
+static const char *const daemon_keys[] = { "interval_ms", "metrics", "socket", "socket_group",
+					   "socket_mode", NULL };
 static const char *const maintenance_keys[] = { "listen", "status", "retry_after", "body", NULL };
 static const char *const pool_keys[] = { "name", "policy", "fallback", "circuit", "quota", "rate",
 					 "burst", "eject_max", "workers", NULL };
@@ -366,13 +368,62 @@ static int get_double(struct loader *l, const config_setting_t *g, const char *k
 	return 0;
 }
 
-/* daemon = { interval_ms; metrics; socket; } */
+/* A group name, or its number. */
+static int resolve_group(struct loader *l, const config_setting_t *s, const char *name, gid_t *gid)
+{
+	struct group gr, *found = NULL;
+	char buf[4096], *end;
+	unsigned long n;
+
+	if (isdigit((unsigned char)name[0])) {
+		errno = 0;
+		n = strtoul(name, &end, 10);
+		if (*end || errno || n >= (gid_t)-1)
+			return fail(l, s, "'%s' is not a group name or number", name);
+		*gid = (gid_t)n;
+		return 0;
+	}
+	if (getgrnam_r(name, &gr, buf, sizeof(buf), &found) || !found)
+		return fail(l, s, "no group '%s' on this system", name);
+	*gid = found->gr_gid;
+	return 0;
+}
+
+/* socket_group = "NAME" | "GID"; socket_mode = "0660" (octal, as text:
+ * libconfig has no octal numbers) */
+static int load_socket_access(struct loader *l, const config_setting_t *g, struct steer_config *c)
+{
+	char group[64] = "", mode[8] = "", *end;
+	unsigned long m;
+
+	c->socket_mode = CONF_DEFAULT_SOCKET_MODE;
+	if (get_text(l, g, "socket_group", group, sizeof(group)) ||
+	    get_text(l, g, "socket_mode", mode, sizeof(mode)))
+		return -1;
+	if (group[0]) {
+		if (resolve_group(l, config_setting_get_member(g, "socket_group"), group,
+				  &c->socket_gid))
+			return -1;
+		c->has_socket_group = true;
+	}
+	if (!mode[0])
+		return 0;
+	m = strtoul(mode, &end, 8);
+	if (*end || mode[0] < '0' || mode[0] > '7' || m > 0777)
+		return fail(l, config_setting_get_member(g, "socket_mode"),
+			    "'%s' is not a file mode such as \"0660\" (octal, at most 0777)", mode);
+	c->socket_mode = (uint32_t)m;
+	return 0;
+}
+
+/* daemon = { interval_ms; metrics; socket; socket_group; socket_mode; } */
 static int load_daemon(struct loader *l, const config_setting_t *root, struct steer_config *c)
 {
 	const config_setting_t *g;
 
 	c->interval_ms = 1000;
 	strcpy(c->socket_path, CONF_DEFAULT_SOCKET);
+	c->socket_mode = CONF_DEFAULT_SOCKET_MODE;
 	if (get_group(l, root, "daemon", daemon_keys, &g))
 		return -1;
 	if (!g)
@@ -380,7 +431,8 @@ static int load_daemon(struct loader *l, const config_setting_t *root, struct st
 	if (get_u32(l, g, "interval_ms", CONF_INTERVAL_MIN_MS, CONF_INTERVAL_MAX_MS,
 		    &c->interval_ms) ||
 	    get_endpoint(l, g, "metrics", &c->metrics) ||
-	    get_text(l, g, "socket", c->socket_path, sizeof(c->socket_path)))
+	    get_text(l, g, "socket", c->socket_path, sizeof(c->socket_path)) ||
+	    load_socket_access(l, g, c))
 		return -1;
 	c->has_metrics = config_setting_get_member(g, "metrics") != NULL;
 	/* steerd runs from /, and a relative path would move with its cwd. */

@@ -12,10 +12,12 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/types.h>
 #include "parse.h"
 
 #define CONF_DEFAULT_PATH	"/etc/steer/steer.conf"
 #define CONF_DEFAULT_SOCKET	"/run/steer/steerd.sock"
+#define CONF_DEFAULT_SOCKET_MODE 0660	/* owner and group may report */
 /* fallback = "maintenance" hands a pool's overflow to the maintenance
  * responder; "none" is the same as no fallback. Neither may name a pool. */
 #define CONF_FALLBACK_MAINTENANCE "maintenance"
@@ -118,6 +120,9 @@ struct steer_config {
 	bool has_metrics;
 	struct steer_endpoint metrics;
 	char socket_path[108];		/* sizeof(sun_path); default CONF_DEFAULT_SOCKET */
+	bool has_socket_group;		/* socket_group given: chown the socket to it */
+	gid_t socket_gid;
+	uint32_t socket_mode;		/* default CONF_DEFAULT_SOCKET_MODE */
 	struct conf_maintenance maintenance;
 	struct conf_pool *pools;
 	size_t npools;

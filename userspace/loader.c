@@ -1,5 +1,6 @@
 // SPDX-License-Identifier: GPL-2.0 OR BSD-2-Clause
 #include <errno.h>
+#include <stdarg.h>
 #include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -35,6 +36,20 @@ const char *const steer_map_names[MAP_COUNT] = {
 
 static const char *const link_names[] = { "lookup", "sockops" };
 
+/* libbpf writes its own multi-line warnings to stderr; our errors say the
+ * same in one line. They are kept for $STEER_DEBUG (verifier logs). */
+static int libbpf_print(enum libbpf_print_level level, const char *fmt, va_list ap)
+{
+	if (!getenv("STEER_DEBUG") || (level == LIBBPF_DEBUG && strcmp(getenv("STEER_DEBUG"), "2")))
+		return 0;
+	return vfprintf(stderr, fmt, ap);
+}
+
+void steer_libbpf_quiet(void)
+{
+	libbpf_set_print(libbpf_print);
+}
+
 int steer_paths_init(struct steer_paths *p, const char *opt, char *err)
 {
 	const char *root = opt ? opt : getenv("STEER_BPFFS");
@@ -55,6 +70,58 @@ static void path_join(char *buf, size_t len, const char *dir, const char *sub, c
 	snprintf(buf, len, "%s/%s/%s", dir, sub, name);
 }
 
+/* An open of the pins failed with errno: missing means nothing is loaded;
+ * denied means we may not look (an unprivileged user), which is not the
+ * same and must not read as "not loaded". */
+static int open_error(const char *path, char *err)
+{
+	if (errno == EACCES || errno == EPERM) {
+		snprintf(err, STEER_ERR_LEN, "permission denied: cannot open %s (needs root or "
+			 "CAP_BPF)", path);
+		return STEER_ESYS;
+	}
+	if (errno == ENOENT || errno == ENOTDIR) {
+		snprintf(err, STEER_ERR_LEN, "steer is not loaded at %s (run 'steerctl load')", path);
+		return STEER_EINPUT;
+	}
+	if (errno == ENAMETOOLONG || errno == ELOOP) {	/* a --bpffs no one could use */
+		snprintf(err, STEER_ERR_LEN, "cannot use %s: %s", path, strerror(errno));
+		return STEER_EINPUT;
+	}
+	snprintf(err, STEER_ERR_LEN, "cannot open %s: %s", path, strerror(errno));
+	return STEER_ESYS;
+}
+
+/* The writers' lock: an flock on the pin dir DIR/steer itself. That
+ * directory is made before anything is pinned in it and never removed
+ * (unload removes only what is inside), so every writer (load, unload,
+ * upgrade and each map writer) locks the same inode, loaded or not. */
+static int lock_dir(const char *dir, bool create, int *fd, char *err)
+{
+	if (create && mkdir(dir, 0700) && errno != EEXIST) {
+		if (errno == EACCES || errno == EPERM)
+			return open_error(dir, err);
+		snprintf(err, STEER_ERR_LEN, "cannot create %s: %s", dir, strerror(errno));
+		return STEER_ESYS;
+	}
+	*fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (*fd < 0)
+		return open_error(dir, err);
+	if (flock(*fd, LOCK_EX)) {
+		snprintf(err, STEER_ERR_LEN, "cannot lock %s: %s", dir, strerror(errno));
+		close(*fd);
+		*fd = -1;
+		return STEER_ESYS;
+	}
+	return STEER_OK;
+}
+
+static void unlock_dir(int fd)
+{
+	if (fd >= 0)
+		close(fd);
+}
+
 int steer_is_loaded(const struct steer_paths *p)
 {
 	char path[PATH_MAX];
@@ -64,27 +131,39 @@ int steer_is_loaded(const struct steer_paths *p)
 }
 
 /* Mount bpffs at root unless it already is one (a fresh machine has none). */
-static int ensure_bpffs(const char *root, char *err)
+static bool is_bpffs(const char *root)
 {
 	struct statfs st;
 
-	if (mkdir(root, 0700) && errno != EEXIST)
-		goto fail;
-	if (statfs(root, &st))
-		goto fail;
-	if (st.f_type == BPF_FS_MAGIC)
+	return !statfs(root, &st) && st.f_type == BPF_FS_MAGIC;
+}
+
+/* Two loads on a fresh machine must not both mount: they take turns on a
+ * lock of the directory underneath, and the second sees the first's mount. */
+static int ensure_bpffs(const char *root, char *err)
+{
+	int fd = -1, ret = STEER_ESYS;
+
+	if (is_bpffs(root))
 		return STEER_OK;
-	if (mount("bpf", root, "bpf", 0, "mode=0700"))
-		goto fail;
-	return STEER_OK;
-fail:
-	snprintf(err, STEER_ERR_LEN, "cannot mount bpffs at %s: %s", root, strerror(errno));
-	return STEER_ESYS;
+	if (mkdir(root, 0700) && errno != EEXIST)
+		goto out;
+	fd = open(root, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (fd < 0 || flock(fd, LOCK_EX))
+		goto out;
+	if (is_bpffs(root) || !mount("bpf", root, "bpf", 0, "mode=0700"))
+		ret = STEER_OK;
+out:
+	if (ret)
+		snprintf(err, STEER_ERR_LEN, "cannot mount bpffs at %s: %s", root, strerror(errno));
+	if (fd >= 0)
+		close(fd);
+	return ret;
 }
 
 static int make_dirs(const struct steer_paths *p, char *err)
 {
-	const char *subs[] = { "", "/maps", "/links" };
+	const char *subs[] = { "/maps", "/links" };
 	char path[PATH_MAX];
 
 	for (size_t i = 0; i < sizeof(subs) / sizeof(subs[0]); i++) {
@@ -97,7 +176,21 @@ static int make_dirs(const struct steer_paths *p, char *err)
 	return STEER_OK;
 }
 
-/* Pin maps first, then links: a half-done load is undone by steer_unload. */
+/* Take back the pins this load made, and only those. */
+static void unpin_ours(struct steer_bpf *skel, struct bpf_link *links[2])
+{
+	struct bpf_map *map;
+
+	for (int i = 0; i < 2; i++)
+		if (links[i] && bpf_link__pin_path(links[i]))
+			bpf_link__unpin(links[i]);
+	bpf_object__for_each_map(map, skel->obj)
+		if (!bpf_map__is_internal(map) && bpf_map__is_pinned(map))
+			bpf_map__unpin(map, NULL);
+}
+
+/* Pin maps first, then links: steer counts as loaded once links/lookup is
+ * there. On failure, what was pinned here is unpinned again. */
 static int pin_all(struct steer_bpf *skel, const struct steer_paths *p,
 		   struct bpf_link *links[2], char *err)
 {
@@ -119,7 +212,48 @@ static int pin_all(struct steer_bpf *skel, const struct steer_paths *p,
 	return STEER_OK;
 fail:
 	snprintf(err, STEER_ERR_LEN, "cannot pin %s: %s", path, strerror(errno));
+	unpin_ours(skel, links);
 	return STEER_ESYS;
+}
+
+static int unlink_pin(const char *path, char *err)
+{
+	if (unlink(path) && errno != ENOENT) {
+		snprintf(err, STEER_ERR_LEN, "cannot remove %s: %s", path, strerror(errno));
+		return STEER_ESYS;
+	}
+	return STEER_OK;
+}
+
+/* Every pin of ours under the pin dir, links first: traffic returns to
+ * the kernel's own lookup at once. Call with the lock held. */
+static int remove_pins(const struct steer_paths *p, char *err)
+{
+	char path[PATH_MAX];
+	int ret = STEER_OK;
+
+	for (size_t i = 0; i < sizeof(link_names) / sizeof(link_names[0]); i++) {
+		path_join(path, sizeof(path), p->dir, "links", link_names[i]);
+		ret |= unlink_pin(path, err);
+	}
+	for (int i = 0; i < MAP_COUNT; i++) {
+		path_join(path, sizeof(path), p->dir, "maps", steer_map_names[i]);
+		ret |= unlink_pin(path, err);
+	}
+	snprintf(path, sizeof(path), "%s/links", p->dir);
+	rmdir(path);
+	snprintf(path, sizeof(path), "%s/maps", p->dir);
+	rmdir(path);
+	return ret ? STEER_ESYS : STEER_OK;
+}
+
+/* Anything of a load there: its links or its maps directory. */
+static bool any_pins(const struct steer_paths *p)
+{
+	char path[PATH_MAX];
+
+	snprintf(path, sizeof(path), "%s/maps", p->dir);
+	return steer_is_loaded(p) || access(path, F_OK) == 0;
 }
 
 static int open_target(const char *path, const char *what, char *err)
@@ -136,7 +270,7 @@ int steer_load(const struct steer_paths *p, const char *netns, const char *cgrou
 	struct bpf_link *links[2] = { NULL, NULL };
 	struct steer_bpf *skel = NULL;
 	char cgroot[PATH_MAX];
-	int netns_fd = -1, cg_fd = -1, ret = STEER_ESYS;
+	int netns_fd = -1, cg_fd = -1, lock_fd = -1, ret = STEER_ESYS;
 
 	if (!cgroup) {
 		if (cgroup2_mount(cgroot, sizeof(cgroot))) {
@@ -153,13 +287,17 @@ int steer_load(const struct steer_paths *p, const char *netns, const char *cgrou
 		ret = STEER_EINPUT;
 		goto cleanup;
 	}
-	if ((ret = ensure_bpffs(p->root, err)))
+	if ((ret = ensure_bpffs(p->root, err)) || (ret = lock_dir(p->dir, true, &lock_fd, err)))
 		goto cleanup;
 	if (steer_is_loaded(p)) {
 		snprintf(err, STEER_ERR_LEN, "steer is already loaded at %s", p->dir);
 		ret = STEER_EINPUT;
 		goto cleanup;
 	}
+	/* Pins without links: a load or unload killed half-way (we hold
+	 * the lock, so no one is at work on them). Start clean. */
+	if ((ret = remove_pins(p, err)))
+		goto cleanup;
 	ret = STEER_ESYS;
 	skel = steer_bpf__open_and_load();
 	if (!skel) {
@@ -178,12 +316,8 @@ int steer_load(const struct steer_paths *p, const char *netns, const char *cgrou
 			 strerror(errno));
 		goto cleanup;
 	}
-	if ((ret = make_dirs(p, err)) || (ret = pin_all(skel, p, links, err))) {
-		char ignored[STEER_ERR_LEN];
-
-		steer_unload(p, ignored);
+	if ((ret = make_dirs(p, err)) || (ret = pin_all(skel, p, links, err)))
 		goto cleanup;
-	}
 	ret = STEER_OK;
 cleanup:
 	/* The pins keep the links and maps alive once we let go. */
@@ -193,6 +327,18 @@ cleanup:
 	if (cg_fd >= 0)
 		close(cg_fd);
 	close(netns_fd);
+	unlock_dir(lock_fd);
+	return ret;
+}
+
+int steer_ensure_loaded(const struct steer_paths *p, const char *netns, const char *cgroup,
+			bool *loaded, char *err)
+{
+	int ret = steer_load(p, netns, cgroup, err);
+
+	*loaded = ret == STEER_OK;
+	if (ret == STEER_EINPUT && steer_is_loaded(p))
+		return STEER_OK;	/* someone else's load won: fine by us */
 	return ret;
 }
 
@@ -297,15 +443,19 @@ int steer_upgrade(const struct steer_paths *p, char *err)
 	struct bpf_program *progs[2];
 	struct steer_bpf *skel;
 	char path[PATH_MAX];
-	int ret = STEER_ESYS;
+	int lock_fd = -1, ret;
 
+	if ((ret = lock_dir(p->dir, false, &lock_fd, err)))
+		return ret;
 	if (!steer_is_loaded(p)) {
 		snprintf(err, STEER_ERR_LEN, "steer is not loaded at %s (run 'steerctl load')", p->dir);
+		unlock_dir(lock_fd);
 		return STEER_EINPUT;
 	}
 	skel = steer_bpf__open();
 	if (!skel) {
 		snprintf(err, STEER_ERR_LEN, "cannot open the BPF programs: %s", strerror(errno));
+		unlock_dir(lock_fd);
 		return STEER_ESYS;
 	}
 	if ((ret = reuse_pinned_maps(skel, p, repin, err)))
@@ -336,45 +486,25 @@ int steer_upgrade(const struct steer_paths *p, char *err)
 	ret = pin_new_maps(skel, p, repin, err);
 cleanup:
 	steer_bpf__destroy(skel);
+	unlock_dir(lock_fd);
 	return ret;
-}
-
-static int unlink_pin(const char *path, char *err)
-{
-	if (unlink(path) && errno != ENOENT) {
-		snprintf(err, STEER_ERR_LEN, "cannot remove %s: %s", path, strerror(errno));
-		return STEER_ESYS;
-	}
-	return STEER_OK;
 }
 
 int steer_unload(const struct steer_paths *p, char *err)
 {
-	char path[PATH_MAX];
-	int ret = STEER_OK;
+	int lock_fd = -1, ret;
 
-	if (access(p->dir, F_OK)) {
+	if ((ret = lock_dir(p->dir, false, &lock_fd, err)))
+		return ret;
+	if (!any_pins(p)) {
 		snprintf(err, STEER_ERR_LEN, "steer is not loaded at %s", p->dir);
+		unlock_dir(lock_fd);
 		return STEER_EINPUT;
 	}
-	/* Links first: traffic returns to the kernel's own lookup at once. */
-	for (size_t i = 0; i < sizeof(link_names) / sizeof(link_names[0]); i++) {
-		path_join(path, sizeof(path), p->dir, "links", link_names[i]);
-		ret |= unlink_pin(path, err);
-	}
-	for (int i = 0; i < MAP_COUNT; i++) {
-		path_join(path, sizeof(path), p->dir, "maps", steer_map_names[i]);
-		ret |= unlink_pin(path, err);
-	}
-	snprintf(path, sizeof(path), "%s/links", p->dir);
-	rmdir(path);
-	snprintf(path, sizeof(path), "%s/maps", p->dir);
-	rmdir(path);
-	if (rmdir(p->dir) && errno != ENOENT && ret == STEER_OK) {
-		snprintf(err, STEER_ERR_LEN, "cannot remove %s: %s", p->dir, strerror(errno));
-		ret = STEER_ESYS;
-	}
-	return ret ? STEER_ESYS : STEER_OK;
+	/* the pin dir itself stays: it is the lock */
+	ret = remove_pins(p, err);
+	unlock_dir(lock_fd);
+	return ret;
 }
 
 static int netns_of_link(const struct steer_paths *p, uint64_t *ino, char *err)
@@ -386,6 +516,8 @@ static int netns_of_link(const struct steer_paths *p, uint64_t *ino, char *err)
 
 	path_join(path, sizeof(path), p->dir, "links", "lookup");
 	fd = bpf_obj_get(path);
+	if (fd < 0 && (errno == EACCES || errno == EPERM))
+		return open_error(path, err);
 	if (fd < 0) {
 		snprintf(err, STEER_ERR_LEN, "steer is not loaded at %s (run 'steerctl load')", p->dir);
 		return STEER_EINPUT;
@@ -408,22 +540,25 @@ int steer_maps_open(const struct steer_paths *p, struct steer_maps *m, char *err
 	for (int i = 0; i < MAP_COUNT; i++)
 		m->fd[i] = -1;
 	m->lock_fd = -1;
-	if ((ret = netns_of_link(p, &m->netns_ino, err)))
-		return ret;
 	snprintf(m->dir, sizeof(m->dir), "%s", p->dir);
-	if (steer_maps_lock(m)) {
-		snprintf(err, STEER_ERR_LEN, "cannot lock %s: %s", p->dir, strerror(errno));
+	/* lock first: an unload or load in progress finishes before we look */
+	if ((ret = lock_dir(p->dir, false, &m->lock_fd, err)) ||
+	    (ret = netns_of_link(p, &m->netns_ino, err))) {
 		steer_maps_close(m);
-		return STEER_ESYS;
+		return ret;
 	}
 	for (int i = 0; i < MAP_COUNT; i++) {
 		path_join(path, sizeof(path), p->dir, "maps", steer_map_names[i]);
 		m->fd[i] = bpf_obj_get(path);
 		if (m->fd[i] < 0) {
-			snprintf(err, STEER_ERR_LEN, "cannot open pinned map %s: %s", path,
-				 strerror(errno));
+			ret = STEER_ESYS;
+			if (errno == EACCES || errno == EPERM)
+				ret = open_error(path, err);
+			else
+				snprintf(err, STEER_ERR_LEN, "cannot open pinned map %s: %s", path,
+					 strerror(errno));
 			steer_maps_close(m);
-			return STEER_ESYS;
+			return ret;
 		}
 	}
 	return STEER_OK;

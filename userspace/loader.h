@@ -5,6 +5,7 @@
 #define STEER_LOADER_H
 
 #include <limits.h>
+#include <stdbool.h>
 #include <stdint.h>
 
 /* Return codes, also the tools' exit statuses. */
@@ -35,7 +36,7 @@ extern const char *const steer_map_names[MAP_COUNT];
 
 struct steer_paths {
 	char root[PATH_MAX];	/* the bpffs mount: /sys/fs/bpf unless told */
-	char dir[PATH_MAX];	/* root/steer */
+	char dir[PATH_MAX];	/* root/steer: the pins, and the writers' lock */
 };
 
 struct steer_maps {
@@ -45,10 +46,28 @@ struct steer_maps {
 	uint64_t netns_ino;	/* namespace the sk_lookup link is attached to */
 };
 
+/* libbpf's own messages only with $STEER_DEBUG set (2: its debug too) */
+void steer_libbpf_quiet(void);
 /* bpffs root from opt, else $STEER_BPFFS, else /sys/fs/bpf */
 int steer_paths_init(struct steer_paths *p, const char *opt, char *err);
 int steer_is_loaded(const struct steer_paths *p);
+/*
+ * One lock for every writer: an flock on the pin dir root/steer, which load
+ * creates before it pins anything and unload never removes. load, unload,
+ * upgrade and steer_maps_open (every map writer) take it, so they run one
+ * at a time; they take it themselves: call them without holding it (a
+ * second flock on another open of the same dir would wait for ourselves).
+ * A load that finds steer loaded changes nothing (exit 2, "already
+ * loaded"); a load that fails unpins only what it pinned. Pins without
+ * links (a load or unload killed half-way) are cleared by the next load.
+ * EACCES/EPERM on the pins: "permission denied ... (needs root or
+ * CAP_BPF)", STEER_ESYS; no pin dir: "not loaded", STEER_EINPUT.
+ */
 int steer_load(const struct steer_paths *p, const char *netns, const char *cgroup, char *err);
+/* steer_load, and STEER_OK when it finds steer loaded already (*loaded
+ * says which), for a daemon that races another loader at start. */
+int steer_ensure_loaded(const struct steer_paths *p, const char *netns, const char *cgroup,
+			bool *loaded, char *err);
 int steer_unload(const struct steer_paths *p, char *err);
 /* Load this build's programs into the pinned maps and swap them into the
  * pinned links atomically (bpf_link_update): no connection is refused and

@@ -2,6 +2,7 @@
 #include <stdarg.h>
 #include <stdio.h>
 #include <unistd.h>
+#include "errfmt.h"
 #include "log.h"
 
 static enum log_level max_level = LOG_INFO;
@@ -15,14 +16,16 @@ void log_msg(enum log_level level, const char *fmt, ...)
 {
 	static const char *const names[] = { [LOG_ERR] = "error", [LOG_WARN] = "warning",
 					     [LOG_INFO] = "info", [LOG_DEBUG] = "debug" };
-	char line[1024];
+	char raw[1024], line[sizeof(raw) * 4];
 	va_list ap;
 
 	if (level > max_level)
 		return;
 	va_start(ap, fmt);
-	vsnprintf(line, sizeof(line), fmt, ap);
+	vsnprintf(raw, sizeof(raw), fmt, ap);
 	va_end(ap);
+	/* one record per line for journald, whatever a name or file held */
+	errfmt_escape(line, sizeof(line), raw);
 	if (isatty(STDERR_FILENO))
 		fprintf(stderr, "steerd: %s: %s\n", names[level], line);
 	else

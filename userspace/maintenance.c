@@ -43,26 +43,40 @@ static int listen_endpoint(const struct steer_endpoint *ep)
 	return fd;
 }
 
+int maintenance_set_response(struct maintenance *m, int status, uint32_t retry_after,
+			     const char *body, char *err)
+{
+	char *text;
+	int n;
+
+	n = snprintf(NULL, 0, "HTTP/1.1 %d %s\r\nRetry-After: %u\r\nContent-Type: text/plain\r\n"
+		     "Content-Length: %zu\r\nConnection: close\r\n\r\n%s",
+		     status, reason(status), retry_after, strlen(body), body);
+	text = malloc((size_t)n + 1);
+	if (!text) {
+		snprintf(err, STEER_ERR_LEN, "out of memory");
+		return STEER_ESYS;
+	}
+	snprintf(text, (size_t)n + 1,
+		 "HTTP/1.1 %d %s\r\nRetry-After: %u\r\nContent-Type: text/plain\r\n"
+		 "Content-Length: %zu\r\nConnection: close\r\n\r\n%s",
+		 status, reason(status), retry_after, strlen(body), body);
+	free(m->response);
+	m->response = text;
+	m->len = (size_t)n;
+	return STEER_OK;
+}
+
 int maintenance_open(struct maintenance *m, const struct steer_endpoint *ep, int status,
 		     uint32_t retry_after, const char *body, char *err)
 {
 	char where[80];
-	int n;
 
 	memset(m, 0, sizeof(*m));
 	m->fd = -1;
-	n = snprintf(NULL, 0, "HTTP/1.1 %d %s\r\nRetry-After: %u\r\nContent-Type: text/plain\r\n"
-		     "Content-Length: %zu\r\nConnection: close\r\n\r\n%s",
-		     status, reason(status), retry_after, strlen(body), body);
-	m->response = malloc((size_t)n + 1);
-	if (!m->response) {
-		snprintf(err, STEER_ERR_LEN, "out of memory");
+	m->listen = *ep;
+	if (maintenance_set_response(m, status, retry_after, body, err))
 		return STEER_ESYS;
-	}
-	m->len = (size_t)snprintf(m->response, (size_t)n + 1,
-				  "HTTP/1.1 %d %s\r\nRetry-After: %u\r\nContent-Type: text/plain\r\n"
-				  "Content-Length: %zu\r\nConnection: close\r\n\r\n%s",
-				  status, reason(status), retry_after, strlen(body), body);
 	m->fd = listen_endpoint(ep);
 	if (m->fd < 0) {
 		format_endpoint(ep->addr, ep->port, where, sizeof(where));

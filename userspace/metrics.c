@@ -305,6 +305,8 @@ const char *metrics_buf_error(const struct metrics_buf *b)
 struct metrics_server {
 	struct MHD_Daemon *daemon;
 	uint16_t port;
+	struct sockaddr_storage addr;	/* as given to metrics_server_start */
+	socklen_t addrlen;
 	pthread_mutex_t lock;		/* guards current and log */
 	struct MHD_Response *current;	/* what GET /metrics gets; NULL before the first publish */
 	char log[METRICS_ERR_LEN];	/* libmicrohttpd's first message, for start errors */
@@ -432,17 +434,21 @@ struct metrics_server *metrics_server_start(const struct sockaddr *addr, socklen
 		return NULL;
 	}
 	pthread_mutex_init(&s->lock, NULL);
+	s->addrlen = len < sizeof(s->addr) ? len : sizeof(s->addr);
+	memcpy(&s->addr, addr, s->addrlen);
 	if (addr->sa_family == AF_INET6)
 		flags |= MHD_USE_IPv6;
-	/* A scrape is one small request: a few connections suffice, and a
-	 * timeout keeps idle or stalled clients from holding them. */
-	/* the port argument only names the port in libmicrohttpd's messages:
-	 * SOCK_ADDR decides where it binds */
+	/* limits: see METRICS_MAX_CONNECTIONS. The port argument only names
+	 * the port in libmicrohttpd's messages: SOCK_ADDR decides where it
+	 * binds. */
 	s->daemon = MHD_start_daemon(flags, port, NULL, NULL, handle, s,
 				     MHD_OPTION_EXTERNAL_LOGGER, mhd_log, s,
 				     MHD_OPTION_SOCK_ADDR, addr,
-				     MHD_OPTION_CONNECTION_LIMIT, 32u,
-				     MHD_OPTION_CONNECTION_TIMEOUT, 10u,
+				     MHD_OPTION_CONNECTION_LIMIT, (unsigned)METRICS_MAX_CONNECTIONS,
+				     MHD_OPTION_PER_IP_CONNECTION_LIMIT,
+				     (unsigned)METRICS_MAX_PER_ADDRESS,
+				     MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)METRICS_IDLE_TIMEOUT_S,
+				     MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)METRICS_CONN_MEMORY,
 				     MHD_OPTION_END);
 	if (!s->daemon) {
 		snprintf(err, errlen, "metrics: cannot serve on %s: %s", where,
@@ -462,6 +468,12 @@ fail:
 uint16_t metrics_server_port(const struct metrics_server *s)
 {
 	return s->port;
+}
+
+const struct sockaddr *metrics_server_addr(const struct metrics_server *s, socklen_t *len)
+{
+	*len = s->addrlen;
+	return (const struct sockaddr *)&s->addr;
 }
 
 int metrics_server_publish(struct metrics_server *s, const char *text, size_t len)

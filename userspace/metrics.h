@@ -34,6 +34,18 @@
 
 #define METRICS_CONTENT_TYPE "text/plain; version=0.0.4; charset=utf-8"
 
+/* Connections the endpoint holds: a scrape is one small request. Per
+ * client address first, so that one local user holding connections open
+ * cannot starve a scraper from another address; the idle timeout closes
+ * what sends nothing. A client with many addresses (any local user has all
+ * of 127.0.0.0/8) that keeps each connection busy is bounded only by the
+ * global limit: firewall the port (e.g. nftables `meta skuid`) where local
+ * users are not trusted. */
+#define METRICS_MAX_CONNECTIONS		256
+#define METRICS_MAX_PER_ADDRESS		4
+#define METRICS_IDLE_TIMEOUT_S		5
+#define METRICS_CONN_MEMORY		(16 * 1024)	/* request buffer per connection */
+
 struct metrics_buf;
 
 struct metrics_buf *metrics_buf_new(void);
@@ -68,6 +80,9 @@ struct metrics_server *metrics_server_start(const struct sockaddr *addr, socklen
 
 /* The port it listens on, in host order. */
 uint16_t metrics_server_port(const struct metrics_server *s);
+
+/* The address it was started on, as given (a reload compares it). */
+const struct sockaddr *metrics_server_addr(const struct metrics_server *s, socklen_t *len);
 
 /* Serves a copy of text from now on. Thread-safe; requests in flight finish
  * with the text they started with. Returns 0, or -ENOMEM (the old text

@@ -17,6 +17,7 @@
 #include <sys/socket.h>
 #include <sys/un.h>
 #include <bpf/bpf.h>
+#include "errfmt.h"
 #include "json.h"
 #include "loader.h"
 #include "parse.h"
@@ -705,10 +706,21 @@ static int do_worker_del(struct ctl *c, int argc, char **argv)
 	return worker_del(&c->maps, name, c->err);
 }
 
-static const char *worker_state_shown(const struct steer_worker *w,
+/* Gone: the kernel failed to pick it, or its listener closed, which takes
+ * its SOCKMAP entry with it: seen at once, before any connection tries it. */
+static bool worker_gone(const struct ctl *c, uint32_t id, const struct steer_worker_stats *st)
+{
+	uint64_t cookie;
+
+	return st->gone || (bpf_map_lookup_elem(c->maps.fd[MAP_WORKER_SOCKS], &id, &cookie) &&
+			    errno == ENOENT);
+}
+
+static const char *worker_state_shown(const struct ctl *c, uint32_t id,
+				      const struct steer_worker *w,
 				      const struct steer_worker_stats *st)
 {
-	return st->gone ? "gone" : state_name(w->state);
+	return worker_gone(c, id, st) ? "gone" : state_name(w->state);
 }
 
 static void print_workers(struct ctl *c, struct json *j)
@@ -732,8 +744,11 @@ static void print_workers(struct ctl *c, struct json *j)
 			json_string(j, "name", w.name);
 			json_string(j, "pool", pool);
 			json_string(j, "listener", where);
-			json_uint(j, "pid", w.pid);
-			json_string(j, "state", worker_state_shown(&w, &st));
+			if (worker_gone(c, i, &st))
+				json_null(j, "pid");	/* its listener is closed: no owner */
+			else
+				json_uint(j, "pid", w.pid);
+			json_string(j, "state", worker_state_shown(c, i, &w, &st));
 			json_uint(j, "weight", w.weight);
 			json_uint(j, "health", w.health);
 			json_uint(j, "maxconn", w.maxconn);
@@ -754,7 +769,7 @@ static void print_workers(struct ctl *c, struct json *j)
 		}
 		snprintf(maxconn, sizeof(maxconn), w.maxconn ? "%u" : "-", w.maxconn);
 		printf("%-16s %-12s %-22s %-6s %6u %6u %7s %11lld %7llu %9llu\n", w.name, pool, where,
-		       worker_state_shown(&w, &st), w.weight, w.health, maxconn,
+		       worker_state_shown(c, i, &w, &st), w.weight, w.health, maxconn,
 		       (long long)st.outstanding, (unsigned long long)worker_stats_pending(&st),
 		       (unsigned long long)st.steered);
 	}
@@ -810,7 +825,10 @@ static int report_opt(struct ctl *c, int opt, const char *val, void *data)
 }
 
 /* report WORKER --ok N --errors M: what the application saw, for steerd's
- * circuit breaker; one datagram to its socket. */
+ * circuit breaker; one datagram to its socket. It needs only that socket
+ * (daemon.socket_group/socket_mode say who may write it), not the BPF
+ * maps, so an unprivileged application can report; steerd checks the
+ * name and logs a report for a worker it does not know. */
 static int do_report(struct ctl *c, int argc, char **argv)
 {
 	static const struct option opts[] = {
@@ -837,8 +855,6 @@ static int do_report(struct ctl *c, int argc, char **argv)
 		a.socket = getenv("STEER_SOCKET") ? getenv("STEER_SOCKET") : DEFAULT_SOCKET;
 	if (strlen(a.socket) >= sizeof(sun.sun_path))
 		return usage_error(c, "socket path '%s' is too long", a.socket);
-	if ((ret = open_maps(c)) || (ret = worker_find(&c->maps, name, &(uint32_t){ 0 }, NULL, c->err)))
-		return ret;
 	memcpy(sun.sun_path, a.socket, strlen(a.socket));
 	snprintf(msg, sizeof(msg), "%s ok %llu errors %llu", name, (unsigned long long)ok,
 		 (unsigned long long)errors);
@@ -978,6 +994,7 @@ int main(int argc, char **argv)
 
 	for (int i = 0; i < MAP_COUNT; i++)
 		c.maps.fd[i] = -1;
+	steer_libbpf_quiet();
 	ret = take_global_opts(&c, &argc, argv);
 	if (!ret)
 		ret = steer_paths_init(&c.paths, c.bpffs, c.err);
@@ -985,6 +1002,6 @@ int main(int argc, char **argv)
 		ret = run_cmd(&c, cmds, "steerctl", argc - 1, argv + 1);
 	steer_maps_close(&c.maps);
 	if (ret)
-		fprintf(stderr, "Error: %s\n", c.err);
+		errfmt_print(stderr, "Error: ", c.err);
 	return ret;
 }

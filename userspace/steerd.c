@@ -24,6 +24,7 @@
 #include <unistd.h>
 #include <bpf/bpf.h>
 #include "daemon.h"
+#include "errfmt.h"
 #include "log.h"
 #include "state.h"
 
@@ -58,27 +59,58 @@ static int watch(struct daemon *d, int fd, uint32_t events, struct source *src, 
 	return epoll_ctl(d->epfd, op, fd, &ev);
 }
 
-static int open_report_socket(struct daemon *d, char *err)
+/* Who may report: the socket's group and mode, from daemon.socket_group
+ * and daemon.socket_mode (connecting to a datagram socket needs write). */
+static int report_socket_access(const struct steer_config *c, char *err)
+{
+	if (c->has_socket_group && chown(c->socket_path, (uid_t)-1, c->socket_gid)) {
+		snprintf(err, STEER_ERR_LEN, "cannot give the report socket %s group %u: %s",
+			 c->socket_path, (unsigned)c->socket_gid, strerror(errno));
+		return STEER_ESYS;
+	}
+	if (chmod(c->socket_path, (mode_t)c->socket_mode)) {
+		snprintf(err, STEER_ERR_LEN, "cannot set mode %04o on the report socket %s: %s",
+			 c->socket_mode, c->socket_path, strerror(errno));
+		return STEER_ESYS;
+	}
+	return STEER_OK;
+}
+
+/* A bound report socket at c->socket_path, or -1 with err. */
+static int bind_report_socket(const struct steer_config *c, char *err)
 {
 	struct sockaddr_un sun = { .sun_family = AF_UNIX };
-	const char *path = d->conf.socket_path;
+	const char *path = c->socket_path;
 	char dir[sizeof(sun.sun_path)], *slash;
+	int fd;
 
 	snprintf(dir, sizeof(dir), "%s", path);
 	if ((slash = strrchr(dir, '/')) && slash != dir) {
 		*slash = '\0';
-		mkdir(dir, 0755);
+		mkdir(dir, 0755);	/* others may pass, the socket's mode decides */
 	}
 	snprintf(sun.sun_path, sizeof(sun.sun_path), "%s", path);
-	d->report_fd = socket(AF_UNIX, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+	fd = socket(AF_UNIX, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
 	unlink(path);
-	if (d->report_fd < 0 || bind(d->report_fd, (struct sockaddr *)&sun, sizeof(sun))) {
+	if (fd < 0 || bind(fd, (struct sockaddr *)&sun, sizeof(sun))) {
 		snprintf(err, STEER_ERR_LEN, "cannot bind the report socket %s: %s", path,
 			 strerror(errno));
-		return STEER_ESYS;
+		if (fd >= 0)
+			close(fd);
+		return -1;
 	}
-	chmod(path, 0660);
-	return STEER_OK;
+	if (report_socket_access(c, err)) {
+		close(fd);
+		unlink(path);
+		return -1;
+	}
+	return fd;
+}
+
+static int open_report_socket(struct daemon *d, char *err)
+{
+	d->report_fd = bind_report_socket(&d->conf, err);
+	return d->report_fd < 0 ? STEER_ESYS : STEER_OK;
 }
 
 static struct dworker *worker_named(struct daemon *d, const char *name)
@@ -173,15 +205,38 @@ static void start_probe(struct daemon *d, struct dworker *w, struct probe *pr, b
 	}
 }
 
+/* A worker fails its checks while it is down or its last check failed. */
+static bool failing_checks(const struct dworker *w)
+{
+	return !w->track.up || w->track.fail_streak > 0;
+}
+
+/* How many of pool's checked workers fail their checks now. */
+static size_t pool_check_failures(const struct daemon *d, const char *pool, size_t *checked)
+{
+	size_t failing = 0;
+
+	*checked = 0;
+	for (size_t i = 0; i < d->nworkers; i++) {
+		const struct dworker *w = &d->workers[i];
+
+		if (!w->present || !w->conf.check.enabled || strcmp(w->pool, pool))
+			continue;
+		(*checked)++;
+		failing += failing_checks(w);
+	}
+	return failing;
+}
+
+/* A worker's failed checks take that worker down (fall); they reach its
+ * pool's circuit only when most of the pool fails its checks (see
+ * circuit_checks_pool_wide). */
 static void check_done(struct daemon *d, struct dworker *w, const struct check_result *res,
 		       uint64_t now)
 {
 	struct dpool *p = pool_named(d, w->pool);
+	size_t failing, checked;
 
-	/* A worker already down adds no more failures: one dead worker is
-	 * the health check's business, a failing pool the circuit's. */
-	if (p && w->track.up)
-		circuit_record(&p->circuit, now, res->ok, !res->ok);
 	if (health_track_update(&w->track, res->ok, now)) {
 		if (w->track.up)
 			log_info("worker %s is up (%s)", w->name, res->detail);
@@ -189,6 +244,10 @@ static void check_done(struct daemon *d, struct dworker *w, const struct check_r
 			log_warn("worker %s is down (%s)", w->name, res->detail);
 	}
 	snprintf(w->last_detail, sizeof(w->last_detail), "%s", res->detail);
+	if (!p)
+		return;
+	failing = pool_check_failures(d, w->pool, &checked);
+	circuit_record_check(&p->circuit, now, res->ok, failing, checked);
 }
 
 static void agent_done(struct dworker *w, const struct check_result *res)
@@ -412,19 +471,27 @@ static void update_circuits(struct daemon *d, uint64_t now)
 
 /* ---- metrics ---------------------------------------------------------- */
 
-/* What the metrics show of one worker, read once per render. */
+/* What the metrics show of one worker of the maps (every worker, steerd's
+ * or an operator's), read once per render. */
 struct worker_view {
-	bool ok;
+	uint32_t id;
 	struct steer_worker cfg;
 	struct steer_worker_stats st;
+	bool stats_ok;
+	bool alive;			/* its listener is in the SOCKMAP */
+	const struct dworker *dw;	/* steerd's view; NULL: not in the file */
+	const char *pool;
 };
 
-/* What the metrics show of one pool. */
+/* What the metrics show of one pool of the maps. */
 struct pool_view {
-	bool ok;
+	uint32_t id;
+	char name[STEER_NAME_LEN];
+	uint32_t circuit;		/* the kernel's: forced or steerd's */
+	bool stats_ok, budget_ok;
 	struct steer_pool_stats st;
 	struct steer_pool_budget bud;
-	double error_ratio;
+	const struct dpool *dp;		/* NULL: steerd does not judge it */
 };
 
 enum worker_metric { WM_OUTSTANDING, WM_STEERED, WM_RESETS, WM_HEALTH, WM_WEIGHT, WM_UP };
@@ -440,12 +507,13 @@ static const struct metric_family {
 			"Connections that ended in a reset, from either side." },
 	[WM_HEALTH] = { "steer_worker_health_factor", "gauge", "Health factor set by steerd, 0 to 1." },
 	[WM_WEIGHT] = { "steer_worker_effective_weight", "gauge", "Admin weight times health factor." },
-	[WM_UP] = { "steer_worker_up", "gauge", "1 when the worker's checks pass." },
+	[WM_UP] = { "steer_worker_up", "gauge",
+		    "1 when the worker's listener is open and its checks (if any) pass." },
 }, pool_families[] = {
 	[PM_CIRCUIT] = { "steer_pool_circuit_state", "gauge",
 			 "Circuit breaker: 0 closed, 1 open, 2 half-open." },
 	[PM_ERRORS] = { "steer_pool_error_ratio", "gauge",
-			"Errors over outcomes in the circuit window." },
+			"Errors over outcomes in the circuit window (pools steerd judges)." },
 	[PM_QUOTA] = { "steer_pool_quota_left", "gauge",
 		       "Admissions left in the pool's quota (absent: no quota)." },
 	[PM_SPILLED] = { "steer_pool_spilled_total", "counter",
@@ -453,74 +521,132 @@ static const struct metric_family {
 };
 
 /* false: the worker has no such sample now */
-static bool worker_metric(const struct dworker *w, const struct worker_view *v,
-			  enum worker_metric m, double *value)
+static bool worker_metric(const struct worker_view *v, enum worker_metric m, double *value)
 {
 	switch (m) {
-	case WM_OUTSTANDING: *value = (double)v->st.outstanding; return v->ok;
-	case WM_STEERED: *value = (double)v->st.steered; return v->ok;
-	case WM_RESETS: *value = (double)v->st.aborted; return v->ok;
-	case WM_HEALTH: *value = w->health / 1000.0; return true;
-	case WM_WEIGHT: *value = v->cfg.weight * (v->cfg.health / 1000.0); return v->ok;
-	case WM_UP: *value = w->present && w->track.up; return true;
+	case WM_OUTSTANDING: *value = (double)v->st.outstanding; return v->stats_ok;
+	case WM_STEERED: *value = (double)v->st.steered; return v->stats_ok;
+	case WM_RESETS: *value = (double)v->st.aborted; return v->stats_ok;
+	case WM_HEALTH: *value = v->cfg.health / 1000.0; return true;
+	case WM_WEIGHT: *value = v->cfg.weight * (v->cfg.health / 1000.0); return true;
+	case WM_UP:
+		*value = v->alive && !(v->stats_ok && v->st.gone) &&
+			 (!v->dw || (v->dw->present && v->dw->track.up));
+		return true;
 	}
 	return false;
 }
 
-static bool pool_metric(const struct dpool *p, const struct pool_view *v, enum pool_metric m,
+static bool pool_metric(const struct pool_view *v, uint64_t now, enum pool_metric m,
 			double *value)
 {
+	uint64_t total;
+
 	switch (m) {
-	case PM_CIRCUIT: *value = p->circuit.state; return true;
-	case PM_ERRORS: *value = v->error_ratio; return true;
+	case PM_CIRCUIT: *value = v->circuit; return true;
+	case PM_ERRORS:
+		if (!v->dp)
+			return false;
+		*value = circuit_error_rate(&v->dp->circuit, now, &total);
+		return true;
 	case PM_QUOTA:
 		*value = (double)(v->bud.quota_left > 0 ? v->bud.quota_left : 0);
-		return v->ok && v->bud.quota_on;
-	case PM_SPILLED: *value = (double)v->st.spilled; return v->ok;
+		return v->budget_ok && v->bud.quota_on;
+	case PM_SPILLED: *value = (double)v->st.spilled; return v->stats_ok;
 	}
 	return false;
+}
+
+static const struct dworker *dworker_of(const struct daemon *d, uint32_t id, const char *name)
+{
+	for (size_t i = 0; i < d->nworkers; i++)
+		if (d->workers[i].present && d->workers[i].id == id &&
+		    !strcmp(d->workers[i].name, name))
+			return &d->workers[i];
+	return NULL;
+}
+
+/* Every pool in the maps, with the kernel's circuit state. */
+static size_t read_pool_views(struct daemon *d, struct pool_view *pv)
+{
+	struct steer_pool *p = calloc(1, sizeof(*p));
+	size_t n = 0;
+
+	for (uint32_t id = 0; p && id < STEER_MAX_POOLS; id++) {
+		struct pool_view *v = &pv[n];
+
+		if (bpf_map_lookup_elem(d->maps.fd[MAP_POOLS], &id, p) || !p->in_use)
+			continue;
+		memset(v, 0, sizeof(*v));
+		v->id = id;
+		snprintf(v->name, sizeof(v->name), "%s", p->name);
+		v->circuit = p->circuit;
+		v->stats_ok = !bpf_map_lookup_elem(d->maps.fd[MAP_POOL_STATS], &id, &v->st);
+		v->budget_ok = !pool_budget_read(&d->maps, id, &v->bud);
+		for (size_t k = 0; k < d->npools; k++)
+			if (d->pools[k].id == id && !strcmp(d->pools[k].name, v->name))
+				v->dp = &d->pools[k];
+		n++;
+	}
+	free(p);
+	return n;
+}
+
+/* Every worker in the maps. */
+static size_t read_worker_views(struct daemon *d, struct worker_view *wv,
+				const struct pool_view *pv, size_t npv)
+{
+	size_t n = 0;
+	uint64_t cookie;
+
+	for (uint32_t id = 0; id < STEER_MAX_WORKERS; id++) {
+		struct worker_view *v = &wv[n];
+
+		if (bpf_map_lookup_elem(d->maps.fd[MAP_WORKERS], &id, &v->cfg) || !v->cfg.in_use)
+			continue;
+		v->id = id;
+		v->stats_ok = !worker_stats_read(&d->maps, id, &v->st);
+		v->alive = !bpf_map_lookup_elem(d->maps.fd[MAP_WORKER_SOCKS], &id, &cookie);
+		v->dw = dworker_of(d, id, v->cfg.name);
+		v->pool = "";
+		for (size_t k = 0; k < npv; k++)
+			if (pv[k].id == v->cfg.pool_id)
+				v->pool = pv[k].name;
+		n++;
+	}
+	return n;
 }
 
 static void render_metrics(struct daemon *d, uint64_t now)
 {
-	struct worker_view *wv = calloc(d->nworkers + 1, sizeof(*wv));
-	struct pool_view *pv = calloc(d->npools + 1, sizeof(*pv));
+	struct worker_view *wv = calloc(STEER_MAX_WORKERS, sizeof(*wv));
+	struct pool_view *pv = calloc(STEER_MAX_POOLS, sizeof(*pv));
 	struct metrics_buf *b = metrics_buf_new();
+	size_t nw, np;
 	const char *text;
 	double value;
 	size_t len;
 
 	if (!b || !wv || !pv)
 		goto cleanup;
-	for (size_t i = 0; i < d->nworkers; i++) {
-		struct dworker *w = &d->workers[i];
-
-		wv[i].ok = w->present && !worker_stats_read(&d->maps, w->id, &wv[i].st) &&
-			   !bpf_map_lookup_elem(d->maps.fd[MAP_WORKERS], &w->id, &wv[i].cfg);
-	}
-	for (size_t i = 0; i < d->npools; i++) {
-		uint64_t total;
-
-		pv[i].error_ratio = circuit_error_rate(&d->pools[i].circuit, now, &total);
-		pv[i].ok = !bpf_map_lookup_elem(d->maps.fd[MAP_POOL_STATS], &d->pools[i].id, &pv[i].st) &&
-			   !pool_budget_read(&d->maps, d->pools[i].id, &pv[i].bud);
-	}
+	np = read_pool_views(d, pv);
+	nw = read_worker_views(d, wv, pv, np);
 	for (size_t m = 0; m < sizeof(worker_families) / sizeof(worker_families[0]); m++) {
 		const struct metric_family *f = &worker_families[m];
 
 		metrics_family(b, f->name, f->type, f->help);
-		for (size_t i = 0; i < d->nworkers; i++)
-			if (worker_metric(&d->workers[i], &wv[i], m, &value))
-				metrics_sample(b, f->name, value, "worker", d->workers[i].name, "pool",
-					       d->workers[i].pool, NULL);
+		for (size_t i = 0; i < nw; i++)
+			if (worker_metric(&wv[i], m, &value))
+				metrics_sample(b, f->name, value, "worker", wv[i].cfg.name, "pool",
+					       wv[i].pool, NULL);
 	}
 	for (size_t m = 0; m < sizeof(pool_families) / sizeof(pool_families[0]); m++) {
 		const struct metric_family *f = &pool_families[m];
 
 		metrics_family(b, f->name, f->type, f->help);
-		for (size_t i = 0; i < d->npools; i++)
-			if (pool_metric(&d->pools[i], &pv[i], m, &value))
-				metrics_sample(b, f->name, value, "pool", d->pools[i].name, NULL);
+		for (size_t i = 0; i < np; i++)
+			if (pool_metric(&pv[i], now, m, &value))
+				metrics_sample(b, f->name, value, "pool", pv[i].name, NULL);
 	}
 	metrics_family(b, "steer_maintenance_served_total", "counter",
 		       "Connections answered by the maintenance responder.");
@@ -544,6 +670,245 @@ static void watch_maintenance(struct daemon *d)
 		d->maint_watched = true;
 }
 
+/* ---- daemon settings ------------------------------------------------------ */
+
+static socklen_t endpoint_sockaddr(const struct steer_endpoint *ep, struct sockaddr_storage *ss)
+{
+	memset(ss, 0, sizeof(*ss));
+	if (ep->family == STEER_FAMILY_V4) {
+		struct sockaddr_in *sin = (struct sockaddr_in *)ss;
+
+		sin->sin_family = AF_INET;
+		sin->sin_port = htons(ep->port);
+		memcpy(&sin->sin_addr, ep->addr + 12, 4);
+		return sizeof(*sin);
+	}
+	struct sockaddr_in6 *sin6 = (struct sockaddr_in6 *)ss;
+
+	sin6->sin6_family = AF_INET6;
+	sin6->sin6_port = htons(ep->port);
+	memcpy(&sin6->sin6_addr, ep->addr, 16);
+	return sizeof(*sin6);
+}
+
+static struct metrics_server *metrics_start_on(const struct steer_endpoint *ep, char *err)
+{
+	struct sockaddr_storage ss;
+	socklen_t len = endpoint_sockaddr(ep, &ss);
+
+	return metrics_server_start((struct sockaddr *)&ss, len, err, STEER_ERR_LEN);
+}
+
+static bool same_port(const struct sockaddr_storage *a, const struct sockaddr_storage *b)
+{
+	if (a->ss_family != b->ss_family)
+		return false;
+	if (a->ss_family == AF_INET)
+		return ((const struct sockaddr_in *)a)->sin_port ==
+		       ((const struct sockaddr_in *)b)->sin_port;
+	return ((const struct sockaddr_in6 *)a)->sin6_port ==
+	       ((const struct sockaddr_in6 *)b)->sin6_port;
+}
+
+/* daemon.metrics: rebind when the address changed. The new server starts
+ * before the old one stops; when it cannot (the same port on another
+ * address of ours), the old one stops first and comes back if the new one
+ * still fails. */
+static int apply_metrics_setting(struct daemon *d)
+{
+	struct sockaddr_storage want, was;
+	struct metrics_server *fresh;
+	char err[STEER_ERR_LEN];
+	const struct sockaddr *cur;
+	socklen_t len, cur_len = 0;
+
+	if (!d->conf.has_metrics) {
+		if (d->metrics)
+			log_info("metrics endpoint stopped");
+		metrics_server_stop(d->metrics);
+		d->metrics = NULL;
+		return 0;
+	}
+	len = endpoint_sockaddr(&d->conf.metrics, &want);
+	if (d->metrics) {
+		cur = metrics_server_addr(d->metrics, &cur_len);
+		if (cur_len == len && !memcmp(cur, &want, len))
+			return 0;
+		memcpy(&was, cur, cur_len);
+	}
+	fresh = metrics_server_start((struct sockaddr *)&want, len, err, sizeof(err));
+	if (!fresh && d->metrics && same_port(&was, &want)) {
+		metrics_server_stop(d->metrics);
+		d->metrics = NULL;
+		fresh = metrics_server_start((struct sockaddr *)&want, len, err, sizeof(err));
+		if (!fresh) {
+			char again[STEER_ERR_LEN];
+
+			d->metrics = metrics_server_start((struct sockaddr *)&was, cur_len, again,
+							  sizeof(again));
+			if (!d->metrics)
+				log_err("metrics: the old endpoint did not come back: %s", again);
+		}
+	}
+	if (!fresh) {
+		if (d->metrics)
+			render_metrics(d, now_ms());
+		log_err("not applied: %s; %s", err,
+			d->metrics ? "the old metrics endpoint stays" : "no metrics endpoint");
+		return -1;
+	}
+	metrics_server_stop(d->metrics);
+	d->metrics = fresh;
+	render_metrics(d, now_ms());	/* no 503 on the new address */
+	log_info("metrics endpoint moved");
+	return 0;
+}
+
+/* daemon.socket, socket_group, socket_mode: a new path is bound before the
+ * old socket closes; group and mode are set again on every reload. */
+static int apply_report_setting(struct daemon *d)
+{
+	struct sockaddr_un cur = { 0 };
+	socklen_t len = sizeof(cur);
+	char err[STEER_ERR_LEN];
+	int fd;
+
+	if (getsockname(d->report_fd, (struct sockaddr *)&cur, &len))
+		cur.sun_path[0] = '\0';
+	if (!strcmp(cur.sun_path, d->conf.socket_path)) {
+		if (!report_socket_access(&d->conf, err))
+			return 0;
+		log_err("not applied: %s", err);
+		return -1;
+	}
+	fd = bind_report_socket(&d->conf, err);
+	if (fd < 0) {
+		log_err("not applied: %s; reports still go to %s", err, cur.sun_path);
+		return -1;
+	}
+	if (watch(d, fd, EPOLLIN, &d->report_src, EPOLL_CTL_ADD)) {
+		log_err("not applied: cannot watch the report socket %s: %s", d->conf.socket_path,
+			strerror(errno));
+		close(fd);
+		unlink(d->conf.socket_path);
+		return -1;
+	}
+	close(d->report_fd);	/* and out of the epoll set */
+	unlink(cur.sun_path);
+	d->report_fd = fd;
+	log_info("report socket moved to %s", d->conf.socket_path);
+	return 0;
+}
+
+/* The maintenance pool's worker is the responder's socket: swap it. */
+static int replace_maintenance_worker(struct daemon *d, char *err)
+{
+	struct worker_params params = { .weight = 100 };
+	struct listener l;
+	uint32_t id;
+	int ret;
+
+	if (steer_maps_lock(&d->maps)) {
+		snprintf(err, STEER_ERR_LEN, "cannot lock %s: %s", d->maps.dir, strerror(errno));
+		return STEER_ESYS;
+	}
+	if (!worker_find(&d->maps, MAINTENANCE_WORKER, &id, NULL, err) &&
+	    (ret = worker_del(&d->maps, MAINTENANCE_WORKER, err)))
+		goto out;
+	ret = STEER_OK;
+	if (!d->maint_open)
+		goto out;
+	if ((ret = listener_take_by_fd((uint32_t)getpid(), (uint32_t)d->maint.fd,
+				       d->maps.netns_ino, &l, err)))
+		goto out;
+	ret = worker_add(&d->maps, MAINTENANCE_POOL, MAINTENANCE_WORKER, &l, &params, err);
+out:
+	steer_maps_unlock(&d->maps);
+	return ret;
+}
+
+static bool same_endpoint(const struct steer_endpoint *a, const struct steer_endpoint *b)
+{
+	return a->family == b->family && a->port == b->port && !memcmp(a->addr, b->addr, 16);
+}
+
+/* maintenance listen, status, retry_after, body. A new address is
+ * listened on before the old responder closes; a new answer is swapped in. */
+static int apply_maintenance_setting(struct daemon *d)
+{
+	const struct conf_maintenance *mc = &d->conf.maintenance;
+	struct maintenance fresh, old;
+	char err[STEER_ERR_LEN];
+
+	if (!mc->enabled && d->maint_open) {
+		maintenance_close(&d->maint);
+		d->maint_open = d->maint_watched = false;
+		if (replace_maintenance_worker(d, err))
+			log_warn("maintenance worker: %s", err);
+		log_info("maintenance responder stopped");
+		return 0;
+	}
+	if (!mc->enabled || !d->maint_open)
+		return 0;	/* opening it is daemon_apply's, which says why it could not */
+	if (same_endpoint(&d->maint.listen, &mc->listen)) {
+		fresh = (struct maintenance){ .fd = -1 };
+		if (maintenance_set_response(&fresh, mc->status, mc->retry_after, mc->body, err)) {
+			log_err("not applied: maintenance answer: %s", err);
+			return -1;
+		}
+		if (fresh.len == d->maint.len && !memcmp(fresh.response, d->maint.response, fresh.len)) {
+			free(fresh.response);
+			return 0;
+		}
+		free(d->maint.response);
+		d->maint.response = fresh.response;
+		d->maint.len = fresh.len;
+		log_info("maintenance answer changed");
+		return 0;
+	}
+	if (maintenance_open(&fresh, &mc->listen, mc->status, mc->retry_after, mc->body, err)) {
+		log_err("not applied: %s; the old maintenance responder stays", err);
+		return -1;
+	}
+	old = d->maint;
+	fresh.served = old.served;
+	d->maint = fresh;
+	d->maint_watched = false;
+	watch_maintenance(d);
+	if (replace_maintenance_worker(d, err)) {
+		/* back to the old one, which still listens and is in epoll */
+		log_err("not applied: maintenance worker: %s; the old responder stays", err);
+		epoll_ctl(d->epfd, EPOLL_CTL_DEL, d->maint.fd, NULL);
+		maintenance_close(&d->maint);
+		d->maint = old;
+		d->maint_watched = true;
+		replace_maintenance_worker(d, err);
+		return -1;
+	}
+	maintenance_close(&old);
+	log_info("maintenance responder moved");
+	return 0;
+}
+
+/* Settings that live in steerd's own sockets, not in the maps. They are
+ * compared with what runs (the bound addresses, the answer), not with the
+ * previous file, so one that failed is tried again on the next reload.
+ * Call after daemon_apply with its result: returns it, or STEER_ESYS with
+ * err when a setting could not be applied (each failure is logged), so
+ * that a reload never says "reloaded" then. */
+static int apply_daemon_settings(struct daemon *d, int ret, char *err)
+{
+	int failed = 0;
+
+	failed |= apply_metrics_setting(d);
+	failed |= apply_report_setting(d);
+	failed |= apply_maintenance_setting(d);
+	if (ret || !failed)
+		return ret;
+	snprintf(err, STEER_ERR_LEN, "some daemon settings were not applied (see above)");
+	return STEER_ESYS;
+}
+
 static int reload(struct daemon *d)
 {
 	struct steer_config fresh = {}, old;
@@ -557,6 +922,7 @@ static int reload(struct daemon *d)
 	old = d->conf;
 	d->conf = fresh;
 	ret = daemon_apply(d, &old, err);
+	ret = apply_daemon_settings(d, ret, err);
 	watch_maintenance(d);
 	if (ret)
 		log_err("reload: %s", err);
@@ -683,20 +1049,10 @@ static int setup_events(struct daemon *d, char *err)
 
 static int start_metrics(struct daemon *d, char *err)
 {
-	struct sockaddr_in6 sin6 = { .sin6_family = AF_INET6, .sin6_port = htons(d->conf.metrics.port) };
-	struct sockaddr_in sin = { .sin_family = AF_INET, .sin_port = htons(d->conf.metrics.port) };
-
+	d->metrics = NULL;
 	if (!d->conf.has_metrics)
 		return STEER_OK;
-	if (d->conf.metrics.family == STEER_FAMILY_V4) {
-		memcpy(&sin.sin_addr, d->conf.metrics.addr + 12, 4);
-		d->metrics = metrics_server_start((struct sockaddr *)&sin, sizeof(sin), err,
-						  STEER_ERR_LEN);
-	} else {
-		memcpy(&sin6.sin6_addr, d->conf.metrics.addr, 16);
-		d->metrics = metrics_server_start((struct sockaddr *)&sin6, sizeof(sin6), err,
-						  STEER_ERR_LEN);
-	}
+	d->metrics = metrics_start_on(&d->conf.metrics, err);
 	return d->metrics ? STEER_OK : STEER_ESYS;
 }
 
@@ -742,11 +1098,12 @@ int main(int argc, char **argv)
 		}
 	}
 	if (optind < argc) {
-		fprintf(stderr, "Error: unexpected argument '%s'\n", argv[optind]);
+		snprintf(err, sizeof(err), "unexpected argument '%s'", argv[optind]);
+		errfmt_print(stderr, "Error: ", err);
 		return STEER_EINPUT;
 	}
 	if (config_load(d.conf_path, &d.conf, err, sizeof(err))) {
-		fprintf(stderr, "Error: %s\n", err);
+		errfmt_print(stderr, "Error: ", err);
 		return STEER_EINPUT;
 	}
 	if (check_only) {
@@ -758,8 +1115,10 @@ int main(int argc, char **argv)
 	block_signals(&(sigset_t){ 0 });
 	ret = steer_paths_init(&d.paths, bpffs, err);
 	if (!ret && !steer_is_loaded(&d.paths)) {
-		ret = steer_load(&d.paths, netns, cgroup, err);
-		if (!ret)
+		bool loaded;
+
+		ret = steer_ensure_loaded(&d.paths, netns, cgroup, &loaded, err);
+		if (!ret && loaded)
 			log_info("loaded steer at %s", d.paths.dir);
 	}
 	if (!ret && !(ret = steer_maps_open(&d.paths, &d.maps, err)))

@@ -7,10 +7,11 @@
  *
  * Usage:
  *   agent --listen IP:PORT [--name NAME] [--mode fcfs|ps] [--slots N]
- *         [--backlog N] [--reuseport] [--procs N]
+ *         [--backlog N] [--reuseport] [--procs N] [--health-status S]
  *
  * Requests: any method (HEAD gets no body) on
- *   /health            answered 200 as soon as it is read
+ *   /health            answered 200 (or --health-status S: a worker that
+ *                      serves but fails its health checks) as soon as read
  *   /ANY?ms=M&cpu=C    C ms of thread CPU time, then M ms of sleep, then 200
  * The 200 body is "NAME\n" (header X-Worker: NAME too). Keep-alive unless
  * "Connection: close" (or HTTP/1.0 without keep-alive). Pipelined requests
@@ -82,6 +83,7 @@ struct opts {
 	int backlog;
 	bool reuseport;
 	unsigned procs;
+	int health_status; /* what /health answers */
 };
 
 /* What an epoll_event's data.ptr points at: the first member of each. */
@@ -207,14 +209,15 @@ static void usage(FILE *f)
 {
 	fprintf(f,
 		"Usage: agent --listen IP:PORT [--name NAME] [--mode fcfs|ps] [--slots N]\n"
-		"             [--backlog N] [--reuseport]\n"
+		"             [--backlog N] [--reuseport] [--procs N] [--health-status S]\n"
 		"  --listen IP:PORT  address to listen on\n"
 		"  --name NAME       worker name returned in responses (default agent-PID)\n"
 		"  --mode MODE       fcfs: one request at a time (default); ps: --slots at once\n"
 		"  --slots N         ps mode: requests in progress at once (default 64)\n"
 		"  --backlog N       listen backlog (default 1024)\n"
 		"  --reuseport       set SO_REUSEPORT (several agents on one address)\n"
-		"  --procs N         fork N workers sharing one listening socket (NAME.1 ..)\n");
+		"  --procs N         fork N workers sharing one listening socket (NAME.1 ..)\n"
+		"  --health-status S what GET /health answers (default 200; 500: serves, fails checks)\n");
 }
 
 static int parse_uint(const char *s, unsigned long lo, unsigned long hi,
@@ -280,6 +283,11 @@ static int parse_opt(struct opts *o, int c, const char *arg, bool *slots_set,
 			return cli_bad_arg("--procs must be 1..64", arg);
 		o->procs = (unsigned)v;
 		return 0;
+	case 'H':
+		if (parse_uint(arg, 200, 599, &v))
+			return cli_bad_arg("--health-status must be 200..599", arg);
+		o->health_status = (int)v;
+		return 0;
 	default:
 		return -1;
 	}
@@ -330,6 +338,7 @@ static int parse_args(int argc, char **argv, struct opts *o)
 		{ "backlog", required_argument, NULL, 'b' },
 		{ "reuseport", no_argument, NULL, 'r' },
 		{ "procs", required_argument, NULL, 'p' },
+		{ "health-status", required_argument, NULL, 'H' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
@@ -340,6 +349,7 @@ static int parse_args(int argc, char **argv, struct opts *o)
 	o->slots = 64;
 	o->backlog = 1024;
 	o->procs = 1;
+	o->health_status = 200;
 	if (cli_parse(argc, argv, longopts, usage, take_opt, &st))
 		return -1;
 	return check_opts(o, st.slots_set, st.have_listen);
@@ -721,6 +731,7 @@ static const char *reason(int status)
 	case 400: return "Bad Request";
 	case 413: return "Content Too Large";
 	case 431: return "Request Header Fields Too Large";
+	case 500: return "Internal Server Error";
 	case 501: return "Not Implemented";
 	default: return "Error";
 	}
@@ -841,7 +852,7 @@ static void conn_process(struct agent *a, struct conn *c)
 		c->ms = rq.ms;
 		c->cpu = rq.cpu;
 		if (rq.health)
-			conn_respond(a, c, 200);
+			conn_respond(a, c, a->o->health_status);
 		else
 			job_submit(a, c);
 	}

@@ -36,7 +36,7 @@ ok $? "50 connections waiting in the accept queue are outstanding"
 kill -9 "$stuck_pid"
 wait_for '[ "$(worker_field stuck outstanding)" = 0 ]'
 ok $? "worker killed with its accept queue full: its count drops to 0"
-is "$(worker_field stuck state)" "up" "the dead worker shows up until the kernel notices it"
+is "$(worker_field stuck state)" "gone" "the dead worker shows gone at once: its listener left the SOCKMAP"
 kill "$holder" 2>/dev/null
 wait "$holder" 2>/dev/null
 

@@ -83,6 +83,66 @@ other_fd=$(find "/proc/$other_pid/fd" -lname 'socket:*' -printf '%f\n' | head -1
 expect_bad "socket belongs to another network namespace" worker add p w9 --pid "$other_pid" --fd "$other_fd"
 ip netns del steer-other-$$
 
+# Hostile arguments, 2,000 random sets: newlines, escapes, controls,
+# unicode (bidi overrides too), huge. Each must give exit 2 and exactly
+# one line on stderr (what came from the argument is escaped).
+python3 - "$STEERCTL" "$STEER_TMP/fuzz" <<'PY'
+import random, subprocess, sys
+steerctl, out = sys.argv[1], sys.argv[2]
+rnd = random.Random(7)
+hostile = ["\n", "\r\n", "\t", "\x1b[31m", "\x07", "\x7f", "é", "☃", "\u202e", "\u2028",
+           "\ufeff", "\\n", "%s%n", "'", '"', "\xc2\x85", "x" * 300]
+def text():
+    parts = [rnd.choice(hostile)]
+    for _ in range(rnd.randrange(0, 6)):
+        parts.append(rnd.choice(hostile) if rnd.random() < 0.5 else
+                     "".join(rnd.choice("abc:/.-0123456789") for _ in range(rnd.randrange(1, 8))))
+    if rnd.random() < 0.05:
+        parts.append("y" * rnd.randrange(1000, 20000))
+    rnd.shuffle(parts)
+    return "".join(parts)
+templates = [
+    lambda: ["pool", "add", text()],
+    lambda: ["pool", "add", "r", "--policy", text()],
+    lambda: ["pool", "set", "p", "--fallback", text()],
+    lambda: ["pool", "quota", "p", text()],
+    lambda: ["pool", "rate", "p", text()],
+    lambda: ["pool", "del", text()],
+    lambda: ["service", "add", text(), "--prefix", text(), "--port", "80", "--pool", "p"],
+    lambda: ["service", "add", "s9", "--prefix", text(), "--port", "80", "--pool", "p"],
+    lambda: ["service", "add", "s9", "--prefix", "127.10.0.9/32", "--port", text(), "--pool", "p"],
+    lambda: ["service", "del", text()],
+    lambda: ["worker", "add", "p", text(), "--addr", "127.0.0.1:9102"],
+    lambda: ["worker", "add", "p", "w9", "--addr", text()],
+    lambda: ["worker", "add", text(), "w9", "--addr", "127.0.0.1:9102"],
+    lambda: ["worker", "set", text(), "--weight", "5"],
+    lambda: ["worker", "set", "w1", "--weight", text()],
+    lambda: ["worker", "drain", text()],
+    lambda: ["worker", "drain", "w1", "--wait", "--timeout", text()],
+    lambda: ["worker", text()],
+    lambda: ["circuit", text(), "open"],
+    lambda: ["circuit", "p", text()],
+    lambda: ["report", text(), "--ok", "1"],
+    lambda: ["report", "w1", "--ok", text()],
+    lambda: [text()],
+    lambda: ["pool", "add", "r", "--" + text()],
+    lambda: ["--bpffs", text(), "status"],
+]
+bad = 0
+with open(out, "w") as log:
+    for i in range(2000):
+        args = rnd.choice(templates)()
+        r = subprocess.run([steerctl] + args, capture_output=True)
+        err = r.stderr
+        if r.returncode != 2 or err.count(b"\n") != 1 or not err.endswith(b"\n") or \
+           not err.startswith(b"Error: ") or r.stdout:
+            bad += 1
+            log.write("%r -> exit %d, stderr %r\n" % (args[:4], r.returncode, err[:300]))
+PY
+fuzz_bad=$(wc -l < "$STEER_TMP/fuzz")
+is "$fuzz_bad" 0 "2,000 hostile argument sets: each exit 2 with exactly one line on stderr"
+[ "$fuzz_bad" = 0 ] || why "$(head -5 "$STEER_TMP/fuzz")"
+
 is "$(snapshot)" "$before" "after all of the above, every map is unchanged"
 
 # steerd's config loader parses prefixes with the same function: --check

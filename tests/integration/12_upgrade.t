@@ -60,4 +60,20 @@ is "$(steer -j worker list | jq '.workers | length')" 2 "the real worker_stats i
 
 steer --bpffs "$STEER_TMP/none" upgrade 2> "$STEER_TMP/err"
 is "$?" 2 "upgrade with nothing loaded: exit 2"
+
+# upgrade is a writer like the others: it waits for the lock on the pin dir
+flock "$STEER_BPFFS/steer" -c "touch '$STEER_TMP/locked'; sleep 1" &
+locker=$!
+wait_for '[ -e "$STEER_TMP/locked" ]'
+start=$(date +%s%N)
+steer upgrade
+rc=$?
+ms=$(( ($(date +%s%N) - start) / 1000000 ))
+wait "$locker"
+[ "$rc" = 0 ] && [ "$ms" -ge 700 ]
+ok $? "upgrade waits while another writer holds the lock (exit $rc after $ms ms of a 1 s hold)"
+chmod 711 "$STEER_TMP"
+setpriv --reuid=65534 --regid=65534 --clear-groups "$STEERCTL" upgrade 2> "$STEER_TMP/err"
+is "$?" 1 "upgrade as nobody: exit 1 ($(cat "$STEER_TMP/err"))"
+check "permission denied, not 'not loaded'" grep -q "permission denied" "$STEER_TMP/err"
 done_testing

@@ -75,4 +75,57 @@ for i in $(seq 5); do
 done
 wait_for '[ "$(circuit)" = open ]'
 ok $? "reported application errors (20%) open the circuit"
+
+# Circuit inputs: a worker's failed checks are that worker's business.
+# Pool one: four http-checked workers, one answers /health with 500 while it
+# serves; pool three: three of four do (a pool-wide failure).
+kill "$STEERD_PID"
+wait_for '! kill -0 $STEERD_PID 2>/dev/null'
+agent_on() {	# agent_on NAME PORT [agent options]
+	local name=$1 port=$2 fifo=$STEER_TMP/ready.agent.$1 line
+	shift 2
+	mkfifo "$fifo"
+	"$AGENT" --listen "127.0.0.1:$port" --name "$name" "$@" > "$fifo" &
+	WORKER_PIDS+=("$!")
+	disown $!
+	read -r -t 5 line < "$fifo" || bail "agent $name did not start"
+	rm -f "$fifo"
+}
+checked() {	# checked NAME PORT
+	echo "{ name = \"$1\"; addr = \"127.0.0.1:$2\"; resources = false;
+	  check = { type = \"http\"; path = \"/health\"; interval_ms = 100; timeout_ms = 500; fall = 3; rise = 2; }; }"
+}
+for i in 1 2 3; do agent_on "o$i" $((9400 + i)); done
+agent_on o4 9404 --health-status 500
+agent_on t1 9501
+for i in 2 3 4; do agent_on "t$i" $((9500 + i)) --health-status 500; done
+cat > "$STEER_TMP/checks.conf" <<CONF
+daemon = { interval_ms = 100; socket = "$STEER_TMP/steerd.sock"; };
+pools = (
+  { name = "one"; circuit = { threshold = 0.05; window_s = 3; min_requests = 20; cooldown_s = 30; };
+    workers = ( $(checked o1 9401), $(checked o2 9402), $(checked o3 9403), $(checked o4 9404) ); },
+  { name = "three"; circuit = { threshold = 0.05; window_s = 3; min_requests = 20; cooldown_s = 30; };
+    workers = ( $(checked t1 9501), $(checked t2 9502), $(checked t3 9503), $(checked t4 9504) ); }
+);
+services = ( { name = "one"; prefix = "127.10.0.5/32"; port = 80; pool = "one"; },
+             { name = "three"; prefix = "127.10.0.6/32"; port = 80; pool = "three"; } );
+CONF
+start_steerd "$STEER_TMP/checks.conf"
+circuit_of() { steer -j pool list | jq -r --arg p "$1" '.pools[] | select(.name == $p) | .circuit'; }
+wait_for '[ "$(health_of o4)" = 0 ]'
+ok $? "the worker that fails its checks goes down (health $(health_of o4))"
+wait_for '[ "$(circuit_of three)" = open ]'
+ok $? "three of four workers failing their checks: pool-wide, the pool's circuit opens"
+# Long enough for many times min_requests of checks in the window
+opened=0
+for i in $(seq 30); do
+	[ "$(circuit_of one)" = closed ] || opened=1
+	sleep 0.1
+done
+is "$opened" 0 "one sick worker of four: its failed checks do not open the pool's circuit (3 s of checks)"
+! grep -q "pool one: circuit open" "$STEER_TMP/steerd.log"
+ok $? "steerd never logged pool one's circuit open"
+served=""
+for i in $(seq 20); do served="$served $(curl -s --max-time 2 http://127.10.0.5/x)"; done
+is "$(tr ' ' '\n' <<< "$served" | grep -c '^o[123]$')" 20 "its healthy workers keep the traffic (20 of 20 requests to o1..o3)"
 done_testing

@@ -21,7 +21,11 @@ services = ( { name = "web"; prefix = "$SVC4/32"; port = 80; pool = "main"; },
 CONF
 }
 write_conf
-for w in m1:9101 m2:9102 m3:9103 b1:9201 q1:9301; do start_worker "${w%%:*}" "127.0.0.1:${w##*:}"; done
+declare -A PID_OF
+for w in m1:9101 m2:9102 m3:9103 b1:9201 q1:9301; do
+	start_worker "${w%%:*}" "127.0.0.1:${w##*:}"
+	PID_OF[${w%%:*}]=$LAST_PID
+done
 start_steerd "$STEER_TMP/steer.conf"
 
 # quota from the file: exactly 300 reach the pool, the rest spill
@@ -119,8 +123,36 @@ for seed in $(seq 200); do
 done
 is "$crashes" 0 "200 fuzzed files: each valid or refused with exit 2 and a line number"
 
+# status and metrics read the kernel's maps: an operator's pool and worker
+# have series, a closed listener is gone at once, a forced circuit shows
+metric() { curl -sf http://127.0.0.1:9110/metrics | awk -v k="$1" '$1 == k { print $2 }'; }
+up_of() { metric "steer_worker_up{worker=\"$1\",pool=\"$2\"}"; }
+circuit_metric() { metric "steer_pool_circuit_state{pool=\"$1\"}"; }
+start_worker op1 127.0.0.1:9401
+steer pool add ops
+steer worker add ops op1 --addr 127.0.0.1:9401
+wait_for '[ "$(up_of op1 ops)" = 1 ]'
+ok $? "a worker added with steerctl has metric series (up $(up_of op1 ops))"
+is "$(circuit_metric ops)" 0 "and its pool too"
+is "$(worker_field op1 state)/$(worker_field op1 pid)" "up/$LAST_PID" "op1 is up with its pid"
+kill -9 "$LAST_PID"
+wait_for '! ss -Hltn "sport = :9401" | grep -q .'
+# no connection has tried it: only the closed listener says so
+is "$(worker_field op1 state)" gone "its listener closed: status says gone at once"
+is "$(worker_field op1 pid)" null "and the JSON pid is null, not the dead process's"
+check "worker list shows it gone too" bash -c "'$STEERCTL' worker list | grep -q '^op1 .* gone '"
+wait_for '[ "$(up_of op1 ops)" = 0 ]'
+ok $? "steer_worker_up of the closed worker is 0"
+steer circuit main open
+wait_for '[ "$(circuit_metric main)" = 1 ]'
+ok $? "a forced circuit shows in steer_pool_circuit_state ($(circuit_metric main))"
+steer circuit main auto
+steer worker del op1
+steer pool del ops
+
 # everything down: the maintenance responder answers
-kill -9 $(pgrep -f 'sworker --listen 127.0.0.1:9[12]0') 2>/dev/null
+# by pid: a pattern would also match other tests' workers in other namespaces
+kill -9 "${PID_OF[m1]}" "${PID_OF[m2]}" "${PID_OF[m3]}" "${PID_OF[b1]}" 2>/dev/null
 wait_for '[ "$(steer -j worker list | jq "[.workers[] | select(.state == \"gone\")] | length")" -ge 0 ]'
 body=$(curl -s -m 3 -D "$STEER_TMP/headers" http://$SVC4/)
 is "$body" "steer maintenance: back soon" "all pools down: clients read the maintenance message"

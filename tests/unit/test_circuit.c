@@ -102,10 +102,48 @@ static void test_half_open_then_close_or_reopen(void **state)
 	assert_int_equal(c.state, STEER_CIRCUIT_OPEN);
 }
 
+/* The circuit-input rule: one sick worker of four failing every check at
+ * low traffic (the case that opened the pool's circuit: 3 failures in 21
+ * checks) leaves the pool's circuit closed; a majority failing opens it. */
+static void test_checks_count_only_pool_wide(void **state)
+{
+	struct circuit_params p = params();
+	struct circuit c;
+	uint64_t t = 7000000;
+
+	(void)state;
+	assert_false(circuit_checks_pool_wide(0, 0));
+	assert_false(circuit_checks_pool_wide(1, 4));
+	assert_false(circuit_checks_pool_wide(2, 4));	/* half is not a majority */
+	assert_true(circuit_checks_pool_wide(3, 4));
+	assert_true(circuit_checks_pool_wide(1, 1));
+	assert_false(circuit_checks_pool_wide(1, 2));
+	assert_true(circuit_checks_pool_wide(2, 3));
+
+	circuit_init(&c, &p, t);
+	for (int round = 0; round < 30; round++, t += 100) {
+		circuit_record_check(&c, t, false, 1, 4);	/* the sick one */
+		for (int k = 0; k < 3; k++)
+			circuit_record_check(&c, t, true, 1, 4);
+		assert_false(circuit_tick(&c, t));
+	}
+	assert_int_equal(c.state, STEER_CIRCUIT_CLOSED);
+
+	/* three of four fail: the pool fails as a whole */
+	for (int round = 0; round < 30 && c.state == STEER_CIRCUIT_CLOSED; round++, t += 100) {
+		for (int k = 0; k < 3; k++)
+			circuit_record_check(&c, t, false, 3, 4);
+		circuit_record_check(&c, t, true, 3, 4);
+		circuit_tick(&c, t);
+	}
+	assert_int_equal(c.state, STEER_CIRCUIT_OPEN);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_trips_above_threshold),
+		cmocka_unit_test(test_checks_count_only_pool_wide),
 		cmocka_unit_test(test_steady_low_rate_never_trips),
 		cmocka_unit_test(test_min_volume),
 		cmocka_unit_test(test_window_forgets),

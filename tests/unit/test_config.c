@@ -233,6 +233,8 @@ static void test_defaults(void **state)
 	assert_int_equal(c.interval_ms, 1000);
 	assert_false(c.has_metrics);
 	assert_string_equal(c.socket_path, CONF_DEFAULT_SOCKET);
+	assert_false(c.has_socket_group);
+	assert_int_equal(c.socket_mode, CONF_DEFAULT_SOCKET_MODE);
 	assert_false(c.maintenance.enabled);
 	assert_int_equal(c.maintenance.status, 503);
 	assert_int_equal(c.maintenance.retry_after, 30);
@@ -260,6 +262,27 @@ static void test_defaults(void **state)
 }
 
 /* A failed load leaves the previous config as it was: a reload keeps running. */
+/* Who may report: the socket's group by name or number, its mode in octal. */
+static void test_socket_access(void **state)
+{
+	struct steer_config c = {};
+	char err[STEER_ERR_LEN] = "";
+
+	(void)state;
+	assert_int_equal(config_load_string("daemon = { socket_group = \"root\"; socket_mode = \"0620\"; };",
+					    &c, err, sizeof(err)), 0);
+	assert_true(c.has_socket_group);
+	assert_int_equal(c.socket_gid, 0);
+	assert_int_equal(c.socket_mode, 0620);
+	config_free(&c);
+	assert_int_equal(config_load_string("daemon = { socket_group = \"4242\"; };", &c, err,
+					    sizeof(err)), 0);
+	assert_true(c.has_socket_group);
+	assert_int_equal(c.socket_gid, 4242);
+	assert_int_equal(c.socket_mode, CONF_DEFAULT_SOCKET_MODE);
+	config_free(&c);
+}
+
 static void test_failure_keeps_old(void **state)
 {
 	struct steer_config c = {}, before;
@@ -498,6 +521,14 @@ static const struct bad_case bad_cases[] = {
 
 	/* daemon strings */
 	{ "daemon = {\n socket = \"run/steerd.sock\"; };\n", 2, "daemon.socket", "absolute path" },
+	{ "daemon = {\n socket_mode = \"0860\"; };\n", 2, "daemon.socket_mode", "not a file mode" },
+	{ "daemon = {\n socket_mode = \"01777\"; };\n", 2, "daemon.socket_mode", "at most 0777" },
+	{ "daemon = {\n socket_mode = \"rw\"; };\n", 2, "daemon.socket_mode", "not a file mode" },
+	{ "daemon = {\n socket_mode = 432; };\n", 2, "daemon.socket_mode", "must be a string" },
+	{ "daemon = {\n socket_group = \"no-such-group-here\"; };\n", 2, "daemon.socket_group",
+	  "no group 'no-such-group-here'" },
+	{ "daemon = {\n socket_group = \"12x\"; };\n", 2, "daemon.socket_group",
+	  "not a group name or number" },
 };
 
 static void assert_prefix(const char *s, const char *prefix)
@@ -864,6 +895,7 @@ int main(int argc, char **argv)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_full),
 		cmocka_unit_test(test_defaults),
+		cmocka_unit_test(test_socket_access),
 		cmocka_unit_test(test_failure_keeps_old),
 		cmocka_unit_test(test_errors),
 		cmocka_unit_test(test_limits),

@@ -424,6 +424,75 @@ static void test_server(void **state)
 	assert_int_not_equal(http_request(AF_INET, port, "GET", "/metrics", &r), 0);
 }
 
+/* A TCP connection to 127.0.0.1:port from the loopback address src. */
+static int connect_from(const char *src, uint16_t port)
+{
+	struct sockaddr_in from = { .sin_family = AF_INET }, to = { .sin_family = AF_INET };
+	struct timeval tv = { .tv_sec = 5 };
+	int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+
+	if (fd < 0)
+		return -1;
+	inet_pton(AF_INET, src, &from.sin_addr);
+	to.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	to.sin_port = htons(port);
+	setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+	if (bind(fd, (struct sockaddr *)&from, sizeof(from)) ||
+	    connect(fd, (struct sockaddr *)&to, sizeof(to))) {
+		close(fd);
+		return -1;
+	}
+	return fd;
+}
+
+/* One client address holding connections cannot starve another: past
+ * METRICS_MAX_PER_ADDRESS its connections are closed, and a scrape from
+ * another address is answered. */
+static void test_server_per_address(void **state)
+{
+	const char *text = "# HELP steer_up x\n# TYPE steer_up gauge\nsteer_up 1\n";
+	const char *req = "GET /metrics HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n";
+	int held[METRICS_MAX_PER_ADDRESS], extra, fd;
+	struct sockaddr_in a4 = { .sin_family = AF_INET };
+	const struct sockaddr *bound;
+	struct metrics_server *s;
+	char err[256], buf[512];
+	socklen_t len;
+	ssize_t n;
+
+	(void)state;
+	a4.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	s = metrics_server_start((struct sockaddr *)&a4, sizeof(a4), err, sizeof(err));
+	assert_non_null(s);
+	bound = metrics_server_addr(s, &len);
+	assert_int_equal(len, sizeof(a4));
+	assert_memory_equal(bound, &a4, sizeof(a4));
+	assert_int_equal(metrics_server_publish(s, text, strlen(text)), 0);
+	for (int i = 0; i < METRICS_MAX_PER_ADDRESS; i++) {
+		held[i] = connect_from("127.0.0.1", metrics_server_port(s));
+		assert_true(held[i] >= 0);
+		assert_int_equal(write(held[i], "GET /metrics HTTP/1.1\r\n", 24), 24);
+	}
+	/* one too many from that address: closed at once, unanswered */
+	extra = connect_from("127.0.0.1", metrics_server_port(s));
+	assert_true(extra >= 0);
+	n = read(extra, buf, sizeof(buf));
+	assert_true(n <= 0 && !(n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)));
+	close(extra);
+	/* another address is served while they are held */
+	fd = connect_from("127.0.0.2", metrics_server_port(s));
+	assert_true(fd >= 0);
+	assert_int_equal(write(fd, req, strlen(req)), (ssize_t)strlen(req));
+	n = read(fd, buf, sizeof(buf) - 1);
+	assert_true(n > 12);
+	buf[n] = '\0';
+	assert_memory_equal(buf, "HTTP/1.1 200", 12);
+	close(fd);
+	for (int i = 0; i < METRICS_MAX_PER_ADDRESS; i++)
+		close(held[i]);
+	metrics_server_stop(s);
+}
+
 static void test_server_bad_addr(void **state)
 {
 	struct sockaddr_in a4 = { .sin_family = AF_INET };
@@ -529,6 +598,7 @@ int main(void)
 		cmocka_unit_test(test_builder_mistakes),
 		cmocka_unit_test(test_promtool),
 		cmocka_unit_test(test_server),
+		cmocka_unit_test(test_server_per_address),
 		cmocka_unit_test(test_server_bad_addr),
 		cmocka_unit_test(test_server_ipv6),
 		cmocka_unit_test(test_server_concurrent),
