@@ -227,6 +227,18 @@ assert_served_by_pool() {
 	return 1
 }
 
+# wait_until 'SHELL CONDITION' SECONDS: like wait_for, but SECONDS of wall
+# time however long each evaluation takes (steerctl under ASan on a busy
+# machine can take a good part of a second)
+wait_until() {
+	local end=$(( ${EPOCHREALTIME/./} + $2 * 1000000 ))
+	while :; do
+		eval "$1" && return 0
+		[ "${EPOCHREALTIME/./}" -lt "$end" ] || return 1
+		sleep 0.1
+	done
+}
+
 # counts_off: workers whose outstanding or pending is not 0, one a line
 counts_off() {
 	local wj
@@ -239,7 +251,7 @@ counts_off() {
 # return to 0 within SECONDS (default 5). COUNTS_OFF: the workers that did not.
 assert_counts_settle() {
 	COUNTS_OFF=
-	wait_for '[ -z "$(counts_off)" ]' "${1:-5}" && return 0
+	wait_until '[ -z "$(counts_off)" ]' "${1:-5}" && return 0
 	COUNTS_OFF=$(counts_off | tr '\n' ' ')
 	why "counts did not settle in ${1:-5} s: $COUNTS_OFF"
 	return 1
@@ -341,7 +353,7 @@ restart_steerd() {
 	STEERD_PID=$!
 	disown "$STEERD_PID"
 	WORKER_PIDS+=("$STEERD_PID")
-	wait_for '[ "$(grep -c "running:" "$STEER_TMP/steerd.log")" -gt "${before:-0}" ] ||
+	wait_until '[ "$(grep -c "running:" "$STEER_TMP/steerd.log")" -gt "${before:-0}" ] ||
 		! kill -0 "$STEERD_PID" 2> /dev/null' 10
 	kill -0 "$STEERD_PID" 2> /dev/null &&
 		[ "$(grep -c "running:" "$STEER_TMP/steerd.log")" -gt "${before:-0}" ]
