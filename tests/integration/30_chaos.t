@@ -17,7 +17,9 @@
 #   - at the end: the figures of a quiet run (served by pool, selections,
 #     counts back to 0, every worker of the file serves).
 # CHAOS_SEED=N replays an operation sequence, CHAOS_SECONDS=N (default 75)
-# sets the length of the chaos phase. Figures are printed as "# chaos: ...".
+# sets the length of the chaos phase, CHAOS_OPS="sighup upgrade ..." limits
+# the operations to some of kill_worker sighup sighup_storm kill_steerd
+# upgrade reload_maps. Figures are printed as "# chaos: ...".
 source "$(dirname "$0")/../lib.sh"
 
 CHAOS_SECONDS=${CHAOS_SECONDS:-75}
@@ -59,7 +61,7 @@ pool_conf() {	# pool_conf VARIANT POOL SETTINGS: one pool block
 		IFS=: read -r p n port w <<< "$s"
 		[ "$p" = "$2" ] || continue
 		echo "      $sep{ name = \"$n\"; addr = \"127.0.0.1:$port\"; weight = $w; resources = false;"
-		echo "        check = { type = \"tcp\"; interval_ms = 200; timeout_ms = 200; rise = 2; fall = 2; }; }"
+		echo "        check = { type = \"tcp\"; interval_ms = 50; timeout_ms = 200; rise = 4; fall = 4; }; }"
 		sep=","
 	done
 	echo "    ); }"
@@ -144,6 +146,13 @@ ok $? "its 9 workers are up"
 steerd_alive() { kill -0 "$STEERD_PID" 2> /dev/null; }
 STEERD_DEATHS=0
 STEERD_STARTS=1
+# steerd_check_alive: false (and counted) when steerd died by itself
+steerd_check_alive() {
+	steerd_alive && return 0
+	STEERD_DEATHS=$((STEERD_DEATHS + 1))
+	event "steerd-died"
+	return 1
+}
 # steerd_restart: start it again on $CONF; a start that fails is counted
 steerd_restart() {
 	STEERD_STARTS=$((STEERD_STARTS + 1))
@@ -237,6 +246,7 @@ converge() {
 	fi
 	CONV_FAILED="$CONV_FAILED $1:$(head -1 <<< "$CONVERGE_DIFF" | cut -c1-60 | tr ' ' '_')"
 	event "not-converged $1"
+	steerd_check_alive
 	kill -9 "$STEERD_PID" 2> /dev/null
 	steerd_restart
 	wait_until 'converged_now --structure' "$CONVERGE_S" && HEALED=$((HEALED + 1))
@@ -280,6 +290,16 @@ op_sighup() {
 	event "sighup $VARIANT"
 	converge "sighup-$VARIANT" "$CONVERGE_S"
 }
+op_sighup_storm() {	# ten reloads 0.1 s apart, files alternating
+	local i
+	for i in 1 2 3 4 5 6 7 8 9 10; do
+		write_conf "$(other)"
+		kill -HUP "$STEERD_PID" 2> /dev/null
+		sleep 0.1
+	done
+	event "sighup-storm $VARIANT"
+	converge "storm-$VARIANT" "$CONVERGE_S"
+}
 op_kill_steerd() {	# kill -9, half of the time in the middle of a reload
 	if ((RANDOM % 2)); then
 		write_conf "$(other)"
@@ -300,8 +320,8 @@ op_upgrade() {
 	converge upgrade "$CONVERGE_S"
 }
 op_reload_maps() {	# unload + load by hand: steerd must notice and put its state back
-	"$STEERCTL" unload > /dev/null 2>> "$STEER_TMP/ctl.err.main"
 	event "unload"
+	"$STEERCTL" unload > /dev/null 2>> "$STEER_TMP/ctl.err.main"
 	sleep "0.$((RANDOM % 5))"
 	"$STEERCTL" load --cgroup "$STEER_TEST_CGROUP" > /dev/null 2>> "$STEER_TMP/ctl.err.main"
 	event "load"
@@ -309,23 +329,17 @@ op_reload_maps() {	# unload + load by hand: steerd must notice and put its state
 	event "load-end"
 }
 
+# weighted: 3 in 10 kill a worker, 3 reload (1 of them ten times), 2 kill
+# steerd, 1 and 1 the rest
+OP_TABLE=(kill_worker kill_worker kill_worker sighup sighup sighup_storm kill_steerd kill_steerd
+	  upgrade reload_maps)
 START=$SECONDS
 while [ $((SECONDS - START)) -lt "$CHAOS_SECONDS" ]; do
-	r=$((RANDOM % 10))
-	case $r in
-	0|1|2) op=kill_worker ;;
-	3|4|5) op=sighup ;;
-	6|7) op=kill_steerd ;;
-	8) op=upgrade ;;
-	9) op=reload_maps ;;
-	esac
+	op=${OP_TABLE[RANDOM % ${#OP_TABLE[@]}]}
+	[[ " ${CHAOS_OPS:-$op} " == *" $op "* ]] || { sleep 0.01; continue; }
 	OPS="$OPS $op"
 	"op_$op"
-	if ! steerd_alive; then	# died by itself: a crash
-		STEERD_DEATHS=$((STEERD_DEATHS + 1))
-		event "steerd-died"
-		steerd_restart
-	fi
+	steerd_check_alive || steerd_restart
 done
 touch "$STOP"
 wait "${WRITERS[@]}" "$CLIENT_A" "$CLIENT_B" 2> /dev/null
@@ -334,18 +348,17 @@ diag "chaos: $(wc -w <<< "$OPS") operations:$(tr ' ' '\n' <<< "$OPS" | grep . | 
 # ---- figures of the chaos phase -------------------------------------------
 # Failed connections of a batch are a kill's when the batch overlaps
 # [kill - 0.05 s, kill + KILL_WINDOW_S] of one of its service's workers, an
-# unload's when it overlaps [unload, steerd's state back (or load +
-# RECONCILE_S)]; all others are unexplained, those after a failed
+# unload's when it overlaps [unload, steerd's state back (or RECONCILE_S
+# after the load)]; all others are unexplained, those after a failed
 # convergence (until the restart that heals it) shown apart.
 read -r TOTAL OK_N FAIL_KILL FAIL_UNLOAD FAIL_OTHER MIS_A MIS_B BATCHES_OTHER FAIL_UNCONV <<< "$(
-	cat "$STEER_TMP/clients.sa" "$STEER_TMP/clients.sb" | awk -v kw="$KILL_WINDOW_S" -v rs="$RECONCILE_S" -v ev="$EVENTS" '
+	cat "$STEER_TMP/clients.sa" "$STEER_TMP/clients.sb" | awk -v kw="$KILL_WINDOW_S" -v ev="$EVENTS" '
 	BEGIN {
 		while ((getline l < ev) > 0) {
 			split(l, f, " ")
 			if (f[2] == "kill") { nk++; kt[nk] = f[1]; ks[nk] = substr(f[3], 1, 1) == "a" ? "sa" : "sb" }
 			if (f[2] == "unload") { nu++; us[nu] = f[1]; ue[nu] = f[1] + 3600 }
-			if (f[2] == "load") ue[nu] = f[1] + rs
-			if (f[2] == "converged" && f[3] == "load") ue[nu] = f[1]
+			if (f[3] == "load" && (f[2] == "converged" || f[2] == "not-converged")) ue[nu] = f[1]
 			if (f[2] == "not-converged") { nc++; cs[nc] = f[1]; ce[nc] = f[1] + 3600 }
 			if (f[2] == "healed") ce[nc] = f[1]
 		}
@@ -388,9 +401,9 @@ LEAKED=$(awk '{ n += $2 } END { print n + 0 }' "$STEER_TMP/probes" 2> /dev/null)
 diag "chaos: pa's circuit forced open ${PROBES:-0} times: ${LEAKED:-0} of $(( ${PROBES:-0} * 50 )) probe connections still reached pa"
 is "${LEAKED:-0}" 0 "chaos: a forced-open circuit lets nothing through"
 diag "chaos: steerctl writers:$(cat "$STEER_TMP"/ctl.[0-9] 2> /dev/null | sort | uniq -c | awk '{ printf " %s=%s:%s", $2, $3, $1 }') (op=exit:count)"
-SAN_CTL=$(cat "$STEER_TMP"/ctl.err.* 2> /dev/null | grep -c -E "AddressSanitizer|LeakSanitizer|runtime error")
-SAN_D=$(grep -c -E "AddressSanitizer|LeakSanitizer|runtime error|double free" "$STEER_TMP/steerd.log")
-diag "chaos: steerd started $STEERD_STARTS times, died by itself $STEERD_DEATHS times; sanitizer reports: steerd $SAN_D, steerctl $SAN_CTL"
+SAN_CTL=$(cat "$STEER_TMP"/ctl.err.* 2> /dev/null | grep -c -E "ERROR: (Address|Leak)Sanitizer|runtime error:")
+SAN_D=$(grep -c -E "ERROR: (Address|Leak)Sanitizer|runtime error:|double free" "$STEER_TMP/steerd.log")
+diag "chaos: steerd started $STEERD_STARTS times, died by itself $STEERD_DEATHS times (or failed to start); sanitizer reports: steerd $SAN_D, steerctl $SAN_CTL"
 [ "$STEERD_DEATHS" = 0 ] && [ "$SAN_D" = 0 ]
 okwhy $? "chaos: steerd never crashed" \
 	'grep -m3 -E -A3 "AddressSanitizer|runtime error|double free" "$STEER_TMP/steerd.log"'
@@ -424,8 +437,12 @@ for n in $(workers_in "$VARIANT" pb); do [ "$(client_count "$outb" "$n")" -gt 0 
 is "$silent" "" "end: every worker of pb serves"
 kill -TERM "$STEERD_PID"
 wait_for '! steerd_alive' 10
-[ "$(grep -c -E "AddressSanitizer|LeakSanitizer|runtime error|double free" "$STEER_TMP/steerd.log")" = "$SAN_D" ]
+[ "$(grep -c -E "ERROR: (Address|Leak)Sanitizer|runtime error:|double free" "$STEER_TMP/steerd.log")" = "$SAN_D" ]
 okwhy $? "end: steerd exits on SIGTERM with no new sanitizer report" \
 	'grep -m3 -E -A5 "AddressSanitizer|LeakSanitizer|runtime error" "$STEER_TMP/steerd.log"' 
-[ -n "${CHAOS_KEEP:-}" ] && mkdir -p "$CHAOS_KEEP" && cp "$STEER_TMP"/[a-z]* "$CHAOS_KEEP" 2> /dev/null
+if [ -n "${CHAOS_KEEP:-}" ]; then	# CHAOS_KEEP=DIR: the logs, listeners and maps, to look at
+	ss -ltnp > "$STEER_TMP/listeners" 2>&1
+	steer -j status > "$STEER_TMP/status.json" 2>&1
+	mkdir -p "$CHAOS_KEEP" && cp "$STEER_TMP"/[a-z]* "$CHAOS_KEEP" 2> /dev/null
+fi
 done_testing
