@@ -16,7 +16,8 @@
 #   - steerd never crashes, nothing reports a sanitizer error;
 #   - at the end: the figures of a quiet run (served by pool, selections,
 #     counts back to 0, every worker of the file serves).
-# CHAOS_SEED=N replays an operation sequence, CHAOS_SECONDS=N (default 75)
+# CHAOS_SEED=N replays an operation sequence, CHAOS_WRITERS=N (0-3, default
+# 3) sets the number of concurrent steerctl writers, CHAOS_SECONDS=N (default 75)
 # sets the length of the chaos phase, CHAOS_OPS="sighup upgrade ..." limits
 # the operations to some of kill_worker sighup sighup_storm kill_steerd
 # upgrade reload_maps. Figures are printed as "# chaos: ...".
@@ -142,6 +143,14 @@ wait_until converged_now 10
 okwhy $? "steerd applied file A" 'echo "$CONVERGE_DIFF"'
 wait_until file_workers_up 10
 ok $? "its 9 workers are up"
+# steerd's own reading of the file (steerd --check -j, where it has it)
+if "$STEERD" -c "$CONF" --check -j > /dev/null 2>&1; then
+	check "steerd --check -j reads file A as this test does, and the maps hold it" \
+		assert_converged "$CONF" --all-mine
+else
+	TAP_N=$((TAP_N + 1))
+	echo "ok $TAP_N - steerd --check -j reads file A as this test does # SKIP no steerd --check -j"
+fi
 
 steerd_alive() { kill -0 "$STEERD_PID" 2> /dev/null; }
 STEERD_DEATHS=0
@@ -181,12 +190,12 @@ CLIENT_B=$!
 # back to pc; pb, which has no fallback, must never be left with a killed
 # worker alone); writer 3 also forces pa's circuit open (and checks that
 # nothing reaches pa then) and sets pa's quota.
-ctl() {	# ctl K OP ARGS...: run steerctl, log "K OP rc"
-	local k=$1 op=$2 rc
+ctl() {	# ctl K OP ARGS...: run steerctl, log "OP rc T0 T1 ARGS" in ctl.K
+	local k=$1 op=$2 rc t0=$EPOCHREALTIME
 	shift 2
 	"$STEERCTL" "$@" > /dev/null 2>> "$STEER_TMP/ctl.err.$k"
 	rc=$?
-	echo "$op $rc" >> "$STEER_TMP/ctl.$k"
+	echo "$op $rc $t0 $EPOCHREALTIME $*" >> "$STEER_TMP/ctl.$k"
 	return $rc
 }
 forced_open() {
@@ -224,7 +233,7 @@ writer() {	# writer K
 	done
 }
 WRITERS=()
-for k in 1 2 3; do
+for k in $(seq "${CHAOS_WRITERS:-3}"); do
 	writer "$k" &
 	WRITERS+=($!)
 done
@@ -400,7 +409,7 @@ PROBES=$(grep -c probe "$STEER_TMP/probes" 2> /dev/null)
 LEAKED=$(awk '{ n += $2 } END { print n + 0 }' "$STEER_TMP/probes" 2> /dev/null)
 diag "chaos: pa's circuit forced open ${PROBES:-0} times: ${LEAKED:-0} of $(( ${PROBES:-0} * 50 )) probe connections still reached pa"
 is "${LEAKED:-0}" 0 "chaos: a forced-open circuit lets nothing through"
-diag "chaos: steerctl writers:$(cat "$STEER_TMP"/ctl.[0-9] 2> /dev/null | sort | uniq -c | awk '{ printf " %s=%s:%s", $2, $3, $1 }') (op=exit:count)"
+diag "chaos: steerctl writers:$(cat "$STEER_TMP"/ctl.[0-9] 2> /dev/null | awk '{ print $1, $2 }' | sort | uniq -c | awk '{ printf " %s=%s:%s", $2, $3, $1 }') (op=exit:count)"
 SAN_CTL=$(cat "$STEER_TMP"/ctl.err.* 2> /dev/null | grep -c -E "ERROR: (Address|Leak)Sanitizer|runtime error:")
 SAN_D=$(grep -c -E "ERROR: (Address|Leak)Sanitizer|runtime error:|double free" "$STEER_TMP/steerd.log")
 diag "chaos: steerd started $STEERD_STARTS times, died by itself $STEERD_DEATHS times (or failed to start); sanitizer reports: steerd $SAN_D, steerctl $SAN_CTL"
