@@ -119,10 +119,13 @@ TEST_FUZZ_SECONDS ?= 15
 FUZZ_CFLAGS := -g -O1 -Wall -Wextra -Werror -D_GNU_SOURCE -Ibpf -Iuserspace \
 	-fsanitize=fuzzer,address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer
 FUZZERS := build/fuzz/fuzz_config build/fuzz/fuzz_parse
+# the tools' error escaping, where there is one: errors are checked as printed
+FUZZ_ERRFMT := $(wildcard userspace/errfmt.c)
 build/fuzz/fuzz_config: tests/fuzz/fuzz_config.c userspace/config.c userspace/parse.c \
-		userspace/config.h userspace/parse.h bpf/steer.h
+		$(FUZZ_ERRFMT) userspace/config.h userspace/parse.h bpf/steer.h
 	mkdir -p $(@D) && $(CLANG) $(FUZZ_CFLAGS) $(filter %.c,$^) -lconfig -ldl -o $@
-build/fuzz/fuzz_parse: tests/fuzz/fuzz_parse.c userspace/parse.c userspace/parse.h bpf/steer.h
+build/fuzz/fuzz_parse: tests/fuzz/fuzz_parse.c userspace/parse.c $(FUZZ_ERRFMT) \
+		userspace/parse.h bpf/steer.h
 	mkdir -p $(@D) && $(CLANG) $(FUZZ_CFLAGS) $(filter %.c,$^) -o $@
 fuzz: $(FUZZERS)
 	tests/fuzz/run.sh $(FUZZ_SECONDS) $(FUZZERS)

@@ -11,8 +11,9 @@
  * it may include itself, which exercises the include depth limit.
  *
  * Properties, beyond the sanitizers and LeakSanitizer:
- *   - refused: *out is left exactly as it was; err is one line of printable
- *     text "FILE:LINE: ..." (FILE: this file or one it includes);
+ *   - refused: *out is left exactly as it was; err is "FILE:LINE: ..." (FILE:
+ *     this file or one it includes), one line of printable text as steerd
+ *     prints it (through errfmt_escape() when the build has it, else raw);
  *   - loaded: what config.h promises (ranges, names that refer to each
  *     other, unique worker names) holds;
  *   - config_load_string() of the same text (no NUL, no @include) agrees.
@@ -85,9 +86,13 @@ static void fail(const char *id, const char *what, const char *err)
 	abort();
 }
 
+/* The tools' escaping of a message, where the build has one. */
+size_t errfmt_escape(char *out, size_t len, const char *in) __attribute__((weak));
+
 /* "FILE:LINE: ...", one line of printable text */
 static void check_err(const char *err)
 {
+	char shown[ERR_LEN * 8];
 	size_t n = strnlen(err, ERR_LEN);
 	const char *p, *d;
 
@@ -101,9 +106,13 @@ static void check_err(const char *err)
 	}
 	if (!p)
 		fail("err", "error does not start with FILE:LINE:", err);
-	for (const unsigned char *q = (const unsigned char *)err; *q; q++)
+	if (errfmt_escape)
+		errfmt_escape(shown, sizeof(shown), err);
+	else
+		snprintf(shown, sizeof(shown), "%s", err);
+	for (const unsigned char *q = (const unsigned char *)shown; *q; q++)
 		if (*q < 0x20 || *q == 0x7f || (q[0] == 0xc2 && q[1] >= 0x80 && q[1] <= 0x9f))
-			fail("errfmt", "error is not one line of printable text", err);
+			fail("errfmt", "error is not one line of printable text", shown);
 }
 
 static bool known_fallback(const struct steer_config *c, const char *fb)

@@ -8,8 +8,10 @@
  * aborts with the property, the input and what came out:
  *   - accepted: the value is in range, and formatting it the way steerctl
  *     shows it and parsing that again gives the same value;
- *   - refused: err is one non-empty line of printable text (no control
- *     characters, raw or as UTF-8 C1), shorter than STEER_ERR_LEN.
+ *   - refused: err is non-empty, shorter than STEER_ERR_LEN, and as the
+ *     tools print it one line of printable text (no control characters,
+ *     raw or as UTF-8 C1). "As printed": through errfmt_escape() when the
+ *     build has it (userspace/errfmt.c, linked when present), else raw.
  * FUZZ_SKIP=errfmt,roundtrip leaves those properties out, to look past a
  * known failure.
  */
@@ -47,16 +49,24 @@ static void fail(const char *id, const char *what, const char *parser, const cha
 	abort();
 }
 
+/* The tools' escaping of a message, where the build has one. */
+size_t errfmt_escape(char *out, size_t len, const char *in) __attribute__((weak));
+
 /* One line the operator can read: printable, no ESC, no CR/LF, no C1. */
 static void check_err(const char *parser, const char *arg, const char *err)
 {
+	char shown[STEER_ERR_LEN * 8];
 	size_t n = strnlen(err, STEER_ERR_LEN);
 
 	if (n == 0 || n >= STEER_ERR_LEN)
 		fail("err", "refused with an empty or unterminated error", parser, arg, err);
-	for (const unsigned char *p = (const unsigned char *)err; *p; p++) {
+	if (errfmt_escape)
+		errfmt_escape(shown, sizeof(shown), err);
+	else
+		snprintf(shown, sizeof(shown), "%s", err);
+	for (const unsigned char *p = (const unsigned char *)shown; *p; p++) {
 		if (*p < 0x20 || *p == 0x7f || (p[0] == 0xc2 && p[1] >= 0x80 && p[1] <= 0x9f))
-			fail("errfmt", "error is not one line of printable text", parser, arg, err);
+			fail("errfmt", "error is not one line of printable text", parser, arg, shown);
 	}
 }
 
