@@ -152,7 +152,13 @@ else
 	echo "ok $TAP_N - steerd --check -j reads file A as this test does # SKIP no steerd --check -j"
 fi
 
-steerd_alive() { kill -0 "$STEERD_PID" 2> /dev/null; }
+# Signals go only to a pid that still runs our binary: pids wrap at 32768
+# here, and this test starts thousands of processes.
+SWORKER_EXE=$(readlink -f "$SWORKER")
+STEERD_EXE=$(readlink -f "$STEERD")
+is_proc() { [ "$(readlink "/proc/$1/exe" 2> /dev/null)" = "$2" ]; }	# is_proc PID EXE
+steerd_alive() { is_proc "$STEERD_PID" "$STEERD_EXE"; }
+steerd_signal() { steerd_alive && kill "-$1" "$STEERD_PID" 2> /dev/null; }	# steerd_signal SIG
 STEERD_DEATHS=0
 STEERD_STARTS=1
 # steerd_check_alive: false (and counted) when steerd died by itself
@@ -239,7 +245,7 @@ for k in $(seq "${CHAOS_WRITERS:-3}"); do
 done
 
 # ---- the operations ------------------------------------------------------
-CONV_OK=0 CONV_ALL=0 CONV_FAILED="" HEALED=0
+CONV_OK=0 CONV_ALL=0 CONV_FAILED="" HEALED=0 WORKERS_DIED=""
 BACK_OK=0 BACK_ALL=0 BACK_FAILED=""
 OPS=""
 # converge OP SECONDS: wait until the maps hold the file's structure; log
@@ -256,7 +262,7 @@ converge() {
 	CONV_FAILED="$CONV_FAILED $1:$(head -1 <<< "$CONVERGE_DIFF" | cut -c1-60 | tr ' ' '_')"
 	event "not-converged $1"
 	steerd_check_alive
-	kill -9 "$STEERD_PID" 2> /dev/null
+	steerd_signal 9
 	steerd_restart
 	wait_until 'converged_now --structure' "$CONVERGE_S" && HEALED=$((HEALED + 1))
 	event "healed"
@@ -275,7 +281,11 @@ op_kill_worker() {
 	local ws n est
 	ws=($(workers_in "$VARIANT" pa) $(workers_in "$VARIANT" pb))
 	n=${ws[RANDOM % ${#ws[@]}]}
-	kill -9 "${PID_OF[$n]}"
+	if is_proc "${PID_OF[$n]}" "$SWORKER_EXE"; then
+		kill -9 "${PID_OF[$n]}"
+	else
+		WORKERS_DIED="$WORKERS_DIED $n"	# died by itself, or was killed by someone else
+	fi
 	event "kill $n"
 	est=$(est_of "$n")
 	sleep "0.$((RANDOM % 8 + 1))"
@@ -295,7 +305,7 @@ op_kill_worker() {
 }
 op_sighup() {
 	write_conf "$(other)"
-	kill -HUP "$STEERD_PID"
+	steerd_signal HUP
 	event "sighup $VARIANT"
 	converge "sighup-$VARIANT" "$CONVERGE_S"
 }
@@ -303,7 +313,7 @@ op_sighup_storm() {	# ten reloads 0.1 s apart, files alternating
 	local i
 	for i in 1 2 3 4 5 6 7 8 9 10; do
 		write_conf "$(other)"
-		kill -HUP "$STEERD_PID" 2> /dev/null
+		steerd_signal HUP
 		sleep 0.1
 	done
 	event "sighup-storm $VARIANT"
@@ -312,10 +322,10 @@ op_sighup_storm() {	# ten reloads 0.1 s apart, files alternating
 op_kill_steerd() {	# kill -9, half of the time in the middle of a reload
 	if ((RANDOM % 2)); then
 		write_conf "$(other)"
-		kill -HUP "$STEERD_PID"
+		steerd_signal HUP
 		sleep "0.0$((RANDOM % 10))"
 	fi
-	kill -9 "$STEERD_PID"
+	steerd_signal 9
 	event "kill-steerd"
 	((RANDOM % 2)) && write_conf "$(other)"
 	sleep "0.$((RANDOM % 3))"
@@ -395,6 +405,9 @@ read -r TOTAL OK_N FAIL_KILL FAIL_UNLOAD FAIL_OTHER MIS_A MIS_B BATCHES_OTHER FA
 	$1 == "worker" && svc == "sb" && $2 !~ /^b[0-9]$/ { mis["sb"] += $3 }
 	END { flush(); print total + 0, okn + 0, n["kill"] + 0, n["unload"] + 0,
 		n["other"] + n["unconv"], mis["sa"] + 0, mis["sb"] + 0, nbo + 0, n["unconv"] + 0 }')"
+GAPS=$(awk '$2 == "unload" { u = $1 } $3 == "load" && $2 == "converged" && u { n++; t += $1 - u; u = 0 }
+	END { if (n) printf "%d of them back in %.1f s on average", n, t / n; else print "none back" }' "$EVENTS")
+diag "chaos: $(grep -c " unload" "$EVENTS") unload+load: $GAPS (unload until steerd had put everything back)"
 diag "chaos: $TOTAL connections, $OK_N ok; failed: $FAIL_KILL during kills of their workers," \
 	"$FAIL_UNLOAD during unload..reconcile, $FAIL_OTHER otherwise (in $BATCHES_OTHER batches;" \
 	"$FAIL_UNCONV of them while steerd had not converged, until a restart healed it)"
@@ -420,12 +433,15 @@ okwhy $? "chaos: steerd never crashed" \
 okwhy $? "chaos: no steerctl sanitizer report" \
 	'grep -h -m3 -E -A3 "AddressSanitizer|LeakSanitizer|runtime error" "$STEER_TMP"/ctl.err.*' 
 
+for n in "${!PID_OF[@]}"; do is_proc "${PID_OF[$n]}" "$SWORKER_EXE" || WORKERS_DIED="$WORKERS_DIED $n"; done
+is "${WORKERS_DIED# }" "" "chaos: no worker process died but those the test killed"
+
 # ---- the end: quiet, the operator's marks taken back, one more SIGHUP -----
 steerd_alive || steerd_restart
 for n in $(workers_in "$VARIANT" pa) $(workers_in "$VARIANT" pb); do steer worker undrain "$n" 2> /dev/null; done
 steer pool quota pa off 2> /dev/null
 steer circuit pa auto 2> /dev/null
-kill -HUP "$STEERD_PID"
+steerd_signal HUP
 wait_until converged_now 8
 okwhy $? "end: steerd converged to file $VARIANT, weights and rate too" 'echo "$CONVERGE_DIFF"'
 wait_until file_workers_up 8
@@ -444,7 +460,7 @@ check "end: counts settle" assert_counts_settle
 silent=""
 for n in $(workers_in "$VARIANT" pb); do [ "$(client_count "$outb" "$n")" -gt 0 ] || silent="$silent $n"; done
 is "$silent" "" "end: every worker of pb serves"
-kill -TERM "$STEERD_PID"
+steerd_signal TERM
 wait_for '! steerd_alive' 10
 [ "$(grep -c -E "ERROR: (Address|Leak)Sanitizer|runtime error:|double free" "$STEER_TMP/steerd.log")" = "$SAN_D" ]
 okwhy $? "end: steerd exits on SIGTERM with no new sanitizer report" \
@@ -454,4 +470,11 @@ if [ -n "${CHAOS_KEEP:-}" ]; then	# CHAOS_KEEP=DIR: the logs, listeners and maps
 	steer -j status > "$STEER_TMP/status.json" 2>&1
 	mkdir -p "$CHAOS_KEEP" && cp "$STEER_TMP"/[a-z]* "$CHAOS_KEEP" 2> /dev/null
 fi
+# lib.sh's cleanup kills WORKER_PIDS: leave it only the live ones of ours
+live=()
+for pid in "${WORKER_PIDS[@]}"; do
+	is_proc "$pid" "$SWORKER_EXE" || is_proc "$pid" "$STEERD_EXE" || is_proc "$pid" "$(readlink -f "$SCLIENT")" &&
+		live+=("$pid")
+done
+WORKER_PIDS=("${live[@]}")
 done_testing
