@@ -127,7 +127,8 @@ build/fuzz/fuzz_config: tests/fuzz/fuzz_config.c userspace/config.c userspace/pa
 build/fuzz/fuzz_parse: tests/fuzz/fuzz_parse.c userspace/parse.c $(FUZZ_ERRFMT) \
 		userspace/parse.h bpf/steer.h
 	mkdir -p $(@D) && $(CLANG) $(FUZZ_CFLAGS) $(filter %.c,$^) -o $@
-fuzz: $(FUZZERS)
+fuzz: deps
+	$(MAKE) $(FUZZERS)
 	tests/fuzz/run.sh $(FUZZ_SECONDS) $(FUZZERS)
 
 demo: deps
