@@ -35,7 +35,7 @@ UNIT_TESTS := $(UNIT_NAMES:%=$(BUILD)/%) $(BUILD)/test_bench
 # from the normal build, and runs everything against that build.
 TEST_SAN ?= -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all
 
-.PHONY: all deps test unit-test integration-test demo install clean tools bench-tools
+.PHONY: all deps test unit-test integration-test demo install clean tools bench-tools fuzz
 
 all: $(BUILD)/steerctl $(BUILD)/steerd
 
@@ -112,6 +112,26 @@ test: deps
 	LSAN_OPTIONS=suppressions=$(CURDIR)/tests/lsan.supp \
 	STEERCTL=$(CURDIR)/build/test/steerctl STEERD=$(CURDIR)/build/test/steerd \
 		prove tests/integration/*.t
+	$(MAKE) fuzz FUZZ_SECONDS=$(TEST_FUZZ_SECONDS)
+
+# libFuzzer harnesses (tests/fuzz): the config loader and the CLI's parsers,
+# each run for FUZZ_SECONDS; a crash or a failed property fails the target.
+FUZZ_SECONDS ?= 60
+TEST_FUZZ_SECONDS ?= 15
+FUZZ_CFLAGS := -g -O1 -Wall -Wextra -Werror -D_GNU_SOURCE -Ibpf -Iuserspace \
+	-fsanitize=fuzzer,address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer
+FUZZERS := build/fuzz/fuzz_config build/fuzz/fuzz_parse
+# the tools' error escaping, where there is one: errors are checked as printed
+FUZZ_ERRFMT := $(wildcard userspace/errfmt.c)
+build/fuzz/fuzz_config: tests/fuzz/fuzz_config.c userspace/config.c userspace/parse.c \
+		$(FUZZ_ERRFMT) userspace/config.h userspace/parse.h bpf/steer.h
+	mkdir -p $(@D) && $(CLANG) $(FUZZ_CFLAGS) $(filter %.c,$^) -lconfig -ldl -o $@
+build/fuzz/fuzz_parse: tests/fuzz/fuzz_parse.c userspace/parse.c $(FUZZ_ERRFMT) \
+		userspace/parse.h bpf/steer.h
+	mkdir -p $(@D) && $(CLANG) $(FUZZ_CFLAGS) $(filter %.c,$^) -o $@
+fuzz: deps
+	$(MAKE) $(FUZZERS)
+	tests/fuzz/run.sh $(FUZZ_SECONDS) $(FUZZERS)
 
 demo: deps
 	$(MAKE) all tools

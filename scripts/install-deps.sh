@@ -12,6 +12,8 @@ PKGS=(
   bpftool iproute2 procps util-linux
   # tests
   libcmocka-dev perl curl jq bc
+  # make fuzz: libFuzzer (clang -fsanitize=fuzzer; only recommended by clang)
+  libclang-rt-14-dev
   # steerd: config parsing, metrics endpoint; promtool checks the metrics
   libconfig-dev libmicrohttpd-dev prometheus
 )

@@ -178,3 +178,183 @@ start_agent() {
 
 # health of a worker as steerd set it (per-mille)
 health_of() { worker_field "$1" health; }
+
+# ---- invariants ------------------------------------------------------------
+# Called by a test after its traffic. Each returns 0 when the invariant holds,
+# or 1 after saying why on stderr (why), so `check DESC assert_... ARGS` makes
+# one TAP line of it. Each leaves its figure in a variable for diag lines.
+
+# json_of OBJECT: `steerctl -j OBJECT list`, checked to be JSON with that array
+json_of() {
+	local j
+	j=$(steer -j "$1" list) || { why "steerctl -j $1 list failed"; return 1; }
+	[ "$(jq -r --arg k "$1s" '.[$k] | type' <<< "$j" 2> /dev/null)" = array ] ||
+		{ why "steerctl -j $1 list: not JSON with .$1s[]: $(head -c 200 <<< "$j")"; return 1; }
+	printf '%s\n' "$j"
+}
+
+# pool_chain_workers SERVICE: the workers of the pool SERVICE resolves to now
+# and of that pool's fallback chain, one name a line
+pool_chain_workers() {
+	local sj pj wj out
+	sj=$(json_of service) && pj=$(json_of pool) && wj=$(json_of worker) || return 1
+	out=$(jq -r -n --arg s "$1" --argjson sj "$sj" --argjson pj "$pj" --argjson wj "$wj" '
+		def fb($n): [$pj.pools[] | select(.name == $n) | .fallback][0];
+		def chain($n; $seen):
+			if $n == null or any($seen[]; . == $n) then $seen
+			else chain(fb($n); $seen + [$n]) end;
+		[$sj.services[] | select(.name == $s) | .pool][0] as $p
+		| (if $p == null then error("no service \($s)") else chain($p; []) end) as $c
+		| $wj.workers[] | select(.pool as $x | any($c[]; . == $x)) | .name' 2>&1) ||
+		{ why "pool_chain_workers $1: $out"; return 1; }
+	printf '%s\n' "$out"
+}
+
+# assert_served_by_pool OUTPUT SERVICE: every connection in sclient OUTPUT
+# ("worker NAME COUNT" lines) was served by a worker of the pool SERVICE
+# resolves to now, or of its fallback chain. MISDIRECTED: how many were not.
+assert_served_by_pool() {
+	local allowed res
+	MISDIRECTED=
+	allowed=$(pool_chain_workers "$2") || return 1
+	res=$(awk -v allowed="$allowed" '
+		BEGIN { n = split(allowed, a, "\n"); for (i = 1; i <= n; i++) ok[a[i]] = 1 }
+		$1 == "worker" && !($2 in ok) { bad += $3; who = who " " $2 "=" $3 }
+		END { print bad + 0 who }' <<< "$1")
+	MISDIRECTED=${res%% *}
+	[ "$MISDIRECTED" = 0 ] && return 0
+	why "service $2: $MISDIRECTED misdirected, served by${res#"$MISDIRECTED"} (allowed: $(tr '\n' ' ' <<< "$allowed"))"
+	return 1
+}
+
+# wait_until 'SHELL CONDITION' SECONDS: like wait_for, but SECONDS of wall
+# time however long each evaluation takes (steerctl under ASan on a busy
+# machine can take a good part of a second)
+wait_until() {
+	local end=$(( ${EPOCHREALTIME/./} + $2 * 1000000 ))
+	while :; do
+		eval "$1" && return 0
+		[ "${EPOCHREALTIME/./}" -lt "$end" ] || return 1
+		sleep 0.1
+	done
+}
+
+# counts_off: workers whose outstanding or pending is not 0, one a line
+counts_off() {
+	local wj
+	wj=$(json_of worker 2> /dev/null) || { echo "(steerctl -j worker list failed)"; return 0; }
+	jq -r '.workers[] | select(.outstanding != 0 or .pending != 0)
+		| "\(.name) outstanding=\(.outstanding) pending=\(.pending)"' <<< "$wj"
+}
+
+# assert_counts_settle [SECONDS]: outstanding and pending of every worker
+# return to 0 within SECONDS (default 5). COUNTS_OFF: the workers that did not.
+assert_counts_settle() {
+	COUNTS_OFF=
+	wait_until '[ -z "$(counts_off)" ]' "${1:-5}" && return 0
+	COUNTS_OFF=$(counts_off | tr '\n' ' ')
+	why "counts did not settle in ${1:-5} s: $COUNTS_OFF"
+	return 1
+}
+
+# selections_mark: remember the pools' selected counters; assert_selections
+# counts from here (without a mark, from 0)
+SEL_MARK='{"pools":[]}'
+selections_mark() { SEL_MARK=$(json_of pool) || SEL_MARK='{"pools":[]}'; }
+
+# assert_selections CONNS [POOL...]: the selections (selected counters) of the
+# POOLs (default: all) since selections_mark equal CONNS, the new connections
+# made. SELECTIONS: how many there were.
+assert_selections() {
+	local want=$1 pj pools
+	shift
+	SELECTIONS=
+	pj=$(json_of pool) || return 1
+	pools=$(printf '%s\n' "$@" | jq -R . | jq -s 'map(select(. != ""))')
+	SELECTIONS=$(jq -n --argjson now "$pj" --argjson was "$SEL_MARK" --argjson only "$pools" '
+		[$now.pools[] | select(($only | length) == 0 or (.name as $n | any($only[]; . == $n)))
+		 | .name as $n | .selected - ([$was.pools[] | select(.name == $n) | .selected][0] // 0)]
+		| add // 0')
+	[ "$SELECTIONS" = "$want" ] && return 0
+	why "selections ${*:-of all pools}: $SELECTIONS, want $want (new connections)"
+	return 1
+}
+
+# The objects of `steerctl -j ... list` and of `steerd -c FILE --check -j`
+# in one form: {"services":[{name,pool,prefix,port_lo,port_hi}],
+# "pools":[{name,policy,fallback}], "workers":[{name,pool,addr,weight,maxconn}]}.
+# steerctl's "address"+"prefixlen" and "listener" are read as prefix and addr.
+CONVERGE_JQ='
+	def fbk: if . == "none" or . == "" then null else . end;
+	def ns: {name, pool, prefix: (.prefix // "\(.address)/\(.prefixlen)"), port_lo, port_hi};
+	def np: {name, policy, fallback: (.fallback | fbk)};
+	def nw: {name, pool, addr: (.addr // .listener)}
+		+ (if $structure then {} else {weight, maxconn} end);
+	def mine: if has("owner") then .owner == "steerd" else $allmine end;
+	def cmp($kind; $want; $have; f; reserved):
+		($want | map(f)) as $w
+		| ($w[] | . as $x | ([$have[] | f | select(.name == $x.name)][0]) as $y
+		   | if $y == null then "\($kind) \($x.name): missing, want \($x | tojson)"
+		     elif $y != $x then "\($kind) \($x.name): \($y | tojson), want \($x | tojson)"
+		     else empty end),
+		  ($have[] | select(mine and (reserved | not)) | f
+		   | select(.name as $n | all($w[]; .name != $n))
+		   | "\($kind) \(.name): steerd'"'"'s but not in the file: \(tojson)");
+	cmp("service"; $want.services; $sj.services; ns; false),
+	cmp("pool"; $want.pools; $pj.pools; np; .name == "maintenance"),
+	cmp("worker"; $want.workers; $wj.workers; nw; .pool == "maintenance")'
+
+# assert_converged_json WANT [--structure] [--all-mine]: the maps hold what
+# WANT (JSON in the form above) says: each of its objects present and equal,
+# and no object of owner "steerd" that it does not name. --structure leaves
+# weight and maxconn out; --all-mine counts an object without an owner field
+# as steerd's. The maintenance pool and its worker are steerd's own extra.
+# CONVERGE_DIFF: the differences, one a line.
+assert_converged_json() {
+	local want=$1 structure=false allmine=false sj pj wj a
+	shift
+	for a in "$@"; do
+		case $a in
+		--structure) structure=true ;;
+		--all-mine) allmine=true ;;
+		*) why "assert_converged: unknown option $a"; return 1 ;;
+		esac
+	done
+	CONVERGE_DIFF="(not compared)"
+	[ "$(jq -r '[.services, .pools, .workers] | map(type) | join(" ")' <<< "$want" 2> /dev/null)" \
+		= "array array array" ] ||
+		{ why "want: not {services,pools,workers}: $(head -c 200 <<< "$want")"; return 1; }
+	sj=$(json_of service) && pj=$(json_of pool) && wj=$(json_of worker) || return 1
+	CONVERGE_DIFF=$(jq -r -n --argjson want "$want" --argjson sj "$sj" --argjson pj "$pj" \
+		--argjson wj "$wj" --argjson structure "$structure" --argjson allmine "$allmine" \
+		"$CONVERGE_JQ" 2>&1) || { why "assert_converged: jq failed: $CONVERGE_DIFF"; return 1; }
+	[ -z "$CONVERGE_DIFF" ] && return 0
+	why "not converged: ${CONVERGE_DIFF//$'\n'/; }"
+	return 1
+}
+
+# assert_converged CONF [--structure] [--all-mine]: steerd's view equals the
+# file, as `steerd -c CONF --check -j` prints it (see assert_converged_json)
+assert_converged() {
+	local conf=$1 want
+	shift
+	CONVERGE_DIFF="(not compared)"
+	want=$("$STEERD" -c "$conf" --check -j 2> "$STEER_TMP/check-j.err") ||
+		{ why "steerd -c $conf --check -j failed: $(head -c 300 "$STEER_TMP/check-j.err")"; return 1; }
+	assert_converged_json "$want" "$@"
+}
+
+# restart_steerd CONF: start_steerd again after a kill (steerd.log already
+# holds a "running:" line): waits for a new one
+restart_steerd() {
+	local before
+	before=$(grep -c "running:" "$STEER_TMP/steerd.log" 2> /dev/null)
+	"$STEERD" -c "$1" --cgroup "$STEER_TEST_CGROUP" 2>> "$STEER_TMP/steerd.log" &
+	STEERD_PID=$!
+	disown "$STEERD_PID"
+	WORKER_PIDS+=("$STEERD_PID")
+	wait_until '[ "$(grep -c "running:" "$STEER_TMP/steerd.log")" -gt "${before:-0}" ] ||
+		! kill -0 "$STEERD_PID" 2> /dev/null' 10
+	kill -0 "$STEERD_PID" 2> /dev/null &&
+		[ "$(grep -c "running:" "$STEER_TMP/steerd.log")" -gt "${before:-0}" ]
+}
