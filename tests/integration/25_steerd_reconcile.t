@@ -24,6 +24,16 @@ write_conf() {	# write_conf NWORKERS WEIGHT RATE PORT [QUOTA]
 }
 cd "$STEER_TMP" || bail "no tmp"
 
+# start_steerd waits for "running:" anywhere in the log; after a restart
+# wait for a new one, so that no SIGHUP arrives before steerd blocks it
+restart_steerd() {
+	local n
+	n=$(grep -c "running:" "$STEER_TMP/steerd.log")
+	start_steerd "$1"
+	wait_for '[ "$(grep -c "running:" "$STEER_TMP/steerd.log")" -gt "$n" ]' 10 ||
+		bail "steerd did not start again"
+}
+
 # converged_basic N W RATE PORT: the maps hold what the file says, read
 # with nothing but `steerctl -j` (works against any steerd)
 converged_basic() {
@@ -83,7 +93,7 @@ is "$(steer -j pool list | jq -r '.pools[] | select(.name == "spare") | "\(.poli
 	"the operator's pool the file names is adopted and made to match"
 kill "$STEERD_PID"; wait_for '! kill -0 $STEERD_PID 2>/dev/null'
 write_conf 4 50 50 81; CONF_B=$CONF
-start_steerd "$CONF_B"
+restart_steerd "$CONF_B"
 wait_for 'converged_basic 4 50 50 81' 10
 ok $? "restarted with file B: w5, w6 removed, weight 50, rate 50, port 81 ($(steer -j worker list | jq -c '[.workers[] | "\(.name)=\(.weight)"]'))"
 assert_converged "$CONF_B" "and steerctl's lists equal steerd --check -j of file B"
@@ -93,21 +103,35 @@ is "$(client_ok "$out")/$(( $(client_count "$out" w5) + $(client_count "$out" w6
 	"port 81 is served, never by w5 or w6"
 
 # ---- defect 3: kill -9 during a reload, then restart -----------------------
-converged_n=0
+# Reload to one file, kill -9 at a random moment, restart with the other:
+# whatever half-done state the kill left, the restart reaches its file.
+converged_n=0 midway=0
 tries=${KILL_TRIES:-12}
 for t in $(seq "$tries"); do
-	if [ $((t % 2)) = 1 ]; then f=$CONF_A; want="6 100 200 80"; else f=$CONF_B; want="4 50 50 81"; fi
+	if [ $((t % 2)) = 1 ]; then f=$CONF_A g=$CONF_B want="4 50 50 81"
+	else f=$CONF_B g=$CONF_A want="6 100 200 80"; fi
 	cp "$f" "$STEER_TMP/live.conf"
-	# steerd reads live.conf; make it reload to the other file and kill it mid-way
+	n0=$(grep -c reloaded "$STEER_TMP/steerd.log")
 	kill -HUP "$STEERD_PID"
-	sleep "0.0$((RANDOM % 10))"
+	sleep "0.0$((RANDOM % 6))"
 	kill -9 "$STEERD_PID"
 	wait_for '! kill -0 $STEERD_PID 2>/dev/null'
-	start_steerd "$STEER_TMP/live.conf"
+	[ "$(grep -c reloaded "$STEER_TMP/steerd.log")" = "$n0" ] && midway=$((midway + 1))
+	cp "$g" "$STEER_TMP/live.conf"
+	# and once more in the middle of the first pass of a start
+	"$STEERD" -c "$STEER_TMP/live.conf" --cgroup "$STEER_TEST_CGROUP" 2>> "$STEER_TMP/steerd.log" &
+	pid=$!
+	sleep "0.$((RANDOM % 3))$((RANDOM % 10))"
+	kill -9 "$pid"
+	wait "$pid" 2>/dev/null
+	restart_steerd "$STEER_TMP/live.conf"
 	# shellcheck disable=SC2086
 	wait_for "converged_basic $want" 10 && converged_n=$((converged_n + 1))
 done
-is "$converged_n" "$tries" "after kill -9 during a reload, every restart converges ($converged_n of $tries)"
+diag "$midway of $tries kills landed before the reload finished"
+kill -0 "$STEERD_PID"
+ok $? "steerd runs"
+is "$converged_n" "$tries" "kill -9 during a reload, restart with another file: every restart converges ($converged_n of $tries)"
 assert_converged "$STEER_TMP/live.conf" "the last restart matches its file exactly"
 
 # ---- the quota rule: a spent quota is not granted again ---------------------
@@ -120,7 +144,7 @@ out=$("$SCLIENT" --connect $SVC4:90 -n 150 -c 5)
 is "$(client_count "$out" s1)" 100 "100 connections spend it"
 quota_left() { steer -j pool list | jq -r '.pools[] | select(.name == "spare") | .quota_left'; }
 kill -HUP "$STEERD_PID"; sleep 0.6
-kill -9 "$STEERD_PID"; start_steerd "$STEER_TMP/live.conf"; sleep 0.6
+kill -9 "$STEERD_PID"; restart_steerd "$STEER_TMP/live.conf"; sleep 0.6
 is "$(quota_left)" 0 "a reload, a kill -9 and a restart, and periodic passes grant nothing again"
 write_conf 4 50 50 81 120; cp "$CONF" "$STEER_TMP/live.conf"
 kill -HUP "$STEERD_PID"
