@@ -450,13 +450,15 @@ static bool pool_has(const struct steer_pool *p, uint32_t id)
 }
 
 /* Fully in the maps: its socket there, its counts of its generation, a
- * member of its pool. Anything less is a listener that died (a restart)
- * or an add cut short: worker_add() with the same name completes it. */
+ * member of its pool, not DOWN (worker_del's first step). Anything less is
+ * a listener that died (a restart), or an add or a delete cut short:
+ * worker_add() with the same name completes it. */
 static bool worker_whole(struct pass *ps, uint32_t id, const struct steer_worker *w)
 {
 	struct steer_worker_stats st;
 
-	return worker_listener_alive(&ps->d->maps, id) && !worker_stats_read(&ps->d->maps, id, &st) &&
+	return w->state != STEER_WORKER_DOWN && worker_listener_alive(&ps->d->maps, id) &&
+	       !worker_stats_read(&ps->d->maps, id, &st) &&
 	       st.gen == w->gen && w->pool_id < STEER_MAX_POOLS &&
 	       pool_has(&ps->a->pools[w->pool_id], id);
 }

@@ -684,7 +684,8 @@ static int write_worker(const struct steer_maps *m, uint32_t id, uint32_t pool_i
 	snprintf(w.name, sizeof(w.name), "%s", name);
 	w.in_use = 1;
 	w.pool_id = pool_id;
-	w.state = keep ? was->state : STEER_WORKER_UP;
+	/* DOWN is a delete cut short: adding again brings it back */
+	w.state = keep && was->state != STEER_WORKER_DOWN ? was->state : STEER_WORKER_UP;
 	w.weight = params->weight;
 	/* health is steerd's: a restarted worker comes up by its checks */
 	w.health = was ? was->health : STEER_HEALTH_FULL;
