@@ -940,6 +940,18 @@ void daemon_check_maps(struct daemon *d)
 		d->workers[i].present = false;
 	if (daemon_reconcile(d, err))
 		log_debug("reconcile: %s", err);
+	/* the new pools start closed: give them the circuits steerd holds */
+	if (steer_maps_lock(&d->maps))
+		return;
+	for (size_t i = 0; i < d->npools; i++) {
+		struct dpool *p = &d->pools[i];
+
+		if (p->circuit.state != STEER_CIRCUIT_CLOSED &&
+		    pool_set_circuit(&d->maps, p->name, p->circuit.state, CIRCUIT_BY_DAEMON,
+				     p->circuit.p.half_open_probes, err))
+			log_warn("pool %s: %s", p->name, err);
+	}
+	steer_maps_unlock(&d->maps);
 }
 
 void daemon_retake_worker(struct daemon *d, struct dworker *w)

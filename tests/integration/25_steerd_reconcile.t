@@ -151,6 +151,17 @@ kill -HUP "$STEERD_PID"
 wait_for '[ "$(quota_left)" = 120 ]'
 ok $? "a changed quota in the file is granted ($(quota_left))"
 
+# ---- fallbacks the other way round: p -> spare becomes spare -> p -----------
+sed -e 's/fallback = "spare"; //' -e 's/{ name = "spare"; /{ name = "spare"; fallback = "p"; /' \
+	"$STEER_TMP/live.conf" > "$STEER_TMP/reversed.conf"
+kill -9 "$STEERD_PID"; restart_steerd "$STEER_TMP/reversed.conf"
+fallbacks() { steer -j pool list | jq -r '[.pools[] | select(.name == "p" or .name == "spare") | "\(.name)>\(.fallback)"] | sort | join(" ")'; }
+wait_for '[ "$(fallbacks)" = "p>null spare>p" ]'
+ok $? "a fallback chain reversed by the file is settled ($(fallbacks))"
+kill -9 "$STEERD_PID"; restart_steerd "$STEER_TMP/live.conf"
+wait_for '[ "$(fallbacks)" = "p>spare spare>null" ]'
+ok $? "and reversed back ($(fallbacks))"
+
 # ---- defect 9: unload and load under steerd --------------------------------
 steer unload && steer_load
 wait_for 'converged "$STEER_TMP/live.conf"' 10
