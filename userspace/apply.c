@@ -610,12 +610,13 @@ static void reconcile_services(struct pass *ps)
 
 /* ---- what steerd owns and the file no longer names ------------------------ */
 
+/* Services and workers go before the file's are added, so that a renamed
+ * one finds its socket, address and ports free in the same pass. */
 static void remove_dropped(struct pass *ps)
 {
 	const struct steer_config *c = &ps->d->conf;
 	struct actual *a = ps->a;
 	char err[STEER_ERR_LEN];
-	bool progress = true;
 
 	for (uint32_t i = 0; i < STEER_MAX_SERVICES; i++) {
 		struct steer_service *s = &a->services[i];
@@ -631,7 +632,17 @@ static void remove_dropped(struct pass *ps)
 		    !worker_del(&ps->d->maps, w->name, err))
 			log_info("worker %s removed", w->name);
 	}
-	/* a pool that is another's fallback goes after that one */
+}
+
+/* Pools go last, once nothing of the file's uses them; a pool that is
+ * another's fallback goes after that one. */
+static void remove_dropped_pools(struct pass *ps)
+{
+	const struct steer_config *c = &ps->d->conf;
+	struct actual *a = ps->a;
+	char err[STEER_ERR_LEN];
+	bool progress = true;
+
 	while (progress) {
 		progress = false;
 		if (snapshot(ps->d, a))
@@ -866,11 +877,14 @@ int daemon_reconcile(struct daemon *d, char *err)
 		goto out;
 	}
 	reconcile_limits(&ps);
+	remove_dropped(&ps);
+	if (snapshot(d, ps.a))
+		goto out;
 	reconcile_workers(&ps);
 	if (snapshot(d, ps.a))
 		goto out;
 	reconcile_services(&ps);
-	remove_dropped(&ps);
+	remove_dropped_pools(&ps);
 	if (!snapshot(d, ps.a))
 		resolve_workers(d, ps.a);
 out:

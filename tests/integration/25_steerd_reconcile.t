@@ -162,6 +162,13 @@ kill -9 "$STEERD_PID"; restart_steerd "$STEER_TMP/live.conf"
 wait_for '[ "$(fallbacks)" = "p>spare spare>null" ]'
 ok $? "and reversed back ($(fallbacks))"
 
+# a renamed worker and service: the new names take the same socket and ports
+sed -e 's/"w4"/"w4b"/' -e 's/"side"/"side2"/' "$STEER_TMP/live.conf" > "$STEER_TMP/renamed.conf"
+cp "$STEER_TMP/live.conf" "$STEER_TMP/kept.conf"; cp "$STEER_TMP/renamed.conf" "$STEER_TMP/live.conf"
+kill -HUP "$STEERD_PID"
+assert_converged "$STEER_TMP/live.conf" "a worker and a service renamed in the file are renamed in the maps"
+cp "$STEER_TMP/kept.conf" "$STEER_TMP/live.conf"; kill -HUP "$STEERD_PID"
+
 # ---- defect 9: unload and load under steerd --------------------------------
 steer unload && steer_load
 wait_for 'converged "$STEER_TMP/live.conf"' 10
