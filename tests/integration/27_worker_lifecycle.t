@@ -57,7 +57,7 @@ failed_rerun=0 no_traffic=0 bad_entries=0 tried=0
 for n in $writes; do
 	tried=$((tried + 1))
 	(ASAN_OPTIONS=detect_leaks=0 strace -f -qq -o /dev/null -e trace=bpf -e inject=bpf:signal=KILL:when="$n" \
-		"$STEERCTL" worker add p w3 --addr 127.0.0.1:9103 --weight 300) 2>/dev/null
+		"$STEERCTL" worker add p w3 --addr 127.0.0.1:9103 --weight 300; exit $?) 2>/dev/null
 	left="$(entries w3)"
 	if ! add_w3 2> "$STEER_TMP/rerun.err"; then
 		failed_rerun=$((failed_rerun + 1))
