@@ -41,6 +41,15 @@
  * after at most two buckets, yet a burst still sees its own selections. */
 #define STEER_PENDING_SHIFT	28
 
+/* Who made a service, pool or worker (its `owner` field). steerd removes
+ * what it owns and its file no longer names; an operator's objects (made
+ * with steerctl) it never touches. Kept in the maps, so it survives
+ * restarts of either tool. */
+enum steer_owner {
+	STEER_OWNER_OPERATOR = 0,
+	STEER_OWNER_STEERD = 1,
+};
+
 enum steer_policy {
 	STEER_POLICY_LEAST_CONN = 0,	/* weighted least outstanding */
 	STEER_POLICY_ROUND_ROBIN = 1,	/* weighted, through the pool table */
@@ -149,6 +158,7 @@ struct steer_service {
 	__u32 family;		/* STEER_FAMILY_V4 or STEER_FAMILY_V6 */
 	__u16 port_lo;
 	__u16 port_hi;
+	__u32 owner;		/* enum steer_owner */
 };
 
 /* services_stats: per-CPU array, key = service id. Kernel-owned. */
@@ -166,6 +176,9 @@ struct steer_pool {
 	__u32 table_len;	/* slots in use in pool_tables (0 = none built) */
 	__u32 circuit;		/* enum steer_circuit */
 	__u32 circuit_forced;	/* 1: an operator set the circuit; steerd leaves it */
+	__u32 owner;		/* enum steer_owner */
+	__u32 quota_set;	/* 1: quota_conf is the quota last granted */
+	__u64 quota_conf;	/* the quota last granted (pool_budgets spends it) */
 	__u32 nworkers;
 	__u32 members[STEER_MAX_POOL_WORKERS];	/* worker ids */
 };
@@ -221,6 +234,8 @@ struct steer_worker {
 	__u16 pad;
 	__u8 addr[16];		/* listener's address, IPv4-mapped for IPv4 */
 	__u64 cookie;		/* listener's socket cookie */
+	__u32 owner;		/* enum steer_owner */
+	__u32 pad2;
 };
 
 /* worker_stats: array, key = worker id. Kernel-owned, updated atomically. */

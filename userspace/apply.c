@@ -1,18 +1,30 @@
 // SPDX-License-Identifier: GPL-2.0 OR BSD-2-Clause
 /*
- * apply.c - bring the kernel maps in line with steerd's configuration, as a
- * diff: what is unchanged is not touched, so its connections and counts go
- * on; what the file no longer names (and an earlier file did) is removed.
- * Objects the file never named (an operator's, from steerctl) are left alone.
+ * apply.c - steerd's reconciler. Desired state: the file (plus the
+ * maintenance responder's socket). Actual state: the pinned maps, read
+ * afresh at every pass. A pass writes only the difference, with steps that
+ * are idempotent and ordered so that a pass cut short (kill -9) is
+ * completed by the next one. It runs at start, on SIGHUP, after an
+ * external unload + load, and every interval.
+ *
+ * Who owns what: every service, pool and worker carries an `owner` in the
+ * maps. steerd removes what it owns and the file no longer names; what an
+ * operator made with steerctl it never touches, unless the file names it:
+ * then steerd adopts it (logged) and makes it match the file.
  */
 #include <errno.h>
+#include <limits.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/epoll.h>
+#include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
 #include <bpf/bpf.h>
 #include "daemon.h"
+#include "json.h"
 #include "log.h"
 #include "sockets.h"
 #include "state.h"
@@ -25,159 +37,519 @@ uint64_t now_ms(void)
 	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
 }
 
+/* ---- the desired state ------------------------------------------------ */
+
+/* The pool a file pool falls back to, as a pool name, or "none". */
 static const char *fallback_of(const struct steer_config *c, const struct conf_pool *p)
 {
-	if (!p->fallback[0])
+	if (!p->fallback[0] || !strcmp(p->fallback, CONF_FALLBACK_NONE))
 		return "none";
 	if (!strcmp(p->fallback, CONF_FALLBACK_MAINTENANCE))
 		return c->maintenance.enabled ? MAINTENANCE_POOL : "none";
 	return p->fallback;
 }
 
-/* The responder's own socket becomes the one worker of the maintenance pool. */
-static int apply_maintenance(struct daemon *d, char *err)
+static bool desired_pool(const struct steer_config *c, const char *name)
 {
-	const struct conf_maintenance *mc = &d->conf.maintenance;
-	struct worker_params params = { .weight = 100 };
-	struct listener l;
-	uint32_t id;
-	uint64_t cookie;
-	int ret;
-
-	if (!mc->enabled)
-		return STEER_OK;
-	if (!d->maint_open) {
-		if ((ret = maintenance_open(&d->maint, &mc->listen, mc->status, mc->retry_after,
-					    mc->body, err)))
-			return ret;
-		d->maint_open = true;
-	}
-	if (pool_find(&d->maps, MAINTENANCE_POOL, &id, NULL, err) &&
-	    (ret = pool_add(&d->maps, MAINTENANCE_POOL, STEER_POLICY_LEAST_CONN, NULL, err)))
-		return ret;
-	if (!worker_find(&d->maps, MAINTENANCE_WORKER, &id, NULL, err) &&
-	    !bpf_map_lookup_elem(d->maps.fd[MAP_WORKER_SOCKS], &id, &cookie))
-		return STEER_OK;	/* ours, alive */
-	if ((ret = listener_take_by_fd((uint32_t)getpid(), (uint32_t)d->maint.fd,
-				       d->maps.netns_ino, &l, err)))
-		return ret;
-	return worker_add(&d->maps, MAINTENANCE_POOL, MAINTENANCE_WORKER, &l, &params, err);
+	return config_find_pool(c, name) ||
+	       (c->maintenance.enabled && !strcmp(name, MAINTENANCE_POOL));
 }
 
-static int apply_pools(struct daemon *d, char *err)
+static bool desired_worker(const struct steer_config *c, const char *name)
 {
+	return config_find_worker(c, name, NULL) ||
+	       (c->maintenance.enabled && !strcmp(name, MAINTENANCE_WORKER));
+}
+
+static bool desired_service(const struct steer_config *c, const char *name)
+{
+	for (size_t i = 0; i < c->nservices; i++)
+		if (!strcmp(c->services[i].name, name))
+			return true;
+	return false;
+}
+
+static uint64_t rate_milli_of(double rate)
+{
+	return (uint64_t)(rate * STEER_MILLI + 0.5);	/* as pool_set_rate() */
+}
+
+static void print_pool(struct json *j, const char *name, uint32_t policy, const char *fallback,
+		       const struct conf_pool *p)
+{
+	json_object_begin(j, NULL);
+	json_string(j, "name", name);
+	json_string(j, "policy", policy_name(policy));
+	if (!strcmp(fallback, "none"))
+		json_null(j, "fallback");
+	else
+		json_string(j, "fallback", fallback);
+	json_string(j, "owner", owner_name(STEER_OWNER_STEERD));
+	if (p && p->has_quota)
+		json_uint(j, "quota", p->quota);
+	else
+		json_null(j, "quota");
+	if (p && p->has_rate)
+		json_uint(j, "rate_milli", rate_milli_of(p->rate));
+	else
+		json_null(j, "rate_milli");
+	json_object_end(j);
+}
+
+static void print_worker(struct json *j, const char *name, const char *pool,
+			 const struct steer_endpoint *ep, uint32_t weight, uint32_t maxconn)
+{
+	char where[80];
+
+	format_endpoint(ep->addr, ep->port, where, sizeof(where));
+	json_object_begin(j, NULL);
+	json_string(j, "name", name);
+	json_string(j, "pool", pool);
+	json_string(j, "listener", where);
+	json_string(j, "addr", where);
+	json_uint(j, "weight", weight);
+	json_uint(j, "maxconn", maxconn);
+	json_string(j, "owner", owner_name(STEER_OWNER_STEERD));
+	json_object_end(j);
+}
+
+void daemon_print_desired(const struct steer_config *c, FILE *f)
+{
+	char addr[64], prefix[80];
+	struct json j;
+
+	json_init(&j, f);
+	json_object_begin(&j, NULL);
+	json_array_begin(&j, "services");
+	for (size_t i = 0; i < c->nservices; i++) {
+		const struct conf_service *s = &c->services[i];
+
+		format_addr(s->prefix.addr, addr, sizeof(addr));
+		snprintf(prefix, sizeof(prefix), "%s/%u", addr, s->prefix.prefixlen);
+		json_object_begin(&j, NULL);
+		json_string(&j, "name", s->name);
+		json_string(&j, "address", addr);
+		json_uint(&j, "prefixlen", s->prefix.prefixlen);
+		json_string(&j, "prefix", prefix);
+		json_uint(&j, "port_lo", s->port_lo);
+		json_uint(&j, "port_hi", s->port_hi);
+		json_string(&j, "pool", s->pool);
+		json_string(&j, "owner", owner_name(STEER_OWNER_STEERD));
+		json_object_end(&j);
+	}
+	json_array_end(&j);
+	json_array_begin(&j, "pools");
+	if (c->maintenance.enabled)
+		print_pool(&j, MAINTENANCE_POOL, STEER_POLICY_LEAST_CONN, "none", NULL);
+	for (size_t i = 0; i < c->npools; i++)
+		print_pool(&j, c->pools[i].name, c->pools[i].policy, fallback_of(c, &c->pools[i]),
+			   &c->pools[i]);
+	json_array_end(&j);
+	json_array_begin(&j, "workers");
+	if (c->maintenance.enabled)
+		print_worker(&j, MAINTENANCE_WORKER, MAINTENANCE_POOL, &c->maintenance.listen,
+			     MAINTENANCE_WEIGHT, 0);
+	for (size_t i = 0; i < c->npools; i++)
+		for (size_t k = 0; k < c->pools[i].nworkers; k++) {
+			const struct conf_worker *w = &c->pools[i].workers[k];
+
+			print_worker(&j, w->name, c->pools[i].name, &w->addr, w->weight,
+				     w->maxconn);
+		}
+	json_array_end(&j);
+	json_object_end(&j);
+	fputc('\n', f);
+}
+
+/* ---- the actual state: a snapshot of the maps ------------------------- */
+
+struct actual {
+	struct steer_service services[STEER_MAX_SERVICES];
+	struct steer_pool pools[STEER_MAX_POOLS];
+	struct steer_worker workers[STEER_MAX_WORKERS];
+};
+
+/* A whole array map in one batch syscall where the kernel can (a pass
+ * with nothing to do costs a few syscalls), else one lookup per key. */
+static int read_array(int fd, uint32_t max, size_t size, void *out)
+{
+	uint32_t *keys = calloc(max, sizeof(*keys)), count = max, batch;
+	int ret = 0;
+
+	if (!keys)
+		return -1;
+	if ((!bpf_map_lookup_batch(fd, NULL, &batch, keys, out, &count, NULL) || errno == ENOENT) &&
+	    count == max)
+		goto done;
+	for (uint32_t i = 0; i < max && !ret; i++)
+		ret = bpf_map_lookup_elem(fd, &i, (char *)out + i * size);
+done:
+	free(keys);
+	return ret;
+}
+
+static int snapshot(struct daemon *d, struct actual *a)
+{
+	return read_array(d->maps.fd[MAP_SERVICES], STEER_MAX_SERVICES, sizeof(a->services[0]),
+			  a->services) ||
+	       read_array(d->maps.fd[MAP_POOLS], STEER_MAX_POOLS, sizeof(a->pools[0]), a->pools) ||
+	       read_array(d->maps.fd[MAP_WORKERS], STEER_MAX_WORKERS, sizeof(a->workers[0]),
+			  a->workers);
+}
+
+static struct steer_pool *actual_pool(struct actual *a, const char *name, uint32_t *id)
+{
+	for (uint32_t i = 0; i < STEER_MAX_POOLS; i++)
+		if (a->pools[i].in_use && !strncmp(a->pools[i].name, name, STEER_NAME_LEN)) {
+			*id = i;
+			return &a->pools[i];
+		}
+	return NULL;
+}
+
+static struct steer_worker *actual_worker(struct actual *a, const char *name, uint32_t *id)
+{
+	for (uint32_t i = 0; i < STEER_MAX_WORKERS; i++)
+		if (a->workers[i].in_use && !strncmp(a->workers[i].name, name, STEER_NAME_LEN)) {
+			*id = i;
+			return &a->workers[i];
+		}
+	return NULL;
+}
+
+static struct steer_service *actual_service(struct actual *a, const char *name, uint32_t *id)
+{
+	for (uint32_t i = 0; i < STEER_MAX_SERVICES; i++)
+		if (a->services[i].in_use && !strncmp(a->services[i].name, name, STEER_NAME_LEN)) {
+			*id = i;
+			return &a->services[i];
+		}
+	return NULL;
+}
+
+static const char *pool_name_in(const struct actual *a, uint32_t id)
+{
+	if (id >= STEER_MAX_POOLS || !a->pools[id].in_use)
+		return "none";
+	return a->pools[id].name;
+}
+
+/* ---- problems: logged when they appear, not at every pass --------------- */
+
+struct pass {
+	struct daemon *d;
+	struct actual *a;
+	int ret;
+	char err[STEER_ERR_LEN];
+};
+
+static uint64_t hash_str(const char *s)
+{
+	uint64_t h = 1469598103934665603ull;	/* FNV-1a */
+
+	for (; *s; s++)
+		h = (h ^ (unsigned char)*s) * 1099511628211ull;
+	return h;
+}
+
+static void problem(struct pass *ps, int ret, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+
+static void problem(struct pass *ps, int ret, const char *fmt, ...)
+{
+	struct daemon *d = ps->d;
+	char msg[STEER_ERR_LEN * 2];
+	bool seen = false;
+	uint64_t h;
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	va_end(ap);
+	h = hash_str(msg);
+	for (size_t i = 0; i < d->nproblems[1]; i++)
+		seen |= d->problems[1][i] == h;
+	if (d->nproblems[0] < sizeof(d->problems[0]) / sizeof(d->problems[0][0]))
+		d->problems[0][d->nproblems[0]++] = h;
+	if (seen)
+		log_debug("%s", msg);
+	else
+		log_warn("%s", msg);
+	if (!ps->ret && ret) {
+		ps->ret = ret;
+		snprintf(ps->err, sizeof(ps->err), "%s", msg);
+	}
+}
+
+/* ---- pools -------------------------------------------------------------- */
+
+static void adopt(struct pass *ps, const char *what, const char *name,
+		  int (*set_owner)(const struct steer_maps *, const char *, uint32_t, char *))
+{
+	char err[STEER_ERR_LEN];
+	int ret;
+
+	if ((ret = set_owner(&ps->d->maps, name, STEER_OWNER_STEERD, err)))
+		problem(ps, ret, "%s %s: cannot adopt: %s", what, name, err);
+	else
+		log_warn("%s %s was made by an operator; the file names it, so steerd owns it now",
+			 what, name);
+}
+
+static void ensure_pool(struct pass *ps, const char *name, uint32_t policy)
+{
+	struct steer_pool *cur;
+	char err[STEER_ERR_LEN];
 	uint32_t id;
 	int ret;
 
+	if (!(cur = actual_pool(ps->a, name, &id))) {
+		if ((ret = pool_add(&ps->d->maps, name, policy, NULL, err)))
+			problem(ps, ret, "pool %s: %s", name, err);
+		else
+			log_info("pool %s added (%s)", name, policy_name(policy));
+		return;
+	}
+	if (cur->owner != STEER_OWNER_STEERD)
+		adopt(ps, "pool", name, pool_set_owner);
+}
+
+/* Policy and fallback; false when the fallback would make a loop with what
+ * the maps hold now (another pool still has to change first). */
+static bool settle_pool(struct pass *ps, const char *name, uint32_t policy, const char *fallback)
+{
+	struct steer_pool *cur;
+	char err[STEER_ERR_LEN];
+	uint32_t id;
+	int ret;
+
+	if (!(cur = actual_pool(ps->a, name, &id)))
+		return true;	/* pool_add failed: reported */
+	if (cur->policy == policy && !strcmp(pool_name_in(ps->a, cur->fallback), fallback))
+		return true;
+	if ((ret = pool_set(&ps->d->maps, name, &policy, fallback, err))) {
+		if (ret == STEER_EINPUT)
+			return false;
+		problem(ps, ret, "pool %s: %s", name, err);
+		return true;
+	}
+	log_info("pool %s: policy %s, fallback %s", name, policy_name(policy), fallback);
+	return true;
+}
+
+static int reconcile_pools(struct pass *ps)
+{
+	const struct steer_config *c = &ps->d->conf;
+	bool *late = calloc(c->npools + 1, sizeof(*late));
+	char err[STEER_ERR_LEN];
+	size_t nlate = 0;
+
+	if (!late)
+		return -1;
 	/* create first, so fallbacks may name pools of the same file */
-	for (size_t i = 0; i < d->conf.npools; i++) {
-		const struct conf_pool *p = &d->conf.pools[i];
+	if (c->maintenance.enabled)
+		ensure_pool(ps, MAINTENANCE_POOL, STEER_POLICY_LEAST_CONN);
+	for (size_t i = 0; i < c->npools; i++)
+		ensure_pool(ps, c->pools[i].name, c->pools[i].policy);
+	if (snapshot(ps->d, ps->a)) {
+		free(late);
+		return -1;
+	}
+	if (c->maintenance.enabled)
+		settle_pool(ps, MAINTENANCE_POOL, STEER_POLICY_LEAST_CONN, "none");
+	for (size_t i = 0; i < c->npools; i++)
+		if (!settle_pool(ps, c->pools[i].name, c->pools[i].policy,
+				 fallback_of(c, &c->pools[i])))
+			nlate += late[i] = true;
+	/* The file has no loops, so with the late ones' fallbacks cleared
+	 * each can be set (the maps held a chain the other way round). */
+	for (size_t i = 0; nlate && i < c->npools; i++)
+		if (late[i])
+			pool_set(&ps->d->maps, c->pools[i].name, NULL, "none", err);
+	for (size_t i = 0; nlate && i < c->npools; i++) {
+		const char *fb = fallback_of(c, &c->pools[i]);
 
-		if (!pool_find(&d->maps, p->name, &id, NULL, err))
+		if (!late[i])
 			continue;
-		if ((ret = pool_add(&d->maps, p->name, p->policy, NULL, err)))
-			return ret;
-		log_info("pool %s added (%s)", p->name, policy_name(p->policy));
+		if (pool_set(&ps->d->maps, c->pools[i].name, &c->pools[i].policy, fb, err))
+			problem(ps, STEER_EINPUT, "pool %s: %s", c->pools[i].name, err);
+		else
+			log_info("pool %s: fallback %s", c->pools[i].name, fb);
 	}
-	for (size_t i = 0; i < d->conf.npools; i++) {
-		const struct conf_pool *p = &d->conf.pools[i];
-
-		if ((ret = pool_set(&d->maps, p->name, &p->policy, fallback_of(&d->conf, p), err)))
-			return ret;
-	}
-	return STEER_OK;
+	free(late);
+	return 0;
 }
 
-static bool limits_changed(const struct conf_pool *old, const struct conf_pool *p)
+/* Quota: a budget the kernel is spending is granted again only when the
+ * file's quota differs from the one last granted (pools.quota_conf), or
+ * the budget is not on as recorded (a grant cut short). So a restart, a
+ * reload or a periodic pass never refills a spent quota; editing the
+ * quota in the file (or `steerctl pool quota`) does. Rate: the bucket's
+ * settings are in pool_limits; it is set again only when they differ. */
+static void reconcile_limits(struct pass *ps)
 {
-	return !old || old->has_quota != p->has_quota || old->quota != p->quota ||
-	       old->has_rate != p->has_rate || old->rate != p->rate || old->burst != p->burst;
-}
-
-/* Quota and rate: set when the file changes them. At start (no old file),
- * a budget already in the kernel is adopted, not granted again. */
-static int apply_limits(struct daemon *d, const struct steer_config *old, char *err)
-{
-	struct steer_pool_limits lim;
-	struct steer_pool_budget bud;
-	uint32_t id;
+	const struct steer_config *c = &ps->d->conf;
+	char err[STEER_ERR_LEN];
 	int ret;
 
-	for (size_t i = 0; i < d->conf.npools; i++) {
-		const struct conf_pool *p = &d->conf.pools[i];
-		const struct conf_pool *was = old ? config_find_pool(old, p->name) : NULL;
+	for (size_t i = 0; i < c->npools; i++) {
+		const struct conf_pool *p = &c->pools[i];
+		struct steer_pool_limits lim;
+		struct steer_pool_budget bud;
+		struct steer_pool *cur;
+		uint64_t rate_milli = p->has_rate ? rate_milli_of(p->rate) : 0;
+		uint64_t burst_milli = p->has_rate ? (uint64_t)p->burst * STEER_MILLI : 0;
+		uint32_t id;
 
-		if (old && !limits_changed(was, p))
+		if (!(cur = actual_pool(ps->a, p->name, &id)) || pool_limits_read(&ps->d->maps, id, &lim) ||
+		    pool_budget_read(&ps->d->maps, id, &bud))
 			continue;
-		if (pool_find(&d->maps, p->name, &id, NULL, err) || pool_limits_read(&d->maps, id, &lim) ||
-		    pool_budget_read(&d->maps, id, &bud))
+		if (cur->quota_set != p->has_quota || bud.quota_on != p->has_quota ||
+		    (p->has_quota && cur->quota_conf != p->quota)) {
+			if ((ret = pool_set_quota(&ps->d->maps, p->name, p->has_quota,
+						  (int64_t)p->quota, err)))
+				problem(ps, ret, "pool %s: %s", p->name, err);
+			else if (p->has_quota)
+				log_info("pool %s: quota %llu granted", p->name,
+					 (unsigned long long)p->quota);
+			else
+				log_info("pool %s: quota off", p->name);
+		}
+		if (lim.rate_on == p->has_rate && lim.rate_milli == rate_milli &&
+		    lim.burst_milli == burst_milli)
 			continue;
-		if (!old && (bud.quota_on == p->has_quota) && (lim.rate_on == p->has_rate))
-			continue;	/* restart: adopt what is running */
-		if ((ret = pool_set_quota(&d->maps, p->name, p->has_quota, (int64_t)p->quota, err)) ||
-		    (ret = pool_set_rate(&d->maps, p->name, p->has_rate, p->rate, p->burst, err)))
-			return ret;
+		if ((ret = pool_set_rate(&ps->d->maps, p->name, p->has_rate, p->rate, p->burst, err)))
+			problem(ps, ret, "pool %s: %s", p->name, err);
+		else
+			log_info("pool %s: rate %s", p->name, p->has_rate ? "set" : "off");
 	}
-	return STEER_OK;
 }
 
-static int add_worker(struct daemon *d, const struct conf_pool *p, const struct conf_worker *w,
-		      char *err)
+/* ---- workers ------------------------------------------------------------ */
+
+static bool is_wildcard(const uint8_t addr[16])
 {
-	struct worker_params params = { .weight = w->weight, .maxconn = w->maxconn };
+	static const uint8_t v4_any[16] = { [10] = 0xff, [11] = 0xff }, v6_any[16];
+
+	return !memcmp(addr, v4_any, 16) || !memcmp(addr, v6_any, 16);
+}
+
+/* The entry is the file's address: the same, or a wildcard listener on
+ * its port (which listener_take_by_addr() accepts for it). */
+static bool same_addr(const struct steer_worker *w, const struct steer_endpoint *ep)
+{
+	return w->port == ep->port && (!memcmp(w->addr, ep->addr, 16) || is_wildcard(w->addr));
+}
+
+static bool pool_has(const struct steer_pool *p, uint32_t id)
+{
+	for (uint32_t i = 0; i < p->nworkers && i < STEER_MAX_POOL_WORKERS; i++)
+		if (p->members[i] == id)
+			return true;
+	return false;
+}
+
+/* Fully in the maps: its socket there, its counts of its generation, a
+ * member of its pool, not DOWN (worker_del's first step). Anything less is
+ * a listener that died (a restart), or an add or a delete cut short:
+ * worker_add() with the same name completes it. */
+static bool worker_whole(struct pass *ps, uint32_t id, const struct steer_worker *w)
+{
+	struct steer_worker_stats st;
+
+	return w->state != STEER_WORKER_DOWN && worker_listener_alive(&ps->d->maps, id) &&
+	       !worker_stats_read(&ps->d->maps, id, &st) &&
+	       st.gen == w->gen && w->pool_id < STEER_MAX_POOLS &&
+	       pool_has(&ps->a->pools[w->pool_id], id);
+}
+
+static int take_listener(struct daemon *d, const char *name, const struct steer_endpoint *ep,
+			 struct listener *l, char *err)
+{
+	if (!strcmp(name, MAINTENANCE_WORKER) && d->maint_open)
+		return listener_take_by_fd((uint32_t)getpid(), (uint32_t)d->maint.fd,
+					   d->maps.netns_ino, l, err);
+	return listener_take_by_addr(ep, d->maps.netns_ino, l, err);
+}
+
+static void add_worker(struct pass *ps, const char *pool, const char *name,
+		       const struct steer_endpoint *ep, const struct worker_params *params,
+		       const char *how)
+{
+	char err[STEER_ERR_LEN];
 	struct listener l;
 	int ret;
 
-	if ((ret = listener_take_by_addr(&w->addr, d->maps.netns_ino, &l, err)))
-		return ret;
-	if ((ret = worker_add(&d->maps, p->name, w->name, &l, &params, err)))
-		return ret;
-	log_info("worker %s added to pool %s", w->name, p->name);
-	return STEER_OK;
+	if ((ret = take_listener(ps->d, name, ep, &l, err))) {
+		/* not listening yet: retried every interval, not an error */
+		problem(ps, STEER_OK, "worker %s: %s (will retry)", name, err);
+		return;
+	}
+	if ((ret = worker_add(&ps->d->maps, pool, name, &l, params, err)))
+		problem(ps, ret, "worker %s: %s", name, err);
+	else
+		log_info("worker %s %s (pool %s, pid %u)", name, how, pool, l.pid);
 }
 
-static int apply_workers(struct daemon *d, const struct steer_config *old, char *err)
+static void reconcile_worker(struct pass *ps, const char *pool, const char *name,
+			     const struct steer_endpoint *ep, const struct worker_params *params)
 {
-	struct steer_worker cur;
+	struct steer_worker *cur;
+	char err[STEER_ERR_LEN];
 	uint32_t id, pool_id;
-	char why[STEER_ERR_LEN];
 	int ret;
 
-	for (size_t i = 0; i < d->conf.npools; i++) {
-		const struct conf_pool *p = &d->conf.pools[i];
+	if (!actual_pool(ps->a, pool, &pool_id))
+		return;		/* its pool could not be made: reported */
+	if (!(cur = actual_worker(ps->a, name, &id))) {
+		add_worker(ps, pool, name, ep, params, "added");
+		return;
+	}
+	if (cur->owner != STEER_OWNER_STEERD)
+		adopt(ps, "worker", name, worker_set_owner);
+	if (cur->pool_id != pool_id || !same_addr(cur, ep)) {
+		/* moved to another pool or address: a new worker there */
+		if ((ret = worker_del(&ps->d->maps, name, err)))
+			problem(ps, ret, "worker %s: %s", name, err);
+		else
+			add_worker(ps, pool, name, ep, params, "moved");
+		return;
+	}
+	if (!worker_whole(ps, id, cur)) {
+		add_worker(ps, pool, name, ep, params, "taken again");
+		return;
+	}
+	if (cur->weight == params->weight && cur->maxconn == params->maxconn)
+		return;
+	if ((ret = worker_update(&ps->d->maps, name, &params->weight, &params->maxconn, NULL, err)))
+		problem(ps, ret, "worker %s: %s", name, err);
+	else
+		log_info("worker %s: weight %u, maxconn %u", name, params->weight, params->maxconn);
+}
 
-		if (pool_find(&d->maps, p->name, &pool_id, NULL, err))
-			return STEER_ESYS;
+static void reconcile_workers(struct pass *ps)
+{
+	const struct steer_config *c = &ps->d->conf;
+
+	if (c->maintenance.enabled && ps->d->maint_open) {
+		struct worker_params params = { .weight = MAINTENANCE_WEIGHT };
+
+		reconcile_worker(ps, MAINTENANCE_POOL, MAINTENANCE_WORKER, &c->maintenance.listen,
+				 &params);
+	}
+	for (size_t i = 0; i < c->npools; i++) {
+		const struct conf_pool *p = &c->pools[i];
+
 		for (size_t k = 0; k < p->nworkers; k++) {
 			const struct conf_worker *w = &p->workers[k];
-			const struct conf_worker *was = old ? config_find_worker(old, w->name, NULL) : NULL;
+			struct worker_params params = { .weight = w->weight, .maxconn = w->maxconn };
 
-			if (worker_find(&d->maps, w->name, &id, &cur, err)) {
-				if (add_worker(d, p, w, why))
-					log_warn("worker %s: %s (will retry)", w->name, why);
-				continue;
-			}
-			if (cur.pool_id != pool_id) {
-				/* moved to another pool: a new worker there */
-				if ((ret = worker_del(&d->maps, w->name, err)))
-					return ret;
-				if (add_worker(d, p, w, why))
-					log_warn("worker %s: %s (will retry)", w->name, why);
-				continue;
-			}
-			/* the file's weight and cap are applied when the file
-			 * changes them; at start the running values stand */
-			if (was && (was->weight != w->weight || was->maxconn != w->maxconn)) {
-				if ((ret = worker_update(&d->maps, w->name, &w->weight, &w->maxconn,
-							 NULL, err)))
-					return ret;
-				log_info("worker %s: weight %u, maxconn %u", w->name, w->weight,
-					 w->maxconn);
-			}
+			reconcile_worker(ps, p->name, w->name, &w->addr, &params);
 		}
 	}
-	return STEER_OK;
 }
+
+/* ---- services ----------------------------------------------------------- */
 
 static bool same_service(const struct steer_service *s, const struct conf_service *c,
 			 uint32_t pool_id)
@@ -187,66 +559,167 @@ static bool same_service(const struct steer_service *s, const struct conf_servic
 	       s->port_lo == c->port_lo && s->port_hi == c->port_hi;
 }
 
-static int apply_services(struct daemon *d, char *err)
+/* service_add() writes the LPM entries from port_lo up, service_del() from
+ * port_lo up too: an interrupted one lacks its last or its first port. */
+
+static void reconcile_services(struct pass *ps)
 {
-	struct steer_service cur;
-	uint32_t id, pool_id;
-	int ret;
-
-	for (size_t i = 0; i < d->conf.nservices; i++) {
-		const struct conf_service *s = &d->conf.services[i];
-
-		if ((ret = pool_find(&d->maps, s->pool, &pool_id, NULL, err)))
-			return ret;
-		if (!service_find(&d->maps, s->name, &id, &cur, err)) {
-			if (same_service(&cur, s, pool_id))
-				continue;
-			if ((ret = service_del(&d->maps, s->name, err)))
-				return ret;
-		}
-		if ((ret = service_add(&d->maps, s->name, &s->prefix, s->port_lo, s->port_hi, s->pool,
-				       err)))
-			return ret;
-		log_info("service %s -> pool %s", s->name, s->pool);
-	}
-	return STEER_OK;
-}
-
-/* What the previous file named and this one does not. */
-static void remove_dropped(struct daemon *d, const struct steer_config *old)
-{
+	const struct steer_config *c = &ps->d->conf;
 	char err[STEER_ERR_LEN];
 
-	for (size_t i = 0; old && i < old->nservices; i++) {
-		const char *name = old->services[i].name;
-		bool kept = false;
+	for (size_t i = 0; i < c->nservices; i++) {
+		const struct conf_service *s = &c->services[i];
+		struct steer_service *cur;
+		uint32_t id, pool_id;
+		int ret;
 
-		for (size_t k = 0; k < d->conf.nservices && !kept; k++)
-			kept = !strcmp(d->conf.services[k].name, name);
-		if (!kept && !service_del(&d->maps, name, err))
-			log_info("service %s removed", name);
-	}
-	for (size_t i = 0; old && i < old->npools; i++) {
-		for (size_t k = 0; k < old->pools[i].nworkers; k++) {
-			const char *name = old->pools[i].workers[k].name;
-
-			if (!config_find_worker(&d->conf, name, NULL) && !worker_del(&d->maps, name, err))
-				log_info("worker %s removed", name);
+		if (!actual_pool(ps->a, s->pool, &pool_id))
+			continue;
+		if ((cur = actual_service(ps->a, s->name, &id))) {
+			if (cur->owner != STEER_OWNER_STEERD)
+				adopt(ps, "service", s->name, service_set_owner);
+			if (same_service(cur, s, pool_id) && service_keys_live(&ps->d->maps, id, cur))
+				continue;
+			if ((ret = service_del(&ps->d->maps, s->name, err))) {
+				problem(ps, ret, "service %s: %s", s->name, err);
+				continue;
+			}
 		}
-	}
-	for (size_t i = 0; old && i < old->npools; i++) {
-		const char *name = old->pools[i].name;
-
-		if (!config_find_pool(&d->conf, name) && !pool_del(&d->maps, name, err))
-			log_info("pool %s removed", name);
-		else if (!config_find_pool(&d->conf, name))
-			log_warn("pool %s: not removed: %s", name, err);
+		if ((ret = service_add(&ps->d->maps, s->name, &s->prefix, s->port_lo, s->port_hi,
+				       s->pool, err)))
+			problem(ps, ret, "service %s: %s", s->name, err);
+		else
+			log_info("service %s -> pool %s", s->name, s->pool);
 	}
 }
 
-/* Carry the daemon's view (health tracks, circuits) over to the new file
- * for every worker and pool it still names. */
-static int rebuild_views(struct daemon *d)
+/* ---- what steerd owns and the file no longer names ------------------------ */
+
+/* Services and workers go before the file's are added, so that a renamed
+ * one finds its socket, address and ports free in the same pass. */
+static void remove_dropped(struct pass *ps)
+{
+	const struct steer_config *c = &ps->d->conf;
+	struct actual *a = ps->a;
+	char err[STEER_ERR_LEN];
+
+	for (uint32_t i = 0; i < STEER_MAX_SERVICES; i++) {
+		struct steer_service *s = &a->services[i];
+
+		if (s->in_use && s->owner == STEER_OWNER_STEERD && !desired_service(c, s->name) &&
+		    !service_del(&ps->d->maps, s->name, err))
+			log_info("service %s removed", s->name);
+	}
+	for (uint32_t i = 0; i < STEER_MAX_WORKERS; i++) {
+		struct steer_worker *w = &a->workers[i];
+
+		if (w->in_use && w->owner == STEER_OWNER_STEERD && !desired_worker(c, w->name) &&
+		    !worker_del(&ps->d->maps, w->name, err))
+			log_info("worker %s removed", w->name);
+	}
+}
+
+/* Pools go last, once nothing of the file's uses them; a pool that is
+ * another's fallback goes after that one. */
+static void remove_dropped_pools(struct pass *ps)
+{
+	const struct steer_config *c = &ps->d->conf;
+	struct actual *a = ps->a;
+	char err[STEER_ERR_LEN];
+	bool progress = true;
+
+	while (progress) {
+		progress = false;
+		if (snapshot(ps->d, a))
+			return;
+		for (uint32_t i = 0; i < STEER_MAX_POOLS; i++) {
+			struct steer_pool *p = &a->pools[i];
+
+			if (!p->in_use || p->owner != STEER_OWNER_STEERD || desired_pool(c, p->name))
+				continue;
+			if (!pool_del(&ps->d->maps, p->name, err)) {
+				log_info("pool %s removed", p->name);
+				progress = true;
+			}
+		}
+	}
+	for (uint32_t i = 0; i < STEER_MAX_POOLS; i++) {
+		struct steer_pool *p = &a->pools[i];
+
+		if (p->in_use && p->owner == STEER_OWNER_STEERD && !desired_pool(c, p->name) &&
+		    pool_del(&ps->d->maps, p->name, err))
+			problem(ps, STEER_OK, "pool %s: not removed: %s", p->name, err);
+	}
+}
+
+/* ---- the daemon's view ------------------------------------------------ */
+
+/* Close a check in flight: off epoll first, then the fd (check_free). */
+static void probe_close(struct daemon *d, struct probe *pr)
+{
+	if (!pr->run)
+		return;
+	epoll_ctl(d->epfd, EPOLL_CTL_DEL, pr->fd, NULL);
+	check_free(pr->run);
+	pr->run = NULL;
+	pr->fd = -1;
+	pr->seq = 0;
+}
+
+/* A check in flight moves with its worker to its new index. */
+static void probe_rewatch(struct daemon *d, struct probe *pr, size_t slot, bool agent)
+{
+	struct epoll_event ev;
+
+	if (!pr->run)
+		return;
+	ev.events = pr->events;
+	ev.data.u64 = 1 | (agent ? PROBE_TOKEN_AGENT : 0) | ((uint64_t)slot << 2) |
+		      (pr->seq << PROBE_TOKEN_SEQ_SHIFT);
+	if (epoll_ctl(d->epfd, EPOLL_CTL_MOD, pr->fd, &ev))
+		probe_close(d, pr);
+}
+
+static void carry_worker(struct dworker *w, struct dworker *ow, const struct conf_check *ck)
+{
+	w->track = ow->track;
+	w->track.rise = ck->rise;
+	w->track.fall = ck->fall;
+	w->agent_state = ow->agent_state;
+	w->agent_pct = ow->agent_pct;
+	w->res = ow->res;
+	w->res_factor = ow->res_factor;
+	w->health = ow->health;
+	w->closed = ow->closed;
+	w->aborted = ow->aborted;
+	w->outlier.state = ow->outlier.state;
+	w->outlier.since_ms = ow->outlier.since_ms;
+	w->present = ow->present;
+	w->id = ow->id;
+	w->pid = ow->pid;
+	snprintf(w->last_detail, sizeof(w->last_detail), "%s", ow->last_detail);
+	/* a check in flight goes on if it still checks the same thing */
+	if (!memcmp(&w->conf.check, &ow->conf.check, sizeof(w->conf.check)) &&
+	    !memcmp(&w->conf.addr, &ow->conf.addr, sizeof(w->conf.addr))) {
+		w->check = ow->check;
+		ow->check.run = NULL;
+	}
+	if (!memcmp(&w->conf.agent, &ow->conf.agent, sizeof(w->conf.agent)) &&
+	    !memcmp(&w->conf.addr, &ow->conf.addr, sizeof(w->conf.addr))) {
+		w->agent = ow->agent;
+		ow->agent.run = NULL;
+	}
+}
+
+static struct dworker *old_worker(struct daemon *d, const char *name)
+{
+	for (size_t o = 0; o < d->nworkers; o++)
+		if (!strcmp(d->workers[o].name, name))
+			return &d->workers[o];
+	return NULL;
+}
+
+int daemon_rebuild_views(struct daemon *d)
 {
 	struct dworker *workers;
 	struct dpool *pools;
@@ -255,6 +728,8 @@ static int rebuild_views(struct daemon *d)
 
 	for (size_t i = 0; i < d->conf.npools; i++)
 		nw += d->conf.pools[i].nworkers;
+	if (nw >= 1u << PROBE_TOKEN_SLOT_BITS)
+		return -1;
 	workers = calloc(nw + 1, sizeof(*workers));
 	pools = calloc(np + 1, sizeof(*pools));
 	if (!workers || !pools) {
@@ -279,10 +754,11 @@ static int rebuild_views(struct daemon *d)
 			if (!strcmp(d->pools[k].name, cp->name)) {
 				dp->circuit.state = d->pools[k].circuit.state;
 				dp->circuit.since_ms = d->pools[k].circuit.since_ms;
+				dp->id = d->pools[k].id;
 			}
 		}
 		for (size_t k = 0; k < cp->nworkers; k++) {
-			struct dworker *w = &workers[nw++];
+			struct dworker *w = &workers[nw++], *ow;
 			const struct conf_worker *cw = &cp->workers[k];
 			const struct conf_check *ck = &cw->check;
 
@@ -290,40 +766,20 @@ static int rebuild_views(struct daemon *d)
 			snprintf(w->pool, sizeof(w->pool), "%s", cp->name);
 			w->conf = *cw;
 			w->check.fd = w->agent.fd = -1;
-			w->check.src = (struct source){ SRC_CHECK, w };
-			w->agent.src = (struct source){ SRC_AGENT, w };
 			w->agent_pct = -1;
 			w->res_factor = STEER_HEALTH_FULL;
 			w->health = STEER_HEALTH_FULL;
 			health_track_init(&w->track, ck->rise, ck->fall, true, now);
 			/* outlier ejection judges each worker by its pool's rules */
 			circuit_init(&w->outlier, &params, now);
-			for (size_t o = 0; o < d->nworkers; o++) {
-				struct dworker *ow = &d->workers[o];
-
-				if (strcmp(ow->name, w->name))
-					continue;
-				w->track = ow->track;
-				w->track.rise = ck->rise;
-				w->track.fall = ck->fall;
-				w->agent_state = ow->agent_state;
-				w->agent_pct = ow->agent_pct;
-				w->res = ow->res;
-				w->res_factor = ow->res_factor;
-				w->health = ow->health;
-				w->closed = ow->closed;
-				w->aborted = ow->aborted;
-				w->outlier.state = ow->outlier.state;
-				w->outlier.since_ms = ow->outlier.since_ms;
-			}
+			if ((ow = old_worker(d, w->name)))
+				carry_worker(w, ow, ck);
 		}
 	}
+	/* what was not carried over: its checks end here, off epoll */
 	for (size_t o = 0; o < d->nworkers; o++) {
-		/* checks in flight belong to the old view */
-		if (d->workers[o].check.run)
-			check_free(d->workers[o].check.run);
-		if (d->workers[o].agent.run)
-			check_free(d->workers[o].agent.run);
+		probe_close(d, &d->workers[o].check);
+		probe_close(d, &d->workers[o].agent);
 	}
 	free(d->workers);
 	free(d->pools);
@@ -331,73 +787,194 @@ static int rebuild_views(struct daemon *d)
 	d->nworkers = nw;
 	d->pools = pools;
 	d->npools = np;
+	for (size_t i = 0; i < nw; i++) {
+		probe_rewatch(d, &workers[i].check, i, false);
+		probe_rewatch(d, &workers[i].agent, i, true);
+	}
 	return 0;
 }
 
-/* Resolve each worker's id and owner pid in the maps. */
-static void resolve_workers(struct daemon *d)
+/* Each worker's id, owner pid and health as the maps have them now. */
+static void resolve_workers(struct daemon *d, struct actual *a)
 {
 	struct steer_worker_stats st;
-	struct steer_worker w;
-	char err[STEER_ERR_LEN];
+	struct steer_worker *w;
 
 	for (size_t i = 0; i < d->nworkers; i++) {
 		struct dworker *dw = &d->workers[i];
+		uint32_t id;
 
-		dw->present = !worker_find(&d->maps, dw->name, &dw->id, &w, err);
+		dw->present = (w = actual_worker(a, dw->name, &id)) != NULL;
 		if (!dw->present)
 			continue;
-		dw->pid = (pid_t)w.pid;
-		dw->health = w.health;
+		if (dw->id != id || dw->pid != (pid_t)w->pid)
+			dw->closed = dw->aborted = 0;	/* another entry: new baseline */
+		dw->id = id;
+		dw->pid = (pid_t)w->pid;
+		dw->health = w->health;
 		if (!dw->closed && !worker_stats_read(&d->maps, dw->id, &st)) {
 			dw->closed = st.steered_closed;
 			dw->aborted = st.steered_aborted;
 		}
 	}
 	for (size_t i = 0; i < d->npools; i++)
-		pool_find(&d->maps, d->pools[i].name, &d->pools[i].id, NULL, err);
+		actual_pool(a, d->pools[i].name, &d->pools[i].id);
 }
 
-void daemon_retry_missing(struct daemon *d)
+/* ---- one pass ----------------------------------------------------------- */
+
+static int open_maintenance(struct daemon *d, struct pass *ps)
 {
+	const struct conf_maintenance *mc = &d->conf.maintenance;
 	char err[STEER_ERR_LEN];
-	bool added = false;
-
-	for (size_t i = 0; i < d->nworkers; i++) {
-		struct dworker *w = &d->workers[i];
-		const struct conf_pool *p;
-
-		if (w->present || !(p = config_find_pool(&d->conf, w->pool)))
-			continue;
-		if (steer_maps_lock(&d->maps))
-			return;
-		if (!add_worker(d, p, &w->conf, err))
-			added = true;
-		steer_maps_unlock(&d->maps);
-	}
-	if (added)
-		resolve_workers(d);
-}
-
-int daemon_apply(struct daemon *d, const struct steer_config *old, char *err)
-{
 	int ret;
 
-	if (steer_maps_lock(&d->maps)) {
-		snprintf(err, STEER_ERR_LEN, "cannot lock %s: %s", d->maps.dir, strerror(errno));
-		return STEER_ESYS;
-	}
-	if (!(ret = apply_maintenance(d, err)) && !(ret = apply_pools(d, err)) &&
-	    !(ret = apply_limits(d, old, err)) && !(ret = apply_workers(d, old, err)) &&
-	    !(ret = apply_services(d, err)))
-		remove_dropped(d, old);
-	steer_maps_unlock(&d->maps);
-	if (ret)
+	if (!mc->enabled || d->maint_open)
+		return STEER_OK;
+	if ((ret = maintenance_open(&d->maint, &mc->listen, mc->status, mc->retry_after, mc->body,
+				    err))) {
+		problem(ps, ret, "maintenance: %s", err);
 		return ret;
-	if (rebuild_views(d)) {
+	}
+	d->maint_open = true;
+	return STEER_OK;
+}
+
+int daemon_reconcile(struct daemon *d, char *err)
+{
+	struct pass ps = { .d = d };
+
+	if (d->unloaded)
+		return STEER_OK;
+	if (!(ps.a = malloc(sizeof(*ps.a)))) {
 		snprintf(err, STEER_ERR_LEN, "out of memory");
 		return STEER_ESYS;
 	}
-	resolve_workers(d);
-	return STEER_OK;
+	d->nproblems[0] = 0;
+	if (steer_maps_lock(&d->maps)) {
+		snprintf(err, STEER_ERR_LEN, "cannot lock %s: %s", d->maps.dir, strerror(errno));
+		free(ps.a);
+		return STEER_ESYS;
+	}
+	open_maintenance(d, &ps);
+	if (snapshot(d, ps.a) || reconcile_pools(&ps) || snapshot(d, ps.a)) {
+		problem(&ps, STEER_ESYS, "cannot read the maps: %s", strerror(errno));
+		goto out;
+	}
+	reconcile_limits(&ps);
+	remove_dropped(&ps);
+	if (snapshot(d, ps.a))
+		goto out;
+	reconcile_workers(&ps);
+	if (snapshot(d, ps.a))
+		goto out;
+	reconcile_services(&ps);
+	remove_dropped_pools(&ps);
+	if (!snapshot(d, ps.a))
+		resolve_workers(d, ps.a);
+out:
+	steer_maps_unlock(&d->maps);
+	memcpy(d->problems[1], d->problems[0], sizeof(d->problems[0]));
+	d->nproblems[1] = d->nproblems[0];
+	free(ps.a);
+	if (ps.ret)
+		snprintf(err, STEER_ERR_LEN, "%s", ps.err);
+	return ps.ret;
+}
+
+/* ---- maps replaced under us --------------------------------------------- */
+
+static uint32_t map_id_of(int fd)
+{
+	struct bpf_map_info info = {};
+	uint32_t len = sizeof(info);
+
+	return fd >= 0 && !bpf_obj_get_info_by_fd(fd, &info, &len) ? info.id : 0;
+}
+
+/* The id of the pinned workers map now (0: not pinned). */
+static uint32_t pinned_map_id(struct daemon *d)
+{
+	char path[PATH_MAX + 64];
+	uint32_t id;
+	int fd;
+
+	snprintf(path, sizeof(path), "%s/maps/%s", d->paths.dir, steer_map_names[MAP_WORKERS]);
+	fd = bpf_obj_get(path);
+	id = map_id_of(fd);
+	if (fd >= 0)
+		close(fd);
+	return id;
+}
+
+void daemon_check_maps(struct daemon *d)
+{
+	char err[STEER_ERR_LEN];
+	uint32_t id = pinned_map_id(d);
+	struct steer_maps fresh;
+
+	if (!d->maps_id)
+		d->maps_id = map_id_of(d->maps.fd[MAP_WORKERS]);
+	if (id == d->maps_id) {
+		d->unloaded = false;
+		return;
+	}
+	if (!id) {
+		if (!d->unloaded)
+			log_warn("steer was unloaded; waiting for it to be loaded again");
+		d->unloaded = true;
+		return;
+	}
+	if (steer_maps_open(&d->paths, &fresh, err)) {
+		log_debug("steer was loaded again, but: %s", err);	/* mid-load: next tick */
+		return;
+	}
+	steer_maps_unlock(&fresh);
+	steer_maps_close(&d->maps);
+	d->maps = fresh;
+	d->maps_id = map_id_of(d->maps.fd[MAP_WORKERS]);
+	d->unloaded = false;
+	log_warn("steer's maps were replaced (unload and load): reconciling with %s", d->conf_path);
+	for (size_t i = 0; i < d->nworkers; i++)
+		d->workers[i].present = false;
+	if (daemon_reconcile(d, err))
+		log_debug("reconcile: %s", err);
+	/* the new pools start closed: give them the circuits steerd holds */
+	if (steer_maps_lock(&d->maps))
+		return;
+	for (size_t i = 0; i < d->npools; i++) {
+		struct dpool *p = &d->pools[i];
+
+		if (p->circuit.state != STEER_CIRCUIT_CLOSED &&
+		    pool_set_circuit(&d->maps, p->name, p->circuit.state, CIRCUIT_BY_DAEMON,
+				     p->circuit.p.half_open_probes, err))
+			log_warn("pool %s: %s", p->name, err);
+	}
+	steer_maps_unlock(&d->maps);
+}
+
+void daemon_retake_worker(struct daemon *d, struct dworker *w)
+{
+	const struct conf_pool *p = config_find_pool(&d->conf, w->pool);
+	struct worker_params params = { .weight = w->conf.weight, .maxconn = w->conf.maxconn };
+	struct pass ps = { .d = d };
+	struct steer_worker cur;
+
+	if (d->unloaded || !p || !w->present || worker_listener_alive(&d->maps, w->id))
+		return;
+	if (!(ps.a = malloc(sizeof(*ps.a))))
+		return;
+	if (steer_maps_lock(&d->maps)) {
+		free(ps.a);
+		return;
+	}
+	/* still our entry (not deleted or reused by an operator meanwhile) */
+	if (!bpf_map_lookup_elem(d->maps.fd[MAP_WORKERS], &w->id, &cur) && cur.in_use &&
+	    !strncmp(cur.name, w->name, STEER_NAME_LEN) && cur.owner == STEER_OWNER_STEERD) {
+		add_worker(&ps, p->name, w->name, &w->conf.addr, &params, "taken again");
+		if (!snapshot(d, ps.a))
+			resolve_workers(d, ps.a);
+	}
+	steer_maps_unlock(&d->maps);
+	free(ps.a);
 }

@@ -7,6 +7,7 @@
 
 #include <stdbool.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <sys/types.h>
 #include "circuit.h"
 #include "config.h"
@@ -19,20 +20,33 @@
 /* The pool that the maintenance responder serves in, as a fallback. */
 #define MAINTENANCE_POOL	"maintenance"
 #define MAINTENANCE_WORKER	"maintenance"
+#define MAINTENANCE_WEIGHT	100
 
 enum source_kind { SRC_SIGNAL, SRC_TIMER, SRC_REPORT, SRC_MAINTENANCE, SRC_CHECK, SRC_AGENT };
 
-/* What an epoll event points at. */
+/* What an epoll event of a fixed source points at: struct daemon holds
+ * these and lives as long as the process. A check's event carries a probe
+ * token instead (below), never a pointer into the per-worker array, which
+ * a reload replaces. */
 struct source {
 	enum source_kind kind;
-	struct dworker *worker;
 };
+
+/* A probe token: bit 0 set (a struct source pointer never has it), bit 1
+ * agent, bits 2..23 the worker's index in d->workers when the fd was
+ * watched, bits 24..63 the run's sequence number (never reused). An event
+ * whose index or sequence no longer match is stale and dropped: epoll is
+ * level-triggered, so a live fd reports again at the next wait. */
+#define PROBE_TOKEN_AGENT	2u
+#define PROBE_TOKEN_SLOT_BITS	22
+#define PROBE_TOKEN_SEQ_SHIFT	24
 
 struct probe {				/* one active check or agent check */
 	struct check_run *run;
 	int fd;
+	uint64_t seq;			/* of the run in flight; 0 = none */
+	uint32_t events;		/* what the run waits for */
 	uint64_t next_ms;		/* when to start the next one */
-	struct source src;
 };
 
 struct dworker {
@@ -71,6 +85,13 @@ struct daemon {
 	size_t nworkers;
 	struct dpool *pools;
 	size_t npools;
+	uint64_t probe_seq;		/* last probe sequence number given */
+	uint32_t maps_id;		/* kernel id of the workers map our fds point at */
+	bool unloaded;			/* the pins are gone: wait for a load */
+	/* problems of the last two reconcile passes (hashes), so that one that
+	 * persists is logged once, not at every interval */
+	uint64_t problems[2][64];
+	size_t nproblems[2];
 	int epfd, sigfd, timerfd, report_fd;
 	struct source sig_src, timer_src, report_src, maint_src;
 	struct maintenance maint;
@@ -81,10 +102,22 @@ struct daemon {
 };
 
 uint64_t now_ms(void);
-/* Bring the maps in line with d->conf (newly loaded); old is the config
- * applied before (NULL at start). Logs what it changes. */
-int daemon_apply(struct daemon *d, const struct steer_config *old, char *err);
-/* Look for workers that were missing (their process not listening yet). */
-void daemon_retry_missing(struct daemon *d);
+/* d->conf changed (start, reload): carry the daemon's view of each worker
+ * and pool it still names over to it; close the checks of the others. */
+int daemon_rebuild_views(struct daemon *d);
+/* Reconcile: make the pinned maps match d->conf, whatever they hold now
+ * (after a restart, a kill -9 half-way, an operator's edits). Idempotent:
+ * with nothing to do it writes nothing. Logs what it changes; returns the
+ * first problem (the pass goes on past it). */
+int daemon_reconcile(struct daemon *d, char *err);
+/* Are our map fds still the pinned maps? If an unload + load replaced them,
+ * open the new ones and reconcile. Cheap enough for every tick. */
+void daemon_check_maps(struct daemon *d);
+/* A check succeeded while the worker is down: if its listener left the
+ * map (the process restarted), take the new one before the check counts. */
+void daemon_retake_worker(struct daemon *d, struct dworker *w);
+/* The file's desired state as one line of JSON, with the field names and
+ * formats of `steerctl -j service|pool|worker list`. */
+void daemon_print_desired(const struct steer_config *c, FILE *f);
 
 #endif

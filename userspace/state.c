@@ -23,13 +23,30 @@ struct record_kind {
 	uint32_t max;
 	size_t size;
 	const char *what;
+	size_t owner_off;
 };
 
-static const struct record_kind POOLS = { MAP_POOLS, STEER_MAX_POOLS, sizeof(struct steer_pool), "pool" };
+static const struct record_kind POOLS = { MAP_POOLS, STEER_MAX_POOLS, sizeof(struct steer_pool),
+					  "pool", offsetof(struct steer_pool, owner) };
 static const struct record_kind WORKERS = { MAP_WORKERS, STEER_MAX_WORKERS,
-					    sizeof(struct steer_worker), "worker" };
+					    sizeof(struct steer_worker), "worker",
+					    offsetof(struct steer_worker, owner) };
 static const struct record_kind SERVICES = { MAP_SERVICES, STEER_MAX_SERVICES,
-					     sizeof(struct steer_service), "service" };
+					     sizeof(struct steer_service), "service",
+					     offsetof(struct steer_service, owner) };
+
+/* The owner that objects this process creates get (steerd sets its own). */
+static uint32_t writer_owner = STEER_OWNER_OPERATOR;
+
+void state_set_owner(uint32_t owner)
+{
+	writer_owner = owner;
+}
+
+const char *owner_name(uint32_t owner)
+{
+	return owner == STEER_OWNER_STEERD ? "steerd" : "operator";
+}
 
 static int map_get(const struct steer_maps *m, int map, uint32_t key, void *val)
 {
@@ -119,6 +136,40 @@ int service_find(const struct steer_maps *m, const char *name, uint32_t *id,
 	return find_record(m, &SERVICES, name, id, out, err);
 }
 
+static int set_owner(const struct steer_maps *m, const struct record_kind *k, const char *name,
+		     uint32_t owner, char *err)
+{
+	char *buf = malloc(k->size);
+	uint32_t id;
+	int ret;
+
+	if (!buf)
+		return sys_error(err, "allocate");
+	ret = find_record(m, k, name, &id, buf, err);
+	if (!ret && memcmp(buf + k->owner_off, &owner, sizeof(owner))) {
+		memcpy(buf + k->owner_off, &owner, sizeof(owner));
+		if (map_put(m, k->map, id, buf))
+			ret = sys_error(err, "write the owner");
+	}
+	free(buf);
+	return ret;
+}
+
+int pool_set_owner(const struct steer_maps *m, const char *name, uint32_t owner, char *err)
+{
+	return set_owner(m, &POOLS, name, owner, err);
+}
+
+int worker_set_owner(const struct steer_maps *m, const char *name, uint32_t owner, char *err)
+{
+	return set_owner(m, &WORKERS, name, owner, err);
+}
+
+int service_set_owner(const struct steer_maps *m, const char *name, uint32_t owner, char *err)
+{
+	return set_owner(m, &SERVICES, name, owner, err);
+}
+
 static int name_taken(const struct steer_maps *m, const struct record_kind *k, const char *name,
 		      char *err)
 {
@@ -186,6 +237,7 @@ int pool_add(const struct steer_maps *m, const char *name, uint32_t policy, cons
 		goto cleanup;
 	snprintf(p->name, sizeof(p->name), "%s", name);
 	p->policy = policy;
+	p->owner = writer_owner;
 	p->in_use = 1;
 	ret = STEER_OK;
 	if (map_put(m, MAP_POOL_STATS, id, &zero) ||
@@ -286,20 +338,32 @@ static struct steer_pool_budget *budgets_map(const struct steer_maps *m)
 
 int pool_set_quota(const struct steer_maps *m, const char *name, bool on, int64_t n, char *err)
 {
+	struct steer_pool *p = calloc(1, sizeof(*p));
 	struct steer_pool_budget *b;
 	uint32_t id;
 	int ret;
 
-	if ((ret = pool_find(m, name, &id, NULL, err)))
-		return ret;
-	if (!(b = budgets_map(m)))
-		return sys_error(err, "map pool_budgets");
+	if (!p)
+		return sys_error(err, "allocate");
+	if ((ret = pool_find(m, name, &id, p, err)))
+		goto cleanup;
+	if (!(b = budgets_map(m))) {
+		ret = sys_error(err, "map pool_budgets");
+		goto cleanup;
+	}
 	/* the budget before the switch, so the kernel never spends a stale one */
 	if (on)
 		__atomic_store_n(&b[id].quota_left, n, __ATOMIC_SEQ_CST);
 	__atomic_store_n(&b[id].quota_on, on, __ATOMIC_SEQ_CST);
 	munmap(b, BUDGETS_LEN);
-	return STEER_OK;
+	/* What was granted, recorded last: a grant cut short before this is
+	 * made again, one recorded is never made twice (steerd compares it). */
+	p->quota_set = on;
+	p->quota_conf = on ? (uint64_t)n : 0;
+	ret = map_put(m, MAP_POOLS, id, p) ? sys_error(err, "write pools") : STEER_OK;
+cleanup:
+	free(p);
+	return ret;
 }
 
 int pool_set_rate(const struct steer_maps *m, const char *name, bool on, double rate,
@@ -462,6 +526,22 @@ static int service_key_put(const struct steer_maps *m, const struct steer_prefix
 	return bpf_map_update_elem(m->fd[MAP_SERVICES_LPM], &key, target, BPF_NOEXIST);
 }
 
+/* Whether service id's LPM entries for its first and last port are there
+ * and point at it: a service_add cut short leaves them missing. */
+bool service_keys_live(const struct steer_maps *m, uint32_t id, const struct steer_service *s)
+{
+	struct steer_service_target t;
+	struct steer_service_key key;
+	struct steer_prefix prefix;
+
+	service_prefix(s, &prefix);
+	service_key(&prefix, s->port_lo, &key);
+	if (bpf_map_lookup_elem(m->fd[MAP_SERVICES_LPM], &key, &t) || t.service_id != id)
+		return false;
+	service_key(&prefix, s->port_hi, &key);
+	return !bpf_map_lookup_elem(m->fd[MAP_SERVICES_LPM], &key, &t) && t.service_id == id;
+}
+
 /* Refuse a service that another one's LPM keys overlap (the same canonical
  * prefix and a common port), or whose keys do not fit in services_lpm
  * beside the others'. Checked before anything is written. */
@@ -523,6 +603,7 @@ int service_add(const struct steer_maps *m, const char *name, const struct steer
 	svc.family = prefix->family;
 	svc.port_lo = lo;
 	svc.port_hi = hi;
+	svc.owner = writer_owner;
 	target.service_id = id;
 	zero = calloc((size_t)(ncpu > 0 ? ncpu : 1), sizeof(*zero));
 	if (!zero || map_put(m, MAP_SERVICE_STATS, id, zero) || map_put(m, MAP_SERVICES, id, &svc)) {
@@ -568,13 +649,13 @@ int service_del(const struct steer_maps *m, const char *name, char *err)
 	return map_put(m, MAP_SERVICES, id, &svc) ? sys_error(err, "write services") : STEER_OK;
 }
 
-/* The worker already steering to this listener, if any. */
-static int listener_in_use(const struct steer_maps *m, uint64_t cookie, char *err)
+/* The worker already steering to this listener, if any, but skip. */
+static int listener_in_use(const struct steer_maps *m, uint64_t cookie, uint32_t skip, char *err)
 {
 	struct steer_worker w;
 
 	for (uint32_t i = 0; i < STEER_MAX_WORKERS; i++) {
-		if (!map_get(m, MAP_WORKERS, i, &w) && w.in_use && w.cookie == cookie) {
+		if (i != skip && !map_get(m, MAP_WORKERS, i, &w) && w.in_use && w.cookie == cookie) {
 			snprintf(err, STEER_ERR_LEN, "that socket is already worker '%s'", w.name);
 			return STEER_EINPUT;
 		}
@@ -582,37 +663,139 @@ static int listener_in_use(const struct steer_maps *m, uint64_t cookie, char *er
 	return STEER_OK;
 }
 
-/* A worker whose listener died (its process restarted) may be added again
- * under its name: the dead entry is removed first. */
-static int replace_dead_worker(const struct steer_maps *m, const char *pool_name,
-			       const char *name, char *err)
+bool worker_listener_alive(const struct steer_maps *m, uint32_t id)
 {
-	struct steer_worker w;
 	uint64_t cookie;
-	uint32_t id, pool_id;
 
-	if (worker_find(m, name, &id, &w, err))
-		return STEER_OK;
-	if (!bpf_map_lookup_elem(m->fd[MAP_WORKER_SOCKS], &id, &cookie) || errno != ENOENT)
-		return STEER_OK;	/* alive: name_taken() reports it */
-	if (find_named(m, &POOLS, pool_name, &pool_id, NULL))
-		return STEER_OK;	/* pool_find() reports it */
-	if (pool_id != w.pool_id) {
-		snprintf(err, STEER_ERR_LEN, "worker '%s' belongs to another pool", name);
+	return !bpf_map_lookup_elem(m->fd[MAP_WORKER_SOCKS], &id, &cookie) || errno != ENOENT;
+}
+
+/* The same listener, fully written: its socket in the map, the
+ * generation of its counts the entry's own. */
+static bool same_listener(const struct steer_maps *m, uint32_t id, const struct steer_worker *w,
+			  const struct listener *l)
+{
+	struct steer_worker_stats st;
+	uint64_t cookie;
+
+	return w->cookie == l->cookie && !bpf_map_lookup_elem(m->fd[MAP_WORKER_SOCKS], &id, &cookie) &&
+	       cookie == l->cookie && !map_get(m, MAP_WORKER_STATS, id, &st) && st.gen == w->gen;
+}
+
+/* Put id in its pool's members (once), then rebuild the pool's table. */
+static int pool_link(const struct steer_maps *m, uint32_t pool_id, uint32_t id, char *err)
+{
+	struct steer_pool *p = calloc(1, sizeof(*p));
+	bool member = false;
+	int ret = STEER_OK;
+
+	if (!p || map_get(m, MAP_POOLS, pool_id, p)) {
+		free(p);
+		return sys_error(err, "read pools");
+	}
+	for (uint32_t i = 0; i < p->nworkers && i < STEER_MAX_POOL_WORKERS; i++)
+		member |= p->members[i] == id;
+	if (!member && p->nworkers >= STEER_MAX_POOL_WORKERS) {
+		snprintf(err, STEER_ERR_LEN, "pool '%s' is full (%d workers)", p->name,
+			 STEER_MAX_POOL_WORKERS);
+		ret = STEER_EINPUT;
+	} else if (!member) {
+		p->members[p->nworkers++] = id;
+		if (map_put(m, MAP_POOLS, pool_id, p))
+			ret = sys_error(err, "write pools");
+	}
+	free(p);
+	return ret ? ret : pool_rebuild_table(m, pool_id, err);
+}
+
+/* Write worker id for listener l. A new listener starts afresh: a new
+ * generation (children of the old one no longer touch its counts), counts
+ * zero, state up. The order makes every prefix harmless and completed by
+ * a rerun: counts, tag and socket first (invisible, or unusable while the
+ * generations differ), the named entry next, pool membership last. */
+static int write_worker(const struct steer_maps *m, uint32_t id, uint32_t pool_id,
+			const char *name, const struct listener *l,
+			const struct worker_params *params, const struct steer_worker *was)
+{
+	struct steer_worker_stats stats;
+	struct steer_worker_tag tag = {};
+	struct steer_worker w = {};
+	uint64_t sock = (uint64_t)l->fd;
+	bool keep = was && same_listener(m, id, was, l);
+
+	if (map_get(m, MAP_WORKER_STATS, id, &stats))
+		return -1;
+	if (!keep) {
+		uint32_t gen = stats.gen + 1;
+
+		memset(&stats, 0, sizeof(stats));
+		stats.gen = gen;
+		if (map_put(m, MAP_WORKER_STATS, id, &stats))
+			return -1;
+	}
+	tag.worker_id = id;
+	tag.gen = stats.gen;
+	tag.port = l->port;
+	if (bpf_map_update_elem(m->fd[MAP_WORKER_TAGS], &l->fd, &tag, BPF_ANY) ||
+	    bpf_map_update_elem(m->fd[MAP_WORKER_SOCKS], &id, &sock, BPF_ANY))
+		return -1;
+	snprintf(w.name, sizeof(w.name), "%s", name);
+	w.in_use = 1;
+	w.pool_id = pool_id;
+	/* DOWN is a delete cut short: adding again brings it back */
+	w.state = keep && was->state != STEER_WORKER_DOWN ? was->state : STEER_WORKER_UP;
+	w.weight = params->weight;
+	/* health is steerd's: a restarted worker comes up by its checks */
+	w.health = was ? was->health : STEER_HEALTH_FULL;
+	w.maxconn = params->maxconn;
+	w.family_mask = l->family_mask;
+	w.gen = stats.gen;
+	w.pid = l->pid;
+	w.port = l->port;
+	memcpy(w.addr, l->addr, 16);
+	w.cookie = l->cookie;
+	w.owner = was ? was->owner : writer_owner;
+	return map_put(m, MAP_WORKERS, id, &w);
+}
+
+/* Which slot name gets: its own entry when it may be replaced (its
+ * listener died, or this is the same address again), else a free one. */
+static int worker_slot(const struct steer_maps *m, const char *name, uint32_t pool_id,
+		       const struct listener *l, uint32_t *id, struct steer_worker *was,
+		       bool *existing, char *err)
+{
+	*existing = !find_named(m, &WORKERS, name, id, was);
+	if (*existing) {
+		bool alive = worker_listener_alive(m, *id);
+		bool same_addr = was->port == l->port && !memcmp(was->addr, l->addr, 16);
+
+		if (alive && !same_addr) {
+			snprintf(err, STEER_ERR_LEN, "worker '%s' already exists", name);
+			return STEER_EINPUT;
+		}
+		if (was->pool_id != pool_id) {
+			snprintf(err, STEER_ERR_LEN, "worker '%s' belongs to another pool", name);
+			return STEER_EINPUT;
+		}
+		return listener_in_use(m, l->cookie, *id, err);
+	}
+	if (listener_in_use(m, l->cookie, STEER_NONE, err))
+		return STEER_EINPUT;
+	if (find_free(m, &WORKERS, id)) {
+		snprintf(err, STEER_ERR_LEN, "no room for another worker (at most %d)",
+			 STEER_MAX_WORKERS);
 		return STEER_EINPUT;
 	}
-	return worker_del(m, name, err);
+	return STEER_OK;
 }
 
 int worker_add(const struct steer_maps *m, const char *pool_name, const char *name,
 	       struct listener *l, const struct worker_params *params, char *err)
 {
-	struct steer_worker_stats stats;
-	struct steer_worker_tag tag = {};
-	struct steer_worker w = {};
 	struct steer_pool *pool = calloc(1, sizeof(*pool));
-	uint32_t id, pool_id, gen;
-	uint64_t sock = (uint64_t)l->fd;
+	struct steer_worker was;
+	uint32_t id, pool_id;
+	bool existing;
 	int ret;
 
 	if (!pool) {
@@ -622,65 +805,20 @@ int worker_add(const struct steer_maps *m, const char *pool_name, const char *na
 	ret = STEER_EINPUT;
 	if (parse_name(name, "worker", err))
 		goto cleanup;
-	if ((ret = replace_dead_worker(m, pool_name, name, err)))
+	if ((ret = pool_find(m, pool_name, &pool_id, pool, err)) ||
+	    (ret = worker_slot(m, name, pool_id, l, &id, &was, &existing, err)))
 		goto cleanup;
-	if ((ret = name_taken(m, &WORKERS, name, err)) ||
-	    (ret = pool_find(m, pool_name, &pool_id, pool, err)) ||
-	    (ret = listener_in_use(m, l->cookie, err)))
-		goto cleanup;
-	ret = STEER_EINPUT;
-	if (pool->nworkers >= STEER_MAX_POOL_WORKERS) {
+	if (!existing && pool->nworkers >= STEER_MAX_POOL_WORKERS) {
 		snprintf(err, STEER_ERR_LEN, "pool '%s' is full (%d workers)", pool_name,
 			 STEER_MAX_POOL_WORKERS);
+		ret = STEER_EINPUT;
 		goto cleanup;
 	}
-	if (find_free(m, &WORKERS, &id)) {
-		snprintf(err, STEER_ERR_LEN, "no room for another worker (at most %d)",
-			 STEER_MAX_WORKERS);
+	if (write_worker(m, id, pool_id, name, l, params, existing ? &was : NULL)) {
+		ret = sys_error(err, "add the worker");
 		goto cleanup;
 	}
-	ret = STEER_ESYS;
-	if (map_get(m, MAP_WORKER_STATS, id, &stats))
-		goto sys;
-	/* A new generation: children of an earlier worker in this slot no
-	 * longer touch its counts. */
-	gen = stats.gen + 1;
-	memset(&stats, 0, sizeof(stats));
-	stats.gen = gen;
-	tag.worker_id = id;
-	tag.gen = gen;
-	tag.port = l->port;
-	snprintf(w.name, sizeof(w.name), "%s", name);
-	w.in_use = 1;
-	w.pool_id = pool_id;
-	w.state = STEER_WORKER_UP;
-	w.weight = params->weight;
-	w.health = STEER_HEALTH_FULL;
-	w.maxconn = params->maxconn;
-	w.family_mask = l->family_mask;
-	w.gen = gen;
-	w.pid = l->pid;
-	w.port = l->port;
-	memcpy(w.addr, l->addr, 16);
-	w.cookie = l->cookie;
-	if (map_put(m, MAP_WORKER_STATS, id, &stats) ||
-	    bpf_map_update_elem(m->fd[MAP_WORKER_TAGS], &l->fd, &tag, BPF_ANY) ||
-	    map_put(m, MAP_WORKERS, id, &w) ||
-	    bpf_map_update_elem(m->fd[MAP_WORKER_SOCKS], &id, &sock, BPF_ANY))
-		goto undo;
-	pool->members[pool->nworkers++] = id;
-	if (map_put(m, MAP_POOLS, pool_id, pool))
-		goto undo;
-	ret = pool_rebuild_table(m, pool_id, err);
-	goto cleanup;
-undo:
-	ret = sys_error(err, "add the worker");
-	bpf_map_delete_elem(m->fd[MAP_WORKER_SOCKS], &id);
-	memset(&w, 0, sizeof(w));
-	map_put(m, MAP_WORKERS, id, &w);
-	goto cleanup;
-sys:
-	ret = sys_error(err, "read worker_stats");
+	ret = pool_link(m, pool_id, id, err);
 cleanup:
 	/* Never keep the worker's socket: when it dies it must leave the map. */
 	close(l->fd);

@@ -18,6 +18,15 @@ int worker_find(const struct steer_maps *m, const char *name, uint32_t *id,
 int service_find(const struct steer_maps *m, const char *name, uint32_t *id,
 		 struct steer_service *out, char *err);
 
+/* Objects this process creates get owner (enum steer_owner); steerctl
+ * leaves the default, operator. */
+void state_set_owner(uint32_t owner);
+const char *owner_name(uint32_t owner);
+/* Mark an existing object as owner's (steerd adopting one its file names). */
+int pool_set_owner(const struct steer_maps *m, const char *name, uint32_t owner, char *err);
+int worker_set_owner(const struct steer_maps *m, const char *name, uint32_t owner, char *err);
+int service_set_owner(const struct steer_maps *m, const char *name, uint32_t owner, char *err);
+
 int pool_add(const struct steer_maps *m, const char *name, uint32_t policy, const char *fallback,
 	     char *err);
 /* policy: NULL keeps it; fallback: NULL keeps it, "none" clears it */
@@ -47,12 +56,18 @@ int pool_rebuild_table(const struct steer_maps *m, uint32_t pool_id, char *err);
 int service_add(const struct steer_maps *m, const char *name, const struct steer_prefix *prefix,
 		uint16_t port_lo, uint16_t port_hi, const char *pool, char *err);
 int service_del(const struct steer_maps *m, const char *name, char *err);
+/* its LPM entries are in place (a service_add was not cut short) */
+bool service_keys_live(const struct steer_maps *m, uint32_t id, const struct steer_service *s);
 
 struct worker_params {
 	uint32_t weight;
 	uint32_t maxconn;
 };
-/* Takes ownership of l->fd: it is closed before return, in every case. */
+/* Takes ownership of l->fd: it is closed before return, in every case.
+ * The same name again in the same pool replaces the entry in place when
+ * its listener died or the address is the same: the same listener is a
+ * no-op (counts kept), a new one starts afresh (new generation, counts 0,
+ * state up; owner and health kept). A rerun completes an interrupted add. */
 int worker_add(const struct steer_maps *m, const char *pool, const char *name,
 	       struct listener *l, const struct worker_params *params, char *err);
 /* Any of weight, maxconn, state may be NULL to keep it. */
@@ -62,6 +77,9 @@ int worker_del(const struct steer_maps *m, const char *name, char *err);
 /* steerd's health factor (per-mille) for worker id, if it still is name. */
 int worker_set_health(const struct steer_maps *m, uint32_t id, const char *name, uint32_t health,
 		      char *err);
+
+/* The worker's socket is still in worker_socks (its listener is open). */
+bool worker_listener_alive(const struct steer_maps *m, uint32_t id);
 
 int worker_stats_read(const struct steer_maps *m, uint32_t id, struct steer_worker_stats *out);
 int service_stats_read(const struct steer_maps *m, uint32_t id, struct steer_service_stats *out);

@@ -227,7 +227,7 @@ static void print_services(struct ctl *c, struct json *j)
 {
 	struct steer_service s;
 	struct steer_service_stats st;
-	char addr[64], pool[STEER_NAME_LEN], ports[16];
+	char addr[64], pool[STEER_NAME_LEN], ports[16], prefix[80];
 	bool header = false;
 
 	if (j)
@@ -246,6 +246,9 @@ static void print_services(struct ctl *c, struct json *j)
 			json_uint(j, "port_lo", s.port_lo);
 			json_uint(j, "port_hi", s.port_hi);
 			json_string(j, "pool", pool);
+			json_string(j, "owner", owner_name(s.owner));
+			snprintf(prefix, sizeof(prefix), "%s/%u", addr, s.prefixlen);
+			json_string(j, "prefix", prefix);
 			json_uint(j, "lookups", st.lookups);
 			json_uint(j, "refused", st.refused);
 			json_object_end(j);
@@ -483,6 +486,11 @@ static void print_pools(struct ctl *c, struct json *j)
 			else
 				json_null(j, "rate_milli");
 			json_uint(j, "spilled", st.spilled);
+			json_string(j, "owner", owner_name(p->owner));
+			if (p->quota_set)
+				json_uint(j, "quota", p->quota_conf);
+			else
+				json_null(j, "quota");
 			json_object_end(j);
 			continue;
 		}
@@ -758,6 +766,8 @@ static void print_workers(struct ctl *c, struct json *j)
 			json_uint(j, "steered", st.steered);
 			json_uint(j, "established", st.established);
 			json_uint(j, "closed", st.closed);
+			json_string(j, "owner", owner_name(w.owner));
+			json_string(j, "addr", where);
 			json_object_end(j);
 			continue;
 		}

@@ -59,6 +59,18 @@ static int watch(struct daemon *d, int fd, uint32_t events, struct source *src, 
 	return epoll_ctl(d->epfd, op, fd, &ev);
 }
 
+/* A check's fd, by token (daemon.h): never a pointer a reload may free. */
+static int watch_probe(struct daemon *d, struct dworker *w, struct probe *pr, bool agent,
+		       uint32_t events, int op)
+{
+	struct epoll_event ev = { .events = events };
+
+	ev.data.u64 = 1 | (agent ? PROBE_TOKEN_AGENT : 0) | ((uint64_t)(w - d->workers) << 2) |
+		      (pr->seq << PROBE_TOKEN_SEQ_SHIFT);
+	pr->events = events;
+	return epoll_ctl(d->epfd, op, pr->fd, &ev);
+}
+
 /* Who may report: the socket's group and mode, from daemon.socket_group
  * and daemon.socket_mode (connecting to a datagram socket needs write). */
 static int report_socket_access(const struct steer_config *c, char *err)
@@ -199,9 +211,11 @@ static void start_probe(struct daemon *d, struct dworker *w, struct probe *pr, b
 		log_warn("worker %s: cannot start a check: %s", w->name, strerror(errno));
 		return;
 	}
-	if (watch(d, pr->fd, events, &pr->src, EPOLL_CTL_ADD)) {
+	pr->seq = ++d->probe_seq;
+	if (watch_probe(d, w, pr, agent, events, EPOLL_CTL_ADD)) {
 		check_free(pr->run);
 		pr->run = NULL;
+		pr->seq = 0;
 	}
 }
 
@@ -273,16 +287,22 @@ static void step_probe(struct daemon *d, struct dworker *w, struct probe *pr, bo
 	if (!pr->run)
 		return;
 	if (!check_step(pr->run, revents, now, &res, &events)) {
-		watch(d, pr->fd, events, &pr->src, EPOLL_CTL_MOD);
+		watch_probe(d, w, pr, agent, events, EPOLL_CTL_MOD);
 		return;
 	}
 	epoll_ctl(d->epfd, EPOLL_CTL_DEL, pr->fd, NULL);
 	check_free(pr->run);
 	pr->run = NULL;
-	if (agent)
+	pr->seq = 0;
+	if (agent) {
 		agent_done(w, &res);
-	else
-		check_done(d, w, &res, now);
+		return;
+	}
+	/* a restarted worker: its new listener goes into the map before the
+	 * checks that bring it up are counted */
+	if (res.ok && !w->track.up)
+		daemon_retake_worker(d, w);
+	check_done(d, w, &res, now);
 }
 
 static void run_probes(struct daemon *d, uint64_t now)
@@ -912,7 +932,7 @@ static int apply_daemon_settings(struct daemon *d, int ret, char *err)
 static int reload(struct daemon *d)
 {
 	struct steer_config fresh = {}, old;
-	char err[STEER_ERR_LEN * 2];
+	char err[STEER_ERR_LEN * 2], settings_err[STEER_ERR_LEN];
 	int ret;
 
 	if (config_load(d->conf_path, &fresh, err, sizeof(err))) {
@@ -921,14 +941,26 @@ static int reload(struct daemon *d)
 	}
 	old = d->conf;
 	d->conf = fresh;
-	ret = daemon_apply(d, &old, err);
-	ret = apply_daemon_settings(d, ret, err);
+	if (daemon_rebuild_views(d)) {
+		/* out of memory: keep running what we had */
+		d->conf = old;
+		config_free(&fresh);
+		log_err("reload refused: out of memory");
+		return STEER_ESYS;
+	}
+	config_free(&old);
+	ret = daemon_reconcile(d, err);
+	if (apply_daemon_settings(d, STEER_OK, settings_err)) {
+		/* a setting that did not take: never say "reloaded" */
+		watch_maintenance(d);
+		log_err("reload: %s", settings_err);
+		return STEER_ESYS;
+	}
 	watch_maintenance(d);
 	if (ret)
-		log_err("reload: %s", err);
+		log_warn("reloaded %s; not converged yet: %s", d->conf_path, err);
 	else
 		log_info("reloaded %s", d->conf_path);
-	config_free(&old);
 	return ret;
 }
 
@@ -956,16 +988,39 @@ static void on_tick(struct daemon *d)
 
 	if (read(d->timerfd, &expirations, sizeof(expirations)) < 0 && errno != EAGAIN)
 		return;
+	daemon_check_maps(d);
 	run_probes(d, now);
 	if (sample) {
+		char err[STEER_ERR_LEN];
+
 		d->next_sample_ms = now + d->conf.interval_ms;
-		daemon_retry_missing(d);
+		daemon_reconcile(d, err);	/* problems are logged as they appear */
+		watch_maintenance(d);
 	}
 	update_outliers(d, now);
 	update_workers(d, now, sample);
 	update_circuits(d, now);
 	if (sample && d->metrics)
 		render_metrics(d, now);
+}
+
+/* A check's event: dropped when stale (its worker was removed or moved by
+ * a reload earlier in this batch, or its run ended). */
+static void on_probe_event(struct daemon *d, uint64_t token, uint32_t revents)
+{
+	size_t slot = (size_t)(token >> 2) & ((1u << PROBE_TOKEN_SLOT_BITS) - 1);
+	bool agent = token & PROBE_TOKEN_AGENT;
+	uint64_t seq = token >> PROBE_TOKEN_SEQ_SHIFT;
+	struct dworker *w;
+	struct probe *pr;
+
+	if (slot >= d->nworkers)
+		return;
+	w = &d->workers[slot];
+	pr = agent ? &w->agent : &w->check;
+	if (!pr->run || pr->seq != seq)
+		return;
+	step_probe(d, w, pr, agent, revents, now_ms());
 }
 
 static int event_loop(struct daemon *d)
@@ -982,6 +1037,10 @@ static int event_loop(struct daemon *d)
 		for (int i = 0; i < n; i++) {
 			struct source *src = evs[i].data.ptr;
 
+			if (evs[i].data.u64 & 1) {
+				on_probe_event(d, evs[i].data.u64, evs[i].events);
+				continue;
+			}
 			switch (src->kind) {
 			case SRC_SIGNAL:
 				if (on_signal(d))
@@ -997,13 +1056,8 @@ static int event_loop(struct daemon *d)
 				maintenance_serve(&d->maint);
 				break;
 			case SRC_CHECK:
-				step_probe(d, src->worker, &src->worker->check, false, evs[i].events,
-					   now_ms());
-				break;
 			case SRC_AGENT:
-				step_probe(d, src->worker, &src->worker->agent, true, evs[i].events,
-					   now_ms());
-				break;
+				break;	/* checks come by token */
 			}
 		}
 	}
@@ -1058,10 +1112,11 @@ static int start_metrics(struct daemon *d, char *err)
 
 static void usage(FILE *f)
 {
-	fprintf(f, "Usage: steerd [-c FILE] [--check] [--bpffs DIR] [--netns PATH] [--cgroup PATH]\n"
+	fprintf(f, "Usage: steerd [-c FILE] [--check [-j]] [--bpffs DIR] [--netns PATH] [--cgroup PATH]\n"
 		   "              [-v|--verbose]\n"
 		   "  -c, --config FILE  configuration (default %s)\n"
 		   "      --check        validate the file and exit: 0 valid, 2 not\n"
+		   "  -j, --json         with --check: print the file's desired state as JSON\n"
 		   "      --bpffs DIR    bpffs root of the pins (default $STEER_BPFFS or /sys/fs/bpf)\n"
 		   "      --netns, --cgroup  where to attach when steer is not loaded yet\n",
 		CONF_DEFAULT_PATH);
@@ -1076,16 +1131,17 @@ int main(int argc, char **argv)
 		{ "netns", required_argument, NULL, 'n' },
 		{ "cgroup", required_argument, NULL, 'g' },
 		{ "verbose", no_argument, NULL, 'v' },
+		{ "json", no_argument, NULL, 'j' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
 	const char *bpffs = NULL, *netns = NULL, *cgroup = NULL;
-	struct daemon d = { .conf_path = CONF_DEFAULT_PATH, .report_fd = -1 };
+	struct daemon d = { .conf_path = CONF_DEFAULT_PATH, .report_fd = -1, .epfd = -1 };
 	char err[STEER_ERR_LEN * 2];
-	bool check_only = false;
+	bool check_only = false, json = false;
 	int opt, ret;
 
-	while ((opt = getopt_long(argc, argv, "c:vh", opts, NULL)) != -1) {
+	while ((opt = getopt_long(argc, argv, "c:vjh", opts, NULL)) != -1) {
 		switch (opt) {
 		case 'c': d.conf_path = optarg; break;
 		case 'k': check_only = true; break;
@@ -1093,6 +1149,7 @@ int main(int argc, char **argv)
 		case 'n': netns = optarg; break;
 		case 'g': cgroup = optarg; break;
 		case 'v': log_set_level(LOG_DEBUG); break;
+		case 'j': json = true; break;
 		case 'h': usage(stdout); return 0;
 		default: usage(stderr); return STEER_EINPUT;
 		}
@@ -1106,11 +1163,20 @@ int main(int argc, char **argv)
 		errfmt_print(stderr, "Error: ", err);
 		return STEER_EINPUT;
 	}
+	if (json && !check_only) {
+		fprintf(stderr, "Error: -j goes with --check\n");
+		config_free(&d.conf);
+		return STEER_EINPUT;
+	}
 	if (check_only) {
-		printf("%s: valid\n", d.conf_path);
+		if (json)
+			daemon_print_desired(&d.conf, stdout);
+		else
+			printf("%s: valid\n", d.conf_path);
 		config_free(&d.conf);
 		return 0;
 	}
+	state_set_owner(STEER_OWNER_STEERD);
 	resource_policy_default(&d.res_policy);
 	block_signals(&(sigset_t){ 0 });
 	ret = steer_paths_init(&d.paths, bpffs, err);
@@ -1123,8 +1189,14 @@ int main(int argc, char **argv)
 	}
 	if (!ret && !(ret = steer_maps_open(&d.paths, &d.maps, err)))
 		steer_maps_unlock(&d.maps);
-	if (!ret)
-		ret = daemon_apply(&d, NULL, err);
+	if (!ret && daemon_rebuild_views(&d)) {
+		snprintf(err, sizeof(err), "out of memory");
+		ret = STEER_ESYS;
+	}
+	/* a problem of the first pass (a worker not listening yet, a name an
+	 * operator's object holds) is logged and retried every interval */
+	if (!ret && daemon_reconcile(&d, err))
+		log_warn("not converged yet: %s", err);
 	if (!ret)
 		ret = open_report_socket(&d, err);
 	if (!ret)

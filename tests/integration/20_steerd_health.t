@@ -79,8 +79,13 @@ ok $? "agent 'maint': no new connections"
 agent_says ready
 wait_for '[ "$(health_of w1)" = 1000 ]'
 ok $? "agent 'ready': back"
-# operator and daemon fields stay apart
+# operator and daemon fields stay apart: drain is the operator's lever and
+# stays; a weight the file sets is the file's, and the next pass restores it
+steer worker drain w1
 steer worker set w1 --weight 300
+wait_for '[ "$(worker_field w1 weight)" = 100 ]'
 sleep 0.5
-is "$(worker_field w1 weight)/$(health_of w1)" "300/1000" "steerctl's weight and steerd's health live side by side"
+is "$(worker_field w1 weight)/$(worker_field w1 state)/$(health_of w1)" "100/drain/1000" \
+	"steerctl's drain and steerd's health live side by side; the file's weight comes back"
+steer worker undrain w1
 done_testing
