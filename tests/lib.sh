@@ -26,7 +26,12 @@ WORKER_PIDS=()
 
 cleanup() {
 	local pid
-	for pid in "${WORKER_PIDS[@]}"; do kill -9 "$pid" 2>/dev/null; done
+	# only our own: a recorded pid that died may be another test's process
+	# now, in another namespace (pids are shared with the host)
+	for pid in "${WORKER_PIDS[@]}"; do
+		[ "$(readlink "/proc/$pid/ns/net" 2>/dev/null)" = "$(readlink /proc/self/ns/net)" ] &&
+			kill -9 "$pid" 2>/dev/null
+	done
 	"$STEERCTL" unload >/dev/null 2>&1
 	umount "$STEER_BPFFS" 2>/dev/null
 	rm -rf "$STEER_TMP"
@@ -157,11 +162,7 @@ AGENT=$TOP/build/agent
 # start_steerd CONF: runs steerd (it loads steer into this test's namespace
 # and cgroup) and waits until it has applied the file
 start_steerd() {
-	"$STEERD" -c "$1" --cgroup "$STEER_TEST_CGROUP" 2>> "$STEER_TMP/steerd.log" &
-	STEERD_PID=$!
-	disown "$STEERD_PID"
-	WORKER_PIDS+=("$STEERD_PID")
-	wait_for 'grep -q "running:" "$STEER_TMP/steerd.log"' || bail "steerd did not start: $(cat "$STEER_TMP/steerd.log")"
+	restart_steerd "$1" || bail "steerd did not start: $(cat "$STEER_TMP/steerd.log")"
 }
 
 # start_agent NAME IP:PORT: the sample HTTP agent (GET /health answers 200)

@@ -794,6 +794,19 @@ int daemon_rebuild_views(struct daemon *d)
 	return 0;
 }
 
+void daemon_free_views(struct daemon *d)
+{
+	for (size_t o = 0; o < d->nworkers; o++) {
+		probe_close(d, &d->workers[o].check);
+		probe_close(d, &d->workers[o].agent);
+	}
+	free(d->workers);
+	free(d->pools);
+	d->workers = NULL;
+	d->pools = NULL;
+	d->nworkers = d->npools = 0;
+}
+
 /* Each worker's id, owner pid and health as the maps have them now. */
 static void resolve_workers(struct daemon *d, struct actual *a)
 {

@@ -105,6 +105,8 @@ uint64_t now_ms(void);
 /* d->conf changed (start, reload): carry the daemon's view of each worker
  * and pool it still names over to it; close the checks of the others. */
 int daemon_rebuild_views(struct daemon *d);
+/* at exit: the views and their checks */
+void daemon_free_views(struct daemon *d);
 /* Reconcile: make the pinned maps match d->conf, whatever they hold now
  * (after a restart, a kill -9 half-way, an operator's edits). Idempotent:
  * with nothing to do it writes nothing. Logs what it changes; returns the

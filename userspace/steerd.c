@@ -1215,6 +1215,7 @@ int main(int argc, char **argv)
 	if (d.maint_open)
 		maintenance_close(&d.maint);
 	unlink(d.conf.socket_path);
+	daemon_free_views(&d);
 	config_free(&d.conf);
 	steer_maps_close(&d.maps);
 	return ret;
