@@ -162,7 +162,7 @@ AGENT=$TOP/build/agent
 # start_steerd CONF: runs steerd (it loads steer into this test's namespace
 # and cgroup) and waits until it has applied the file
 start_steerd() {
-	restart_steerd "$1" || bail "steerd did not start: $(cat "$STEER_TMP/steerd.log")"
+	steerd_spawn "$1" || bail "steerd did not start: $(cat "$STEER_TMP/steerd.log")"
 }
 
 # start_agent NAME IP:PORT: the sample HTTP agent (GET /health answers 200)
@@ -347,7 +347,10 @@ assert_converged() {
 
 # restart_steerd CONF: start_steerd again after a kill (steerd.log already
 # holds a "running:" line): waits for a new one
-restart_steerd() {
+restart_steerd() { steerd_spawn "$@"; }
+# steerd_spawn CONF: start steerd and wait for a "running:" line newer than
+# the ones in its log (false when it died or did not get there)
+steerd_spawn() {
 	local before
 	before=$(grep -c "running:" "$STEER_TMP/steerd.log" 2> /dev/null)
 	"$STEERD" -c "$1" --cgroup "$STEER_TEST_CGROUP" 2>> "$STEER_TMP/steerd.log" &
