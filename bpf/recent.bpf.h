@@ -205,13 +205,14 @@ static __always_inline bool pool_on_chain(__u32 svc_pool, __u32 pool_id)
 }
 
 /* The worker a repeat in way goes back to, or STEER_NONE: the entry must
- * be recent, the worker still take connections (a drained or re-weighted
- * worker is re-picked), and belong to a pool the service may use now.
+ * be recent, the worker still take connections (a drained, re-weighted or
+ * gone worker is re-picked; its cap does not count), and belong to a pool the service may use now.
  * Global: verified once, off the main program's path. */
 __noinline __u32 repeat_worker(__u32 tag, __u32 way, __u32 svc_pool, __u32 family, __u64 now_ns)
 {
-	__u32 epoch = (__u32)(now_ns >> STEER_PENDING_SHIFT), now = (__u32)(now_ns >> 20);
+	__u32 now = (__u32)(now_ns >> 20);
 	struct steer_recent_set *set = recent_set(tag);
+	struct steer_worker_stats *s;
 	struct steer_worker *w;
 	__u32 id;
 
@@ -220,10 +221,13 @@ __noinline __u32 repeat_worker(__u32 tag, __u32 way, __u32 svc_pool, __u32 famil
 	    now - set->stamp_ms[RECENT_WAY(way)] > STEER_REPEAT_MS)
 		return STEER_NONE;
 	id = set->worker_id[RECENT_WAY(way)];
-	if (!id_usable(id, family, epoch))
-		return STEER_NONE;
 	w = bpf_map_lookup_elem(&workers, &id);
-	if (!w || !pool_on_chain(svc_pool, w->pool_id))
+	s = bpf_map_lookup_elem(&worker_stats, &id);
+	/* no maxconn here: the flow's own SYN is already in the worker's
+	 * count, and a cookie ACK sent elsewhere would be reset */
+	if (!w || !s || !worker_takes(w, s, family))
+		return STEER_NONE;
+	if (!pool_on_chain(svc_pool, w->pool_id))
 		return STEER_NONE;
 	return id;
 }

@@ -57,17 +57,24 @@ static __always_inline __u64 worker_weight(const struct steer_worker *w)
 	return (__u64)w->weight * w->health;
 }
 
-/* A worker takes a new connection only when it is up, weighted, alive, of
- * the packet's family and below its connection cap. */
-static __always_inline bool worker_usable(const struct steer_worker *w,
-					  const struct steer_worker_stats *s,
-					  __u32 family, __u32 epoch)
+/* A worker takes a connection only when it is up, weighted, alive and of
+ * the packet's family; a new one, also only below its connection cap
+ * (a repeat already holds its place in the count). */
+static __always_inline bool worker_takes(const struct steer_worker *w,
+					 const struct steer_worker_stats *s, __u32 family)
 {
 	if (!w->in_use || w->state != STEER_WORKER_UP || !worker_weight(w))
 		return false;
 	if (s->gen != w->gen || s->gone)
 		return false;
-	if (!(w->family_mask & family))
+	return w->family_mask & family;
+}
+
+static __always_inline bool worker_usable(const struct steer_worker *w,
+					  const struct steer_worker_stats *s,
+					  __u32 family, __u32 epoch)
+{
+	if (!worker_takes(w, s, family))
 		return false;
 	if (w->maxconn && worker_load(s, epoch) >= w->maxconn)
 		return false;

@@ -43,4 +43,15 @@ steer worker set m1 --maxconn 0
 out=$("$SCLIENT" --connect $SVC4:80 -n 10)
 is "$(client_count "$out" m1)" 10 "maxconn 0 lifts the cap"
 kill "$holder1" "$holder2"
+wait_for all_outstanding_zero || why "counts: $(outstanding_all)"
+
+# A repeat is not a new connection: with SYN cookies the handshake's last
+# ACK runs sk_lookup again, and only the listener that sent the cookie takes
+# it. A worker at its cap (its own SYN is in its count) must get it back.
+sysctl -qw net.ipv4.tcp_syncookies=2
+steer worker set m1 --maxconn 1
+steer worker drain m2
+out=$("$SCLIENT" --connect $SVC4:80 -n 20 -c 1 --timeout-ms 3000)
+is "$(client_ok "$out")/$(client_count "$out" m1)" "20 0 0/20" "syncookies=2, maxconn 1: the cookie ACK reaches the worker that sent the cookie, 20 of 20"
+sysctl -qw net.ipv4.tcp_syncookies=1
 done_testing
