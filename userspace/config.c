@@ -556,6 +556,26 @@ static int load_agent(struct loader *l, const config_setting_t *wg, struct conf_
 }
 
 /* Worker names are unique across all pools: steerctl names them alone. */
+/* The worker already loaded at ep, if any: one listener is one worker, so
+ * --check refuses what start could only half-apply. */
+static const struct conf_worker *worker_at(const struct steer_config *c,
+					   const struct steer_endpoint *ep,
+					   const struct conf_pool **pool)
+{
+	for (size_t i = 0; i < c->npools; i++) {
+		for (size_t j = 0; j < c->pools[i].nworkers; j++) {
+			const struct conf_worker *w = &c->pools[i].workers[j];
+
+			if (w->addr.port != ep->port || w->addr.family != ep->family ||
+			    memcmp(w->addr.addr, ep->addr, sizeof(ep->addr)))
+				continue;
+			*pool = &c->pools[i];
+			return w;
+		}
+	}
+	return NULL;
+}
+
 static int load_worker(struct loader *l, const config_setting_t *g, struct conf_worker *w)
 {
 	const struct conf_pool *other_pool;
@@ -575,8 +595,14 @@ static int load_worker(struct loader *l, const config_setting_t *g, struct conf_
 			    "worker '%s' is already defined at line %d (pool '%s')", name,
 			    other->line, other_pool->name);
 	strcpy(w->name, name);
-	if (get_endpoint(l, g, "addr", &w->addr) ||
-	    get_u32(l, g, "weight", 0, STEER_WEIGHT_MAX, &w->weight) ||
+	if (get_endpoint(l, g, "addr", &w->addr))
+		return -1;
+	other = worker_at(l->c, &w->addr, &other_pool);
+	if (other)
+		return fail(l, config_setting_get_member(g, "addr"),
+			    "worker '%s' at line %d (pool '%s') already listens there", other->name,
+			    other->line, other_pool->name);
+	if (get_u32(l, g, "weight", 0, STEER_WEIGHT_MAX, &w->weight) ||
 	    get_u32(l, g, "maxconn", 0, UINT32_MAX, &w->maxconn) ||
 	    load_check(l, g, w, &w->check) ||
 	    load_agent(l, g, &w->agent) ||

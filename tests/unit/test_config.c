@@ -397,6 +397,11 @@ static const struct bad_case bad_cases[] = {
 	{ "pools = ( { name = \"a\"; workers = (\n { name = \"w\"; addr = \"127.0.0.1:1\"; },\n"
 	  " { name = \"w\"; addr = \"127.0.0.1:2\"; } ); } );\n",
 	  3, "pools[0].workers[1].name", "already defined at line 2" },
+	/* one listener is one worker, across pools too */
+	{ "pools = ( { name = \"a\"; workers = ( { name = \"w\"; addr = \"127.0.0.1:1\"; } ); },\n"
+	  " { name = \"b\"; workers = (\n"
+	  "  { name = \"v\"; addr = \"127.0.0.1:1\"; } ); } );\n",
+	  3, "pools[1].workers[0].addr", "worker 'w' at line 1 (pool 'a') already listens there" },
 	{ POOL_P "services = (\n { name = \"s\"; prefix = \"10.0.0.1\"; port = 80; pool = \"p\"; },\n"
 	  " { name = \"s\"; prefix = \"10.0.0.2\"; port = 80; pool = \"p\"; } );\n",
 	  4, "services[1].name", "service 's' is already defined at line 3" },
@@ -604,8 +609,8 @@ static char *make_pools(int npools, int nworkers)
 	for (int p = 0; p < npools; p++) {
 		text_add(&t, "{ name = \"p%d\"; workers = (\n", p);
 		for (int w = 0; w < nworkers; w++)
-			text_add(&t, "{ name = \"w%d-%d\"; addr = \"127.0.0.1:%d\"; }%s\n", p, w,
-				 1000 + w, w + 1 < nworkers ? "," : "");
+			text_add(&t, "{ name = \"w%d-%d\"; addr = \"127.1.%d.1:%d\"; }%s\n", p, w,
+				 p, 1000 + w, w + 1 < nworkers ? "," : "");
 		text_add(&t, ") }%s\n", p + 1 < npools ? "," : "");
 	}
 	text_add(&t, ");\n");
