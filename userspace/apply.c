@@ -551,12 +551,12 @@ static void reconcile_workers(struct pass *ps)
 
 /* ---- services ----------------------------------------------------------- */
 
-static bool same_service(const struct steer_service *s, const struct conf_service *c,
-			 uint32_t pool_id)
+/* The same addresses and ports: its LPM keys are the file's. */
+static bool same_keys(const struct steer_service *s, const struct conf_service *c)
 {
-	return s->pool_id == pool_id && s->family == c->prefix.family &&
-	       s->prefixlen == c->prefix.prefixlen && !memcmp(s->addr, c->prefix.addr, 16) &&
-	       s->port_lo == c->port_lo && s->port_hi == c->port_hi;
+	return s->family == c->prefix.family && s->prefixlen == c->prefix.prefixlen &&
+	       !memcmp(s->addr, c->prefix.addr, 16) && s->port_lo == c->port_lo &&
+	       s->port_hi == c->port_hi;
 }
 
 /* service_add() writes the LPM entries from port_lo up, service_del() from
@@ -578,8 +578,17 @@ static void reconcile_services(struct pass *ps)
 		if ((cur = actual_service(ps->a, s->name, &id))) {
 			if (cur->owner != STEER_OWNER_STEERD)
 				adopt(ps, "service", s->name, service_set_owner);
-			if (same_service(cur, s, pool_id) && service_keys_live(&ps->d->maps, id, cur))
+			if (same_keys(cur, s) && service_keys_live(&ps->d->maps, id, cur)) {
+				if (cur->pool_id == pool_id)
+					continue;
+				/* another pool: its keys point there in place, so no
+				 * connection meets the address without a service */
+				if ((ret = service_set_pool(&ps->d->maps, s->name, s->pool, err)))
+					problem(ps, ret, "service %s: %s", s->name, err);
+				else
+					log_info("service %s -> pool %s", s->name, s->pool);
 				continue;
+			}
 			if ((ret = service_del(&ps->d->maps, s->name, err))) {
 				problem(ps, ret, "service %s: %s", s->name, err);
 				continue;

@@ -633,6 +633,32 @@ int service_add(const struct steer_maps *m, const char *name, const struct steer
 	return STEER_OK;
 }
 
+int service_set_pool(const struct steer_maps *m, const char *name, const char *pool, char *err)
+{
+	struct steer_service_target target;
+	struct steer_service_key key;
+	struct steer_service svc;
+	struct steer_prefix prefix;
+	int ret;
+
+	if ((ret = service_find(m, name, &target.service_id, &svc, err)) ||
+	    (ret = pool_find(m, pool, &target.pool_id, NULL, err)))
+		return ret;
+	svc.pool_id = target.pool_id;
+	if (map_put(m, MAP_SERVICES, target.service_id, &svc))
+		return sys_error(err, "write services");
+	/* each key switches atomically; a key that is missing stays missing
+	 * (service_keys_live finds it, and the service is added again) */
+	service_prefix(&svc, &prefix);
+	for (uint32_t port = svc.port_lo; port <= svc.port_hi; port++) {
+		service_key(&prefix, (uint16_t)port, &key);
+		if (bpf_map_update_elem(m->fd[MAP_SERVICES_LPM], &key, &target, BPF_EXIST) &&
+		    errno != ENOENT)
+			return sys_error(err, "write services_lpm");
+	}
+	return STEER_OK;
+}
+
 int service_del(const struct steer_maps *m, const char *name, char *err)
 {
 	struct steer_service svc;

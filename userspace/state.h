@@ -56,6 +56,8 @@ int pool_rebuild_table(const struct steer_maps *m, uint32_t pool_id, char *err);
 int service_add(const struct steer_maps *m, const char *name, const struct steer_prefix *prefix,
 		uint16_t port_lo, uint16_t port_hi, const char *pool, char *err);
 int service_del(const struct steer_maps *m, const char *name, char *err);
+/* Point a service at another pool in place: its keys never go missing. */
+int service_set_pool(const struct steer_maps *m, const char *name, const char *pool, char *err);
 /* its LPM entries are in place (a service_add was not cut short) */
 bool service_keys_live(const struct steer_maps *m, uint32_t id, const struct steer_service *s);
 
