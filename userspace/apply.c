@@ -604,6 +604,30 @@ static void reconcile_services(struct pass *ps)
 
 /* ---- what steerd owns and the file no longer names ------------------------ */
 
+/* The file's worker that takes over w: a name the maps do not have, in w's
+ * pool, at w's address. */
+static const char *renamed_to(struct pass *ps, const struct steer_worker *w)
+{
+	const struct steer_config *c = &ps->d->conf;
+	const struct steer_pool *pool;
+	uint32_t id;
+
+	if (w->pool_id >= STEER_MAX_POOLS || !(pool = &ps->a->pools[w->pool_id])->in_use)
+		return NULL;
+	for (size_t i = 0; i < c->npools; i++) {
+		if (strncmp(c->pools[i].name, pool->name, STEER_NAME_LEN))
+			continue;
+		for (size_t k = 0; k < c->pools[i].nworkers; k++) {
+			const struct conf_worker *cw = &c->pools[i].workers[k];
+
+			if (cw->addr.port == w->port && !memcmp(cw->addr.addr, w->addr, 16) &&
+			    !actual_worker(ps->a, cw->name, &id))
+				return cw->name;
+		}
+	}
+	return NULL;
+}
+
 /* Services and workers go before the file's are added, so that a renamed
  * one finds its socket, address and ports free in the same pass. */
 static void remove_dropped(struct pass *ps)
@@ -621,9 +645,17 @@ static void remove_dropped(struct pass *ps)
 	}
 	for (uint32_t i = 0; i < STEER_MAX_WORKERS; i++) {
 		struct steer_worker *w = &a->workers[i];
+		const char *heir;
 
-		if (w->in_use && w->owner == STEER_OWNER_STEERD && !desired_worker(c, w->name) &&
-		    !worker_del(&ps->d->maps, w->name, err))
+		if (!w->in_use || w->owner != STEER_OWNER_STEERD || desired_worker(c, w->name))
+			continue;
+		/* renamed in the file: the same entry takes the new name, so its
+		 * pool never goes without it and its counts go on */
+		if ((heir = renamed_to(ps, w)) && !worker_rename(&ps->d->maps, w->name, heir, err)) {
+			log_info("worker %s renamed %s", w->name, heir);
+			continue;
+		}
+		if (!worker_del(&ps->d->maps, w->name, err))
 			log_info("worker %s removed", w->name);
 	}
 }

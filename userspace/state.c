@@ -873,6 +873,23 @@ int worker_update(const struct steer_maps *m, const char *name, const uint32_t *
 	return pool_rebuild_table(m, w.pool_id, err);
 }
 
+int worker_rename(const struct steer_maps *m, const char *name, const char *new_name, char *err)
+{
+	struct steer_worker w;
+	uint32_t id;
+	int ret;
+
+	if (parse_name(new_name, "worker", err))
+		return STEER_EINPUT;
+	if ((ret = worker_find(m, name, &id, &w, err)) || (ret = name_taken(m, &WORKERS, new_name, err)))
+		return ret;
+	snprintf(w.name, sizeof(w.name), "%s", new_name);
+	if (map_put(m, MAP_WORKERS, id, &w))
+		return sys_error(err, "write workers");
+	/* hash tables are built in name order */
+	return pool_rebuild_table(m, w.pool_id, err);
+}
+
 int worker_del(const struct steer_maps *m, const char *name, char *err)
 {
 	struct steer_pool *pool = calloc(1, sizeof(*pool));

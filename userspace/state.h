@@ -76,6 +76,8 @@ int worker_add(const struct steer_maps *m, const char *pool, const char *name,
 int worker_update(const struct steer_maps *m, const char *name, const uint32_t *weight,
 		  const uint32_t *maxconn, const uint32_t *state, char *err);
 int worker_del(const struct steer_maps *m, const char *name, char *err);
+/* The same entry (socket, counts, state) under another name. */
+int worker_rename(const struct steer_maps *m, const char *name, const char *new_name, char *err);
 /* steerd's health factor (per-mille) for worker id, if it still is name. */
 int worker_set_health(const struct steer_maps *m, uint32_t id, const char *name, uint32_t health,
 		      char *err);
