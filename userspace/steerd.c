@@ -15,7 +15,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <fcntl.h>
 #include <sys/epoll.h>
+#include <sys/file.h>
 #include <sys/signalfd.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
@@ -1110,6 +1112,29 @@ static int start_metrics(struct daemon *d, char *err)
 	return d->metrics ? STEER_OK : STEER_ESYS;
 }
 
+/* One steerd per pin dir: two with different files would undo each
+ * other's passes forever. An flock on the bpffs root, held for life (the
+ * fd is never closed; the kernel drops the lock when steerd dies). */
+static int claim_pins(const struct steer_paths *p, char *err)
+{
+	int fd = open(p->root, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+
+	if (fd < 0) {
+		snprintf(err, STEER_ERR_LEN, "cannot open %s: %s", p->root, strerror(errno));
+		return STEER_ESYS;
+	}
+	/* a steerd just killed lets go as it exits: give it 2 s */
+	for (int i = 0; i < 40 && flock(fd, LOCK_EX | LOCK_NB) && errno == EWOULDBLOCK; i++)
+		usleep(50 * 1000);
+	if (flock(fd, LOCK_EX | LOCK_NB)) {
+		snprintf(err, STEER_ERR_LEN, "another steerd already runs on %s (%s)", p->dir,
+			 errno == EWOULDBLOCK ? "it holds the lock on its bpffs root" : strerror(errno));
+		close(fd);
+		return STEER_ESYS;
+	}
+	return STEER_OK;
+}
+
 static void usage(FILE *f)
 {
 	fprintf(f, "Usage: steerd [-c FILE] [--check [-j]] [--bpffs DIR] [--netns PATH] [--cgroup PATH]\n"
@@ -1187,6 +1212,8 @@ int main(int argc, char **argv)
 		if (!ret && loaded)
 			log_info("loaded steer at %s", d.paths.dir);
 	}
+	if (!ret)
+		ret = claim_pins(&d.paths, err);
 	if (!ret && !(ret = steer_maps_open(&d.paths, &d.maps, err)))
 		steer_maps_unlock(&d.maps);
 	if (!ret && daemon_rebuild_views(&d)) {

@@ -3,7 +3,7 @@
 # stream to its one-worker pool: the entry takes the new name in place, so
 # the pool is never empty, no connection is refused and its counts go on.
 # Before, steerd removed w1 and then added w1new: 1,494-3,825 of 20,000
-# refused.
+# refused. And a second steerd on the same pins is refused.
 source "$(dirname "$0")/../lib.sh"
 cd "$STEER_TMP" || bail "no tmp"
 
@@ -31,4 +31,12 @@ check "selections equal the 20,000 connections" assert_selections 20000
 check "counts return to 0" assert_counts_settle 15
 grep -q "worker w1 renamed w1new" "$STEER_TMP/steerd.log"
 ok $? "steerd logged the rename"
+
+# one steerd per pins: a second one, with another file, would undo the
+# first one's passes (and the first the second's) forever
+conf other w9
+"$STEERD" -c "$STEER_TMP/other" --cgroup "$STEER_TEST_CGROUP" > second.out 2>&1
+rc=$?
+is "$rc/$(grep -c 'another steerd already runs' second.out)" "1/1" "a second steerd on the same pins exits 1, saying why"
+is "$(worker_field w1new name)" w1new "and changed nothing"
 done_testing
