@@ -281,6 +281,26 @@ assert_selections() {
 	return 1
 }
 
+# check_invariants [OUTPUT SERVICE]...: the invariants every test checks
+# after its traffic (issue 7), once its own holders are gone: one TAP line for
+# outstanding and pending back to 0 on every worker (INV_SETTLE_S of wall
+# time, default 15: a loaded machine), and one for each OUTPUT SERVICE pair:
+# every connection in sclient OUTPUT served by the pool SERVICE resolves to
+# or its fallback chain. Pairs come as arguments, or from INV_SERVED (an
+# array of the same pairs) for a test that gathers them as it goes.
+check_invariants() {
+	local pairs=("$@")
+	[ $# -gt 0 ] || pairs=("${INV_SERVED[@]}")
+	check "invariant: outstanding and pending of every worker back to 0" \
+		assert_counts_settle "${INV_SETTLE_S:-15}"
+	while [ ${#pairs[@]} -ge 2 ]; do
+		check "invariant: service ${pairs[1]}: every connection served by its pool (or fallback chain)" \
+			assert_served_by_pool "${pairs[0]}" "${pairs[1]}"
+		pairs=("${pairs[@]:2}")
+	done
+}
+INV_SERVED=()
+
 # The objects of `steerctl -j ... list` and of `steerd -c FILE --check -j`
 # in one form: {"services":[{name,pool,prefix,port_lo,port_hi}],
 # "pools":[{name,policy,fallback}], "workers":[{name,pool,addr,weight,maxconn}]}.

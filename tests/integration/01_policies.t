@@ -87,8 +87,10 @@ steer service del any6
 steer service add range --prefix 127.11.0.0/16 --port 1000-1009 --pool lc
 out=$("$SCLIENT" --connect 127.11.3.4:1009 -n 10)
 is "$(client_ok "$out")" "10 0 0" "a port range on a /16 prefix is steered"
+range_out=$out
 out=$("$SCLIENT" --connect 127.11.3.4:1010 -n 2 --timeout-ms 1000)
 is "$(client_ok "$out")" "0 0 2" "the port after the range is not"
 wait_for all_outstanding_zero
 ok $? "every outstanding count is back to 0"
+check_invariants "$range_out" range
 done_testing

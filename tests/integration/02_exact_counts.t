@@ -54,4 +54,6 @@ kill "$holder"
 wait "$holder" 2>/dev/null
 wait_for all_outstanding_zero
 ok $? "and 0 after they close"
+# $out: the 2,000 mixed connections with syncookies=2
+check_invariants "$out" web
 done_testing

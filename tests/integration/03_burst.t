@@ -10,4 +10,5 @@ diag "per worker: $(for i in 1 2 3 4 5 6 7 8; do client_count "$out" "w$i"; done
 # mean is 125; max/mean <= 1.10 means max <= 137
 [ "$max" -le 137 ]
 ok $? "max/mean outstanding = $max/125 <= 1.10"
+check_invariants "$out" web
 done_testing

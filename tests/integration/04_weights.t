@@ -25,4 +25,5 @@ ok $? "least-conn: held connections follow the weights too ($big of 1,000)"
 steer worker set small --weight 0
 out=$("$SCLIENT" --connect $SVC4:80 -n 200 -c 20)
 is "$(client_count "$out" small)" 0 "weight 0: no new connection"
+check_invariants "$out" web
 done_testing

@@ -5,6 +5,7 @@ source "$(dirname "$0")/../lib.sh"
 steer_setup h hash 8
 map() {	# source address -> worker, for 2,000 client addresses
 	"$SCLIENT" --connect $SVC4:80 -n 2000 -c 50 --src-range 127.40.0.0/16 --per-conn |
+		tee "$STEER_TMP/map.out" |
 		awk '$1 == "conn" { sub(/:[0-9]+$/, "", $3); print $3, $4 }' | sort
 }
 map > "$STEER_TMP/a"
@@ -24,4 +25,5 @@ is "$(grep -c ' w3$' "$STEER_TMP/c")" 0 "no client reaches the removed worker"
 steer worker add h w3 --addr 127.0.0.1:9103
 map > "$STEER_TMP/d"
 check "adding it back returns every client to its first worker" cmp -s "$STEER_TMP/a" "$STEER_TMP/d"
+check_invariants "$(cat "$STEER_TMP/map.out")" web
 done_testing

@@ -29,8 +29,13 @@ steer worker undrain w1
 out=$("$SCLIENT" --connect $SVC4:80 -n 100 -c 0 --mode hold --hold-ms 100)
 is "$(client_count "$out" w1)" 50 "undrain: w1 takes its share again"
 "$SCLIENT" --connect $SVC4:80 -n 20 -c 0 --mode hold > /dev/null < <(sleep 3) &
+held=$!
 wait_for '[ "$(total_outstanding)" = 20 ]'
 steer worker drain w2 --wait --timeout 1 2> "$STEER_TMP/err"
 is "$?" 1 "drain --wait --timeout gives up with exit 1 while connections stay"
 check "and says why" grep -q "still has 10 connections after 1 s" "$STEER_TMP/err"
+# after the 20 held connections are released
+kill "$held"
+wait "$held" 2>/dev/null
+check_invariants "$out" web
 done_testing

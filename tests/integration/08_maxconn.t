@@ -56,4 +56,5 @@ steer worker drain m2
 out=$("$SCLIENT" --connect $SVC4:80 -n 20 -c 1 --mode server-fin --timeout-ms 3000)
 is "$(client_ok "$out")/$(client_count "$out" m1)" "20 0 0/20" "syncookies=2, maxconn 1: the cookie ACK reaches the worker that sent the cookie, 20 of 20"
 sysctl -qw net.ipv4.tcp_syncookies=1
+check_invariants "$out" web
 done_testing

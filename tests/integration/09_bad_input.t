@@ -173,5 +173,6 @@ steer service del big15
 check "with room again, a service is added" steer service add over --prefix 127.41.0.0/24 --port 80-81 --pool q
 expect_bad "steer is not loaded" --bpffs "$STEER_TMP" status
 expect_bad "steer is already loaded" load --cgroup "$STEER_TEST_CGROUP"
+check_invariants
 done_testing
 

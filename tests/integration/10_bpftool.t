@@ -40,4 +40,5 @@ bpftool btf dump id "$(bpftool -j map show pinned "$dir/worker_tags" | jq .btf_i
 ok $? "worker_tags (sk_storage, not iterable): its value type steer_worker_tag is in BTF"
 bpftool prog show pinned "$STEER_BPFFS/steer/links/lookup" > /dev/null 2>&1 || true
 check "bpftool link list shows both links" bash -c "bpftool link list | grep -q sk_lookup && bpftool link list | grep -q sock_ops"
+check_invariants
 done_testing

@@ -106,4 +106,5 @@ steer pool quota main nope 2> "$STEER_TMP/err"
 is "$?" 2 "a bad quota is refused with exit 2"
 steer circuit main ajar 2> "$STEER_TMP/err"
 is "$?" 2 "a bad circuit state is refused with exit 2"
+check_invariants "$out" web
 done_testing

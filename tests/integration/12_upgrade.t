@@ -76,4 +76,5 @@ chmod 711 "$STEER_TMP"
 setpriv --reuid=65534 --regid=65534 --clear-groups "$STEERCTL" upgrade 2> "$STEER_TMP/err"
 is "$?" 1 "upgrade as nobody: exit 1 ($(cat "$STEER_TMP/err"))"
 check "permission denied, not 'not loaded'" grep -q "permission denied" "$STEER_TMP/err"
+check_invariants
 done_testing

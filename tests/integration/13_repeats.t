@@ -86,4 +86,6 @@ twins() {
 twins IPv4 127.0.0.78 23000 p4 $SVC4:80 p4b 127.10.0.2:80 w2
 twins IPv6 ::1 24000 p6 "[::1]:80" p6b "[fd00::1]:80" v6b
 twins "IPv4, dual-stack workers" 127.0.0.78 25000 pds $SVC4:81 pdsb 127.10.0.2:81 ds2
+# twin_a: the last twins' 40 held connections to webds
+check_invariants "$(cat "$STEER_TMP/twin_a")" webds
 done_testing

@@ -110,4 +110,5 @@ read -r wa2 wb2 pa2 pb2 <<< "$(snap_sel)"
 is "$((wa2 - wa)) $((wb2 - wb)) $((pa2 - pa0)) $((pb2 - pb0))" "100 100 100 100" \
 	"colliding ports: 100 selections per pool for 100 connections each"
 is "$(total_outstanding)" 0 "outstanding back to 0"
+check_invariants "$out_a" sa "$out_b" sb
 done_testing

@@ -88,4 +88,5 @@ sleep 0.5
 is "$(worker_field w1 weight)/$(worker_field w1 state)/$(health_of w1)" "100/drain/1000" \
 	"steerctl's drain and steerd's health live side by side; the file's weight comes back"
 steer worker undrain w1
+check_invariants
 done_testing

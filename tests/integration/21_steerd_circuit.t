@@ -128,4 +128,5 @@ ok $? "steerd never logged pool one's circuit open"
 served=""
 for i in $(seq 20); do served="$served $(curl -s --max-time 2 http://127.10.0.5/x)"; done
 is "$(tr ' ' '\n' <<< "$served" | grep -c '^o[123]$')" 20 "its healthy workers keep the traffic (20 of 20 requests to o1..o3)"
+check_invariants
 done_testing

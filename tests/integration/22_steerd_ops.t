@@ -158,4 +158,5 @@ body=$(curl -s -m 3 -D "$STEER_TMP/headers" http://$SVC4/)
 is "$body" "steer maintenance: back soon" "all pools down: clients read the maintenance message"
 check "with status 503 and Retry-After" grep -q "503" "$STEER_TMP/headers"
 check "Retry-After is the configured 17" grep -qi "Retry-After: 17" "$STEER_TMP/headers"
+check_invariants
 done_testing

@@ -60,4 +60,5 @@ is "$(client_count "$out" f1)/$(client_count "$out" f2)" "0/60" "and no new conn
 kill "$holder"
 wait_for '[ "$(health_of f1)" -gt 0 ]'
 ok $? "back when its fds are released (health $(health_of f1))"
+check_invariants "$out" fd
 done_testing

@@ -36,4 +36,5 @@ grep -q "worker w1 ejected as an outlier" "$STEER_TMP/steerd.log"
 ok $? "steerd logged the ejection"
 wait_for '[ "$(health_of w1)" = 1000 ]'
 ok $? "after the cool-down the ejected worker is back"
+check_invariants "$out" web
 done_testing

@@ -203,6 +203,7 @@ ok $? "and the restarted w1 got some of them ($(client_count "$held" w1))"
 wait_for all_outstanding_zero
 ok $? "counts return to 0"
 assert_converged "$STEER_TMP/live.conf" "converged at the end"
+check_invariants
 is "$(operator_state | jq -c '.[0:1]')" '[]' "(the unload took the operator's objects with it)"
 is "$(grep -c 'AddressSanitizer\|runtime error' "$STEER_TMP/steerd.log")" 0 "no sanitizer report in steerd's log"
 [ "$TAP_FAILED" = 0 ] || sed 's/^/# /' "$STEER_TMP/steerd.log" | tail -40 >&2

@@ -184,4 +184,5 @@ is "$(maint_body 127.0.0.1:9198)" third "a maintenance listen on a taken port: t
 ok $? "and no 'reloaded'"
 kill -0 "$STEERD_PID"
 ok $? "steerd runs on"
+check_invariants
 done_testing

@@ -79,4 +79,5 @@ is "$bad_entries" 0 "one entry and one pool member after every rerun"
 is "$no_traffic" 0 "the worker got traffic after every rerun ($no_traffic of $tried without)"
 all_outstanding_zero
 ok $? "counts are 0 at the end: $(outstanding_all)"
+check_invariants
 done_testing

@@ -97,4 +97,5 @@ is "$(client_ok "$out")" "40 0 0" "steering works at the end"
 wait_for all_outstanding_zero
 ok $? "counts back to 0: $(outstanding_all)"
 is "$(grep -c 'AddressSanitizer\|runtime error' steerd.log)" 0 "no sanitizer report in steerd's log"
+check_invariants
 done_testing

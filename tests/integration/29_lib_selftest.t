@@ -161,4 +161,6 @@ steer worker set b2 --weight 21
 check "real: a weight set by hand is seen" fails assert_converged_json "$REAL"
 steer worker del c1
 check "real: a deleted worker is seen, --structure too" fails assert_converged_json "$REAL" --structure
+# check_invariants itself, on the real maps at the end
+check_invariants
 done_testing
