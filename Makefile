@@ -109,10 +109,10 @@ test: deps
 		$(UNIT_NAMES:%=build/test/%) build/test/test_bench
 	$(MAKE) tools
 	set -e; for t in $(UNIT_NAMES) test_bench; do build/test/$$t; done
+	$(MAKE) fuzz FUZZ_SECONDS=$(TEST_FUZZ_SECONDS)
 	LSAN_OPTIONS=suppressions=$(CURDIR)/tests/lsan.supp \
 	STEERCTL=$(CURDIR)/build/test/steerctl STEERD=$(CURDIR)/build/test/steerd \
 		prove tests/integration/*.t
-	$(MAKE) fuzz FUZZ_SECONDS=$(TEST_FUZZ_SECONDS)
 
 # libFuzzer harnesses (tests/fuzz): the config loader and the CLI's parsers,
 # each run for FUZZ_SECONDS; a crash or a failed property fails the target.
