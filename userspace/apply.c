@@ -620,8 +620,7 @@ static const char *renamed_to(struct pass *ps, const struct steer_worker *w)
 		for (size_t k = 0; k < c->pools[i].nworkers; k++) {
 			const struct conf_worker *cw = &c->pools[i].workers[k];
 
-			if (cw->addr.port == w->port && !memcmp(cw->addr.addr, w->addr, 16) &&
-			    !actual_worker(ps->a, cw->name, &id))
+			if (same_addr(w, &cw->addr) && !actual_worker(ps->a, cw->name, &id))
 				return cw->name;
 		}
 	}
@@ -715,8 +714,7 @@ static void probe_rewatch(struct daemon *d, struct probe *pr, size_t slot, bool 
 	if (!pr->run)
 		return;
 	ev.events = pr->events;
-	ev.data.u64 = 1 | (agent ? PROBE_TOKEN_AGENT : 0) | ((uint64_t)slot << 2) |
-		      (pr->seq << PROBE_TOKEN_SEQ_SHIFT);
+	ev.data.u64 = probe_token(slot, agent, pr->seq);
 	if (epoll_ctl(d->epfd, EPOLL_CTL_MOD, pr->fd, &ev))
 		probe_close(d, pr);
 }
@@ -818,12 +816,7 @@ int daemon_rebuild_views(struct daemon *d)
 		}
 	}
 	/* what was not carried over: its checks end here, off epoll */
-	for (size_t o = 0; o < d->nworkers; o++) {
-		probe_close(d, &d->workers[o].check);
-		probe_close(d, &d->workers[o].agent);
-	}
-	free(d->workers);
-	free(d->pools);
+	daemon_free_views(d);
 	d->workers = workers;
 	d->nworkers = nw;
 	d->pools = pools;

@@ -41,6 +41,12 @@ struct source {
 #define PROBE_TOKEN_SLOT_BITS	22
 #define PROBE_TOKEN_SEQ_SHIFT	24
 
+static inline uint64_t probe_token(size_t slot, bool agent, uint64_t seq)
+{
+	return 1 | (agent ? PROBE_TOKEN_AGENT : 0) | ((uint64_t)slot << 2) |
+	       (seq << PROBE_TOKEN_SEQ_SHIFT);
+}
+
 struct probe {				/* one active check or agent check */
 	struct check_run *run;
 	int fd;

@@ -67,8 +67,7 @@ static int watch_probe(struct daemon *d, struct dworker *w, struct probe *pr, bo
 {
 	struct epoll_event ev = { .events = events };
 
-	ev.data.u64 = 1 | (agent ? PROBE_TOKEN_AGENT : 0) | ((uint64_t)(w - d->workers) << 2) |
-		      (pr->seq << PROBE_TOKEN_SEQ_SHIFT);
+	ev.data.u64 = probe_token((size_t)(w - d->workers), agent, pr->seq);
 	pr->events = events;
 	return epoll_ctl(d->epfd, op, pr->fd, &ev);
 }
