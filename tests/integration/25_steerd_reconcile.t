@@ -180,7 +180,16 @@ sleep 1.5
 holder=$!
 wait_for '[ "$(total_outstanding p)" = 40 ]'
 ok $? "40 held connections are counted"
-counted=$(steer -j worker list | jq -r '[.workers[] | select(.pool == "p") | "\(.name)=\(.outstanding)"] | sort | join(" ")')
+# read while only the 40 are open: a tcp check (every 100 ms) is a direct
+# connection and counts on its worker for the moment it is open
+read_counted() {
+	local list
+	list=$(steer -j worker list) || return 1
+	[ "$(jq '[.workers[] | select(.pool == "p") | .outstanding] | add' <<< "$list")" = 40 ] &&
+		counted=$(jq -r '[.workers[] | select(.pool == "p") | "\(.name)=\(.outstanding)"] | sort | join(" ")' <<< "$list")
+}
+counted=
+wait_for read_counted 2
 wait "$holder"
 held=$(cat "$STEER_TMP/held")
 is "$counted" "$(for i in 1 2 3 4; do echo "w$i=$(client_count "$held" "w$i")"; done | sort | tr '\n' ' ' | sed 's/ $//')" \
