@@ -24,7 +24,9 @@ done
 steer pool set lc --policy round-robin
 selected() { steer -j worker list | jq -r '[.workers[] | select(.pool == "lc") | .selected] | join(" ")'; }
 sel_before=$(selected)
-out=$("$SCLIENT" --connect $SVC4:80 -n 400 -c 1)
+# one client address per connection: a reused 4-tuple would pass for a
+# repeat and take no turn (README: repeats)
+out=$("$SCLIENT" --connect $SVC4:80 -n 400 -c 1 --src-range 127.21.0.0/22)
 counts=$(for i in 1 2 3 4; do client_count "$out" "w$i"; done | sort -n | tr '\n' ' ')
 is "$(client_ok "$out")" "400 0 0" "round-robin: 400 sequential connections succeed"
 read -r lo _ _ hi <<< "$counts"
