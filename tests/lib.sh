@@ -258,16 +258,27 @@ assert_counts_settle() {
 	return 1
 }
 
-# selections_mark: remember the pools' selected counters; assert_selections
-# counts from here (without a mark, from 0)
+# syn_retrans: SYNs the clients of this namespace retransmitted so far
+syn_retrans() { nstat -saz TcpExtTCPSynRetrans | awk '$1 == "TcpExtTCPSynRetrans" { print $2 }'; }
+
+# selections_mark: remember the pools' selected counters and the SYN
+# retransmissions; assert_selections counts from here (without a mark, from 0)
 SEL_MARK='{"pools":[]}'
-selections_mark() { SEL_MARK=$(json_of pool) || SEL_MARK='{"pools":[]}'; }
+SEL_MARK_SYNRETRANS=0
+selections_mark() {
+	SEL_MARK=$(json_of pool) || SEL_MARK='{"pools":[]}'
+	SEL_MARK_SYNRETRANS=$(syn_retrans)
+}
 
 # assert_selections CONNS [POOL...]: the selections (selected counters) of the
 # POOLs (default: all) since selections_mark equal CONNS, the new connections
-# made. SELECTIONS: how many there were.
+# made. A retransmitted SYN is the only other thing that may take a selection:
+# one that comes after the repeat window, or after its pool left the
+# service's chain, is a new decision (sk_lookup cannot tell it from a new
+# SYN). So the count may exceed CONNS by at most the SYNs retransmitted since
+# the mark, and never fall short. SELECTIONS: how many there were.
 assert_selections() {
-	local want=$1 pj pools
+	local want=$1 pj pools retrans
 	shift
 	SELECTIONS=
 	pj=$(json_of pool) || return 1
@@ -276,8 +287,13 @@ assert_selections() {
 		[$now.pools[] | select(($only | length) == 0 or (.name as $n | any($only[]; . == $n)))
 		 | .name as $n | .selected - ([$was.pools[] | select(.name == $n) | .selected][0] // 0)]
 		| add // 0')
-	[ "$SELECTIONS" = "$want" ] && return 0
-	why "selections ${*:-of all pools}: $SELECTIONS, want $want (new connections)"
+	retrans=$(( $(syn_retrans) - SEL_MARK_SYNRETRANS ))
+	if [ "$SELECTIONS" -ge "$want" ] && [ "$SELECTIONS" -le $((want + retrans)) ]; then
+		[ "$SELECTIONS" = "$want" ] ||
+			diag "selections ${*:-of all pools}: $SELECTIONS for $want connections; $retrans SYNs retransmitted"
+		return 0
+	fi
+	why "selections ${*:-of all pools}: $SELECTIONS, want $want (new connections; $retrans SYNs retransmitted)"
 	return 1
 }
 
