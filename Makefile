@@ -12,28 +12,40 @@ ARCH := $(shell uname -m | sed -e 's/x86_64/x86/' -e 's/aarch64/arm64/')
 WARN := -Wall -Wextra -Werror -Wno-format-truncation
 CFLAGS ?= -O2 -g
 SAN ?=
-USER_CFLAGS := $(CFLAGS) $(WARN) $(SAN) -D_GNU_SOURCE -I$(BUILD) -Ibpf -Iuserspace
-LDLIBS := -lbpf -lelf -lz
+# Every object is built from its source by one pattern rule into $(OBJ),
+# which mirrors the source tree; -MMD writes what each one includes, so an
+# object is rebuilt only when a header it includes changes.
+OBJ := $(BUILD)/obj
+DEPFLAGS = -MMD -MP -MF $(@:.o=.d)
+INCLUDES := -I$(BUILD) -Ibpf -Iuserspace/lib
+USER_CFLAGS = $(CFLAGS) $(WARN) $(SAN) -D_GNU_SOURCE $(INCLUDES) $(EXTRA_INCLUDES)
 BPF_CFLAGS := -g -O2 -target bpf -mcpu=v3 -Wall -Wextra -Werror -D__TARGET_ARCH_$(ARCH) -I$(BUILD) -Ibpf
+LDLIBS := -lbpf -lelf -lz
+DAEMON_LIBS := -lconfig -lmicrohttpd -lm -lpthread
 
-LIB_SRCS := userspace/loader.c userspace/state.c userspace/sockets.c userspace/parse.c \
-	    userspace/table.c userspace/json.c userspace/cgroup.c userspace/errfmt.c
-LIB_OBJS := $(LIB_SRCS:userspace/%.c=$(BUILD)/%.o)
-# steerd's own modules, on top of the shared ones
-DAEMON_SRCS := userspace/apply.c userspace/config.c userspace/health.c userspace/resources.c \
-	       userspace/metrics.c userspace/circuit.c userspace/maintenance.c userspace/log.c
-DAEMON_OBJS := $(DAEMON_SRCS:userspace/%.c=$(BUILD)/%.o)
-DAEMON_LIBS := -lconfig -lmicrohttpd -lm
-BPF_HDRS := $(wildcard bpf/*.h)
+# The three parts of userspace: libsteer (maps, sockets, parsing: shared by
+# both tools), steerctl and steerd. A file belongs to its folder's part.
+objs_of = $(patsubst %.c,$(OBJ)/%.o,$(1))
+LIB_OBJS := $(call objs_of,$(wildcard userspace/lib/*.c))
+CTL_OBJS := $(call objs_of,$(wildcard userspace/steerctl/*.c))
+DAEMON_OBJS := $(call objs_of,$(wildcard userspace/steerd/*.c))
+# steerd's modules without its main, archived so a unit test links the ones it uses
+DAEMON_MODS := $(filter-out %/main.o,$(DAEMON_OBJS))
+LIBSTEER := $(BUILD)/libsteer.a
+LIBSTEERD := $(BUILD)/libsteerd.a
+
 TOOLS := tests/tools/sworker tests/tools/sclient
-BENCH_DIR := scripts/bench
-BENCH_COMMON := $(BENCH_DIR)/trace.c $(BENCH_DIR)/hist.c $(BENCH_DIR)/cli.c
-BENCH_TOOLS := $(BUILD)/agent $(BUILD)/loadgen $(BUILD)/jsqsim $(BUILD)/listeners
-UNIT_NAMES := test_unit test_health test_config test_resources test_metrics test_circuit test_errfmt
-UNIT_TESTS := $(UNIT_NAMES:%=$(BUILD)/%) $(BUILD)/test_bench
+BENCH_SRC := scripts/bench/src
+BENCH_COMMON := $(call objs_of,$(BENCH_SRC)/trace.c $(BENCH_SRC)/hist.c $(BENCH_SRC)/cli.c)
+BENCH_TOOLS := $(BUILD)/agent $(BUILD)/loadgen $(BUILD)/jsqsim $(BUILD)/listeners $(BUILD)/calib
+UNIT_NAMES := $(patsubst tests/unit/%.c,%,$(wildcard tests/unit/test_*.c))
+UNIT_TESTS := $(UNIT_NAMES:%=$(BUILD)/%)
 # `make test` builds steerctl and the unit tests again with these, apart
 # from the normal build, and runs everything against that build.
 TEST_SAN ?= -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all
+
+# objects made on the way to a test binary are kept (no re-link from scratch)
+.SECONDARY:
 
 .PHONY: all deps test unit-test integration-test demo install clean tools bench-tools fuzz
 
@@ -42,58 +54,60 @@ all: $(BUILD)/steerctl $(BUILD)/steerd
 deps:
 	scripts/install-deps.sh
 
-$(BUILD):
-	mkdir -p $@
-
-$(BUILD)/vmlinux.h: | $(BUILD)
+$(BUILD)/vmlinux.h:
+	@mkdir -p $(@D)
 	$(BPFTOOL) btf dump file /sys/kernel/btf/vmlinux format c > $@.tmp && mv $@.tmp $@
 
-$(BUILD)/steer.bpf.o: bpf/steer.bpf.c $(BPF_HDRS) $(BUILD)/vmlinux.h
-	$(CLANG) $(BPF_CFLAGS) -c $< -o $@
+$(BUILD)/steer.bpf.o: bpf/steer.bpf.c $(BUILD)/vmlinux.h
+	$(CLANG) $(BPF_CFLAGS) $(DEPFLAGS) -c $< -o $@
 
 $(BUILD)/steer.skel.h: $(BUILD)/steer.bpf.o
 	$(BPFTOOL) gen skeleton $< name steer_bpf > $@.tmp && mv $@.tmp $@
 
-$(BUILD)/%.o: userspace/%.c $(wildcard userspace/*.h) bpf/steer.h $(BUILD)/steer.skel.h
-	$(CC) $(USER_CFLAGS) -c $< -o $@
+$(OBJ)/%.o: %.c
+	@mkdir -p $(@D)
+	$(CC) $(USER_CFLAGS) $(DEPFLAGS) -c $< -o $@
 
-$(BUILD)/steerctl: $(BUILD)/steerctl.o $(LIB_OBJS)
+# the loader is the one object that includes the skeleton
+$(OBJ)/userspace/lib/loader.o: $(BUILD)/steer.skel.h
+# the unit tests reach into steerd and the benchmarks' helpers
+$(OBJ)/tests/unit/%.o: EXTRA_INCLUDES := -Iuserspace/steerd -I$(BENCH_SRC)
+
+$(LIBSTEER): $(LIB_OBJS)
+	$(AR) rcs $@ $^
+$(LIBSTEERD): $(DAEMON_MODS)
+	$(AR) rcs $@ $^
+
+$(BUILD)/steerctl: $(CTL_OBJS) $(LIBSTEER)
 	$(CC) $(USER_CFLAGS) $^ $(LDLIBS) -o $@
 
-$(BUILD)/steerd: $(BUILD)/steerd.o $(DAEMON_OBJS) $(LIB_OBJS)
-	$(CC) $(USER_CFLAGS) $^ $(LDLIBS) $(DAEMON_LIBS) -lpthread -o $@
+$(BUILD)/steerd: $(OBJ)/userspace/steerd/main.o $(LIBSTEERD) $(LIBSTEER)
+	$(CC) $(USER_CFLAGS) $^ $(LDLIBS) $(DAEMON_LIBS) -o $@
 
-tests/tools/%: tests/tools/%.c $(wildcard tests/tools/*.h)
+# the test tools: one file each and a shared header, built in place
+tests/tools/%: tests/tools/%.c tests/tools/common.h
 	$(CC) $(CFLAGS) $(WARN) $(SAN) -D_GNU_SOURCE $< -o $@
 
 tools: $(TOOLS) $(BUILD)/agent
 
-$(BUILD)/test_unit: tests/unit/test_unit.c $(BUILD)/parse.o $(BUILD)/table.o $(BUILD)/json.o
-	$(CC) $(USER_CFLAGS) $^ -lcmocka -o $@
-$(BUILD)/test_health: tests/unit/test_health.c $(BUILD)/health.o
-	$(CC) $(USER_CFLAGS) $^ -lcmocka -lpthread -o $@
-$(BUILD)/test_config: tests/unit/test_config.c $(BUILD)/config.o $(BUILD)/parse.o
-	$(CC) $(USER_CFLAGS) $^ -lconfig -lcmocka -o $@
-$(BUILD)/test_resources: tests/unit/test_resources.c $(BUILD)/resources.o $(BUILD)/cgroup.o
+# a unit test links what it uses from steerd's modules and libsteer
+$(BUILD)/test_%: $(OBJ)/tests/unit/test_%.o $(LIBSTEERD) $(LIBSTEER)
+	$(CC) $(USER_CFLAGS) $^ $(DAEMON_LIBS) $(LDLIBS) -lcmocka -o $@
+$(BUILD)/test_bench: $(OBJ)/tests/unit/test_bench.o $(call objs_of,$(BENCH_SRC)/sim.c) $(BENCH_COMMON)
 	$(CC) $(USER_CFLAGS) $^ -lcmocka -lm -o $@
-$(BUILD)/test_metrics: tests/unit/test_metrics.c $(BUILD)/metrics.o
-	$(CC) $(USER_CFLAGS) $^ -lmicrohttpd -lcmocka -lpthread -o $@
-$(BUILD)/test_circuit: tests/unit/test_circuit.c $(BUILD)/circuit.o
-	$(CC) $(USER_CFLAGS) $^ -lcmocka -o $@
-$(BUILD)/test_errfmt: tests/unit/test_errfmt.c $(BUILD)/errfmt.o
-	$(CC) $(USER_CFLAGS) $^ -lcmocka -o $@
 
-# Benchmark tools: the sample agent, the open-loop load generator, the JSQ simulator.
-$(BUILD)/agent: $(BENCH_DIR)/agent.c $(BENCH_DIR)/cli.c $(BENCH_DIR)/cli.h | $(BUILD)
-	$(CC) $(CFLAGS) $(WARN) $(SAN) -D_GNU_SOURCE -pthread $(filter %.c,$^) -o $@
-$(BUILD)/listeners: $(BENCH_DIR)/listeners.c | $(BUILD)
-	$(CC) $(CFLAGS) $(WARN) -D_GNU_SOURCE $< -o $@
-$(BUILD)/loadgen: $(BENCH_DIR)/loadgen.c $(BENCH_COMMON) $(wildcard $(BENCH_DIR)/*.h) | $(BUILD)
-	$(CC) $(CFLAGS) $(WARN) $(SAN) -D_GNU_SOURCE $(filter %.c,$^) -lm -o $@
-$(BUILD)/jsqsim: $(BENCH_DIR)/jsqsim.c $(BENCH_DIR)/sim.c $(BENCH_COMMON) $(wildcard $(BENCH_DIR)/*.h) | $(BUILD)
-	$(CC) $(CFLAGS) $(WARN) $(SAN) -D_GNU_SOURCE $(filter %.c,$^) -lm -o $@
-$(BUILD)/test_bench: $(BENCH_DIR)/test_bench.c $(BENCH_DIR)/sim.c $(BENCH_COMMON) $(wildcard $(BENCH_DIR)/*.h) | $(BUILD)
-	$(CC) $(CFLAGS) $(WARN) $(SAN) -D_GNU_SOURCE $(filter %.c,$^) -lcmocka -lm -o $@
+# Benchmark tools: the sample agent, the open-loop load generator, the JSQ
+# simulator, the listener farm and the machine's calibration.
+$(BUILD)/agent: $(call objs_of,$(BENCH_SRC)/agent.c $(BENCH_SRC)/cli.c)
+	$(CC) $(USER_CFLAGS) $^ -lpthread -o $@
+$(BUILD)/loadgen: $(call objs_of,$(BENCH_SRC)/loadgen.c) $(BENCH_COMMON)
+	$(CC) $(USER_CFLAGS) $^ -lm -o $@
+$(BUILD)/jsqsim: $(call objs_of,$(BENCH_SRC)/jsqsim.c $(BENCH_SRC)/sim.c) $(BENCH_COMMON)
+	$(CC) $(USER_CFLAGS) $^ -lm -o $@
+$(BUILD)/listeners $(BUILD)/calib: $(BUILD)/%: $(OBJ)/$(BENCH_SRC)/%.o
+	$(CC) $(USER_CFLAGS) $^ -o $@
+
+-include $(shell find $(BUILD) -name '*.d' 2>/dev/null)
 
 bench-tools: $(BENCH_TOOLS)
 
@@ -106,9 +120,9 @@ integration-test: all tools
 # Installs what is missing, builds with ASan/UBSan, then runs every test (root).
 test: deps
 	$(MAKE) BUILD=build/test SAN="$(TEST_SAN)" build/test/steerctl build/test/steerd \
-		$(UNIT_NAMES:%=build/test/%) build/test/test_bench
+		$(UNIT_NAMES:%=build/test/%)
 	$(MAKE) tools
-	set -e; for t in $(UNIT_NAMES) test_bench; do build/test/$$t; done
+	set -e; for t in $(UNIT_NAMES); do build/test/$$t; done
 	$(MAKE) fuzz FUZZ_SECONDS=$(TEST_FUZZ_SECONDS)
 	LSAN_OPTIONS=suppressions=$(CURDIR)/tests/lsan.supp \
 	STEERCTL=$(CURDIR)/build/test/steerctl STEERD=$(CURDIR)/build/test/steerd \
@@ -118,16 +132,14 @@ test: deps
 # each run for FUZZ_SECONDS; a crash or a failed property fails the target.
 FUZZ_SECONDS ?= 60
 TEST_FUZZ_SECONDS ?= 15
-FUZZ_CFLAGS := -g -O1 -Wall -Wextra -Werror -D_GNU_SOURCE -Ibpf -Iuserspace \
+FUZZ_CFLAGS := -g -O1 -Wall -Wextra -Werror -D_GNU_SOURCE -Ibpf -Iuserspace/lib -Iuserspace/steerd \
 	-fsanitize=fuzzer,address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer
 FUZZERS := build/fuzz/fuzz_config build/fuzz/fuzz_parse
-# the tools' error escaping, where there is one: errors are checked as printed
-FUZZ_ERRFMT := $(wildcard userspace/errfmt.c)
-build/fuzz/fuzz_config: tests/fuzz/fuzz_config.c userspace/config.c userspace/parse.c \
-		$(FUZZ_ERRFMT) userspace/config.h userspace/parse.h bpf/steer.h
+# each is one clang line over its sources, so it depends on every header it may read
+FUZZ_LIB := userspace/lib/parse.c userspace/lib/errfmt.c $(wildcard bpf/*.h userspace/lib/*.h)
+build/fuzz/fuzz_config: tests/fuzz/fuzz_config.c userspace/steerd/config.c userspace/steerd/config.h $(FUZZ_LIB)
 	mkdir -p $(@D) && $(CLANG) $(FUZZ_CFLAGS) $(filter %.c,$^) -lconfig -ldl -o $@
-build/fuzz/fuzz_parse: tests/fuzz/fuzz_parse.c userspace/parse.c $(FUZZ_ERRFMT) \
-		userspace/parse.h bpf/steer.h
+build/fuzz/fuzz_parse: tests/fuzz/fuzz_parse.c $(FUZZ_LIB)
 	mkdir -p $(@D) && $(CLANG) $(FUZZ_CFLAGS) $(filter %.c,$^) -o $@
 fuzz: deps
 	$(MAKE) $(FUZZERS)

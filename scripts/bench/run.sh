@@ -38,7 +38,7 @@ else
 	DOCS=${DOCS:-$TOP/docs/bench}
 fi
 [ "$(id -u)" -eq 0 ] || { echo "Error: the benchmarks need root" >&2; exit 1; }
-for t in build/steerctl build/agent build/loadgen build/jsqsim build/listeners tests/tools/sclient tests/tools/sworker; do
+for t in build/steerctl build/agent build/loadgen build/jsqsim build/listeners build/calib tests/tools/sclient tests/tools/sworker; do
 	[ -x "$TOP/$t" ] || { echo "Error: $t is missing (make all tools bench-tools)" >&2; exit 1; }
 done
 for c in haproxy nginx wrk gnuplot jq bpftool; do
@@ -51,7 +51,7 @@ cd "$TOP" || exit 1
 log() { echo "[$(date +%H:%M:%S)] $*" >&2; }
 
 # ---- the machine -------------------------------------------------------------
-cc -O2 -Wall -Wextra -o "$TOP/build/calib" "$BENCH_DIR/calib.c"
+# build/calib: the machine's round-trip costs (make bench-tools)
 {
 	echo "date $(date -u '+%Y-%m-%d %H:%M UTC')"
 	echo "mode ${QUICK:-full}"

@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: GPL-2.0 OR BSD-2-Clause
 /*
  * fuzz_config - libFuzzer harness for steerd's configuration loader
- * (userspace/config.c, on top of Debian's libconfig).
+ * (userspace/steerd/config.c, on top of Debian's libconfig).
  *
  * Each input is written to DIR/steer.conf in a private temporary directory
  * and loaded with config_load(), the way steerd reads its file.

@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: GPL-2.0 OR BSD-2-Clause
 /*
- * fuzz_parse - libFuzzer harness for the CLI's parsers (userspace/parse.c).
+ * fuzz_parse - libFuzzer harness for the CLI's parsers (userspace/lib/parse.c).
  *
  * Input: one selector byte (which parser: digit 0-9), then the argument as
  * an operator would type it (cut at the first NUL: argv holds no NUL).
@@ -11,7 +11,7 @@
  *   - refused: err is non-empty, shorter than STEER_ERR_LEN, and as the
  *     tools print it one line of printable text (no control characters,
  *     raw or as UTF-8 C1). "As printed": through errfmt_escape() when the
- *     build has it (userspace/errfmt.c, linked when present), else raw.
+ *     build has it (userspace/lib/errfmt.c).
  * FUZZ_SKIP=errfmt,roundtrip leaves those properties out, to look past a
  * known failure.
  */

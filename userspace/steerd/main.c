@@ -1172,7 +1172,7 @@ int main(int argc, char **argv)
 		case 'b': bpffs = optarg; break;
 		case 'n': netns = optarg; break;
 		case 'g': cgroup = optarg; break;
-		case 'v': log_set_level(LOG_DEBUG); break;
+		case 'v': log_set_level(STEER_LOG_DEBUG); break;
 		case 'j': json = true; break;
 		case 'h': usage(stdout); return 0;
 		default: usage(stderr); return STEER_EINPUT;

@@ -5,7 +5,7 @@
 #include "errfmt.h"
 #include "log.h"
 
-static enum log_level max_level = LOG_INFO;
+static enum log_level max_level = STEER_LOG_INFO;
 
 void log_set_level(enum log_level max)
 {
@@ -14,8 +14,8 @@ void log_set_level(enum log_level max)
 
 void log_msg(enum log_level level, const char *fmt, ...)
 {
-	static const char *const names[] = { [LOG_ERR] = "error", [LOG_WARN] = "warning",
-					     [LOG_INFO] = "info", [LOG_DEBUG] = "debug" };
+	static const char *const names[] = { [STEER_LOG_ERR] = "error", [STEER_LOG_WARN] = "warning",
+					     [STEER_LOG_INFO] = "info", [STEER_LOG_DEBUG] = "debug" };
 	char raw[1024], line[sizeof(raw) * 4];
 	va_list ap;
 

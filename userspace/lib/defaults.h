@@ -1,0 +1,68 @@
+/* SPDX-License-Identifier: GPL-2.0 OR BSD-2-Clause */
+/*
+ * defaults.h - every limit and default that steerctl, steer.conf and the
+ * docs share, written once. Ranges are inclusive unless named _EXCL. The
+ * kernel's own sizes (names, map capacities, the weight scale) are in
+ * bpf/steer.h; this header builds on them.
+ *
+ * steerctl's option tables and steer.conf's schema tables take their ranges
+ * and defaults from here, and tests/unit/test_ranges.c checks that both
+ * accept exactly these ranges.
+ */
+#ifndef STEER_DEFAULTS_H
+#define STEER_DEFAULTS_H
+
+#include <stdint.h>
+#include "steer.h"
+
+/* ---- paths ---- */
+#define STEER_CONF_PATH		"/etc/steer/steer.conf"
+#define STEER_DAEMON_SOCKET	"/run/steer/steerd.sock"	/* steerd's report socket */
+#define STEER_DAEMON_SOCKET_MODE 0660		/* owner and group may report */
+#define STEER_SOCKET_MODE_MAX	0777
+
+/* ---- a worker ---- */
+#define STEER_WEIGHT_DEFAULT	100		/* of 0..STEER_WEIGHT_MAX */
+#define STEER_MAXCONN_DEFAULT	0		/* no cap */
+#define STEER_MAXCONN_MAX	UINT32_MAX
+
+/* ---- a pool's admission ---- */
+#define STEER_QUOTA_MAX		(1ull << 62)	/* admissions; headroom below INT64_MAX */
+#define STEER_RATE_MAX		1e9		/* connections per second, (0, max] */
+#define STEER_BURST_MIN		1
+#define STEER_BURST_MAX		UINT32_MAX	/* default: one second's worth of rate */
+#define STEER_EJECT_MAX_DEFAULT	0.5		/* share of a pool health may take down */
+
+/* ---- a pool's circuit breaker ---- */
+#define STEER_CIRCUIT_THRESHOLD_DEFAULT	0.05	/* error share that opens it, (0, 1] */
+#define STEER_CIRCUIT_WINDOW_S_DEFAULT	10
+#define STEER_CIRCUIT_WINDOW_S_MAX	3600
+#define STEER_CIRCUIT_MIN_REQUESTS_DEFAULT 20	/* in the window before it may open */
+#define STEER_CIRCUIT_MIN_REQUESTS_MAX	1000000
+#define STEER_CIRCUIT_COOLDOWN_S_DEFAULT 5	/* open before half-open */
+#define STEER_CIRCUIT_COOLDOWN_S_MAX	3600
+#define STEER_CIRCUIT_PROBES_DEFAULT	5	/* connections let through half-open */
+#define STEER_CIRCUIT_PROBES_MAX	1000
+
+/* ---- steerd's loop and checks ---- */
+#define STEER_INTERVAL_MS_DEFAULT	1000
+#define STEER_INTERVAL_MS_MIN		50
+#define STEER_INTERVAL_MS_MAX		60000
+#define STEER_TIMEOUT_MS_DEFAULT	1000
+#define STEER_TIMEOUT_MS_MIN		1
+#define STEER_TIMEOUT_MS_MAX		60000
+#define STEER_RISE_DEFAULT		2
+#define STEER_FALL_DEFAULT		3
+#define STEER_RISE_FALL_MAX		100
+#define STEER_SLOWSTART_S_MAX		3600
+#define STEER_HTTP_STATUS_MIN		100
+#define STEER_HTTP_STATUS_MAX		599
+#define STEER_CHECK_EXPECT_DEFAULT	200
+#define STEER_CHECK_PATH_DEFAULT	"/"
+
+/* ---- the maintenance answer ---- */
+#define STEER_MAINT_STATUS_DEFAULT	503
+#define STEER_RETRY_AFTER_S_DEFAULT	30
+#define STEER_RETRY_AFTER_S_MAX		86400
+
+#endif /* STEER_DEFAULTS_H */
