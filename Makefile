@@ -47,7 +47,7 @@ TEST_SAN ?= -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-r
 # objects made on the way to a test binary are kept (no re-link from scratch)
 .SECONDARY:
 
-.PHONY: all deps test unit-test integration-test demo install clean tools bench-tools fuzz
+.PHONY: all deps test unit-test integration-test demo install clean tools bench-tools fuzz bpf-headers
 
 all: $(BUILD)/steerctl $(BUILD)/steerd
 
@@ -60,6 +60,14 @@ $(BUILD)/vmlinux.h:
 
 $(BUILD)/steer.bpf.o: bpf/steer.bpf.c $(BUILD)/vmlinux.h
 	$(CLANG) $(BPF_CFLAGS) $(DEPFLAGS) -c $< -o $@
+
+# each BPF header compiles on its own: vmlinux.h, bpf_helpers.h and it
+bpf-headers: $(BUILD)/vmlinux.h
+	set -e; for h in $(wildcard bpf/*.h); do \
+		printf '#include "vmlinux.h"\n#include <bpf/bpf_helpers.h>\n#include "%s"\n' \
+			"$${h#bpf/}" | $(CLANG) $(BPF_CFLAGS) -fsyntax-only -x c - || \
+			{ echo "Error: $$h does not compile on its own"; exit 1; }; \
+	done
 
 $(BUILD)/steer.skel.h: $(BUILD)/steer.bpf.o
 	$(BPFTOOL) gen skeleton $< name steer_bpf > $@.tmp && mv $@.tmp $@

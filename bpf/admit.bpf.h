@@ -4,6 +4,7 @@
 #ifndef STEER_ADMIT_BPF_H
 #define STEER_ADMIT_BPF_H
 
+#include "steer.h"
 #include "bucket.h"
 
 /* Refill the bucket for the time since the last refill, then take a token.

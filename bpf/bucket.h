@@ -5,6 +5,10 @@
 #ifndef STEER_BUCKET_H
 #define STEER_BUCKET_H
 
+#ifndef __BPF__
+#include <linux/types.h>	/* BPF: vmlinux.h has the __u64 */
+#endif
+
 #define STEER_NS_PER_US		1000ull
 #define STEER_US_PER_SEC	1000000ull
 

@@ -4,6 +4,8 @@
 #ifndef STEER_MAPS_BPF_H
 #define STEER_MAPS_BPF_H
 
+#include "steer.h"
+
 /* (port, address prefix) -> service and pool: the sk_lookup entry point.
  * A port range is stored as one entry per port. */
 struct {
@@ -22,13 +24,23 @@ struct {
 	__type(value, struct steer_service);
 } services SEC(".maps");
 
-/* service id -> lookups and refusals, per CPU: written on every SYN */
+/* service id -> lookups and refusals, per CPU: written on every SYN
+ * (kernel-owned; zeroed by userspace when a service takes the slot) */
 struct {
 	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
 	__uint(max_entries, STEER_MAX_SERVICES);
 	__type(key, __u32);
 	__type(value, struct steer_service_stats);
 } service_stats SEC(".maps");
+
+/* service id -> refusals by cause (enum steer_refusal), per CPU
+ * (kernel-owned; zeroed by userspace when a service takes the slot) */
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, STEER_MAX_SERVICES);
+	__type(key, __u32);
+	__type(value, struct steer_service_refusals);
+} service_refusals SEC(".maps");
 
 /* pool id -> name, policy, fallback and member worker ids (config) */
 struct {
@@ -38,7 +50,8 @@ struct {
 	__type(value, struct steer_pool);
 } pools SEC(".maps");
 
-/* pool id -> round-robin cursor and counters (kernel-owned) */
+/* pool id -> round-robin cursor and admission / hand-over counters
+ * (kernel-owned) */
 struct {
 	__uint(type, BPF_MAP_TYPE_ARRAY);
 	__uint(max_entries, STEER_MAX_POOLS);
@@ -46,7 +59,8 @@ struct {
 	__type(value, struct steer_pool_stats);
 } pool_stats SEC(".maps");
 
-/* pool id -> admission budget, token bucket and half-open probes */
+/* pool id -> the rate's token bucket, under a spin lock (the quota and
+ * probe budgets are in pool_budgets) */
 struct {
 	__uint(type, BPF_MAP_TYPE_ARRAY);
 	__uint(max_entries, STEER_MAX_POOLS);
@@ -73,7 +87,7 @@ struct {
 	__type(value, __u32);
 } pool_tables SEC(".maps");
 
-/* worker id -> name, pool, state, weight, health, cap (config) */
+/* worker id -> name, pool, state, weight, health, cap, listener (config) */
 struct {
 	__uint(type, BPF_MAP_TYPE_ARRAY);
 	__uint(max_entries, STEER_MAX_WORKERS);
@@ -81,7 +95,8 @@ struct {
 	__type(value, struct steer_worker);
 } workers SEC(".maps");
 
-/* worker id -> outstanding and pending counts (kernel-owned) */
+/* worker id -> outstanding and pending counts, connection counters
+ * (kernel-owned; gen is set by userspace when the slot is reused) */
 struct {
 	__uint(type, BPF_MAP_TYPE_ARRAY);
 	__uint(max_entries, STEER_MAX_WORKERS);

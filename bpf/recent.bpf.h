@@ -10,7 +10,12 @@
 #ifndef STEER_RECENT_BPF_H
 #define STEER_RECENT_BPF_H
 
-#define V4_MAPPED_WORD	bpf_htonl(0xffff)
+#include <bpf/bpf_endian.h>
+#include "steer.h"
+#include "inet.bpf.h"
+#include "hash.bpf.h"
+#include "maps.bpf.h"
+#include "worker.bpf.h"
 
 static __always_inline void flow_addr4(__u32 a[4], __u32 ip4)
 {
@@ -86,7 +91,7 @@ static __always_inline void sockops_flow(const struct bpf_sock_ops *skops, struc
  * common case) mixes three words; others all nine. */
 static __always_inline __u32 flow_tag(const struct steer_flow *f)
 {
-	__u32 h = mix32(mix32(mix32(0x9747b28c, f->client[3]), f->service[3]), f->ports);
+	__u32 h = mix32(mix32(mix32(STEER_HASH_SEED, f->client[3]), f->service[3]), f->ports);
 
 	if (f->client[0] | f->client[1] | f->service[0] | f->service[1] ||
 	    f->client[2] != V4_MAPPED_WORD || f->service[2] != V4_MAPPED_WORD)
@@ -206,8 +211,9 @@ static __always_inline bool pool_on_chain(__u32 svc_pool, __u32 pool_id)
 
 /* The worker a repeat in way goes back to, or STEER_NONE: the entry must
  * be recent, the worker still take connections (a drained, re-weighted or
- * gone worker is re-picked; its cap does not count), and belong to a pool the service may use now.
- * Global: verified once, off the main program's path. */
+ * gone worker is re-picked; its cap does not count), and belong to a pool
+ * the service may use now. Global: verified once, off the main program's
+ * path. */
 __noinline __u32 repeat_worker(__u32 tag, __u32 way, __u32 svc_pool, __u32 family, __u64 now_ns)
 {
 	__u32 now = (__u32)(now_ns >> 20);

@@ -3,6 +3,10 @@
 #ifndef STEER_SELECT_BPF_H
 #define STEER_SELECT_BPF_H
 
+#include "steer.h"
+#include "inet.bpf.h"
+#include "hash.bpf.h"
+#include "maps.bpf.h"
 #include "worker.bpf.h"
 
 /* Slots of a table policy tried before falling back to a least-conn scan. */
@@ -136,25 +140,15 @@ static __always_inline __u32 pick_from_table(__u32 pool_id, const struct steer_p
 	return STEER_NONE;
 }
 
-static __always_inline __u32 mix32(__u32 h, __u32 w)
-{
-	h ^= w;
-	h ^= h >> 16;
-	h *= 0x85ebca6b;
-	h ^= h >> 13;
-	h *= 0xc2b2ae35;
-	return h ^ (h >> 16);
-}
-
 /* Mix a client address into 32 bits (murmur3 finaliser per word). */
 static __always_inline __u32 hash_addr4(__u32 ip4)
 {
-	return mix32(0x9747b28c, ip4);
+	return mix32(STEER_HASH_SEED, ip4);
 }
 
 static __always_inline __u32 hash_addr6(__u32 a0, __u32 a1, __u32 a2, __u32 a3)
 {
-	return mix32(mix32(mix32(mix32(0x9747b28c, a0), a1), a2), a3);
+	return mix32(mix32(mix32(mix32(STEER_HASH_SEED, a0), a1), a2), a3);
 }
 
 /* Each ctx field is read on its own: the verifier refuses offset ctx pointers. */

@@ -7,16 +7,11 @@
  */
 #include "vmlinux.h"
 #include <bpf/bpf_helpers.h>
-#include <bpf/bpf_endian.h>
 #include "steer.h"
-
-#define AF_INET		2
-#define AF_INET6	10
-#define IPPROTO_TCP	6
-
+#include "inet.bpf.h"
 #include "maps.bpf.h"
-#include "select.bpf.h"
 #include "admit.bpf.h"
+#include "select.bpf.h"
 #include "recent.bpf.h"
 
 char LICENSE[] SEC("license") = "Dual BSD/GPL";
@@ -44,64 +39,80 @@ static __always_inline struct steer_service_target *find_service(const struct bp
 	return bpf_map_lookup_elem(&services_lpm, &key);
 }
 
-/* Hand the connection to worker id's listener. A listener that is missing
- * from worker_socks has closed: mark the worker gone so later picks skip it.
- * A repeat (the same flow again) is not a new selection. */
-static __always_inline int assign_worker(struct bpf_sk_lookup *ctx, __u32 id, __u32 epoch,
-					 bool repeat)
+/* Not a refusal: a worker took the connection (beside enum steer_refusal). */
+#define STEERED		STEER_REFUSE_COUNT
+
+/* Hand the connection to worker id's listener: STEERED, or why not. A
+ * listener that is missing from worker_socks has closed: mark the worker
+ * gone so later picks skip it. A repeat (the same flow again) is not a new
+ * selection. */
+static __always_inline __u32 assign_worker(struct bpf_sk_lookup *ctx, __u32 id, __u32 epoch,
+					   bool repeat)
 {
 	struct steer_worker_stats *s = bpf_map_lookup_elem(&worker_stats, &id);
 	struct bpf_sock *sk;
 	long err;
 
 	if (!s)
-		return -1;
+		return STEER_REFUSE_NO_WORKER;	/* id out of range: the pick never returns one */
 	sk = bpf_map_lookup_elem(&worker_socks, &id);
 	if (!sk) {
 		s->gone = 1;
-		return -1;
+		return STEER_REFUSE_GONE;
 	}
 	err = bpf_sk_assign(ctx, sk, BPF_SK_LOOKUP_F_NO_REUSEPORT);
 	bpf_sk_release(sk);
 	if (err)
-		return -1;
+		return STEER_REFUSE_ASSIGN;
 	if (repeat)
-		return 0;
+		return STEERED;
 	pending_add(s, epoch);
 	__sync_fetch_and_add(&s->selected, 1);
-	return 0;
+	return STEERED;
 }
+
+/* What one pool's turn came to: the worker that took the connection, or
+ * why this pool did not (which is the refusal if it has no fallback). */
+struct turn {
+	__u32 worker;
+	__u32 why;	/* enum steer_refusal, or STEERED */
+};
 
 #define TRY_ASSIGNED	(STEER_NONE - 1)
 
 /* One pool's turn: admission, then the pick. Returns TRY_ASSIGNED once a
- * worker took the connection (its id in *picked), else the pool's fallback
- * (STEER_NONE: none, refuse). Global, so the verifier walks it once rather
- * than once per hop. */
-__noinline __u32 try_pool(struct bpf_sk_lookup *ctx, __u32 pool_id, __u64 now_ns, __u32 *picked)
+ * worker took the connection (its id in t->worker), else the pool's
+ * fallback, STEER_NONE if it has none (t->why says why it did not take
+ * it). Global, so the verifier walks it once rather than once per hop. */
+__noinline __u32 try_pool(struct bpf_sk_lookup *ctx, __u32 pool_id, __u64 now_ns, struct turn *t)
 {
 	__u32 epoch = (__u32)(now_ns >> STEER_PENDING_SHIFT);
-	__u32 family;
 	struct steer_pool_limits *lim = bpf_map_lookup_elem(&pool_limits, &pool_id);
 	struct steer_pool_budget *bud = bpf_map_lookup_elem(&pool_budgets, &pool_id);
 	struct steer_pool_stats *ps = bpf_map_lookup_elem(&pool_stats, &pool_id);
 	struct steer_pool *pool = bpf_map_lookup_elem(&pools, &pool_id);
 	enum admit_verdict verdict;
 
-	if (!ctx || !picked || !pool || !ps || !lim || !bud || !pool->in_use)
+	if (!ctx || !t)
 		return STEER_NONE;
-	family = ctx->family == AF_INET ? STEER_FAMILY_V4 : STEER_FAMILY_V6;
+	/* a pool removed since the service or a fallback named it: no pool */
+	t->why = STEER_REFUSE_NO_POOL;
+	if (!pool || !ps || !lim || !bud || !pool->in_use)
+		return STEER_NONE;
 	/* Circuit open, quota or rate spent: straight to the fallback. */
 	verdict = admit(pool, ps, lim, bud);
+	t->why = STEER_REFUSE_ADMISSION;
 	/* Two tries: the first pick may find a listener that just died. */
 	for (int try = 0; verdict != ADMIT_NO && try < 2; try++) {
-		__u32 id = pick_worker(ctx, pool_id, family, epoch);
+		__u32 id = pick_worker(ctx, pool_id, lookup_family(ctx), epoch);
 
+		t->why = STEER_REFUSE_NO_WORKER;
 		if (id == STEER_NONE)
 			break;
-		if (assign_worker(ctx, id, epoch, false))
+		t->why = assign_worker(ctx, id, epoch, false);
+		if (t->why != STEERED)
 			continue;
-		*picked = id;
+		t->worker = id;
 		__sync_fetch_and_add(&ps->selected, 1);
 		if (verdict == ADMIT_PROBE)
 			__sync_fetch_and_add(&ps->probes, 1);
@@ -114,18 +125,21 @@ __noinline __u32 try_pool(struct bpf_sk_lookup *ctx, __u32 pool_id, __u64 now_ns
 		return STEER_NONE;
 	}
 	__sync_fetch_and_add(&ps->fallback_out, 1);
+	/* a fallback id out of range ends the chain below: no pool */
+	t->why = STEER_REFUSE_NO_POOL;
 	return pool->fallback;
 }
 
 /* A repeat of a flow goes where it went, if the service may still use that
  * worker; else the service's pool, then its fallbacks, and the flow is
- * recorded with its worker. True once a worker is assigned. */
-static __always_inline bool steer_to_pool(struct bpf_sk_lookup *ctx, __u32 svc_pool)
+ * recorded with its worker. STEERED once a worker is assigned, else the
+ * cause of the refusal (enum steer_refusal). */
+static __always_inline __u32 steer_to_pool(struct bpf_sk_lookup *ctx, __u32 svc_pool)
 {
-	__u32 family = ctx->family == AF_INET ? STEER_FAMILY_V4 : STEER_FAMILY_V6;
 	__u64 now_ns = bpf_ktime_get_ns();	/* one clock read per decision */
 	__u32 epoch = (__u32)(now_ns >> STEER_PENDING_SHIFT), now = (__u32)(now_ns >> 20);
-	__u32 tag, way, id = STEER_NONE, pool_id = svc_pool;
+	struct turn t = { .worker = STEER_NONE, .why = STEER_REFUSE_NO_POOL };
+	__u32 tag, way, id, pool_id = svc_pool;
 	struct steer_recent_set *set;
 	struct steer_flow flow;
 
@@ -133,20 +147,37 @@ static __always_inline bool steer_to_pool(struct bpf_sk_lookup *ctx, __u32 svc_p
 	tag = flow_tag(&flow);
 	way = recent_way(&flow, tag, now);
 	if (way & RECENT_FOUND) {
-		id = repeat_worker(tag, way, svc_pool, family, now_ns);
-		if (id != STEER_NONE && assign_worker(ctx, id, epoch, true) == 0)
-			return true;
+		id = repeat_worker(tag, way, svc_pool, lookup_family(ctx), now_ns);
+		/* a repeat that cannot go back is picked anew, as a new one */
+		if (id != STEER_NONE && assign_worker(ctx, id, epoch, true) == STEERED)
+			return STEERED;
 	}
 	for (int hop = 0; hop < STEER_MAX_HOPS && pool_id < STEER_MAX_POOLS; hop++) {
-		pool_id = try_pool(ctx, pool_id, now_ns, &id);
+		pool_id = try_pool(ctx, pool_id, now_ns, &t);
 		if (pool_id != TRY_ASSIGNED)
 			continue;
 		set = recent_set(tag);
 		if (set)
-			recent_record(set, way, &flow, tag, id, now);
-		return true;
+			recent_record(set, way, &flow, tag, t.worker, now);
+		return STEERED;
 	}
-	return false;
+	/* stopped with a pool still to try: the chain is longer than allowed
+	 * (or loops), which userspace should have refused to build */
+	if (pool_id < STEER_MAX_POOLS)
+		return STEER_REFUSE_HOPS;
+	return t.why < STEER_REFUSE_COUNT ? t.why : STEER_REFUSE_NO_POOL;
+}
+
+/* One more refusal of service id, for cause why. */
+static __always_inline void count_refusal(struct steer_service_stats *st, __u32 service_id,
+					  __u32 why)
+{
+	struct steer_service_refusals *r = bpf_map_lookup_elem(&service_refusals, &service_id);
+
+	if (st)
+		st->refused++;	/* per-CPU: plain increments */
+	if (r && why < STEER_REFUSE_COUNT)
+		((__u64 *)r)[why]++;
 }
 
 SEC("sk_lookup")
@@ -154,11 +185,13 @@ int steer_lookup(struct bpf_sk_lookup *ctx)
 {
 	struct steer_service_target *svc;
 	struct steer_service_stats *st;
+	__u32 why;
 
-	/* Not TCP, or no service at this address and port: not ours, the kernel
-	 * goes on with its normal socket lookup. */
+	/* Not TCP: steer serves TCP only; UDP and the rest take the kernel's
+	 * normal socket lookup (SK_PASS without an assigned socket). */
 	if (ctx->protocol != IPPROTO_TCP)
 		return SK_PASS;
+	/* No service at this address and port: not ours, the same. */
 	svc = find_service(ctx);
 	if (!svc)
 		return SK_PASS;
@@ -166,13 +199,15 @@ int steer_lookup(struct bpf_sk_lookup *ctx)
 	st = bpf_map_lookup_elem(&service_stats, &svc->service_id);
 	if (st)
 		st->lookups++;
-	if (steer_to_pool(ctx, svc->pool_id))
+	why = steer_to_pool(ctx, svc->pool_id);
+	/* A worker's listener is assigned: SK_PASS makes the kernel deliver
+	 * the packet to it. */
+	if (why == STEERED)
 		return SK_PASS;
-	/* A service with no usable worker anywhere is refused at once (the
-	 * client gets a RST), never left to time out on a listener that
-	 * does not exist. */
-	if (st)
-		st->refused++;
+	/* A service that no pool on its chain could take is refused at once
+	 * (the client gets a RST), never left to time out on a listener that
+	 * does not exist, nor passed to whatever else listens on the port. */
+	count_refusal(st, svc->service_id, why);
 	return SK_DROP;
 }
 

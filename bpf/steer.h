@@ -68,7 +68,7 @@ enum steer_worker_state {
 enum steer_circuit {
 	STEER_CIRCUIT_CLOSED = 0,	/* normal */
 	STEER_CIRCUIT_OPEN = 1,		/* every new connection goes to the fallback */
-	STEER_CIRCUIT_HALF_OPEN = 2,	/* pool_limits.probes_left connections try the pool */
+	STEER_CIRCUIT_HALF_OPEN = 2,	/* pool_budgets.probes_left connections try the pool */
 };
 
 /* worker_config.family_mask: which service families the listener can take */
@@ -161,11 +161,39 @@ struct steer_service {
 	__u32 owner;		/* enum steer_owner */
 };
 
-/* services_stats: per-CPU array, key = service id. Kernel-owned. */
+/* service_stats: per-CPU array, key = service id. Kernel-owned. */
 struct steer_service_stats {
 	__u64 lookups;		/* packets that matched this service */
-	__u64 refused;		/* no usable worker anywhere: refused at once */
+	__u64 refused;		/* dropped: no pool on the chain took it (all causes) */
 };
+
+/* Why sk_lookup refused a service's connection (SK_DROP, the client gets a
+ * RST): the outcome of the last pool it tried. Each is a field of
+ * steer_service_refusals, in this order. */
+enum steer_refusal {
+	STEER_REFUSE_NO_POOL = 0,	/* the service's pool, or a fallback it names, is not in use */
+	STEER_REFUSE_HOPS = 1,		/* the fallback chain goes on past STEER_MAX_HOPS pools */
+	STEER_REFUSE_ADMISSION = 2,	/* circuit open, quota or rate spent, and no fallback */
+	STEER_REFUSE_NO_WORKER = 3,	/* no member usable (state, weight, family, cap), no fallback */
+	STEER_REFUSE_GONE = 4,		/* the picked worker's listener had left worker_socks */
+	STEER_REFUSE_ASSIGN = 5,	/* bpf_sk_assign() refused the picked listener */
+	STEER_REFUSE_COUNT,
+};
+
+/* service_refusals: per-CPU array, key = service id. Kernel-owned. A map of
+ * its own, not more fields in steer_service_stats: upgrade carries a map
+ * over only in the same layout, and creates one the running version lacks.
+ * The fields sum to steer_service_stats.refused. */
+struct steer_service_refusals {
+	__u64 no_pool;
+	__u64 hops_exhausted;
+	__u64 admission;
+	__u64 no_worker;
+	__u64 listener_gone;
+	__u64 assign_failed;
+};
+_Static_assert(sizeof(struct steer_service_refusals) == STEER_REFUSE_COUNT * sizeof(__u64),
+	       "one counter per enum steer_refusal");
 
 /* pools: array, key = pool id. Config. */
 struct steer_pool {
@@ -188,16 +216,19 @@ struct steer_pool_stats {
 	__u64 rr_next;		/* round-robin cursor */
 	__u64 selected;		/* connections given to one of this pool's workers */
 	__u64 fallback_out;	/* handed to the fallback pool (any reason) */
-	__u64 refused;		/* no usable worker and no fallback */
-	__u64 spilled;		/* quota or rate exhausted: sent to the fallback */
-	__u64 circuit_out;	/* circuit open: sent to the fallback */
+	__u64 refused;		/* not admitted or no worker took it, and no fallback */
+	__u64 spilled;		/* quota or rate exhausted: not admitted (fallback or refusal) */
+	__u64 circuit_out;	/* circuit open, or half-open out of probes: not admitted */
 	__u64 probes;		/* half-open probe connections let through */
 };
 
-/* pool_limits: array, key = pool id. The token bucket: set by userspace,
- * which writes it whole (BPF_F_LOCK) only to set a rate, and spent by the
- * kernel under the lock. */
+/* token amounts and rates are kept x STEER_MILLI: fractions of a token */
 #define STEER_MILLI		1000ull
+
+/* pool_limits: array, key = pool id. The token bucket, and only that (the
+ * quota and probe budgets are in pool_budgets): set by userspace, which
+ * writes it whole (BPF_F_LOCK) only to set a rate, and spent by the kernel
+ * under the lock. */
 struct steer_pool_limits {
 	struct bpf_spin_lock lock;	/* guards the whole bucket */
 	__u32 rate_on;

@@ -3,6 +3,8 @@
 #ifndef STEER_WORKER_BPF_H
 #define STEER_WORKER_BPF_H
 
+#include "steer.h"
+
 static __always_inline __u32 pending_epoch_now(void)
 {
 	return (__u32)(bpf_ktime_get_ns() >> STEER_PENDING_SHIFT);

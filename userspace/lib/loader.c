@@ -22,6 +22,7 @@ const char *const steer_map_names[MAP_COUNT] = {
 	[MAP_SERVICES_LPM] = "services_lpm",
 	[MAP_SERVICES] = "services",
 	[MAP_SERVICE_STATS] = "service_stats",
+	[MAP_SERVICE_REFUSALS] = "service_refusals",
 	[MAP_POOLS] = "pools",
 	[MAP_POOL_STATS] = "pool_stats",
 	[MAP_POOL_LIMITS] = "pool_limits",

@@ -578,7 +578,7 @@ static int service_overlap(const struct steer_maps *m, const struct steer_prefix
 int service_add(const struct steer_maps *m, const char *name, const struct steer_prefix *prefix,
 		uint16_t lo, uint16_t hi, const char *pool, char *err)
 {
-	struct steer_service_stats *zero;
+	struct steer_service_refusals *zero;	/* the larger per-CPU value */
 	struct steer_service svc = {};
 	struct steer_service_target target;
 	uint32_t id, port;
@@ -606,7 +606,8 @@ int service_add(const struct steer_maps *m, const char *name, const struct steer
 	svc.owner = writer_owner;
 	target.service_id = id;
 	zero = calloc((size_t)(ncpu > 0 ? ncpu : 1), sizeof(*zero));
-	if (!zero || map_put(m, MAP_SERVICE_STATS, id, zero) || map_put(m, MAP_SERVICES, id, &svc)) {
+	if (!zero || map_put(m, MAP_SERVICE_STATS, id, zero) ||
+	    map_put(m, MAP_SERVICE_REFUSALS, id, zero) || map_put(m, MAP_SERVICES, id, &svc)) {
 		free(zero);
 		return sys_error(err, "write services");
 	}
@@ -970,6 +971,36 @@ int service_stats_read(const struct steer_maps *m, uint32_t id, struct steer_ser
 	free(percpu);
 	return 0;
 }
+
+int service_refusals_read(const struct steer_maps *m, uint32_t id,
+			  struct steer_service_refusals *out)
+{
+	int ncpu = libbpf_num_possible_cpus();
+	struct steer_service_refusals *percpu;
+	uint64_t *sum = (uint64_t *)out;
+
+	memset(out, 0, sizeof(*out));
+	if (ncpu <= 0 || !(percpu = calloc((size_t)ncpu, sizeof(*percpu))))
+		return -1;
+	if (map_get(m, MAP_SERVICE_REFUSALS, id, percpu)) {
+		free(percpu);
+		return -1;
+	}
+	for (int c = 0; c < ncpu; c++)
+		for (int i = 0; i < STEER_REFUSE_COUNT; i++)
+			sum[i] += ((const uint64_t *)&percpu[c])[i];
+	free(percpu);
+	return 0;
+}
+
+const char *const steer_refusal_names[STEER_REFUSE_COUNT] = {
+	[STEER_REFUSE_NO_POOL] = "no_pool",
+	[STEER_REFUSE_HOPS] = "hops_exhausted",
+	[STEER_REFUSE_ADMISSION] = "admission",
+	[STEER_REFUSE_NO_WORKER] = "no_worker",
+	[STEER_REFUSE_GONE] = "listener_gone",
+	[STEER_REFUSE_ASSIGN] = "assign_failed",
+};
 
 uint64_t worker_stats_pending(const struct steer_worker_stats *s)
 {

@@ -87,6 +87,11 @@ bool worker_listener_alive(const struct steer_maps *m, uint32_t id);
 
 int worker_stats_read(const struct steer_maps *m, uint32_t id, struct steer_worker_stats *out);
 int service_stats_read(const struct steer_maps *m, uint32_t id, struct steer_service_stats *out);
+/* Refusals by cause (per-CPU sums); each field is steer_refusal_names[i]
+ * (the field names of struct steer_service_refusals), in enum order. */
+int service_refusals_read(const struct steer_maps *m, uint32_t id,
+			  struct steer_service_refusals *out);
+extern const char *const steer_refusal_names[STEER_REFUSE_COUNT];
 /* pending count as the kernel sees it now */
 uint64_t worker_stats_pending(const struct steer_worker_stats *s);
 
