@@ -81,34 +81,14 @@ int parse_positive(const char *s, const char *what, double max, double *out, cha
 	return 0;
 }
 
-static int parse_ip(const char *s, uint8_t addr[16], uint32_t *family)
-{
-	struct in_addr v4;
-
-	if (inet_pton(AF_INET, s, &v4) == 1) {
-		memset(addr, 0, 10);
-		addr[10] = addr[11] = 0xff;
-		memcpy(addr + 12, &v4, 4);
-		*family = STEER_FAMILY_V4;
-		return 0;
-	}
-	if (inet_pton(AF_INET6, s, addr) == 1) {
-		*family = STEER_FAMILY_V6;
-		return 0;
-	}
-	return -1;
-}
-
-static int is_v4_mapped(const uint8_t addr[16]);
-
 /* An IPv4-mapped IPv6 prefix (inside ::ffff:0:0/96) names IPv4 addresses
  * in another spelling; services hold each family apart, so refuse it and
  * say the IPv4 form. */
 static int mapped_prefix(const struct steer_prefix *p, const char *s, char *err)
 {
-	char v4[INET_ADDRSTRLEN];
+	char v4[INET6_ADDRSTRLEN];
 
-	inet_ntop(AF_INET, p->addr + 12, v4, sizeof(v4));
+	netaddr_format(p->addr, v4, sizeof(v4));	/* mapped: the IPv4 form */
 	snprintf(err, STEER_ERR_LEN,
 		 "prefix '%s' is IPv4-mapped IPv6: write the IPv4 form (%s/%u) instead", s, v4,
 		 p->prefixlen - 96);
@@ -127,7 +107,7 @@ int parse_prefix(const char *s, struct steer_prefix *out, char *err)
 	slash = strchr(buf, '/');
 	if (slash)
 		*slash = '\0';
-	if (parse_ip(buf, out->addr, &out->family))
+	if (netaddr_parse_ip(buf, out->addr, &out->family))
 		goto bad;
 	max = out->family == STEER_FAMILY_V4 ? 32 : 128;
 	out->prefixlen = max;
@@ -140,7 +120,7 @@ int parse_prefix(const char *s, struct steer_prefix *out, char *err)
 			return -1;
 		}
 	}
-	if (out->family == STEER_FAMILY_V6 && is_v4_mapped(out->addr) && out->prefixlen >= 96)
+	if (out->family == STEER_FAMILY_V6 && netaddr_is_mapped(out->addr) && out->prefixlen >= 96)
 		return mapped_prefix(out, s, err);
 	return 0;
 bad:
@@ -187,36 +167,19 @@ bad:
 
 int parse_endpoint(const char *s, struct steer_endpoint *out, char *err)
 {
-	char buf[INET6_ADDRSTRLEN + 16];
-	char *host = buf, *colon;
-	uint32_t port;
+	const char *port = NULL;
+	uint32_t unused;
 
-	if (strlen(s) >= sizeof(buf))
-		goto bad;
-	strcpy(buf, s);
-	if (buf[0] == '[') {
-		char *close = strchr(buf, ']');
-
-		if (!close || close[1] != ':')
-			goto bad;
-		*close = '\0';
-		host = buf + 1;
-		colon = close + 1;
-	} else {
-		colon = strrchr(buf, ':');
-		if (!colon)
-			goto bad;
-		*colon = '\0';
+	switch (netaddr_parse_endpoint(s, out, &port)) {
+	case NETADDR_OK:
+		return 0;
+	case NETADDR_EPORT:	/* parse_u32 says what is wrong with it */
+		if (parse_u32(port, "port", 1, 65535, &unused, err))
+			return -1;
+		break;
+	default:
+		break;
 	}
-	if (parse_ip(host, out->addr, &out->family))
-		goto bad;
-	if ((host == buf) != (out->family == STEER_FAMILY_V4))
-		goto bad;	/* IPv6 goes in brackets, IPv4 does not */
-	if (parse_u32(colon + 1, "port", 1, 65535, &port, err))
-		return -1;
-	out->port = (uint16_t)port;
-	return 0;
-bad:
 	snprintf(err, STEER_ERR_LEN, "'%s' is not an address IP:PORT or [IPv6]:PORT", s);
 	return -1;
 }
@@ -247,30 +210,4 @@ const char *state_name(uint32_t state)
 	case STEER_WORKER_DOWN: return "down";
 	default: return "unknown";
 	}
-}
-
-static int is_v4_mapped(const uint8_t addr[16])
-{
-	static const uint8_t prefix[12] = { 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff };
-
-	return !memcmp(addr, prefix, sizeof(prefix));
-}
-
-void format_addr(const uint8_t addr[16], char *buf, size_t len)
-{
-	if (is_v4_mapped(addr))
-		inet_ntop(AF_INET, addr + 12, buf, (socklen_t)len);
-	else
-		inet_ntop(AF_INET6, addr, buf, (socklen_t)len);
-}
-
-void format_endpoint(const uint8_t addr[16], uint16_t port, char *buf, size_t len)
-{
-	char ip[INET6_ADDRSTRLEN];
-
-	format_addr(addr, ip, sizeof(ip));
-	if (is_v4_mapped(addr))
-		snprintf(buf, len, "%s:%u", ip, port);
-	else
-		snprintf(buf, len, "[%s]:%u", ip, port);
 }

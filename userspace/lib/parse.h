@@ -7,6 +7,7 @@
 #include <stddef.h>
 #include <stdint.h>
 #include "steer.h"
+#include "netaddr.h"
 
 #define STEER_ERR_LEN 256
 
@@ -16,11 +17,6 @@ struct steer_prefix {
 	uint32_t family;	/* STEER_FAMILY_V4 / _V6 */
 };
 
-struct steer_endpoint {
-	uint8_t addr[16];	/* IPv4-mapped for IPv4 */
-	uint32_t family;
-	uint16_t port;
-};
 
 int parse_name(const char *s, const char *what, char *err);
 int parse_u32(const char *s, const char *what, uint32_t min, uint32_t max, uint32_t *out, char *err);
@@ -34,9 +30,17 @@ int parse_policy(const char *s, uint32_t *out, char *err);
 
 const char *policy_name(uint32_t policy);
 const char *state_name(uint32_t state);
-/* "10.0.0.0/24", "[2001:db8::1]:80" and friends, from the stored forms */
-void format_addr(const uint8_t addr[16], char *buf, size_t len);
-void format_endpoint(const uint8_t addr[16], uint16_t port, char *buf, size_t len);
+/* "10.0.0.0/24", "[2001:db8::1]:80" and friends, from the stored forms:
+ * the names steerctl and the tests know for netaddr's formatters */
+static inline void format_addr(const uint8_t addr[16], char *buf, size_t len)
+{
+	netaddr_format(addr, buf, len);
+}
+
+static inline void format_endpoint(const uint8_t addr[16], uint16_t port, char *buf, size_t len)
+{
+	netaddr_format_endpoint(addr, port, buf, len);
+}
 /* mapped-space prefix length of a prefix as written */
 uint32_t prefix_mapped_len(const struct steer_prefix *p);
 

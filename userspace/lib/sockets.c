@@ -18,9 +18,6 @@
 #define TCP_LISTEN_STATE 0x0A
 #define MAX_CANDIDATES 8
 
-static const uint8_t v4_wildcard[16] = { [10] = 0xff, [11] = 0xff };
-static const uint8_t v6_wildcard[16];
-
 /* One row of /proc/net/tcp{,6}: the address is printed as the raw 32-bit
  * words of the network-order address. */
 static int parse_proc_row(const char *line, int v6, uint8_t addr[16], uint16_t *port,
@@ -36,8 +33,7 @@ static int parse_proc_row(const char *line, int v6, uint8_t addr[16], uint16_t *
 	if (!v6) {
 		uint32_t w = (uint32_t)strtoul(local, NULL, 16);
 
-		addr[10] = addr[11] = 0xff;
-		memcpy(addr + 12, &w, 4);
+		netaddr_map4(addr, &w);
 	} else {
 		if (strlen(local) != 32)
 			return -1;
@@ -80,8 +76,7 @@ static int find_listener_inodes(const struct steer_endpoint *ep, unsigned long *
 				continue;
 			if (!memcmp(addr, ep->addr, 16) && nexact < MAX_CANDIDATES)
 				inodes[nexact++] = inode;
-			else if ((!memcmp(addr, v4_wildcard, 16) || !memcmp(addr, v6_wildcard, 16)) &&
-				 nwild < MAX_CANDIDATES)
+			else if (netaddr_is_wildcard(addr) && nwild < MAX_CANDIDATES)
 				wild[nwild++] = inode;
 		}
 		fclose(f);
@@ -143,6 +138,7 @@ static int sock_int_opt(int fd, int level, int name, int *val)
 static int inspect_listener(int fd, uint64_t netns_ino, struct listener *out, char *err)
 {
 	struct sockaddr_storage ss;
+	struct steer_endpoint ep;
 	socklen_t len = sizeof(ss);
 	int domain, proto, type, listening, v6only = 0, nsfd;
 	struct stat st;
@@ -175,19 +171,14 @@ static int inspect_listener(int fd, uint64_t netns_ino, struct listener *out, ch
 		snprintf(err, STEER_ERR_LEN, "cannot read the socket: %s", strerror(errno));
 		return STEER_ESYS;
 	}
-	memset(out->addr, 0, sizeof(out->addr));
-	if (domain == AF_INET) {
-		struct sockaddr_in *sin = (struct sockaddr_in *)&ss;
-
-		out->addr[10] = out->addr[11] = 0xff;
-		memcpy(out->addr + 12, &sin->sin_addr, 4);
-		out->port = ntohs(sin->sin_port);
-		out->family_mask = STEER_FAMILY_V4;
-	} else {
-		struct sockaddr_in6 *sin6 = (struct sockaddr_in6 *)&ss;
-
-		memcpy(out->addr, &sin6->sin6_addr, 16);
-		out->port = ntohs(sin6->sin6_port);
+	if (netaddr_from_sockaddr((struct sockaddr *)&ss, &ep)) {
+		snprintf(err, STEER_ERR_LEN, "fd is not a listening TCP socket");
+		return STEER_EINPUT;
+	}
+	memcpy(out->addr, ep.addr, sizeof(out->addr));
+	out->port = ep.port;
+	out->family_mask = STEER_FAMILY_V4;
+	if (domain == AF_INET6) {
 		sock_int_opt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &v6only);
 		/* sk_assign hands IPv4 to an IPv6 socket unless it is v6only */
 		out->family_mask = STEER_FAMILY_V6 | (v6only ? 0 : STEER_FAMILY_V4);
@@ -226,11 +217,11 @@ int listener_take_by_addr(const struct steer_endpoint *ep, uint64_t netns_ino,
 			  struct listener *out, char *err)
 {
 	unsigned long inodes[MAX_CANDIDATES];
-	char where[80];
+	char where[NETADDR_ENDPOINT_LEN];
 	uint32_t pid, fd;
 	int n = find_listener_inodes(ep, inodes);
 
-	format_endpoint(ep->addr, ep->port, where, sizeof(where));
+	netaddr_format_endpoint(ep->addr, ep->port, where, sizeof(where));
 	if (n <= 0) {
 		snprintf(err, STEER_ERR_LEN, "no TCP listener on %s in this network namespace", where);
 		return STEER_EINPUT;

@@ -12,7 +12,11 @@
 #include <stdlib.h>
 #include <string.h>
 #include <microhttpd.h>
+#include <bpf/bpf.h>
 #include "metrics.h"
+#include "netaddr.h"
+#include "loader.h"
+#include "state.h"
 
 #define METRICS_ERR_LEN	160
 #define MAX_LABELS	16
@@ -313,6 +317,42 @@ struct metrics_server {
 };
 
 /* libmicrohttpd 0.9.77 split from_buffer into _static and _copy. */
+/* ---- the services' counters ------------------------------------------ */
+size_t metrics_read_services(const struct steer_maps *m, struct metrics_service *out)
+{
+	struct steer_service svc;
+	size_t n = 0;
+
+	for (uint32_t id = 0; id < STEER_MAX_SERVICES; id++) {
+		struct metrics_service *s = &out[n];
+
+		if (bpf_map_lookup_elem(m->fd[MAP_SERVICES], &id, &svc) || !svc.in_use)
+			continue;
+		memset(s, 0, sizeof(*s));
+		snprintf(s->name, sizeof(s->name), "%s", svc.name);
+		service_stats_read(m, id, &s->st);
+		service_refusals_read(m, id, &s->rf);
+		n++;
+	}
+	return n;
+}
+
+void metrics_services(struct metrics_buf *b, const struct metrics_service *s, size_t n)
+{
+	metrics_family(b, "steer_service_lookups_total", "counter",
+		       "Packets sk_lookup matched to the service.");
+	for (size_t i = 0; i < n; i++)
+		metrics_sample(b, "steer_service_lookups_total", (double)s[i].st.lookups, "service",
+			       s[i].name, NULL);
+	metrics_family(b, "steer_service_refused_total", "counter",
+		       "Connections to the service refused at once, by cause.");
+	for (size_t i = 0; i < n; i++)
+		for (int c = 0; c < STEER_REFUSE_COUNT; c++)
+			metrics_sample(b, "steer_service_refused_total",
+				       (double)((const uint64_t *)&s[i].rf)[c], "service", s[i].name,
+				       "cause", steer_refusal_names[c], NULL);
+}
+
 static struct MHD_Response *response_static(const char *text)
 {
 #if MHD_VERSION >= 0x00097701
@@ -394,30 +434,13 @@ static void mhd_log(void *cls, const char *fmt, va_list ap)
 	pthread_mutex_unlock(&s->lock);
 }
 
-static void format_addr(const struct sockaddr *addr, char *buf, size_t len)
-{
-	char ip[INET6_ADDRSTRLEN] = "?";
-
-	if (addr->sa_family == AF_INET6) {
-		const struct sockaddr_in6 *a = (const struct sockaddr_in6 *)addr;
-
-		inet_ntop(AF_INET6, &a->sin6_addr, ip, sizeof(ip));
-		snprintf(buf, len, "[%s]:%u", ip, ntohs(a->sin6_port));
-	} else {
-		const struct sockaddr_in *a = (const struct sockaddr_in *)addr;
-
-		inet_ntop(AF_INET, &a->sin_addr, ip, sizeof(ip));
-		snprintf(buf, len, "%s:%u", ip, ntohs(a->sin_port));
-	}
-}
-
 struct metrics_server *metrics_server_start(const struct sockaddr *addr, socklen_t len, char *err,
 					    size_t errlen)
 {
 	unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_AUTO | MHD_USE_ERROR_LOG;
 	const union MHD_DaemonInfo *info;
 	struct metrics_server *s;
-	char where[INET6_ADDRSTRLEN + 16];
+	char where[NETADDR_ENDPOINT_LEN];
 	uint16_t port;
 
 	if (!addr || !((addr->sa_family == AF_INET && len >= sizeof(struct sockaddr_in)) ||
@@ -425,7 +448,7 @@ struct metrics_server *metrics_server_start(const struct sockaddr *addr, socklen
 		snprintf(err, errlen, "metrics: need an IPv4 or IPv6 address");
 		return NULL;
 	}
-	format_addr(addr, where, sizeof(where));
+	netaddr_format_sockaddr(addr, where, sizeof(where));
 	port = ntohs(addr->sa_family == AF_INET6 ? ((const struct sockaddr_in6 *)addr)->sin6_port
 						 : ((const struct sockaddr_in *)addr)->sin_port);
 	s = calloc(1, sizeof(*s));

@@ -31,6 +31,7 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <sys/socket.h>
+#include "steer.h"
 
 #define METRICS_CONTENT_TYPE "text/plain; version=0.0.4; charset=utf-8"
 
@@ -70,6 +71,23 @@ const char *metrics_buf_text(const struct metrics_buf *b, size_t *len);
 
 /* The first mistake, or NULL. */
 const char *metrics_buf_error(const struct metrics_buf *b);
+
+/* One service's kernel counters, as the metrics show them. */
+struct metrics_service {
+	char name[STEER_NAME_LEN];
+	struct steer_service_stats st;
+	struct steer_service_refusals rf;
+};
+
+/* Every service in the maps into out (STEER_MAX_SERVICES entries); returns
+ * how many. */
+struct steer_maps;
+size_t metrics_read_services(const struct steer_maps *m, struct metrics_service *out);
+
+/* The families steer_service_lookups_total{service} and
+ * steer_service_refused_total{service,cause}: one sample per cause
+ * (steer_refusal_names), so their sum is the service's refusals. */
+void metrics_services(struct metrics_buf *b, const struct metrics_service *s, size_t n);
 
 struct metrics_server;
 
