@@ -36,7 +36,8 @@ LIBSTEERD := $(BUILD)/libsteerd.a
 
 TOOLS := tests/tools/sworker tests/tools/sclient
 BENCH_SRC := scripts/bench/src
-BENCH_COMMON := $(call objs_of,$(BENCH_SRC)/trace.c $(BENCH_SRC)/hist.c $(BENCH_SRC)/cli.c)
+BENCH_COMMON := $(call objs_of,$(BENCH_SRC)/trace.c $(BENCH_SRC)/hist.c $(BENCH_SRC)/cli.c \
+	userspace/lib/netaddr.c)
 BENCH_TOOLS := $(BUILD)/agent $(BUILD)/loadgen $(BUILD)/jsqsim $(BUILD)/listeners $(BUILD)/calib
 UNIT_NAMES := $(patsubst tests/unit/%.c,%,$(wildcard tests/unit/test_*.c))
 UNIT_TESTS := $(UNIT_NAMES:%=$(BUILD)/%)
@@ -93,8 +94,8 @@ $(BUILD)/steerd: $(OBJ)/userspace/steerd/main.o $(LIBSTEERD) $(LIBSTEER)
 	$(CC) $(USER_CFLAGS) $^ $(LDLIBS) $(DAEMON_LIBS) -o $@
 
 # the test tools: one file each and a shared header, built in place
-tests/tools/%: tests/tools/%.c tests/tools/common.h
-	$(CC) $(CFLAGS) $(WARN) $(SAN) -D_GNU_SOURCE $< -o $@
+tests/tools/%: tests/tools/%.c tests/tools/common.h userspace/lib/netaddr.c userspace/lib/netaddr.h
+	$(CC) $(CFLAGS) $(WARN) $(SAN) -D_GNU_SOURCE $(INCLUDES) $< userspace/lib/netaddr.c -o $@
 
 tools: $(TOOLS) $(BUILD)/agent
 
@@ -106,13 +107,15 @@ $(BUILD)/test_bench: $(OBJ)/tests/unit/test_bench.o $(call objs_of,$(BENCH_SRC)/
 
 # Benchmark tools: the sample agent, the open-loop load generator, the JSQ
 # simulator, the listener farm and the machine's calibration.
-$(BUILD)/agent: $(call objs_of,$(BENCH_SRC)/agent.c $(BENCH_SRC)/cli.c)
+$(BUILD)/agent: $(call objs_of,$(BENCH_SRC)/agent.c $(BENCH_SRC)/cli.c userspace/lib/netaddr.c)
 	$(CC) $(USER_CFLAGS) $^ -lpthread -o $@
 $(BUILD)/loadgen: $(call objs_of,$(BENCH_SRC)/loadgen.c) $(BENCH_COMMON)
 	$(CC) $(USER_CFLAGS) $^ -lm -o $@
 $(BUILD)/jsqsim: $(call objs_of,$(BENCH_SRC)/jsqsim.c $(BENCH_SRC)/sim.c) $(BENCH_COMMON)
 	$(CC) $(USER_CFLAGS) $^ -lm -o $@
-$(BUILD)/listeners $(BUILD)/calib: $(BUILD)/%: $(OBJ)/$(BENCH_SRC)/%.o
+$(BUILD)/calib: $(BUILD)/%: $(OBJ)/$(BENCH_SRC)/%.o
+	$(CC) $(USER_CFLAGS) $^ -o $@
+$(BUILD)/listeners: $(call objs_of,$(BENCH_SRC)/listeners.c userspace/lib/netaddr.c)
 	$(CC) $(USER_CFLAGS) $^ -o $@
 
 -include $(shell find $(BUILD) -name '*.d' 2>/dev/null)
@@ -144,7 +147,7 @@ FUZZ_CFLAGS := -g -O1 -Wall -Wextra -Werror -D_GNU_SOURCE -Ibpf -Iuserspace/lib 
 	-fsanitize=fuzzer,address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer
 FUZZERS := build/fuzz/fuzz_config build/fuzz/fuzz_parse
 # each is one clang line over its sources, so it depends on every header it may read
-FUZZ_LIB := userspace/lib/parse.c userspace/lib/errfmt.c $(wildcard bpf/*.h userspace/lib/*.h)
+FUZZ_LIB := userspace/lib/parse.c userspace/lib/netaddr.c userspace/lib/errfmt.c $(wildcard bpf/*.h userspace/lib/*.h)
 build/fuzz/fuzz_config: tests/fuzz/fuzz_config.c userspace/steerd/config.c userspace/steerd/config.h $(FUZZ_LIB)
 	mkdir -p $(@D) && $(CLANG) $(FUZZ_CFLAGS) $(filter %.c,$^) -lconfig -ldl -o $@
 build/fuzz/fuzz_parse: tests/fuzz/fuzz_parse.c $(FUZZ_LIB)

@@ -25,6 +25,7 @@
 #include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
+#include "netaddr.h"	/* userspace/lib: linked in by the Makefile */
 
 #define EXIT_USAGE 2
 
@@ -102,6 +103,7 @@ union sockaddr_any {
 	struct sockaddr sa;
 	struct sockaddr_in in;
 	struct sockaddr_in6 in6;
+	struct sockaddr_storage ss;	/* what netaddr_to_sockaddr fills */
 };
 
 /* "IPv4:PORT" + "[IPv6]:PORT" + brackets + NUL, with room to spare. */
@@ -129,6 +131,7 @@ static inline uint16_t sa_port(const union sockaddr_any *a)
 /* Numeric IP without port: "1.2.3.4", "::1" or "[::1]". Port is set to 0. */
 static inline int parse_ip(const char *s, union sockaddr_any *a)
 {
+	struct steer_endpoint ep = { .port = 0 };
 	char buf[INET6_ADDRSTRLEN];
 	size_t n = strlen(s);
 
@@ -141,42 +144,23 @@ static inline int parse_ip(const char *s, union sockaddr_any *a)
 		return -1;
 	memcpy(buf, s, n);
 	buf[n] = '\0';
-	if (inet_pton(AF_INET, buf, &a->in.sin_addr) == 1) {
-		a->in.sin_family = AF_INET;
-		return 0;
-	}
-	if (inet_pton(AF_INET6, buf, &a->in6.sin6_addr) == 1) {
-		a->in6.sin6_family = AF_INET6;
-		return 0;
-	}
-	return -1;
+	if (netaddr_parse_ip(buf, ep.addr, &ep.family))
+		return -1;
+	netaddr_to_sockaddr(&ep, &a->ss);
+	return 0;
 }
 
-/* "IPv4:PORT" or "[IPv6]:PORT", PORT in 1..65535. */
+/* "IPv4:PORT" or "[IPv6]:PORT", PORT strictly decimal in 1..65535. */
 static inline int parse_addr_port(const char *s, union sockaddr_any *a)
 {
-	char ip[INET6_ADDRSTRLEN + 2];
 	const char *colon = strrchr(s, ':');
+	struct steer_endpoint ep;
 	unsigned long port;
-	size_t n;
 
-	if (!colon || parse_ulong(colon + 1, 1, 65535, &port))
+	if (!colon || parse_ulong(colon + 1, 1, 65535, &port) ||
+	    netaddr_parse_endpoint(s, &ep, NULL))
 		return -1;
-	n = (size_t)(colon - s);
-	if (n == 0 || n >= sizeof(ip))
-		return -1;
-	memcpy(ip, s, n);
-	ip[n] = '\0';
-	/* A bare IPv6 address would be ambiguous: insist on brackets. */
-	if (strchr(ip, ':') && ip[0] != '[')
-		return -1;
-	if (ip[0] == '[' && ip[n - 1] != ']')
-		return -1;
-	if (parse_ip(ip, a))
-		return -1;
-	if ((ip[0] == '[') != (a->sa.sa_family == AF_INET6))
-		return -1;
-	sa_set_port(a, (uint16_t)port);
+	netaddr_to_sockaddr(&ep, &a->ss);
 	return 0;
 }
 
@@ -184,17 +168,10 @@ static inline int parse_addr_port(const char *s, union sockaddr_any *a)
 static inline void format_addr(const union sockaddr_any *a, char *buf,
 			       size_t len)
 {
-	char ip[INET6_ADDRSTRLEN];
-
-	if (a->sa.sa_family == AF_INET6) {
-		inet_ntop(AF_INET6, &a->in6.sin6_addr, ip, sizeof(ip));
-		snprintf(buf, len, "[%s]:%u", ip, sa_port(a));
-	} else if (a->sa.sa_family == AF_INET) {
-		inet_ntop(AF_INET, &a->in.sin_addr, ip, sizeof(ip));
-		snprintf(buf, len, "%s:%u", ip, sa_port(a));
-	} else {
+	if (a->sa.sa_family == AF_INET6 || a->sa.sa_family == AF_INET)
+		netaddr_format_sockaddr(&a->sa, buf, len);
+	else
 		snprintf(buf, len, "-");
-	}
 }
 
 /* ---- sockets and process setup ------------------------------------------ */

@@ -11,6 +11,7 @@
 #include <sys/epoll.h>
 #include <unistd.h>
 #include "health.h"
+#include "netaddr.h"
 #include "steer.h"
 
 #define REQUEST_MAX	512	/* "GET <path> HTTP/1.0" + headers: well under this */
@@ -86,31 +87,14 @@ static bool spec_ok(const struct check_spec *s)
 	return false;
 }
 
-/* "127.0.0.1:8080" or "[::1]:8080": the port goes in because workers do
- * not listen on the default one. */
-static void format_host(const struct sockaddr_storage *ss, char *buf, size_t len)
-{
-	char ip[INET6_ADDRSTRLEN] = "";
-
-	if (ss->ss_family == AF_INET) {
-		const struct sockaddr_in *sin = (const struct sockaddr_in *)ss;
-
-		inet_ntop(AF_INET, &sin->sin_addr, ip, sizeof(ip));
-		snprintf(buf, len, "%s:%u", ip, ntohs(sin->sin_port));
-	} else {
-		const struct sockaddr_in6 *sin6 = (const struct sockaddr_in6 *)ss;
-
-		inet_ntop(AF_INET6, &sin6->sin6_addr, ip, sizeof(ip));
-		snprintf(buf, len, "[%s]:%u", ip, ntohs(sin6->sin6_port));
-	}
-}
-
 static void build_request(struct check_run *run, const struct check_spec *spec)
 {
-	char host[INET6_ADDRSTRLEN + 8];
+	char host[NETADDR_ENDPOINT_LEN];
 	int n;
 
-	format_host(&spec->addr, host, sizeof(host));
+	/* "127.0.0.1:8080" or "[::1]:8080": the port goes in because workers
+	 * do not listen on the default one */
+	netaddr_format_sockaddr((const struct sockaddr *)&spec->addr, host, sizeof(host));
 	n = snprintf(run->request, sizeof(run->request),
 		     "GET %s HTTP/1.0\r\nHost: %s\r\nUser-Agent: steerd\r\nConnection: close\r\n\r\n",
 		     spec->path[0] ? spec->path : "/", host);

@@ -8,6 +8,7 @@
 #include <unistd.h>
 #include "loader.h"
 #include "maintenance.h"
+#include "netaddr.h"
 
 static const char *reason(int status)
 {
@@ -24,19 +25,15 @@ static const char *reason(int status)
 
 static int listen_endpoint(const struct steer_endpoint *ep)
 {
-	struct sockaddr_in6 sin6 = { .sin6_family = AF_INET6, .sin6_port = htons(ep->port) };
-	struct sockaddr_in sin = { .sin_family = AF_INET, .sin_port = htons(ep->port) };
-	int v4 = ep->family == STEER_FAMILY_V4, one = 1, fd;
+	struct sockaddr_storage ss;
+	socklen_t len = netaddr_to_sockaddr(ep, &ss);
+	int one = 1, fd;
 
-	fd = socket(v4 ? AF_INET : AF_INET6, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+	fd = socket(ss.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
 	if (fd < 0)
 		return -1;
 	setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
-	memcpy(&sin.sin_addr, ep->addr + 12, 4);
-	memcpy(&sin6.sin6_addr, ep->addr, 16);
-	if ((v4 ? bind(fd, (struct sockaddr *)&sin, sizeof(sin))
-		: bind(fd, (struct sockaddr *)&sin6, sizeof(sin6))) ||
-	    listen(fd, 4096)) {
+	if (bind(fd, (struct sockaddr *)&ss, len) || listen(fd, 4096)) {
 		close(fd);
 		return -1;
 	}

@@ -3,7 +3,7 @@
  * wrk, loadgen and HAProxy health checks).
  *
  * Build (from scripts/bench):
- *   gcc -O2 -g -Wall -Wextra -Werror -D_GNU_SOURCE -pthread -o agent agent.c
+ *   make bench-tools   (build/agent; the Makefile lists its sources)
  *
  * Usage:
  *   agent --listen IP:PORT [--name NAME] [--mode fcfs|ps] [--slots N]
@@ -38,6 +38,7 @@
  * Prints "ready PID" on stdout once listening; SIGTERM/SIGINT exit 0.
  */
 #include "cli.h"
+#include "netaddr.h"
 
 #include <arpa/inet.h>
 #include <errno.h>
@@ -964,7 +965,7 @@ static void listen_update(struct agent *a)
 static int listen_socket(const struct opts *o)
 {
 	int one = 1, fd = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-	char ip[INET_ADDRSTRLEN];
+	char ip[NETADDR_ENDPOINT_LEN];
 
 	if (fd < 0) {
 		perror("Error: socket");
@@ -979,9 +980,8 @@ static int listen_socket(const struct opts *o)
 	}
 	if (bind(fd, (const struct sockaddr *)&o->addr, sizeof(o->addr)) ||
 	    listen(fd, o->backlog)) {
-		inet_ntop(AF_INET, &o->addr.sin_addr, ip, sizeof(ip));
-		fprintf(stderr, "Error: cannot listen on %s:%u: %s\n", ip,
-			ntohs(o->addr.sin_port), strerror(errno));
+		netaddr_format_sockaddr((const struct sockaddr *)&o->addr, ip, sizeof(ip));
+		fprintf(stderr, "Error: cannot listen on %s: %s\n", ip, strerror(errno));
 		close(fd);
 		return -1;
 	}

@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: GPL-2.0
 /* cli.c - see cli.h */
 #include "cli.h"
+#include "netaddr.h"
 
 #include <arpa/inet.h>
 #include <errno.h>
@@ -16,23 +17,14 @@ int cli_bad_arg(const char *msg, const char *val)
 
 int cli_parse_ip_port(const char *s, struct sockaddr_in *sa)
 {
-	char ip[INET_ADDRSTRLEN];
-	const char *colon = strrchr(s, ':');
-	char *end;
-	long port;
+	struct sockaddr_storage ss;
+	struct steer_endpoint ep;
 
-	if (!colon || (size_t)(colon - s) >= sizeof(ip))
+	if (netaddr_parse_endpoint(s, &ep, NULL) || ep.family != STEER_FAMILY_V4)
 		return -1;
-	memcpy(ip, s, (size_t)(colon - s));
-	ip[colon - s] = '\0';
-	errno = 0;
-	port = strtol(colon + 1, &end, 10);
-	if (errno || end == colon + 1 || *end || port < 1 || port > 65535)
-		return -1;
-	memset(sa, 0, sizeof(*sa));
-	sa->sin_family = AF_INET;
-	sa->sin_port = htons((uint16_t)port);
-	return inet_pton(AF_INET, ip, &sa->sin_addr) == 1 ? 0 : -1;
+	netaddr_to_sockaddr(&ep, &ss);
+	memcpy(sa, &ss, sizeof(*sa));
+	return 0;
 }
 
 int cli_parse(int argc, char **argv, const struct option *longopts, void (*usage)(FILE *),

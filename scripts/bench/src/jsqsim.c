@@ -6,7 +6,7 @@
  * (wait + service, microseconds) per policy.
  *
  * Build (from scripts/bench):
- *   gcc -O2 -g -Wall -Wextra -Werror -D_GNU_SOURCE -o jsqsim jsqsim.c sim.c trace.c hist.c -lm
+ *   make bench-tools   (build/jsqsim; the Makefile lists its sources)
  *
  * Usage:
  *   jsqsim --workers K --rate R --duration S --seed N [--mix SPEC]

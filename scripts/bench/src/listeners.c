@@ -7,7 +7,7 @@
  * are contiguous even when the process inherited stray fds (they are
  * moved above the highest fd open at start).
  *
- *   gcc -O2 -Wall -Wextra -Werror -D_GNU_SOURCE -o listeners listeners.c
+ *   make bench-tools   (build/listeners; the Makefile lists its sources)
  */
 #include <arpa/inet.h>
 #include <dirent.h>
@@ -20,16 +20,23 @@
 #include <sys/resource.h>
 #include <sys/socket.h>
 #include <unistd.h>
+#include "netaddr.h"
 
 static int listen_on(const char *ip, int port)
 {
-	struct sockaddr_in sin = { .sin_family = AF_INET, .sin_port = htons((uint16_t)port) };
-	int fd = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK, 0), one = 1;
+	struct steer_endpoint ep = { .port = (uint16_t)port };
+	struct sockaddr_storage ss;
+	socklen_t len;
+	int fd, one = 1;
 
-	if (fd < 0 || inet_pton(AF_INET, ip, &sin.sin_addr) != 1)
+	if (netaddr_parse_ip(ip, ep.addr, &ep.family) || ep.family != STEER_FAMILY_V4)
+		return -1;
+	len = netaddr_to_sockaddr(&ep, &ss);
+	fd = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK, 0);
+	if (fd < 0)
 		return -1;
 	setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
-	if (bind(fd, (struct sockaddr *)&sin, sizeof(sin)) || listen(fd, 4096)) {
+	if (bind(fd, (struct sockaddr *)&ss, len) || listen(fd, 4096)) {
 		close(fd);
 		return -1;
 	}

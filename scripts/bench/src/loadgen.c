@@ -2,7 +2,7 @@
  * loadgen - open-loop HTTP load generator for steer benchmarks.
  *
  * Build (from scripts/bench):
- *   gcc -O2 -g -Wall -Wextra -Werror -D_GNU_SOURCE -o loadgen loadgen.c trace.c hist.c -lm
+ *   make bench-tools   (build/loadgen; the Makefile lists its sources)
  *
  * Usage:
  *   loadgen --connect IP:PORT --rate R --duration S [--seed N] [--mix SPEC]
