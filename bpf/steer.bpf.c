@@ -102,13 +102,17 @@ __noinline __u32 try_pool(struct bpf_sk_lookup *ctx, __u32 pool_id, __u64 now_ns
 	/* Circuit open, quota or rate spent: straight to the fallback. */
 	verdict = admit(pool, ps, lim, bud);
 	t->why = STEER_REFUSE_ADMISSION;
-	/* Two tries: the first pick may find a listener that just died. */
+	/* Two tries: the first pick may find a listener that just died. The
+	 * why is the first try's when the second finds no one: a listener
+	 * that died, not a pool that had no one. */
 	for (int try = 0; verdict != ADMIT_NO && try < 2; try++) {
 		__u32 id = pick_worker(ctx, pool_id, lookup_family(ctx), epoch);
 
-		t->why = STEER_REFUSE_NO_WORKER;
-		if (id == STEER_NONE)
+		if (id == STEER_NONE) {
+			if (try == 0)
+				t->why = STEER_REFUSE_NO_WORKER;
 			break;
+		}
 		t->why = assign_worker(ctx, id, epoch, false);
 		if (t->why != STEERED)
 			continue;

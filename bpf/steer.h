@@ -175,8 +175,8 @@ enum steer_refusal {
 	STEER_REFUSE_HOPS = 1,		/* the fallback chain goes on past STEER_MAX_HOPS pools */
 	STEER_REFUSE_ADMISSION = 2,	/* circuit open, quota or rate spent, and no fallback */
 	STEER_REFUSE_NO_WORKER = 3,	/* no member usable (state, weight, family, cap), no fallback */
-	STEER_REFUSE_GONE = 4,		/* the picked worker's listener had left worker_socks */
-	STEER_REFUSE_ASSIGN = 5,	/* bpf_sk_assign() refused the picked listener */
+	STEER_REFUSE_GONE = 4,		/* the worker picked had closed its listener (and no other) */
+	STEER_REFUSE_ASSIGN = 5,	/* bpf_sk_assign() refused the listener picked */
 	STEER_REFUSE_COUNT,
 };
 
