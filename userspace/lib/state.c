@@ -952,45 +952,35 @@ int worker_stats_read(const struct steer_maps *m, uint32_t id, struct steer_work
 	return map_get(m, MAP_WORKER_STATS, id, out);
 }
 
-int service_stats_read(const struct steer_maps *m, uint32_t id, struct steer_service_stats *out)
+/* A per-CPU value of 64-bit counters only, summed over the CPUs into out
+ * (size bytes). */
+static int percpu_sum(const struct steer_maps *m, int map, uint32_t id, void *out, size_t size)
 {
 	int ncpu = libbpf_num_possible_cpus();
-	struct steer_service_stats *percpu;
+	uint64_t *sum = out, *percpu;
 
-	memset(out, 0, sizeof(*out));
-	if (ncpu <= 0 || !(percpu = calloc((size_t)ncpu, sizeof(*percpu))))
+	memset(out, 0, size);
+	if (ncpu <= 0 || !(percpu = calloc((size_t)ncpu, size)))
 		return -1;
-	if (map_get(m, MAP_SERVICE_STATS, id, percpu)) {
+	if (map_get(m, map, id, percpu)) {
 		free(percpu);
 		return -1;
 	}
-	for (int c = 0; c < ncpu; c++) {
-		out->lookups += percpu[c].lookups;
-		out->refused += percpu[c].refused;
-	}
+	for (size_t i = 0; i < (size_t)ncpu * (size / sizeof(*sum)); i++)
+		sum[i % (size / sizeof(*sum))] += percpu[i];
 	free(percpu);
 	return 0;
+}
+
+int service_stats_read(const struct steer_maps *m, uint32_t id, struct steer_service_stats *out)
+{
+	return percpu_sum(m, MAP_SERVICE_STATS, id, out, sizeof(*out));
 }
 
 int service_refusals_read(const struct steer_maps *m, uint32_t id,
 			  struct steer_service_refusals *out)
 {
-	int ncpu = libbpf_num_possible_cpus();
-	struct steer_service_refusals *percpu;
-	uint64_t *sum = (uint64_t *)out;
-
-	memset(out, 0, sizeof(*out));
-	if (ncpu <= 0 || !(percpu = calloc((size_t)ncpu, sizeof(*percpu))))
-		return -1;
-	if (map_get(m, MAP_SERVICE_REFUSALS, id, percpu)) {
-		free(percpu);
-		return -1;
-	}
-	for (int c = 0; c < ncpu; c++)
-		for (int i = 0; i < STEER_REFUSE_COUNT; i++)
-			sum[i] += ((const uint64_t *)&percpu[c])[i];
-	free(percpu);
-	return 0;
+	return percpu_sum(m, MAP_SERVICE_REFUSALS, id, out, sizeof(*out));
 }
 
 const char *const steer_refusal_names[STEER_REFUSE_COUNT] = {
