@@ -37,7 +37,7 @@ static __always_inline bool take_token(struct steer_pool_limits *lim)
 }
 
 enum admit_verdict {
-	ADMIT_NO = 0,		/* send to the fallback */
+	ADMIT_NO = 0,		/* send to the fallback, or refuse if there is none */
 	ADMIT_YES = 1,
 	ADMIT_PROBE = 2,	/* yes, as a half-open probe */
 };

@@ -301,5 +301,7 @@ int steer_sockops(struct bpf_sock_ops *skops)
 	default:
 		break;	/* every other callback: nothing to do */
 	}
+	/* 1: the operation goes on as it would without us; sockops only
+	 * counts, it never vetoes a socket's callbacks */
 	return 1;
 }
