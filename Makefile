@@ -133,6 +133,7 @@ test: deps
 	$(MAKE) BUILD=build/test SAN="$(TEST_SAN)" build/test/steerctl build/test/steerd \
 		$(UNIT_NAMES:%=build/test/%)
 	$(MAKE) tools
+	$(MAKE) BUILD=build/test bpf-headers
 	set -e; for t in $(UNIT_NAMES); do build/test/$$t; done
 	$(MAKE) fuzz FUZZ_SECONDS=$(TEST_FUZZ_SECONDS)
 	LSAN_OPTIONS=suppressions=$(CURDIR)/tests/lsan.supp \
