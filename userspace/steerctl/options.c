@@ -5,6 +5,7 @@
  * its type and range; and the synopsis, help and man text from the same
  * tables.
  */
+#include <ctype.h>
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
@@ -484,7 +485,11 @@ static void man_cmd(FILE *f, const struct object *obj, const struct cmd *cmd)
 	fputs(".TP\n.B ", f);
 	roff(f, syn + strlen("steerctl "));
 	fputs("\n", f);
-	roff(f, cmd->doc ? cmd->doc : cmd->help);
+	/* the one-line help as a sentence, then the paragraph */
+	fputc(toupper((unsigned char)cmd->help[0]), f);
+	roff(f, cmd->help + 1);
+	fputs(cmd->doc ? ". " : ".", f);
+	roff(f, cmd->doc ? cmd->doc : "");
 	fputs("\n", f);
 	free(syn);
 	for (size_t j = 0; j < cmd->nopts; j++) {

@@ -17,6 +17,9 @@
 
 #define ARRAY_SIZE(a) (sizeof(a) / sizeof((a)[0]))
 #define OPT_MAX 8		/* options of one command */
+/* a limit from steer.h or defaults.h inside help text: "at most " LIMIT(X) */
+#define LIMIT_(x) #x
+#define LIMIT(x) LIMIT_(x)
 
 enum opt_type {
 	OPT_FLAG,		/* no value */
