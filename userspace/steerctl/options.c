@@ -472,9 +472,30 @@ static void roff(FILE *f, const char *s)
 	}
 }
 
+static void man_opt(FILE *f, const struct opt *o, bool first)
+{
+	char arg[96], range[160];
+
+	opt_range(o, range, sizeof(range));
+	arg_text(arg, sizeof(arg), o);
+	fputs(first ? ".RS\n" : ".br\n", f);
+	fputs(o->flag ? "\\fB\\-\\-" : "\\fI", f);
+	roff(f, o->flag ? o->flag : arg);
+	fputs(o->flag && *arg ? "\\fR \\fI" : "", f);
+	roff(f, o->flag ? arg : "");
+	fputs("\\fR: ", f);
+	roff(f, o->help ? o->help : "");
+	if (*range) {
+		fputs(" (", f);
+		roff(f, range);
+		fputs(")", f);
+	}
+	fputs("\n", f);
+}
+
 static void man_cmd(FILE *f, const struct object *obj, const struct cmd *cmd)
 {
-	char *syn = NULL, *range = NULL;
+	char *syn = NULL;
 	size_t len;
 	FILE *m = open_memstream(&syn, &len);
 
@@ -485,37 +506,15 @@ static void man_cmd(FILE *f, const struct object *obj, const struct cmd *cmd)
 	fputs(".TP\n.B ", f);
 	roff(f, syn + strlen("steerctl "));
 	fputs("\n", f);
+	free(syn);
 	/* the one-line help as a sentence, then the paragraph */
 	fputc(toupper((unsigned char)cmd->help[0]), f);
 	roff(f, cmd->help + 1);
 	fputs(cmd->doc ? ". " : ".", f);
 	roff(f, cmd->doc ? cmd->doc : "");
 	fputs("\n", f);
-	free(syn);
-	for (size_t j = 0; j < cmd->nopts; j++) {
-		const struct opt *o = &cmd->opts[j];
-		char arg[96];
-
-		range = calloc(1, 160);
-		if (!range)
-			return;
-		opt_range(o, range, 160);
-		arg_text(arg, sizeof(arg), o);
-		fputs(j ? ".br\n" : ".RS\n", f);
-		fputs(o->flag ? "\\fB\\-\\-" : "\\fI", f);
-		roff(f, o->flag ? o->flag : arg);
-		fputs(o->flag && *arg ? "\\fR \\fI" : "", f);
-		roff(f, o->flag ? arg : "");
-		fputs("\\fR: ", f);
-		roff(f, o->help ? o->help : "");
-		if (*range) {
-			fputs(" (", f);
-			roff(f, range);
-			fputs(")", f);
-		}
-		fputs("\n", f);
-		free(range);
-	}
+	for (size_t j = 0; j < cmd->nopts; j++)
+		man_opt(f, &cmd->opts[j], j == 0);
 	if (cmd->nopts)
 		fputs(".RE\n", f);
 }

@@ -45,11 +45,52 @@ static int do_service_del(struct ctl *c, const struct optval *v)
 	return service_del(&c->maps, v[0].s, c->err);
 }
 
+static void print_service_json(struct json *j, const struct steer_service *s,
+			       const char *addr, const char *pool,
+			       const struct steer_service_stats *st)
+{
+	char prefix[80];
+
+	json_object_begin(j, NULL);
+	json_string(j, "name", s->name);
+	json_string(j, "address", addr);
+	json_uint(j, "prefixlen", s->prefixlen);
+	json_uint(j, "port_lo", s->port_lo);
+	json_uint(j, "port_hi", s->port_hi);
+	json_string(j, "pool", pool);
+	json_string(j, "owner", owner_name(s->owner));
+	snprintf(prefix, sizeof(prefix), "%s/%u", addr, s->prefixlen);
+	json_string(j, "prefix", prefix);
+	json_uint(j, "lookups", st->lookups);
+	json_uint(j, "refused", st->refused);
+	json_object_end(j);
+}
+
+static void print_service_text(const struct steer_service *s, const char *addr,
+			       const char *pool, const struct steer_service_stats *st,
+			       bool *header)
+{
+	char ports[16], prefix[80];
+
+	if (!*header) {
+		printf("%-16s %-24s %-11s %-16s %10s %8s\n", "SERVICE", "PREFIX", "PORTS", "POOL",
+		       "LOOKUPS", "REFUSED");
+		*header = true;
+	}
+	if (s->port_lo == s->port_hi)
+		snprintf(ports, sizeof(ports), "%u", s->port_lo);
+	else
+		snprintf(ports, sizeof(ports), "%u-%u", s->port_lo, s->port_hi);
+	snprintf(prefix, sizeof(prefix), "%s/%u", addr, s->prefixlen);
+	printf("%-16s %-24s %-11s %-16s %10llu %8llu\n", s->name, prefix, ports, pool,
+	       (unsigned long long)st->lookups, (unsigned long long)st->refused);
+}
+
 void print_services(struct ctl *c, struct json *j)
 {
 	struct steer_service s;
 	struct steer_service_stats st;
-	char addr[64], pool[STEER_NAME_LEN], ports[16], prefix[80];
+	char addr[64], pool[STEER_NAME_LEN];
 	bool header = false;
 
 	if (j)
@@ -60,34 +101,10 @@ void print_services(struct ctl *c, struct json *j)
 		service_stats_read(&c->maps, i, &st);
 		format_addr(s.addr, addr, sizeof(addr));
 		pool_name_of(&c->maps, s.pool_id, pool, sizeof(pool));
-		if (j) {
-			json_object_begin(j, NULL);
-			json_string(j, "name", s.name);
-			json_string(j, "address", addr);
-			json_uint(j, "prefixlen", s.prefixlen);
-			json_uint(j, "port_lo", s.port_lo);
-			json_uint(j, "port_hi", s.port_hi);
-			json_string(j, "pool", pool);
-			json_string(j, "owner", owner_name(s.owner));
-			snprintf(prefix, sizeof(prefix), "%s/%u", addr, s.prefixlen);
-			json_string(j, "prefix", prefix);
-			json_uint(j, "lookups", st.lookups);
-			json_uint(j, "refused", st.refused);
-			json_object_end(j);
-			continue;
-		}
-		if (!header) {
-			printf("%-16s %-24s %-11s %-16s %10s %8s\n", "SERVICE", "PREFIX", "PORTS", "POOL",
-			       "LOOKUPS", "REFUSED");
-			header = true;
-		}
-		if (s.port_lo == s.port_hi)
-			snprintf(ports, sizeof(ports), "%u", s.port_lo);
+		if (j)
+			print_service_json(j, &s, addr, pool, &st);
 		else
-			snprintf(ports, sizeof(ports), "%u-%u", s.port_lo, s.port_hi);
-		snprintf(addr + strlen(addr), sizeof(addr) - strlen(addr), "/%u", s.prefixlen);
-		printf("%-16s %-24s %-11s %-16s %10llu %8llu\n", s.name, addr, ports, pool,
-		       (unsigned long long)st.lookups, (unsigned long long)st.refused);
+			print_service_text(&s, addr, pool, &st, &header);
 	}
 	if (j)
 		json_array_end(j);
