@@ -99,7 +99,7 @@ static int run_cmd(struct ctl *c, const struct object *obj, const struct cmd *cm
 
 	if ((ret = opts_parse(obj, cmd, argc, argv, v, c->err)))
 		return ret;
-	return cmd->run(c, v);
+	return cmd->print ? ctl_with_json(c, cmd->print) : cmd->run(c, v);
 }
 
 /* OBJECT VERB ARGS, or OBJECT ARGS for an object that is its own command;

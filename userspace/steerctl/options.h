@@ -72,6 +72,7 @@ struct optval {
 };
 
 struct ctl;
+struct json;
 
 struct cmd {
 	const char *verb;	/* NULL: the object is the command (`steerctl status`) */
@@ -81,6 +82,8 @@ struct cmd {
 	size_t nopts;
 	enum opt_rule rule;
 	int (*run)(struct ctl *c, const struct optval *v);
+	/* a view instead of run: printed as text, or with -j as JSON */
+	void (*print)(struct ctl *c, struct json *j);
 };
 
 struct object {

@@ -190,26 +190,20 @@ void print_pools(struct ctl *c, struct json *j)
 	free(p);
 }
 
-static int do_pool_list(struct ctl *c, const struct optval *v)
-{
-	(void)v;
-	return ctl_with_json(c, print_pools);
-}
-
 static const struct cmd pool_cmds[] = {
 	{ .verb = "add", .opts = pool_add_opts, .nopts = ARRAY_SIZE(pool_add_opts),
 	  .run = do_pool_add, .help = "a new pool, empty",
 	  .doc = "least-conn picks the fewest outstanding connections per unit of weight (an "
-		 "exact scan up to " LIMIT(STEER_SCAN_MAX) " workers, two random choices above); round-robin and random "
-		 "are weighted; hash keeps a source address on one worker through a Maglev table. "
-		 "A pool with no usable worker, an open circuit or a spent quota or rate sends the "
-		 "connection to its fallback, up to " LIMIT(STEER_MAX_HOPS) " hops; with none the connection is refused at "
-		 "once (RST)." },
+		 "exact scan up to " LIMIT(STEER_SCAN_MAX) " workers, two random choices above); "
+		 "round-robin and random are weighted; hash keeps a source address on one worker "
+		 "through a Maglev table. A pool with no usable worker, an open circuit or a spent "
+		 "quota or rate sends the connection to its fallback, up to " LIMIT(STEER_MAX_HOPS)
+		 " hops; with none the connection is refused at once (RST)." },
 	{ .verb = "set", .opts = pool_set_opts, .nopts = ARRAY_SIZE(pool_set_opts),
 	  .rule = RULE_ANY, .run = do_pool_set, .help = "change a pool's policy or fallback" },
 	{ .verb = "del", .opts = pool_name_opt, .nopts = ARRAY_SIZE(pool_name_opt),
 	  .run = do_pool_del, .help = "remove a pool that has no workers" },
-	{ .verb = "list", .run = do_pool_list,
+	{ .verb = "list", .print = print_pools,
 	  .help = "every pool with its counters, circuit and quota (-j: JSON)" },
 	{ .verb = "quota", .opts = pool_quota_opts, .nopts = ARRAY_SIZE(pool_quota_opts),
 	  .run = do_pool_quota, .help = "admit exactly N more connections, then spill to the fallback" },

@@ -110,12 +110,6 @@ void print_services(struct ctl *c, struct json *j)
 		json_array_end(j);
 }
 
-static int do_service_list(struct ctl *c, const struct optval *v)
-{
-	(void)v;
-	return ctl_with_json(c, print_services);
-}
-
 static const struct cmd service_cmds[] = {
 	{ .verb = "add", .opts = service_add_opts, .nopts = ARRAY_SIZE(service_add_opts),
 	  .run = do_service_add, .help = "send new connections to PREFIX and PORT to POOL",
@@ -126,7 +120,7 @@ static const struct cmd service_cmds[] = {
 		 " (prefix, port) keys." },
 	{ .verb = "del", .opts = service_del_opts, .nopts = ARRAY_SIZE(service_del_opts),
 	  .run = do_service_del, .help = "remove a service; its connections go on" },
-	{ .verb = "list", .run = do_service_list,
+	{ .verb = "list", .print = print_services,
 	  .help = "every service with its lookups and refusals (-j: JSON)" },
 };
 

@@ -40,12 +40,6 @@ static void print_status(struct ctl *c, struct json *j)
 	print_workers(c, j);
 }
 
-static int do_status(struct ctl *c, const struct optval *v)
-{
-	(void)v;
-	return ctl_with_json(c, print_status);
-}
-
 static const struct cmd load_cmds[] = {
 	{ .opts = load_opts, .nopts = ARRAY_SIZE(load_opts), .run = do_load,
 	  .help = "load the programs, pin the maps and links, attach them",
@@ -65,7 +59,7 @@ static const struct cmd upgrade_cmds[] = {
 		 "upgrade names it, exits 2 and changes nothing." },
 };
 static const struct cmd status_cmds[] = {
-	{ .run = do_status,
+	{ .print = print_status,
 	  .help = "services, pools and workers in one view (-j: JSON)" },
 };
 

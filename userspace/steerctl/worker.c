@@ -236,12 +236,6 @@ void print_workers(struct ctl *c, struct json *j)
 		json_array_end(j);
 }
 
-static int do_worker_list(struct ctl *c, const struct optval *v)
-{
-	(void)v;
-	return ctl_with_json(c, print_workers);
-}
-
 static const struct cmd worker_cmds[] = {
 	{ .verb = "add", .opts = worker_add_opts, .nopts = ARRAY_SIZE(worker_add_opts),
 	  .rule = RULE_EITHER, .run = do_worker_add,
@@ -258,7 +252,7 @@ static const struct cmd worker_cmds[] = {
 	  .run = do_worker_undrain, .help = "take new connections again" },
 	{ .verb = "del", .opts = worker_name_opt, .nopts = ARRAY_SIZE(worker_name_opt),
 	  .run = do_worker_del, .help = "remove a worker" },
-	{ .verb = "list", .run = do_worker_list,
+	{ .verb = "list", .print = print_workers,
 	  .help = "every worker with its state and counts; gone: its listener closed (-j: JSON)" },
 };
 
