@@ -99,7 +99,11 @@ static int run_cmd(struct ctl *c, const struct object *obj, const struct cmd *cm
 
 	if ((ret = opts_parse(obj, cmd, argc, argv, v, c->err)))
 		return ret;
-	return cmd->print ? ctl_with_json(c, cmd->print) : cmd->run(c, v);
+	if (cmd->print)
+		return ctl_with_json(c, cmd->print);
+	if (cmd->by_name)
+		return (ret = ctl_open_maps(c)) ? ret : cmd->by_name(&c->maps, v[0].s, c->err);
+	return cmd->run(c, v);
 }
 
 /* OBJECT VERB ARGS, or OBJECT ARGS for an object that is its own command;

@@ -73,6 +73,7 @@ struct optval {
 
 struct ctl;
 struct json;
+struct steer_maps;
 
 struct cmd {
 	const char *verb;	/* NULL: the object is the command (`steerctl status`) */
@@ -84,6 +85,8 @@ struct cmd {
 	int (*run)(struct ctl *c, const struct optval *v);
 	/* a view instead of run: printed as text, or with -j as JSON */
 	void (*print)(struct ctl *c, struct json *j);
+	/* or a state.h call on the first positional (pool_del, ...) */
+	int (*by_name)(const struct steer_maps *m, const char *name, char *err);
 };
 
 struct object {

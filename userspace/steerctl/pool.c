@@ -53,15 +53,6 @@ static const struct opt pool_name_opt[] = {
 	{ .arg = "NAME", .type = OPT_STR, .help = "the pool" },
 };
 
-static int do_pool_del(struct ctl *c, const struct optval *v)
-{
-	int ret;
-
-	if ((ret = ctl_open_maps(c)))
-		return ret;
-	return pool_del(&c->maps, v[0].s, c->err);
-}
-
 static const struct opt pool_quota_opts[] = {
 	{ .arg = "NAME", .type = OPT_STR, .help = "the pool" },
 	{ .arg = "N", .what = "quota", .type = OPT_U64, .flags = OPT_OFF, .max = STEER_QUOTA_MAX,
@@ -202,7 +193,7 @@ static const struct cmd pool_cmds[] = {
 	{ .verb = "set", .opts = pool_set_opts, .nopts = ARRAY_SIZE(pool_set_opts),
 	  .rule = RULE_ANY, .run = do_pool_set, .help = "change a pool's policy or fallback" },
 	{ .verb = "del", .opts = pool_name_opt, .nopts = ARRAY_SIZE(pool_name_opt),
-	  .run = do_pool_del, .help = "remove a pool that has no workers" },
+	  .by_name = pool_del, .help = "remove a pool that has no workers" },
 	{ .verb = "list", .print = print_pools,
 	  .help = "every pool with its counters, circuit and quota (-j: JSON)" },
 	{ .verb = "quota", .opts = pool_quota_opts, .nopts = ARRAY_SIZE(pool_quota_opts),

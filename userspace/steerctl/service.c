@@ -36,15 +36,6 @@ static const struct opt service_del_opts[] = {
 	{ .arg = "NAME", .type = OPT_STR, .help = "the service" },
 };
 
-static int do_service_del(struct ctl *c, const struct optval *v)
-{
-	int ret;
-
-	if ((ret = ctl_open_maps(c)))
-		return ret;
-	return service_del(&c->maps, v[0].s, c->err);
-}
-
 static void print_service_json(struct json *j, const struct steer_service *s,
 			       const char *addr, const char *pool,
 			       const struct steer_service_stats *st)
@@ -119,7 +110,7 @@ static const struct cmd service_cmds[] = {
 		 "kernel. All services together hold at most " LIMIT(STEER_MAX_SERVICE_KEYS)
 		 " (prefix, port) keys." },
 	{ .verb = "del", .opts = service_del_opts, .nopts = ARRAY_SIZE(service_del_opts),
-	  .run = do_service_del, .help = "remove a service; its connections go on" },
+	  .by_name = service_del, .help = "remove a service; its connections go on" },
 	{ .verb = "list", .print = print_services,
 	  .help = "every service with its lookups and refusals (-j: JSON)" },
 };

@@ -148,15 +148,6 @@ static int do_worker_undrain(struct ctl *c, const struct optval *v)
 	return worker_update(&c->maps, v[0].s, NULL, NULL, &state, c->err);
 }
 
-static int do_worker_del(struct ctl *c, const struct optval *v)
-{
-	int ret;
-
-	if ((ret = ctl_open_maps(c)))
-		return ret;
-	return worker_del(&c->maps, v[0].s, c->err);
-}
-
 /* Gone: the kernel failed to pick it, or its listener closed, which takes
  * its SOCKMAP entry with it: seen at once, before any connection tries it. */
 static bool worker_gone(const struct ctl *c, uint32_t id, const struct steer_worker_stats *st)
@@ -251,7 +242,7 @@ static const struct cmd worker_cmds[] = {
 	{ .verb = "undrain", .opts = worker_name_opt, .nopts = ARRAY_SIZE(worker_name_opt),
 	  .run = do_worker_undrain, .help = "take new connections again" },
 	{ .verb = "del", .opts = worker_name_opt, .nopts = ARRAY_SIZE(worker_name_opt),
-	  .run = do_worker_del, .help = "remove a worker" },
+	  .by_name = worker_del, .help = "remove a worker" },
 	{ .verb = "list", .print = print_workers,
 	  .help = "every worker with its state and counts; gone: its listener closed (-j: JSON)" },
 };
