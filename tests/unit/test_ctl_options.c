@@ -118,6 +118,8 @@ static void test_errors(void **state)
 		   "unknown or incomplete option '--wait=1'");
 	expect_err(parse("service", "add", v, err, "s", "--prefix", "1.2.3.4/32", "--port", "80",
 			 NULL), err, "service add needs --pool POOL");
+	expect_err(parse("service", "add", v, err, "s", NULL), err,
+		   "service add needs --prefix ADDR/LEN, --port P[-Q] and --pool POOL");
 	expect_err(parse("service", "list", v, err, "x", NULL), err, "service list takes no arguments");
 	expect_err(parse("pool", "add", v, err, "r", "--bogus", NULL), err,
 		   "unknown or incomplete option '--bogus'");

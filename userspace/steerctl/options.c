@@ -210,21 +210,41 @@ static int check_rule(const struct cmd *cmd, const char *where, const struct opt
 	return input_error(err, "%s needs %s", where, text);
 }
 
+/* "--prefix ADDR/LEN, --port P[-Q] and --pool POOL": the required flags missing */
+static size_t missing_text(const struct cmd *cmd, const struct optval *v, char *buf, size_t len)
+{
+	size_t n = 0, total = 0, off = 0;
+
+	for (size_t i = 0; i < cmd->nopts; i++)
+		total += (cmd->opts[i].flags & OPT_REQUIRED) && !v[i].given;
+	for (size_t i = 0; i < cmd->nopts && off < len; i++) {
+		char f[64];
+
+		if (!(cmd->opts[i].flags & OPT_REQUIRED) || v[i].given)
+			continue;
+		flag_text(f, sizeof(f), &cmd->opts[i]);
+		n++;
+		off += snprintf(buf + off, len - off, "%s%s",
+				n == 1 ? "" : n == total ? " and " : ", ", f);
+	}
+	return total;
+}
+
 static int check_given(const struct cmd *cmd, const char *where, const char *object,
 		       const struct optval *v, char *err)
 {
+	char missing[160];
+
+	for (size_t i = 0; i < cmd->nopts; i++)
+		if (!cmd->opts[i].flag && !v[i].given)
+			return input_error(err, "missing %s (see 'steerctl %s help')",
+					   cmd->opts[i].arg ? cmd->opts[i].arg : "argument", object);
+	if (missing_text(cmd, v, missing, sizeof(missing)))
+		return input_error(err, "%s needs %s", where, missing);
 	for (size_t i = 0; i < cmd->nopts; i++) {
 		const struct opt *o = &cmd->opts[i];
 		const struct opt *w = o->with ? cmd_find_opt(cmd, o->with) : NULL;
-		char f[64];
 
-		if (!o->flag && !v[i].given)
-			return input_error(err, "missing %s (see 'steerctl %s help')",
-					   o->arg ? o->arg : "argument", object);
-		if ((o->flags & OPT_REQUIRED) && !v[i].given) {
-			flag_text(f, sizeof(f), o);
-			return input_error(err, "%s needs %s", where, f);
-		}
 		if (w && v[i].given && !v[w - cmd->opts].given)
 			return input_error(err, "--%s goes with --%s", o->flag, o->with);
 	}

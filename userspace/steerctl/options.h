@@ -15,11 +15,13 @@
 #include <stdio.h>
 #include "parse.h"
 
+#ifndef ARRAY_SIZE
 #define ARRAY_SIZE(a) (sizeof(a) / sizeof((a)[0]))
+#endif
 #define OPT_MAX 8		/* options of one command */
-/* a limit from steer.h or defaults.h inside help text: "at most " LIMIT(X) */
-#define LIMIT_(x) #x
-#define LIMIT(x) LIMIT_(x)
+/* a limit from steer.h or defaults.h inside help text: "at most " OPT_LIMIT(X) */
+#define OPT_LIMIT_(x) #x
+#define OPT_LIMIT(x) OPT_LIMIT_(x)
 
 enum opt_type {
 	OPT_FLAG,		/* no value */

@@ -185,10 +185,10 @@ static const struct cmd pool_cmds[] = {
 	{ .verb = "add", .opts = pool_add_opts, .nopts = ARRAY_SIZE(pool_add_opts),
 	  .run = do_pool_add, .help = "a new pool, empty",
 	  .doc = "least-conn picks the fewest outstanding connections per unit of weight (an "
-		 "exact scan up to " LIMIT(STEER_SCAN_MAX) " workers, two random choices above); "
+		 "exact scan up to " OPT_LIMIT(STEER_SCAN_MAX) " workers, two random choices above); "
 		 "round-robin and random are weighted; hash keeps a source address on one worker "
 		 "through a Maglev table. A pool with no usable worker, an open circuit or a spent "
-		 "quota or rate sends the connection to its fallback, up to " LIMIT(STEER_MAX_HOPS)
+		 "quota or rate sends the connection to its fallback, up to " OPT_LIMIT(STEER_MAX_HOPS)
 		 " hops; with none the connection is refused at once (RST)." },
 	{ .verb = "set", .opts = pool_set_opts, .nopts = ARRAY_SIZE(pool_set_opts),
 	  .rule = RULE_ANY, .run = do_pool_set, .help = "change a pool's policy or fallback" },

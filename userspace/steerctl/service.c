@@ -13,7 +13,7 @@ static const struct opt service_add_opts[] = {
 	[SA_PREFIX] = { .flag = "prefix", .arg = "ADDR/LEN", .type = OPT_STR,
 			.flags = OPT_REQUIRED, .help = "IPv4 or IPv6 prefix it serves" },
 	[SA_PORT] = { .flag = "port", .arg = "P[-Q]", .type = OPT_STR, .flags = OPT_REQUIRED,
-		      .help = "a port or a range of at most " LIMIT(STEER_MAX_PORT_SPAN) },
+		      .help = "a port or a range of at most " OPT_LIMIT(STEER_MAX_PORT_SPAN) },
 	[SA_POOL] = { .flag = "pool", .arg = "POOL", .type = OPT_STR, .flags = OPT_REQUIRED,
 		      .help = "the pool its connections go to" },
 };
@@ -107,7 +107,7 @@ static const struct cmd service_cmds[] = {
 	  .doc = "The longest prefix wins, within the packet's family: an IPv6 prefix (even ::/0) "
 		 "never takes IPv4 traffic. An IPv4-mapped IPv6 prefix (inside ::ffff:0:0/96) is "
 		 "refused: write the IPv4 form. Traffic that matches no service is left to the "
-		 "kernel. All services together hold at most " LIMIT(STEER_MAX_SERVICE_KEYS)
+		 "kernel. All services together hold at most " OPT_LIMIT(STEER_MAX_SERVICE_KEYS)
 		 " (prefix, port) keys." },
 	{ .verb = "del", .opts = service_del_opts, .nopts = ARRAY_SIZE(service_del_opts),
 	  .by_name = service_del, .help = "remove a service; its connections go on" },
