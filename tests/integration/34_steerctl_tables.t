@@ -178,7 +178,8 @@ for line in helps.splitlines():
         argv += ["--ok", "1"]	# report needs --ok and/or --errors
     if "@" not in argv:
         print("not ok - %s: cannot place %s in %s" % (syn, opt, argv)); continue
-    cases = [(str(lo - 1) if lo > 0 or above else "-1", False), (str(hi), True), (str(hi + 1), False)]
+    below = "0" if above else str(lo - 1)	# "above 0": 0 itself is refused
+    cases = [(below, False), (str(hi), True), (str(hi + 1), False)]
     cases.append(("0.001" if above else str(lo), True))
     for val, good in cases:
         a = [val if x == "@" else x for x in argv]
