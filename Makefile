@@ -31,8 +31,11 @@ CTL_OBJS := $(call objs_of,$(wildcard userspace/steerctl/*.c))
 DAEMON_OBJS := $(call objs_of,$(wildcard userspace/steerd/*.c))
 # steerd's modules without its main, archived so a unit test links the ones it uses
 DAEMON_MODS := $(filter-out %/main.o,$(DAEMON_OBJS))
+# and steerctl's, so a unit test links its option tables
+CTL_MODS := $(filter-out %/main.o,$(CTL_OBJS))
 LIBSTEER := $(BUILD)/libsteer.a
 LIBSTEERD := $(BUILD)/libsteerd.a
+LIBSTEERCTL := $(BUILD)/libsteerctl.a
 
 TOOLS := tests/tools/sworker tests/tools/sclient
 BENCH_SRC := scripts/bench/src
@@ -80,14 +83,16 @@ $(OBJ)/%.o: %.c
 # the loader is the one object that includes the skeleton
 $(OBJ)/userspace/lib/loader.o: $(BUILD)/steer.skel.h
 # the unit tests reach into steerd and the benchmarks' helpers
-$(OBJ)/tests/unit/%.o: EXTRA_INCLUDES := -Iuserspace/steerd -I$(BENCH_SRC)
+$(OBJ)/tests/unit/%.o: EXTRA_INCLUDES := -Iuserspace/steerd -Iuserspace/steerctl -I$(BENCH_SRC)
 
 $(LIBSTEER): $(LIB_OBJS)
 	$(AR) rcs $@ $^
 $(LIBSTEERD): $(DAEMON_MODS)
 	$(AR) rcs $@ $^
+$(LIBSTEERCTL): $(CTL_MODS)
+	$(AR) rcs $@ $^
 
-$(BUILD)/steerctl: $(CTL_OBJS) $(LIBSTEER)
+$(BUILD)/steerctl: $(OBJ)/userspace/steerctl/main.o $(LIBSTEERCTL) $(LIBSTEER)
 	$(CC) $(USER_CFLAGS) $^ $(LDLIBS) -o $@
 
 $(BUILD)/steerd: $(OBJ)/userspace/steerd/main.o $(LIBSTEERD) $(LIBSTEER)
@@ -99,8 +104,8 @@ tests/tools/%: tests/tools/%.c tests/tools/common.h userspace/lib/netaddr.c user
 
 tools: $(TOOLS) $(BUILD)/agent
 
-# a unit test links what it uses from steerd's modules and libsteer
-$(BUILD)/test_%: $(OBJ)/tests/unit/test_%.o $(LIBSTEERD) $(LIBSTEER)
+# a unit test links what it uses from steerctl's and steerd's modules and libsteer
+$(BUILD)/test_%: $(OBJ)/tests/unit/test_%.o $(LIBSTEERCTL) $(LIBSTEERD) $(LIBSTEER)
 	$(CC) $(USER_CFLAGS) $^ $(DAEMON_LIBS) $(LDLIBS) -lcmocka -o $@
 $(BUILD)/test_bench: $(OBJ)/tests/unit/test_bench.o $(call objs_of,$(BENCH_SRC)/sim.c) $(BENCH_COMMON)
 	$(CC) $(USER_CFLAGS) $^ -lcmocka -lm -o $@
@@ -174,6 +179,11 @@ install: $(BUILD)/steerctl $(BUILD)/steerd
 
 clean:
 	rm -rf $(BUILD) $(TOOLS)
+
+# steerctl(8)'s command list and README's from steerctl's option tables
+.PHONY: steerctl-docs
+steerctl-docs: $(BUILD)/steerctl
+	userspace/steerctl/gendoc.sh $(BUILD)/steerctl docs/man/steerctl.8 README.md
 
 # Benchmarks (root): the proxies and tools they compare with, a build, then
 # scripts/bench/run.sh. `bench` (~20 minutes) writes docs/bench/RESULTS.md

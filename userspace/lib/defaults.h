@@ -25,6 +25,7 @@
 #define STEER_WEIGHT_DEFAULT	100		/* of 0..STEER_WEIGHT_MAX */
 #define STEER_MAXCONN_DEFAULT	0		/* no cap */
 #define STEER_MAXCONN_MAX	UINT32_MAX
+#define STEER_DRAIN_TIMEOUT_S_MAX (86400 * 365)	/* steerctl worker drain --wait --timeout */
 
 /* ---- a pool's admission ---- */
 #define STEER_QUOTA_MAX		(1ull << 62)	/* admissions; headroom below INT64_MAX */
@@ -43,6 +44,7 @@
 #define STEER_CIRCUIT_COOLDOWN_S_MAX	3600
 #define STEER_CIRCUIT_PROBES_DEFAULT	5	/* connections let through half-open */
 #define STEER_CIRCUIT_PROBES_MAX	1000
+#define STEER_REPORT_COUNT_MAX	(1ull << 40)	/* steerctl report --ok/--errors, one report */
 
 /* ---- steerd's loop and checks ---- */
 #define STEER_INTERVAL_MS_DEFAULT	1000

@@ -1,0 +1,41 @@
+/* SPDX-License-Identifier: GPL-2.0 OR BSD-2-Clause */
+/* ctl.h - what steerctl's object files share: the run's state, the object
+ * tables, and the helpers that every command uses. */
+#ifndef STEERCTL_CTL_H
+#define STEERCTL_CTL_H
+
+#include <stdbool.h>
+#include "json.h"
+#include "loader.h"
+#include "options.h"
+#include "parse.h"
+
+struct ctl {
+	bool json;
+	const char *bpffs;
+	struct steer_paths paths;
+	struct steer_maps maps;
+	char err[STEER_ERR_LEN];
+};
+
+extern const struct object obj_load, obj_unload, obj_upgrade, obj_status, obj_service, obj_pool,
+	obj_worker, obj_circuit, obj_report;
+
+void ctl_init(struct ctl *c);
+/* -j/--json and --bpffs may stand anywhere: taken out of argv */
+int ctl_global_opts(struct ctl *c, int *argc, char **argv);
+/* steerctl OBJECT [VERB] ARGS, help included */
+int ctl_dispatch(struct ctl *c, int argc, char **argv);
+void ctl_done(struct ctl *c);
+
+int ctl_error(struct ctl *c, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+int ctl_open_maps(struct ctl *c);
+/* open the maps, then print as text or, with -j, as one JSON object */
+int ctl_with_json(struct ctl *c, void (*print)(struct ctl *c, struct json *j));
+void pool_name_of(const struct steer_maps *m, uint32_t id, char *buf, size_t len);
+
+void print_services(struct ctl *c, struct json *j);
+void print_pools(struct ctl *c, struct json *j);
+void print_workers(struct ctl *c, struct json *j);
+
+#endif

@@ -1,0 +1,206 @@
+// SPDX-License-Identifier: GPL-2.0 OR BSD-2-Clause
+/* pool.c - steerctl pool add|set|del|list|quota|rate: a set of workers,
+ * its policy, its fallback and its admission limits. */
+#include <stdlib.h>
+#include <string.h>
+#include <bpf/bpf.h>
+#include "ctl.h"
+#include "defaults.h"
+#include "state.h"
+
+enum { PA_NAME, PA_POLICY, PA_FALLBACK };
+
+#define POLICY_HELP "how a worker is picked"
+
+static const struct opt pool_add_opts[] = {
+	[PA_NAME] = { .arg = "NAME", .type = OPT_NAME, .what = "pool", .help = "the pool" },
+	[PA_POLICY] = { .flag = "policy", .arg = "POLICY", .type = OPT_POLICY,
+			.flags = OPT_DEFAULT, .def = STEER_POLICY_LEAST_CONN, .help = POLICY_HELP },
+	[PA_FALLBACK] = { .flag = "fallback", .arg = "POOL", .type = OPT_STR,
+			  .help = "where its connections go when it cannot take them" },
+};
+
+static int do_pool_add(struct ctl *c, const struct optval *v)
+{
+	int ret;
+
+	if ((ret = ctl_open_maps(c)))
+		return ret;
+	return pool_add(&c->maps, v[PA_NAME].s, (uint32_t)v[PA_POLICY].u,
+			v[PA_FALLBACK].given ? v[PA_FALLBACK].s : NULL, c->err);
+}
+
+static const struct opt pool_set_opts[] = {
+	[PA_NAME] = { .arg = "NAME", .type = OPT_STR, .help = "the pool" },
+	[PA_POLICY] = { .flag = "policy", .arg = "POLICY", .type = OPT_POLICY, .alt = 1,
+			.help = POLICY_HELP },
+	[PA_FALLBACK] = { .flag = "fallback", .arg = "POOL|none", .type = OPT_STR, .alt = 2,
+			  .help = "another fallback, or none" },
+};
+
+static int do_pool_set(struct ctl *c, const struct optval *v)
+{
+	uint32_t policy = (uint32_t)v[PA_POLICY].u;
+	int ret;
+
+	if ((ret = ctl_open_maps(c)))
+		return ret;
+	return pool_set(&c->maps, v[PA_NAME].s, v[PA_POLICY].given ? &policy : NULL,
+			v[PA_FALLBACK].given ? v[PA_FALLBACK].s : NULL, c->err);
+}
+
+static const struct opt pool_name_opt[] = {
+	{ .arg = "NAME", .type = OPT_STR, .help = "the pool" },
+};
+
+static const struct opt pool_quota_opts[] = {
+	{ .arg = "NAME", .type = OPT_STR, .help = "the pool" },
+	{ .arg = "N", .what = "quota", .type = OPT_U64, .flags = OPT_OFF, .max = STEER_QUOTA_MAX,
+	  .help = "admissions left" },
+};
+
+static int do_pool_quota(struct ctl *c, const struct optval *v)
+{
+	int ret;
+
+	if ((ret = ctl_open_maps(c)))
+		return ret;
+	return pool_set_quota(&c->maps, v[0].s, !v[1].off, (int64_t)v[1].u, c->err);
+}
+
+enum { PR_NAME, PR_RATE, PR_BURST };
+
+static const struct opt pool_rate_opts[] = {
+	[PR_NAME] = { .arg = "NAME", .type = OPT_STR, .help = "the pool" },
+	[PR_RATE] = { .arg = "RATE", .what = "rate", .type = OPT_POSITIVE, .flags = OPT_OFF,
+		      .dmax = STEER_RATE_MAX, .help = "connections per second" },
+	[PR_BURST] = { .flag = "burst", .arg = "B", .type = OPT_U32, .min = STEER_BURST_MIN,
+		       .max = STEER_BURST_MAX, .help = "bucket size; default one second's worth" },
+};
+
+static int do_pool_rate(struct ctl *c, const struct optval *v)
+{
+	double rate = v[PR_RATE].off ? 0 : v[PR_RATE].d;
+	uint32_t burst = (uint32_t)v[PR_BURST].u;
+	int ret;
+
+	if (!v[PR_BURST].given)	/* one second's worth */
+		burst = rate < 1 ? 1 : rate >= STEER_BURST_MAX ? STEER_BURST_MAX : (uint32_t)rate;
+	if ((ret = ctl_open_maps(c)))
+		return ret;
+	return pool_set_rate(&c->maps, v[PR_NAME].s, !v[PR_RATE].off, rate, burst, c->err);
+}
+
+static void print_pool_json(struct json *j, const struct steer_pool *p, const char *fallback,
+			    const struct steer_pool_stats *st, const struct steer_pool_limits *lim,
+			    const struct steer_pool_budget *bud)
+{
+	json_object_begin(j, NULL);
+	json_string(j, "name", p->name);
+	json_string(j, "policy", policy_name(p->policy));
+	if (p->fallback == STEER_NONE)
+		json_null(j, "fallback");
+	else
+		json_string(j, "fallback", fallback);
+	json_uint(j, "workers", p->nworkers);
+	json_uint(j, "table_len", p->table_len);
+	json_uint(j, "selected", st->selected);
+	json_uint(j, "fallback_out", st->fallback_out);
+	json_uint(j, "refused", st->refused);
+	json_string(j, "circuit", circuit_name(p->circuit));
+	json_uint(j, "circuit_forced", p->circuit_forced);
+	json_uint(j, "circuit_out", st->circuit_out);
+	json_uint(j, "probes", st->probes);
+	if (bud->quota_on)
+		json_int(j, "quota_left", bud->quota_left > 0 ? bud->quota_left : 0);
+	else
+		json_null(j, "quota_left");
+	if (lim->rate_on)
+		json_uint(j, "rate_milli", lim->rate_milli);
+	else
+		json_null(j, "rate_milli");
+	json_uint(j, "spilled", st->spilled);
+	json_string(j, "owner", owner_name(p->owner));
+	if (p->quota_set)
+		json_uint(j, "quota", p->quota_conf);
+	else
+		json_null(j, "quota");
+	json_object_end(j);
+}
+
+static void print_pool_text(const struct steer_pool *p, const char *fallback,
+			    const struct steer_pool_stats *st, const struct steer_pool_budget *bud,
+			    bool *header)
+{
+	char quota[24];
+
+	if (!*header) {
+		printf("%-16s %-12s %-16s %7s %10s %12s %8s %-9s %10s %8s\n", "POOL", "POLICY",
+		       "FALLBACK", "WORKERS", "SELECTED", "FALLBACK_OUT", "REFUSED", "CIRCUIT",
+		       "QUOTA_LEFT", "SPILLED");
+		*header = true;
+	}
+	snprintf(quota, sizeof(quota), bud->quota_on ? "%lld" : "-",
+		 (long long)(bud->quota_left > 0 ? bud->quota_left : 0));
+	printf("%-16s %-12s %-16s %7u %10llu %12llu %8llu %-9s %10s %8llu\n", p->name,
+	       policy_name(p->policy), fallback, p->nworkers, (unsigned long long)st->selected,
+	       (unsigned long long)st->fallback_out, (unsigned long long)st->refused,
+	       circuit_name(p->circuit), quota, (unsigned long long)st->spilled);
+}
+
+void print_pools(struct ctl *c, struct json *j)
+{
+	struct steer_pool *p = calloc(1, sizeof(*p));
+	struct steer_pool_limits lim;
+	struct steer_pool_budget bud;
+	struct steer_pool_stats st;
+	char fallback[STEER_NAME_LEN];
+	bool header = false;
+
+	if (!p)
+		return;
+	if (j)
+		json_array_begin(j, "pools");
+	for (uint32_t i = 0; i < STEER_MAX_POOLS; i++) {
+		if (bpf_map_lookup_elem(c->maps.fd[MAP_POOLS], &i, p) || !p->in_use)
+			continue;
+		if (bpf_map_lookup_elem(c->maps.fd[MAP_POOL_STATS], &i, &st))
+			memset(&st, 0, sizeof(st));
+		if (pool_limits_read(&c->maps, i, &lim))
+			memset(&lim, 0, sizeof(lim));
+		if (pool_budget_read(&c->maps, i, &bud))
+			memset(&bud, 0, sizeof(bud));
+		pool_name_of(&c->maps, p->fallback, fallback, sizeof(fallback));
+		if (j)
+			print_pool_json(j, p, fallback, &st, &lim, &bud);
+		else
+			print_pool_text(p, fallback, &st, &bud, &header);
+	}
+	if (j)
+		json_array_end(j);
+	free(p);
+}
+
+static const struct cmd pool_cmds[] = {
+	{ .verb = "add", .opts = pool_add_opts, .nopts = ARRAY_SIZE(pool_add_opts),
+	  .run = do_pool_add, .help = "a new pool, empty",
+	  .doc = "least-conn picks the fewest outstanding connections per unit of weight (an "
+		 "exact scan up to " OPT_LIMIT(STEER_SCAN_MAX) " workers, two random choices above); "
+		 "round-robin and random are weighted; hash keeps a source address on one worker "
+		 "through a Maglev table. A pool with no usable worker, an open circuit or a spent "
+		 "quota or rate sends the connection to its fallback, up to " OPT_LIMIT(STEER_MAX_HOPS)
+		 " hops; with none the connection is refused at once (RST)." },
+	{ .verb = "set", .opts = pool_set_opts, .nopts = ARRAY_SIZE(pool_set_opts),
+	  .rule = RULE_ANY, .run = do_pool_set, .help = "change a pool's policy or fallback" },
+	{ .verb = "del", .opts = pool_name_opt, .nopts = ARRAY_SIZE(pool_name_opt),
+	  .by_name = pool_del, .help = "remove a pool that has no workers" },
+	{ .verb = "list", .print = print_pools,
+	  .help = "every pool with its counters, circuit and quota (-j: JSON)" },
+	{ .verb = "quota", .opts = pool_quota_opts, .nopts = ARRAY_SIZE(pool_quota_opts),
+	  .run = do_pool_quota, .help = "admit exactly N more connections, then spill to the fallback" },
+	{ .verb = "rate", .opts = pool_rate_opts, .nopts = ARRAY_SIZE(pool_rate_opts),
+	  .run = do_pool_rate,
+	  .help = "a token bucket of RATE connections per second; above it, spill to the fallback" },
+};
+
+const struct object obj_pool = { "pool", pool_cmds, ARRAY_SIZE(pool_cmds) };
