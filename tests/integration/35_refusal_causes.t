@@ -80,6 +80,11 @@ steer worker set w1 --weight 100
 
 total=$(( $(causes | tr ' ' '+') ))
 is "$(refused_total)" "$total" "service_stats.refused is the sum of the causes ($total)"
+# steerctl shows the same causes, in JSON and in its table
+is "$(json_of service | jq -r '.services[0].refusals | [.no_pool, .hops_exhausted, .admission, .no_worker, .listener_gone, .assign_failed] | join(" ")')" \
+	"$(causes | sed 's/ $//')" "steerctl -j service list: the causes as counted"
+steer service list | awk 'NR == 2 { print $NF }' | grep -qx 'no_pool=[0-9]*,hops_exhausted=2,admission=[0-9]*,no_worker=[0-9]*,listener_gone=[0-9]*'
+ok $? "steerctl service list: the causes that happened, by name"
 # assign_failed (bpf_sk_assign refusing a listener in worker_socks) has no
 # way to happen from a test: the sockmap holds only TCP listeners.
 is "$(refusals assign_failed)" 0 "assign_failed: none"

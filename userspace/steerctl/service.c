@@ -38,8 +38,10 @@ static const struct opt service_del_opts[] = {
 
 static void print_service_json(struct json *j, const struct steer_service *s,
 			       const char *addr, const char *pool,
-			       const struct steer_service_stats *st)
+			       const struct steer_service_stats *st,
+			       const struct steer_service_refusals *rf)
 {
+	const __u64 *cause = (const __u64 *)rf;
 	char prefix[80];
 
 	json_object_begin(j, NULL);
@@ -54,18 +56,35 @@ static void print_service_json(struct json *j, const struct steer_service *s,
 	json_string(j, "prefix", prefix);
 	json_uint(j, "lookups", st->lookups);
 	json_uint(j, "refused", st->refused);
+	json_object_begin(j, "refusals");
+	for (int k = 0; k < STEER_REFUSE_COUNT; k++)
+		json_uint(j, steer_refusal_names[k], cause[k]);
 	json_object_end(j);
+	json_object_end(j);
+}
+
+/* "no_worker=3,admission=2": the causes that happened, or "-" */
+static void format_refusals(const struct steer_service_refusals *rf, char *out, size_t len)
+{
+	const __u64 *cause = (const __u64 *)rf;
+	size_t n = 0;
+
+	snprintf(out, len, "-");
+	for (int k = 0; k < STEER_REFUSE_COUNT && n < len; k++)
+		if (cause[k])
+			n += snprintf(out + n, len - n, "%s%s=%llu", n ? "," : "",
+				      steer_refusal_names[k], (unsigned long long)cause[k]);
 }
 
 static void print_service_text(const struct steer_service *s, const char *addr,
 			       const char *pool, const struct steer_service_stats *st,
-			       bool *header)
+			       const struct steer_service_refusals *rf, bool *header)
 {
-	char ports[16], prefix[80];
+	char ports[16], prefix[80], why[160];
 
 	if (!*header) {
-		printf("%-16s %-24s %-11s %-16s %10s %8s\n", "SERVICE", "PREFIX", "PORTS", "POOL",
-		       "LOOKUPS", "REFUSED");
+		printf("%-16s %-24s %-11s %-16s %10s %8s %s\n", "SERVICE", "PREFIX", "PORTS", "POOL",
+		       "LOOKUPS", "REFUSED", "WHY");
 		*header = true;
 	}
 	if (s->port_lo == s->port_hi)
@@ -73,14 +92,16 @@ static void print_service_text(const struct steer_service *s, const char *addr,
 	else
 		snprintf(ports, sizeof(ports), "%u-%u", s->port_lo, s->port_hi);
 	snprintf(prefix, sizeof(prefix), "%s/%u", addr, s->prefixlen);
-	printf("%-16s %-24s %-11s %-16s %10llu %8llu\n", s->name, prefix, ports, pool,
-	       (unsigned long long)st->lookups, (unsigned long long)st->refused);
+	format_refusals(rf, why, sizeof(why));
+	printf("%-16s %-24s %-11s %-16s %10llu %8llu %s\n", s->name, prefix, ports, pool,
+	       (unsigned long long)st->lookups, (unsigned long long)st->refused, why);
 }
 
 void print_services(struct ctl *c, struct json *j)
 {
 	struct steer_service s;
 	struct steer_service_stats st;
+	struct steer_service_refusals rf;
 	char addr[64], pool[STEER_NAME_LEN];
 	bool header = false;
 
@@ -90,12 +111,14 @@ void print_services(struct ctl *c, struct json *j)
 		if (bpf_map_lookup_elem(c->maps.fd[MAP_SERVICES], &i, &s) || !s.in_use)
 			continue;
 		service_stats_read(&c->maps, i, &st);
+		if (service_refusals_read(&c->maps, i, &rf))
+			memset(&rf, 0, sizeof(rf));
 		format_addr(s.addr, addr, sizeof(addr));
 		pool_name_of(&c->maps, s.pool_id, pool, sizeof(pool));
 		if (j)
-			print_service_json(j, &s, addr, pool, &st);
+			print_service_json(j, &s, addr, pool, &st, &rf);
 		else
-			print_service_text(&s, addr, pool, &st, &header);
+			print_service_text(&s, addr, pool, &st, &rf, &header);
 	}
 	if (j)
 		json_array_end(j);
