@@ -1,0 +1,35 @@
+/* SPDX-License-Identifier: GPL-2.0 OR BSD-2-Clause */
+/*
+ * config_hooks.h - the rows of steer.conf's schema that a plain type cannot
+ * parse (policy, fallback, socket_group, burst), and the checks of what
+ * refers to what (unique names and listeners, fallback chains, service
+ * overlaps). Each is a conf_hook; see config_schema.h.
+ */
+#ifndef STEER_CONFIG_HOOKS_H
+#define STEER_CONFIG_HOOKS_H
+
+#include "config_schema.h"
+
+#define CONF_HOOK(name)                                                                    \
+	int name(struct conf_ctx *x, const config_setting_t *g, const config_setting_t *s, \
+		 const struct conf_field *f, void *obj)
+
+/* parse */
+CONF_HOOK(conf_parse_policy);
+CONF_HOOK(conf_parse_fallback);
+CONF_HOOK(conf_parse_group);
+CONF_HOOK(conf_parse_burst);
+CONF_HOOK(conf_count_workers);
+/* check */
+CONF_HOOK(conf_check_socket);
+CONF_HOOK(conf_check_http_only);
+CONF_HOOK(conf_check_http_path);
+CONF_HOOK(conf_check_pool_name);
+CONF_HOOK(conf_check_worker_name);
+CONF_HOOK(conf_check_worker_addr);
+CONF_HOOK(conf_check_fallbacks);
+CONF_HOOK(conf_check_service_name);
+CONF_HOOK(conf_check_service_ports);
+CONF_HOOK(conf_check_service_pool);
+
+#endif
