@@ -47,7 +47,7 @@ TEST_SAN ?= -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-r
 # objects made on the way to a test binary are kept (no re-link from scratch)
 .SECONDARY:
 
-.PHONY: all deps test unit-test integration-test demo install clean tools bench-tools fuzz
+.PHONY: all deps test unit-test integration-test demo install clean tools bench-tools fuzz docs
 
 all: $(BUILD)/steerctl $(BUILD)/steerd
 
@@ -106,6 +106,14 @@ $(BUILD)/jsqsim: $(call objs_of,$(BENCH_SRC)/jsqsim.c $(BENCH_SRC)/sim.c) $(BENC
 	$(CC) $(USER_CFLAGS) $^ -lm -o $@
 $(BUILD)/listeners $(BUILD)/calib: $(BUILD)/%: $(OBJ)/$(BENCH_SRC)/%.o
 	$(CC) $(USER_CFLAGS) $^ -o $@
+
+# steer.conf(5)'s settings list, written from steerd's schema tables
+# (test_config fails while the committed page differs)
+$(OBJ)/scripts/conf_settings.o: EXTRA_INCLUDES := -Iuserspace/steerd
+$(BUILD)/conf_settings: $(OBJ)/scripts/conf_settings.o $(LIBSTEERD) $(LIBSTEER)
+	$(CC) $(USER_CFLAGS) $^ $(DAEMON_LIBS) $(LDLIBS) -o $@
+docs: $(BUILD)/conf_settings
+	$(BUILD)/conf_settings docs/man/steer.conf.5
 
 -include $(shell find $(BUILD) -name '*.d' 2>/dev/null)
 

@@ -6,6 +6,7 @@
  * docs/man/steer.conf.5, and test_config fails when the two differ.
  */
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include "config_hooks.h"
 #include "config_schema.h"
@@ -44,19 +45,19 @@ static void doc_type(FILE *out, const struct conf_field *f)
 	switch (f->type) {
 	case CONF_T_UINT:
 	case CONF_T_U64:
-		fprintf(out, "whole number, %.0f..%.0f", f->min, f->max);
+		fprintf(out, "Whole number, %.0f..%.0f", f->min, f->max);
 		break;
 	case CONF_T_DOUBLE:
-		fprintf(out, "number, %c%g, %g]", f->min_excl ? '(' : '[', f->min, f->max);
+		fprintf(out, "Number, %c%.12g, %.12g]", f->min_excl ? '(' : '[', f->min, f->max);
 		break;
 	case CONF_T_BOOL:
-		fputs("true or false", out);
+		fputs("True or false", out);
 		break;
 	case CONF_T_STRING:
-		fprintf(out, "string, at most %zu characters", f->maxlen ? f->maxlen : f->size - 1);
+		fprintf(out, "String, at most %zu characters", f->maxlen ? f->maxlen : f->size - 1);
 		break;
 	case CONF_T_NAME:
-		fprintf(out, "name of 1 to %d letters, digits, '\\-', '_' and '.'",
+		fprintf(out, "Name of 1 to %d letters, digits, '\\-', '_' and '.'",
 			STEER_NAME_LEN - 1);
 		break;
 	case CONF_T_ENDPOINT:
@@ -66,19 +67,20 @@ static void doc_type(FILE *out, const struct conf_field *f)
 		fputs("\"ADDR/LEN\" or \"ADDR\"", out);
 		break;
 	case CONF_T_OCTAL:
-		fprintf(out, "octal string, \"0\"..\"0%o\"", (unsigned int)f->max);
+		fprintf(out, "Octal string, \"0\"..\"0%o\"", (unsigned int)f->max);
 		break;
 	case CONF_T_ENUM:
+		fputs("One of ", out);
 		doc_choices(out, f);
 		break;
 	case CONF_T_PORTS:
-		fprintf(out, "P or \"P\\-Q\", %.0f..%.0f", f->min, f->max);
+		fprintf(out, "Port P or \"P\\-Q\", %.0f..%.0f", f->min, f->max);
 		break;
 	case CONF_T_GROUP:
-		fprintf(out, "block { ... }, see \\fB%s\\fR", f->sub->path);
+		fprintf(out, "Block { ... }, see \\fB%s\\fR", f->sub->path);
 		break;
 	case CONF_T_LIST:
-		fprintf(out, "list ( { ... }, ... ) of at most %.0f, see \\fB%s\\fR", f->max,
+		fprintf(out, "List ( { ... }, ... ) of at most %.0f, see \\fB%s\\fR", f->max,
 			f->sub->path);
 		break;
 	}
@@ -109,7 +111,7 @@ static void doc_default(FILE *out, const struct conf_field *f)
 	case CONF_T_UINT:
 	case CONF_T_U64:
 	case CONF_T_DOUBLE:
-		fprintf(out, "; default %g", f->def);
+		fprintf(out, "; default %.12g", f->def);
 		break;
 	case CONF_T_OCTAL:
 		fprintf(out, "; default \"0%o\"", (unsigned int)f->def);
@@ -146,10 +148,10 @@ static int doc_block(const struct conf_block *b, void *arg)
 		const struct conf_field *f = &b->fields[i];
 
 		fprintf(out, ".TP\n.B %s\n", f->name);
+		roff(out, f->help);
+		fputs(".\n.br\n", out);
 		doc_type(out, f);
 		doc_default(out, f);
-		fputs(".\n", out);
-		roff(out, f->help);
 		fputs(".\n", out);
 	}
 	return 0;
@@ -158,4 +160,57 @@ static int doc_block(const struct conf_block *b, void *arg)
 void conf_schema_doc(FILE *out)
 {
 	conf_schema_walk(doc_block, out);
+}
+
+/* The text of path, or NULL. */
+static char *read_all(const char *path)
+{
+	char *text = NULL;
+	size_t len = 0;
+	FILE *f = fopen(path, "r");
+
+	if (!f)
+		return NULL;
+	if (getdelim(&text, &len, '\0', f) < 0) {
+		free(text);
+		text = NULL;
+	}
+	fclose(f);
+	return text;
+}
+
+int conf_schema_doc_update(const char *path, bool write)
+{
+	char *page = read_all(path), *list = NULL, *begin, *end;
+	size_t len = 0;
+	FILE *out;
+	int ret = -1;
+
+	if (!page)
+		return -1;
+	begin = strstr(page, CONF_DOC_BEGIN);
+	end = begin ? strstr(begin, CONF_DOC_END) : NULL;
+	out = open_memstream(&list, &len);
+	if (!end || !out)
+		goto cleanup;
+	conf_schema_doc(out);
+	if (fclose(out))
+		goto cleanup;
+	begin += strlen(CONF_DOC_BEGIN);
+	ret = (size_t)(end - begin) != len || memcmp(begin, list, len);
+	if (!ret || !write)
+		goto cleanup;
+	out = fopen(path, "w");
+	if (!out) {
+		ret = -1;
+		goto cleanup;
+	}
+	fwrite(page, 1, begin - page, out);
+	fwrite(list, 1, len, out);
+	fputs(end, out);
+	ret = fclose(out) ? -1 : 0;
+cleanup:
+	free(list);
+	free(page);
+	return ret;
 }
