@@ -478,6 +478,9 @@ static const struct bad_case bad_cases[] = {
 	  "out of range 1.." },
 	{ "pools = ( { name = \"a\";\n burst = 5; } );\n", 2, "pools[0].burst", "needs a rate" },
 	{ "pools = ( { name = \"a\";\n quota = -1; } );\n", 2, "pools[0].quota", "must not be negative" },
+	/* steerctl's limit too (defaults.h): headroom below the kernel's INT64_MAX */
+	{ "pools = ( { name = \"a\";\n quota = 4611686018427387905L; } );\n", 2, "pools[0].quota",
+	  "out of range 0..4611686018427387904" },
 	{ "pools = ( { name = \"a\";\n eject_max = 1.5; } );\n", 2, "pools[0].eject_max",
 	  "out of range [0, 1]" },
 	{ "daemon = {\n interval_ms = 49; };\n", 2, "daemon.interval_ms", "out of range 50..60000" },

@@ -325,34 +325,59 @@ static int parse_ports(struct conf_ctx *x, const config_setting_t *s, const stru
 	}
 }
 
+typedef int (*value_parser)(struct conf_ctx *x, const config_setting_t *s,
+			    const struct conf_field *f, void *obj);
+
+static const value_parser parsers[] = {
+	[CONF_T_UINT] = parse_uint,	[CONF_T_U64] = parse_uint,
+	[CONF_T_DOUBLE] = parse_double,	[CONF_T_BOOL] = parse_bool,
+	[CONF_T_STRING] = parse_text,	[CONF_T_NAME] = parse_text,
+	[CONF_T_OCTAL] = parse_octal,	[CONF_T_ENUM] = parse_enum,
+	[CONF_T_ENDPOINT] = parse_addr,	[CONF_T_PREFIX] = parse_addr,
+	[CONF_T_PORTS] = parse_ports,
+};
+
 int conf_parse_value(struct conf_ctx *x, const config_setting_t *s, const struct conf_field *f,
 		     void *obj)
 {
+	if ((size_t)f->type >= sizeof(parsers) / sizeof(parsers[0]) || !parsers[f->type])
+		return conf_fail(x, s, "has no parser");	/* a table bug */
+	return parsers[f->type](x, s, f, obj);
+}
+
+/* A constant default of f into obj, by its type. */
+static void store_default(const struct conf_field *f, void *obj)
+{
+	void *p = CONF_FIELD_PTR(obj, f);
+	bool on = f->def != 0;
+	int idx = (int)f->def;
+
 	switch (f->type) {
 	case CONF_T_UINT:
 	case CONF_T_U64:
-		return parse_uint(x, s, f, obj);
-	case CONF_T_DOUBLE:
-		return parse_double(x, s, f, obj);
-	case CONF_T_BOOL:
-		return parse_bool(x, s, f, obj);
-	case CONF_T_STRING:
-	case CONF_T_NAME:
-		return parse_text(x, s, f, obj);
 	case CONF_T_OCTAL:
-		return parse_octal(x, s, f, obj);
-	case CONF_T_ENUM:
-		return parse_enum(x, s, f, obj);
-	case CONF_T_ENDPOINT:
-	case CONF_T_PREFIX:
-		return parse_addr(x, s, f, obj);
-	case CONF_T_PORTS:
-		return parse_ports(x, s, f, obj);
-	case CONF_T_GROUP:
-	case CONF_T_LIST:
+		store_uint(f, obj, (unsigned long long)f->def);
 		break;
+	case CONF_T_DOUBLE:
+		memcpy(p, &f->def, sizeof(f->def));
+		break;
+	case CONF_T_BOOL:
+		memcpy(p, &on, sizeof(on));
+		break;
+	case CONF_T_STRING:
+		if (f->def_str)
+			snprintf(p, f->size, "%s", f->def_str);
+		break;
+	case CONF_T_ENUM:
+		/* by name; or, parsed by a hook, the value itself */
+		if (f->choices)
+			for (idx = 0; f->choices[idx] && strcmp(f->choices[idx], f->def_str); idx++)
+				;
+		memcpy(p, &idx, sizeof(idx));
+		break;
+	default:
+		break;	/* names, addresses, blocks: none but zeroes */
 	}
-	return conf_fail(x, s, "has no parser");	/* a table bug */
 }
 
 /* The defaults of b's rows into obj; a block's own defaults come with it. */
@@ -360,47 +385,19 @@ static void apply_defaults(struct conf_ctx *x, const struct conf_block *b, void 
 {
 	for (size_t i = 0; i < b->nfields; i++) {
 		const struct conf_field *f = &b->fields[i];
-		void *p = CONF_FIELD_PTR(obj, f);
-		bool on = f->def != 0;
-		int idx = 0;
 
 		switch (f->def_from) {
-		case CONF_DEF_NONE:
-		case CONF_DEF_BURST:	/* by its hook, once the rate is known */
-			continue;
+		case CONF_DEF_CONST:
+			store_default(f, obj);
+			break;
 		case CONF_DEF_INTERVAL:
 			store_uint(f, obj, x->c->interval_ms);
-			continue;
+			break;
 		case CONF_DEF_WORKER_PORT:
 			store_uint(f, obj, ((const struct conf_worker *)x->parent)->addr.port);
-			continue;
-		case CONF_DEF_CONST:
 			break;
-		}
-		switch (f->type) {
-		case CONF_T_UINT:
-		case CONF_T_U64:
-		case CONF_T_OCTAL:
-			store_uint(f, obj, (unsigned long long)f->def);
-			break;
-		case CONF_T_DOUBLE:
-			memcpy(p, &f->def, sizeof(f->def));
-			break;
-		case CONF_T_BOOL:
-			memcpy(p, &on, sizeof(on));
-			break;
-		case CONF_T_STRING:
-			if (f->def_str)
-				snprintf(p, f->size, "%s", f->def_str);
-			break;
-		case CONF_T_ENUM:
-			while (f->choices && f->choices[idx] && strcmp(f->choices[idx], f->def_str))
-				idx++;
-			if (!f->choices)
-				idx = (int)f->def;
-			memcpy(p, &idx, sizeof(idx));
-			break;
-		default:
+		case CONF_DEF_NONE:
+		case CONF_DEF_BURST:	/* by rate's check hook, once it is known */
 			break;
 		}
 	}
@@ -487,10 +484,8 @@ static int load_row(struct conf_ctx *x, const config_setting_t *g, const struct 
 		ret = load_group(x, s, f, obj);
 	else if (f->type == CONF_T_LIST)
 		ret = s ? load_list(x, g, s, f, obj) : 0;
-	else if (f->parse)
-		ret = f->parse(x, g, s, f, obj);
 	else if (s)
-		ret = conf_parse_value(x, s, f, obj);
+		ret = f->parse ? f->parse(x, g, s, f, obj) : conf_parse_value(x, s, f, obj);
 	if (ret)
 		return -1;
 	if (s && f->present)

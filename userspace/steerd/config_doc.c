@@ -86,26 +86,24 @@ static void doc_type(FILE *out, const struct conf_field *f)
 	}
 }
 
+/* What a default that is not a constant is. */
+static const char *const def_from_doc[] = {
+	[CONF_DEF_INTERVAL] = "daemon.interval_ms",
+	[CONF_DEF_WORKER_PORT] = "the port of addr",
+	[CONF_DEF_BURST] = "the rate, at least 1",
+};
+
 static void doc_default(FILE *out, const struct conf_field *f)
 {
 	if (f->required) {
 		fputs("; required", out);
 		return;
 	}
-	switch (f->def_from) {
-	case CONF_DEF_NONE:
+	if (f->def_from == CONF_DEF_NONE)
 		return;
-	case CONF_DEF_INTERVAL:
-		fputs("; default: daemon.interval_ms", out);
+	if (f->def_from != CONF_DEF_CONST) {
+		fprintf(out, "; default: %s", def_from_doc[f->def_from]);
 		return;
-	case CONF_DEF_WORKER_PORT:
-		fputs("; default: the port of addr", out);
-		return;
-	case CONF_DEF_BURST:
-		fputs("; default: the rate, at least 1", out);
-		return;
-	case CONF_DEF_CONST:
-		break;
 	}
 	switch (f->type) {
 	case CONF_T_UINT:
@@ -124,11 +122,11 @@ static void doc_default(FILE *out, const struct conf_field *f)
 		roff(out, f->choices ? f->def_str : policy_name((uint32_t)f->def));
 		break;
 	case CONF_T_STRING:
-		if (f->def_str) {
-			fputs("; default \"", out);
-			roff(out, f->def_str);
-			fputs("\"", out);
-		}
+		if (!f->def_str)
+			break;
+		fputs("; default \"", out);
+		roff(out, f->def_str);
+		fputs("\"", out);
 		break;
 	default:
 		break;

@@ -11,8 +11,6 @@
 #include <string.h>
 #include "config_hooks.h"
 
-#define UNUSED_HOOK_ARGS (void)x, (void)g, (void)s, (void)f, (void)obj
-
 CONF_HOOK(conf_parse_policy)
 {
 	struct conf_pool *p = obj;
@@ -21,8 +19,6 @@ CONF_HOOK(conf_parse_policy)
 
 	(void)g;
 	(void)f;
-	if (!s)
-		return 0;
 	if (conf_get_string(x, s, &v))
 		return -1;
 	return parse_policy(v, &p->policy, perr) ? conf_fail(x, s, "%s", perr) : 0;
@@ -37,8 +33,6 @@ CONF_HOOK(conf_parse_fallback)
 
 	(void)g;
 	(void)f;
-	if (!s)
-		return 0;
 	if (conf_get_string(x, s, &v))
 		return -1;
 	if (!strcmp(v, CONF_FALLBACK_NONE))
@@ -59,8 +53,6 @@ CONF_HOOK(conf_parse_group)
 	const char *v = NULL;
 
 	(void)g;
-	if (!s)
-		return 0;
 	if (conf_get_string(x, s, &v))
 		return -1;
 	if (strlen(v) > f->maxlen)
@@ -79,16 +71,27 @@ CONF_HOOK(conf_parse_group)
 	return 0;
 }
 
-/* burst needs a rate, and defaults to one second's worth of it. */
-CONF_HOOK(conf_parse_burst)
+/* A rate's burst defaults to one second's worth of it ... */
+CONF_HOOK(conf_default_burst)
 {
 	struct conf_pool *p = obj;
 
+	(void)x;
 	(void)g;
-	if (!p->has_rate)
-		return s ? conf_fail(x, s, "needs a rate") : 0;
-	p->burst = p->rate < 1 ? 1 : (uint32_t)p->rate;
-	return s ? conf_parse_value(x, s, f, obj) : 0;
+	(void)s;
+	(void)f;
+	if (p->has_rate)
+		p->burst = p->rate < 1 ? 1 : (uint32_t)p->rate;
+	return 0;
+}
+
+/* ... and a burst without a rate is a mistake. */
+CONF_HOOK(conf_parse_burst)
+{
+	const struct conf_pool *p = obj;
+
+	(void)g;
+	return p->has_rate ? conf_parse_value(x, s, f, obj) : conf_fail(x, s, "needs a rate");
 }
 
 /* Before a pool's workers load: all pools' workers within the kernel's ids. */

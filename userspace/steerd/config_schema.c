@@ -126,7 +126,7 @@ static const struct conf_field pool_fields[] = {
 	  .help = "Admissions left; none: no quota" },
 	{ "rate", CONF_T_DOUBLE, AT(struct conf_pool, rate), RANGE(0, STEER_RATE_MAX),
 	  .min_excl = true, PRESENT(struct conf_pool, has_rate), .def_from = CONF_DEF_NONE,
-	  .help = "Connections per second; none: no limit" },
+	  .check = conf_default_burst, .help = "Connections per second; none: no limit" },
 	{ "burst", CONF_T_UINT, AT(struct conf_pool, burst), RANGE(STEER_BURST_MIN, STEER_BURST_MAX),
 	  .parse = conf_parse_burst, .def_from = CONF_DEF_BURST,
 	  .help = "Connections at once above the rate; needs a rate" },

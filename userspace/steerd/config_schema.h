@@ -35,8 +35,9 @@ enum conf_type {
 struct conf_ctx;
 struct conf_field;
 
-/* A hook parses what no plain type can (g: the group, s: the setting or NULL
- * when absent, obj: the block's struct); it returns 0 or conf_fail(). */
+/* A hook parses what no plain type can, or checks what refers to what
+ * (g: the group, s: the setting, NULL for a check of an absent one; obj:
+ * the block's struct); it returns 0 or conf_fail(). */
 typedef int (*conf_hook)(struct conf_ctx *x, const config_setting_t *g,
 			 const config_setting_t *s, const struct conf_field *f, void *obj);
 
@@ -46,7 +47,7 @@ enum conf_default {
 	CONF_DEF_NONE,		/* nothing (absent means unset: see present) */
 	CONF_DEF_INTERVAL,	/* daemon.interval_ms */
 	CONF_DEF_WORKER_PORT,	/* the worker's addr port */
-	CONF_DEF_BURST,		/* max(1, rate), rounded down */
+	CONF_DEF_BURST,		/* max(1, rate), rounded down: by rate's check hook */
 };
 
 struct conf_field {
@@ -68,7 +69,7 @@ struct conf_field {
 	const struct conf_block *sub;	/* GROUP, LIST */
 	size_t count_off;		/* LIST: offsetof() its size_t count */
 	size_t item_size;		/* LIST: sizeof one item */
-	conf_hook parse;		/* instead of the type's own parse (s may be NULL);
+	conf_hook parse;		/* instead of the type's own parse, when given;
 					 * LIST: before its items load (s is the list) */
 	conf_hook check;		/* after the row, given or not: cross-checks */
 	const char *help;		/* one line for steer.conf(5) */
