@@ -43,22 +43,28 @@ bool config_lint_needed(void)
 	return cuts;
 }
 
-/* Past the number at p; *bad when it is an int literal that does not fit. */
-static const char *skip_number(const char *p, bool *bad)
+/* Past the number at p; *bits = 32 for an integer literal without an L
+ * that does not fit in 32 bits, 64 for any that does not fit in 64 (which
+ * libconfig saturates, L or not), else 0. */
+static const char *skip_number(const char *p, int *bits)
 {
 	const char *start = p, *digits;
+	unsigned long long u;
 	bool real = false;
+	long long v;
 
-	*bad = false;
+	*bits = 0;
 	if (*p == '+' || *p == '-')
 		p++;
 	if (p[0] == '0' && (p[1] == 'x' || p[1] == 'X') && isxdigit((unsigned char)p[2])) {
 		for (digits = p += 2; isxdigit((unsigned char)*p); p++)
 			;
-		if (*p != 'L') {
-			errno = 0;
-			*bad = strtoull(digits, NULL, 16) > INT_MAX || errno;
-		}
+		errno = 0;
+		u = strtoull(digits, NULL, 16);
+		if (errno)
+			*bits = 64;
+		else if (*p != 'L' && u > INT_MAX)
+			*bits = 32;
 	} else {
 		while (isdigit((unsigned char)*p))
 			p++;
@@ -70,13 +76,12 @@ static const char *skip_number(const char *p, bool *bad)
 		     ((p[1] == '+' || p[1] == '-') && isdigit((unsigned char)p[2]))))
 			for (real = true, p += 2; isdigit((unsigned char)*p); p++)
 				;
-		if (!real && *p != 'L') {
-			long long v;
-
-			errno = 0;
-			v = strtoll(start, NULL, 10);
-			*bad = errno || v < INT_MIN || v > INT_MAX;
-		}
+		errno = 0;
+		v = real ? 0 : strtoll(start, NULL, 10);
+		if (errno)
+			*bits = 64;
+		else if (!real && *p != 'L' && (v < INT_MIN || v > INT_MAX))
+			*bits = 32;
 	}
 	while (*p == 'L')
 		p++;
@@ -123,11 +128,25 @@ static int scan_include(struct int_scan *sc, const char **pp, int *line, int dep
 	return scan_file(sc, full, depth + 1);
 }
 
+static void too_big(struct int_scan *sc, const char *file, int line, const char *num, size_t n,
+		    int bits)
+{
+	int shown = n > 24 ? 24 : (int)n;
+
+	if (bits == 64)
+		conf_set_err(sc->err, sc->errlen, "%s:%d: integer %.*s does not fit in 64 bits",
+			     file, line, shown, num);
+	else
+		conf_set_err(sc->err, sc->errlen,
+			     "%s:%d: integer %.*s does not fit in 32 bits, and libconfig %d.%d "
+			     "would silently change it; write %.*sL", file, line, shown, num,
+			     LIBCONFIG_VER_MAJOR, LIBCONFIG_VER_MINOR, shown, num);
+}
+
 static int scan_text(struct int_scan *sc, const char *text, const char *file, int depth)
 {
 	const char *p = text, *end;
-	int line = 1;
-	bool bad;
+	int line = 1, bits;
 
 	while (*p) {
 		if (*p == '\n') {
@@ -150,13 +169,9 @@ static int scan_text(struct int_scan *sc, const char *text, const char *file, in
 				p++;
 		} else if (isdigit((unsigned char)*p) ||
 			   ((*p == '-' || *p == '+') && isdigit((unsigned char)p[1]))) {
-			end = skip_number(p, &bad);
-			if (bad) {
-				conf_set_err(sc->err, sc->errlen,
-					"%s:%d: integer %.*s does not fit in 32 bits, and libconfig %d.%d "
-					"would silently change it; write %.*sL", file, line,
-					(int)(end - p > 24 ? 24 : end - p), p, LIBCONFIG_VER_MAJOR,
-					LIBCONFIG_VER_MINOR, (int)(end - p > 24 ? 24 : end - p), p);
+			end = skip_number(p, &bits);
+			if (bits) {
+				too_big(sc, file, line, p, end - p, bits);
 				return -1;
 			}
 			p = end;
