@@ -17,8 +17,6 @@ CONF_HOOK(conf_parse_policy)
 	char perr[STEER_ERR_LEN];
 	const char *v = NULL;
 
-	(void)g;
-	(void)f;
 	if (conf_get_string(x, s, &v))
 		return -1;
 	return parse_policy(v, &p->policy, perr) ? conf_fail(x, s, "%s", perr) : 0;
@@ -31,8 +29,6 @@ CONF_HOOK(conf_parse_fallback)
 	char perr[STEER_ERR_LEN];
 	const char *v = NULL;
 
-	(void)g;
-	(void)f;
 	if (conf_get_string(x, s, &v))
 		return -1;
 	if (!strcmp(v, CONF_FALLBACK_NONE))
@@ -52,7 +48,6 @@ CONF_HOOK(conf_parse_group)
 	unsigned long n;
 	const char *v = NULL;
 
-	(void)g;
 	if (conf_get_string(x, s, &v))
 		return -1;
 	if (strlen(v) > f->maxlen)
@@ -76,10 +71,6 @@ CONF_HOOK(conf_default_burst)
 {
 	struct conf_pool *p = obj;
 
-	(void)x;
-	(void)g;
-	(void)s;
-	(void)f;
 	if (p->has_rate)
 		p->burst = p->rate < 1 ? 1 : (uint32_t)p->rate;
 	return 0;
@@ -90,7 +81,6 @@ CONF_HOOK(conf_parse_burst)
 {
 	const struct conf_pool *p = obj;
 
-	(void)g;
 	return p->has_rate ? conf_parse_value(x, s, f, obj) : conf_fail(x, s, "needs a rate");
 }
 
@@ -99,9 +89,6 @@ CONF_HOOK(conf_count_workers)
 {
 	size_t n = (size_t)config_setting_length(s);
 
-	(void)g;
-	(void)f;
-	(void)obj;
 	if (x->nworkers + n > STEER_MAX_WORKERS)
 		return conf_fail(x, s, "brings the workers of all pools to more than %d",
 				 STEER_MAX_WORKERS);
@@ -114,8 +101,6 @@ CONF_HOOK(conf_check_socket)
 {
 	const struct steer_config *c = obj;
 
-	(void)s;
-	(void)f;
 	if (c->socket_path[0] != '/')
 		return conf_fail(x, config_setting_get_member(g, "socket"),
 				 "must be an absolute path");
@@ -128,8 +113,6 @@ CONF_HOOK(conf_check_http_only)
 	static const char *const http_only[] = { "path", "expect" };
 	const struct conf_check *k = obj;
 
-	(void)s;
-	(void)f;
 	if (k->type == CONF_CHECK_HTTP)
 		return 0;
 	for (size_t i = 0; i < sizeof(http_only) / sizeof(http_only[0]); i++) {
@@ -147,8 +130,6 @@ CONF_HOOK(conf_check_http_path)
 	const struct conf_check *k = obj;
 	const char *p = k->path;
 
-	(void)s;
-	(void)f;
 	if (p[0] == '/') {
 		while (*p && (unsigned char)*p > ' ' && (unsigned char)*p < 0x7f)
 			p++;
@@ -174,8 +155,6 @@ CONF_HOOK(conf_check_pool_name)
 {
 	const struct conf_pool *p = obj, *other;
 
-	(void)g;
-	(void)f;
 	/* fallback = "maintenance" / "none" must mean one thing only. */
 	if (!strcmp(p->name, CONF_FALLBACK_MAINTENANCE) || !strcmp(p->name, CONF_FALLBACK_NONE))
 		return conf_fail(x, s, "pool name '%s' is reserved (fallback = \"%s\" has a meaning)",
@@ -216,8 +195,6 @@ CONF_HOOK(conf_check_worker_name)
 	const struct conf_worker *w = obj, *other;
 	const struct conf_pool *in;
 
-	(void)g;
-	(void)f;
 	other = other_worker(x->c, w, NULL, &in);
 	if (other)
 		return conf_fail(x, s, "worker '%s' is already defined at line %d (pool '%s')",
@@ -232,8 +209,6 @@ CONF_HOOK(conf_check_worker_addr)
 	const struct conf_worker *w = obj, *other;
 	const struct conf_pool *in;
 
-	(void)g;
-	(void)f;
 	other = other_worker(x->c, w, &w->addr, &in);
 	if (other)
 		return conf_fail(x, s, "worker '%s' at line %d (pool '%s') already listens there",
@@ -312,9 +287,6 @@ CONF_HOOK(conf_check_fallbacks)
 	const struct steer_config *c = x->c;
 	char chain[STEER_ERR_LEN];
 
-	(void)s;
-	(void)f;
-	(void)obj;
 	for (size_t i = 0; i < c->npools; i++)
 		if (check_fallback_target(x, g, i))
 			return -1;
@@ -340,8 +312,6 @@ CONF_HOOK(conf_check_service_name)
 {
 	const struct conf_service *sv = obj;
 
-	(void)g;
-	(void)f;
 	for (const struct conf_service *o = x->c->services; o < sv; o++)
 		if (!strcmp(o->name, sv->name))
 			return conf_fail(x, s, "service '%s' is already defined at line %d",
@@ -363,8 +333,6 @@ CONF_HOOK(conf_check_service_ports)
 	size_t keys = sv->port_hi - sv->port_lo + 1;
 	char addr[64];
 
-	(void)g;
-	(void)f;
 	for (const struct conf_service *o = x->c->services; o < sv; o++) {
 		keys += o->port_hi - o->port_lo + 1;
 		if (!same_prefix(&sv->prefix, &o->prefix) || sv->port_hi < o->port_lo ||
@@ -385,8 +353,6 @@ CONF_HOOK(conf_check_service_pool)
 {
 	const struct conf_service *sv = obj;
 
-	(void)g;
-	(void)f;
 	if (!config_find_pool(x->c, sv->pool))
 		return conf_fail(x, s, "pool '%s' is not defined", sv->pool);
 	return 0;

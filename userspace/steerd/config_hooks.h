@@ -10,9 +10,13 @@
 
 #include "config_schema.h"
 
-#define CONF_HOOK(name)                                                                    \
-	int name(struct conf_ctx *x, const config_setting_t *g, const config_setting_t *s, \
-		 const struct conf_field *f, void *obj)
+/* A hook uses what it needs of its arguments. */
+#define CONF_HOOK(name)                                                        \
+	int name(struct conf_ctx *x __attribute__((unused)),                   \
+		 const config_setting_t *g __attribute__((unused)),            \
+		 const config_setting_t *s __attribute__((unused)),            \
+		 const struct conf_field *f __attribute__((unused)),           \
+		 void *obj __attribute__((unused)))
 
 /* parse */
 CONF_HOOK(conf_parse_policy);

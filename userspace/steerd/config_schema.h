@@ -107,7 +107,7 @@ void conf_schema_doc(FILE *out);
  * when it cannot be read or written or has no markers. */
 int conf_schema_doc_update(const char *path, bool write);
 
-/* ---- for the loader and its hooks (config.c, config_schema.c) ---- */
+/* ---- for the loader and its hooks (config.c, config_hooks.c) ---- */
 struct conf_ctx {
 	const char *file;	/* for settings and errors that carry no file name */
 	char *err;
