@@ -721,7 +721,7 @@ static int files_setup(void **state)
 static int files_teardown(void **state)
 {
 	static const char *const names[] = { "good.conf", "bad.conf", "main.conf", "pools.conf",
-					     "main2.conf", "pools2.conf" };
+					     "main2.conf", "pools2.conf", "dir.conf" };
 	char path[256];
 
 	(void)state;
@@ -780,6 +780,15 @@ static void test_files(void **state)
 	write_file("main2.conf", "@include \"pools2.conf\"\n", path, sizeof(path));
 	assert_int_equal(config_load(path, &c, err, sizeof(err)), -1);
 	assert_non_null(strstr(err, "pools2.conf:2: pools[0].polcy: "));
+
+	/* an @include of a directory is refused (libconfig 1.5 would exit the process) */
+	write_file("dir.conf", "daemon = { interval_ms = 100; };\n@include \".\"\n", path,
+		   sizeof(path));
+	assert_int_equal(config_load(path, &c, err, sizeof(err)), -1);
+	snprintf(want, sizeof(want), "%s:2: @include \".\": not a regular file", path);
+	assert_string_equal(err, want);
+	assert_int_equal(config_load_string("@include \"/\"\n", &c, err, sizeof(err)), -1);
+	assert_string_equal(err, "<string>:1: @include \"/\": not a regular file");
 }
 
 static void test_example_file(void **state)

@@ -545,6 +545,8 @@ int config_load(const char *path, struct steer_config *out, char *err, size_t er
 	config_init(&cfg);
 	/* "@include" is relative to the file's directory, not to our cwd. */
 	config_set_include_dir(&cfg, dirname(dir));
+	if (config_lint_includes_file(path, config_get_include_dir(&cfg), err, errlen))
+		goto cleanup;
 	if (!config_read_file(&cfg, path)) {
 		if (config_error_type(&cfg) == CONFIG_ERR_FILE_IO)
 			conf_set_err(err, errlen, "%s:0: %s", path, strerror(errno));
@@ -571,6 +573,8 @@ int config_load_string(const char *text, struct steer_config *out, char *err, si
 		return -1;
 	}
 	config_init(&cfg);
+	if (config_lint_includes_text(text, STRING_FILE, err, errlen))
+		goto cleanup;
 	if (!config_read_string(&cfg, text)) {
 		syntax_error(&cfg, STRING_FILE, err, errlen);
 		goto cleanup;

@@ -10,6 +10,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include "config_lint.h"
 #include "config_schema.h"
 
@@ -25,6 +26,7 @@
 
 struct int_scan {
 	const char *include_dir;	/* as given to libconfig, or NULL */
+	bool includes_only;		/* the @include targets, not the numbers */
 	char *err;
 	size_t errlen;
 };
@@ -109,10 +111,12 @@ static const char *skip_string(const char *p, int *line, char *buf, size_t len)
 
 static int scan_file(struct int_scan *sc, const char *path, int depth);
 
-static int scan_include(struct int_scan *sc, const char **pp, int *line, int depth)
+static int scan_include(struct int_scan *sc, const char **pp, const char *file, int *line,
+			int depth)
 {
 	char name[PATH_MAX], full[PATH_MAX];
 	const char *p = *pp + strlen("@include");
+	struct stat st;
 
 	while (*p == ' ' || *p == '\t')
 		p++;
@@ -125,6 +129,13 @@ static int scan_include(struct int_scan *sc, const char **pp, int *line, int dep
 		snprintf(full, sizeof(full), "%s/%s", sc->include_dir, name);
 	else
 		snprintf(full, sizeof(full), "%s", name);
+	/* libconfig 1.5 exits the process on a directory (flex's "input in
+	 * flex scanner failed") and would block on a FIFO. */
+	if (sc->includes_only && !stat(full, &st) && !S_ISREG(st.st_mode)) {
+		conf_set_err(sc->err, sc->errlen, "%s:%d: @include \"%s\": not a regular file",
+			     file, *line, name);
+		return -1;
+	}
 	return scan_file(sc, full, depth + 1);
 }
 
@@ -162,7 +173,7 @@ static int scan_text(struct int_scan *sc, const char *text, const char *file, in
 		} else if (*p == '"') {
 			p = skip_string(p + 1, &line, NULL, 0);
 		} else if (!strncmp(p, "@include", strlen("@include"))) {
-			if (scan_include(sc, &p, &line, depth))
+			if (scan_include(sc, &p, file, &line, depth))
 				return -1;
 		} else if (isalpha((unsigned char)*p) || *p == '*') {
 			while (isalnum((unsigned char)*p) || *p == '-' || *p == '_' || *p == '*')
@@ -170,7 +181,7 @@ static int scan_text(struct int_scan *sc, const char *text, const char *file, in
 		} else if (isdigit((unsigned char)*p) ||
 			   ((*p == '-' || *p == '+') && isdigit((unsigned char)p[1]))) {
 			end = skip_number(p, &bits);
-			if (bits) {
+			if (bits && !sc->includes_only) {
 				too_big(sc, file, line, p, end - p, bits);
 				return -1;
 			}
@@ -219,4 +230,20 @@ int config_lint_text(const char *text, const char *file, char *err, size_t errle
 	struct int_scan sc = { .err = err, .errlen = errlen };
 
 	return config_lint_needed() ? scan_text(&sc, text, file, 0) : 0;
+}
+
+int config_lint_includes_file(const char *path, const char *include_dir, char *err,
+			      size_t errlen)
+{
+	struct int_scan sc = { .include_dir = include_dir, .includes_only = true, .err = err,
+			       .errlen = errlen };
+
+	return scan_file(&sc, path, 0);
+}
+
+int config_lint_includes_text(const char *text, const char *file, char *err, size_t errlen)
+{
+	struct int_scan sc = { .includes_only = true, .err = err, .errlen = errlen };
+
+	return scan_text(&sc, text, file, 0);
 }

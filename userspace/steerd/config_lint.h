@@ -19,5 +19,11 @@ bool config_lint_needed(void);
  * include_dir when given), which libconfig read already. */
 int config_lint_file(const char *path, const char *include_dir, char *err, size_t errlen);
 int config_lint_text(const char *text, const char *file, char *err, size_t errlen);
+/* Before libconfig reads: every @include names a regular file (or none
+ * at all, which libconfig reports), as libconfig 1.5 exits the process on a
+ * directory and would block on a FIFO. 0, or -1 with err set. */
+int config_lint_includes_file(const char *path, const char *include_dir, char *err,
+			      size_t errlen);
+int config_lint_includes_text(const char *text, const char *file, char *err, size_t errlen);
 
 #endif
