@@ -108,7 +108,7 @@ $(BUILD)/listeners $(BUILD)/calib: $(BUILD)/%: $(OBJ)/$(BENCH_SRC)/%.o
 	$(CC) $(USER_CFLAGS) $^ -o $@
 
 # steer.conf(5)'s settings list, written from steerd's schema tables
-# (test_config fails while the committed page differs)
+# (test_config_schema fails while the committed page differs)
 $(OBJ)/scripts/conf_settings.o: EXTRA_INCLUDES := -Iuserspace/steerd
 $(BUILD)/conf_settings: $(OBJ)/scripts/conf_settings.o $(LIBSTEERD) $(LIBSTEER)
 	$(CC) $(USER_CFLAGS) $^ $(DAEMON_LIBS) $(LDLIBS) -o $@
