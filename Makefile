@@ -51,7 +51,7 @@ TEST_SAN ?= -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-r
 # objects made on the way to a test binary are kept (no re-link from scratch)
 .SECONDARY:
 
-.PHONY: all deps test unit-test integration-test demo install clean tools bench-tools fuzz bpf-headers
+.PHONY: all deps test unit-test integration-test demo install clean tools bench-tools fuzz bpf-headers docs
 
 all: $(BUILD)/steerctl $(BUILD)/steerd
 
@@ -123,6 +123,14 @@ $(BUILD)/calib: $(BUILD)/%: $(OBJ)/$(BENCH_SRC)/%.o
 $(BUILD)/listeners: $(call objs_of,$(BENCH_SRC)/listeners.c userspace/lib/netaddr.c)
 	$(CC) $(USER_CFLAGS) $^ -o $@
 
+# steer.conf(5)'s settings list, written from steerd's schema tables
+# (test_config_schema fails while the committed page differs)
+$(OBJ)/scripts/conf_settings.o: EXTRA_INCLUDES := -Iuserspace/steerd
+$(BUILD)/conf_settings: $(OBJ)/scripts/conf_settings.o $(LIBSTEERD) $(LIBSTEER)
+	$(CC) $(USER_CFLAGS) $^ $(DAEMON_LIBS) $(LDLIBS) -o $@
+docs: $(BUILD)/conf_settings
+	$(BUILD)/conf_settings docs/man/steer.conf.5
+
 -include $(shell find $(BUILD) -name '*.d' 2>/dev/null)
 
 bench-tools: $(BENCH_TOOLS)
@@ -154,7 +162,7 @@ FUZZ_CFLAGS := -g -O1 -Wall -Wextra -Werror -D_GNU_SOURCE -Ibpf -Iuserspace/lib 
 FUZZERS := build/fuzz/fuzz_config build/fuzz/fuzz_parse
 # each is one clang line over its sources, so it depends on every header it may read
 FUZZ_LIB := userspace/lib/parse.c userspace/lib/netaddr.c userspace/lib/errfmt.c $(wildcard bpf/*.h userspace/lib/*.h)
-build/fuzz/fuzz_config: tests/fuzz/fuzz_config.c userspace/steerd/config.c userspace/steerd/config.h $(FUZZ_LIB)
+build/fuzz/fuzz_config: tests/fuzz/fuzz_config.c $(wildcard userspace/steerd/config*.[ch]) $(FUZZ_LIB)
 	mkdir -p $(@D) && $(CLANG) $(FUZZ_CFLAGS) $(filter %.c,$^) -lconfig -ldl -o $@
 build/fuzz/fuzz_parse: tests/fuzz/fuzz_parse.c $(FUZZ_LIB)
 	mkdir -p $(@D) && $(CLANG) $(FUZZ_CFLAGS) $(filter %.c,$^) -o $@

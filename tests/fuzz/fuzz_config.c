@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: GPL-2.0 OR BSD-2-Clause
 /*
  * fuzz_config - libFuzzer harness for steerd's configuration loader
- * (userspace/steerd/config.c, on top of Debian's libconfig).
+ * (userspace/steerd/config*.c, on top of Debian's libconfig).
  *
  * Each input is written to DIR/steer.conf in a private temporary directory
  * and loaded with config_load(), the way steerd reads its file.
@@ -123,7 +123,7 @@ static bool known_fallback(const struct steer_config *c, const char *fb)
 /* What config.h says of a loaded config. */
 static void check_loaded(const struct steer_config *c)
 {
-	if (c->interval_ms < CONF_INTERVAL_MIN_MS || c->interval_ms > CONF_INTERVAL_MAX_MS)
+	if (c->interval_ms < STEER_INTERVAL_MS_MIN || c->interval_ms > STEER_INTERVAL_MS_MAX)
 		fail("loaded", "loaded an interval out of range", "");
 	if (c->npools > STEER_MAX_POOLS || c->nservices > STEER_MAX_SERVICES)
 		fail("loaded", "loaded too many pools or services", "");
@@ -134,7 +134,7 @@ static void check_loaded(const struct steer_config *c)
 			fail("loaded", "loaded two pools of one name", p->name);
 		if (!known_fallback(c, p->fallback))
 			fail("loaded", "loaded a fallback that names nothing", p->fallback);
-		if (p->has_rate && !(p->rate > 0 && p->rate <= CONF_RATE_MAX))
+		if (p->has_rate && !(p->rate > 0 && p->rate <= STEER_RATE_MAX))
 			fail("loaded", "loaded a rate out of range", p->name);
 		if (p->has_rate && p->burst < 1)
 			fail("loaded", "loaded a burst below 1", p->name);
@@ -146,8 +146,8 @@ static void check_loaded(const struct steer_config *c)
 				fail("loaded", "loaded two workers of one name", w->name);
 			if (w->weight > STEER_WEIGHT_MAX || w->addr.port == 0)
 				fail("loaded", "loaded a worker weight or port out of range", w->name);
-			if (w->check.enabled && (w->check.timeout_ms < CONF_TIMEOUT_MIN_MS ||
-						 w->check.timeout_ms > CONF_TIMEOUT_MAX_MS))
+			if (w->check.enabled && (w->check.timeout_ms < STEER_TIMEOUT_MS_MIN ||
+						 w->check.timeout_ms > STEER_TIMEOUT_MS_MAX))
 				fail("loaded", "loaded a check timeout out of range", w->name);
 		}
 	}

@@ -478,6 +478,9 @@ static const struct bad_case bad_cases[] = {
 	  "out of range 1.." },
 	{ "pools = ( { name = \"a\";\n burst = 5; } );\n", 2, "pools[0].burst", "needs a rate" },
 	{ "pools = ( { name = \"a\";\n quota = -1; } );\n", 2, "pools[0].quota", "must not be negative" },
+	/* steerctl's limit too (defaults.h): headroom below the kernel's INT64_MAX */
+	{ "pools = ( { name = \"a\";\n quota = 4611686018427387905L; } );\n", 2, "pools[0].quota",
+	  "out of range 0..4611686018427387904" },
 	{ "pools = ( { name = \"a\";\n eject_max = 1.5; } );\n", 2, "pools[0].eject_max",
 	  "out of range [0, 1]" },
 	{ "daemon = {\n interval_ms = 49; };\n", 2, "daemon.interval_ms", "out of range 50..60000" },
@@ -718,7 +721,7 @@ static int files_setup(void **state)
 static int files_teardown(void **state)
 {
 	static const char *const names[] = { "good.conf", "bad.conf", "main.conf", "pools.conf",
-					     "main2.conf", "pools2.conf" };
+					     "main2.conf", "pools2.conf", "dir.conf" };
 	char path[256];
 
 	(void)state;
@@ -777,6 +780,15 @@ static void test_files(void **state)
 	write_file("main2.conf", "@include \"pools2.conf\"\n", path, sizeof(path));
 	assert_int_equal(config_load(path, &c, err, sizeof(err)), -1);
 	assert_non_null(strstr(err, "pools2.conf:2: pools[0].polcy: "));
+
+	/* an @include of a directory is refused (libconfig 1.5 would exit the process) */
+	write_file("dir.conf", "daemon = { interval_ms = 100; };\n@include \".\"\n", path,
+		   sizeof(path));
+	assert_int_equal(config_load(path, &c, err, sizeof(err)), -1);
+	snprintf(want, sizeof(want), "%s:2: @include \".\": not a regular file", path);
+	assert_string_equal(err, want);
+	assert_int_equal(config_load_string("@include \"/\"\n", &c, err, sizeof(err)), -1);
+	assert_string_equal(err, "<string>:1: @include \"/\": not a regular file");
 }
 
 static void test_example_file(void **state)

@@ -66,5 +66,6 @@
 #define STEER_MAINT_STATUS_DEFAULT	503
 #define STEER_RETRY_AFTER_S_DEFAULT	30
 #define STEER_RETRY_AFTER_S_MAX		86400
+#define STEER_MAINT_BODY_DEFAULT	"Service under maintenance, please retry later.\n"
 
 #endif /* STEER_DEFAULTS_H */

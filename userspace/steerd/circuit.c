@@ -1,15 +1,17 @@
 // SPDX-License-Identifier: GPL-2.0 OR BSD-2-Clause
 #include <string.h>
 #include "steer.h"
+#include "defaults.h"
 #include "circuit.h"
 
+/* The same defaults as a pool's circuit block in steer.conf. */
 void circuit_params_default(struct circuit_params *p)
 {
-	p->threshold = 0.05;
-	p->window_s = 10;
-	p->min_requests = 20;
-	p->cooldown_s = 5;
-	p->half_open_probes = 5;
+	p->threshold = STEER_CIRCUIT_THRESHOLD_DEFAULT;
+	p->window_s = STEER_CIRCUIT_WINDOW_S_DEFAULT;
+	p->min_requests = STEER_CIRCUIT_MIN_REQUESTS_DEFAULT;
+	p->cooldown_s = STEER_CIRCUIT_COOLDOWN_S_DEFAULT;
+	p->half_open_probes = STEER_CIRCUIT_PROBES_DEFAULT;
 }
 
 void circuit_init(struct circuit *c, const struct circuit_params *p, uint64_t now_ms)

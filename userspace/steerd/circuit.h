@@ -11,12 +11,13 @@
 
 #define CIRCUIT_MAX_BUCKETS 600	/* one per second: windows up to 10 min */
 
+/* Defaults: defaults.h's STEER_CIRCUIT_*_DEFAULT (circuit_params_default). */
 struct circuit_params {
-	double threshold;		/* trip above this error rate (default 0.05) */
-	uint32_t window_s;		/* sliding window (default 10) */
-	uint32_t min_requests;		/* no verdict below this volume (default 20) */
-	uint32_t cooldown_s;		/* open this long before half-open (default 5) */
-	uint32_t half_open_probes;	/* connections let through half-open (default 5) */
+	double threshold;		/* trip above this error rate */
+	uint32_t window_s;		/* sliding window */
+	uint32_t min_requests;		/* no verdict below this volume */
+	uint32_t cooldown_s;		/* open this long before half-open */
+	uint32_t half_open_probes;	/* connections let through half-open */
 };
 
 struct circuit {

@@ -4,7 +4,8 @@
  * validated in one go. A config either loads whole or not at all: on error
  * nothing is kept and err holds one line "FILE:LINE: SETTING: what is wrong",
  * where SETTING is the path as written (e.g. pools[0].workers[1].weight).
- * See scripts/steer.conf.example for the format.
+ * See scripts/steer.conf.example for the format, config_schema.h for the
+ * settings as data.
  */
 #ifndef STEER_CONFIG_H
 #define STEER_CONFIG_H
@@ -15,28 +16,19 @@
 #include <sys/types.h>
 #include "parse.h"
 
-#define CONF_DEFAULT_PATH	"/etc/steer/steer.conf"
-#define CONF_DEFAULT_SOCKET	"/run/steer/steerd.sock"
-#define CONF_DEFAULT_SOCKET_MODE 0660	/* owner and group may report */
+#include "defaults.h"
+
+/* The names steerd's other files use, from defaults.h. */
+#define CONF_DEFAULT_PATH	STEER_CONF_PATH
+#define CONF_DEFAULT_SOCKET	STEER_DAEMON_SOCKET
+#define CONF_DEFAULT_SOCKET_MODE STEER_DAEMON_SOCKET_MODE
 /* fallback = "maintenance" hands a pool's overflow to the maintenance
  * responder; "none" is the same as no fallback. Neither may name a pool. */
 #define CONF_FALLBACK_MAINTENANCE "maintenance"
 #define CONF_FALLBACK_NONE	"none"
 
-/* Ranges, inclusive. The defaults are in the comments of each struct. */
-#define CONF_INTERVAL_MIN_MS	50
-#define CONF_INTERVAL_MAX_MS	60000
-#define CONF_TIMEOUT_MIN_MS	1
-#define CONF_TIMEOUT_MAX_MS	60000
-#define CONF_RISE_FALL_MAX	100
-#define CONF_SLOWSTART_MAX_S	3600
-#define CONF_WINDOW_MAX_S	3600
-#define CONF_COOLDOWN_MAX_S	3600
-#define CONF_MIN_REQUESTS_MAX	1000000
-#define CONF_PROBES_MAX		1000
-#define CONF_RATE_MAX		1e9	/* connections per second */
-#define CONF_RETRY_AFTER_MAX_S	86400
-
+/* Ranges and defaults are in config_schema.c's tables (from defaults.h);
+ * the comments below name the defaults. */
 enum conf_check_type {
 	CONF_CHECK_TCP = 0,	/* connect() succeeds */
 	CONF_CHECK_HTTP = 1,	/* GET path answers with status expect */
@@ -91,7 +83,7 @@ struct conf_pool {
 	bool has_quota;
 	uint64_t quota;			/* admissions left */
 	bool has_rate;
-	double rate;			/* connections per second, (0, CONF_RATE_MAX] */
+	double rate;			/* connections per second, (0, STEER_RATE_MAX] */
 	uint32_t burst;			/* default max(1, rate), rounded down */
 	double eject_max;		/* [0, 1], default 0.5 */
 	struct conf_worker *workers;

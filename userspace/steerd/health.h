@@ -26,11 +26,15 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <sys/socket.h>
+#include "defaults.h"
 
 #define CHECK_PATH_LEN		128
 #define CHECK_DETAIL_LEN	128
-#define CHECK_DEFAULT_STATUS	200
-#define CHECK_DEFAULT_TIMEOUT_MS 2000	/* when timeout_ms is 0 */
+/* When a spec leaves them 0: steer.conf's defaults. steerd always passes
+ * a check's configured timeout (1..STEER_TIMEOUT_MS_MAX), so only a spec
+ * built by hand (the unit tests) ever gets these. */
+#define CHECK_DEFAULT_STATUS	STEER_CHECK_EXPECT_DEFAULT
+#define CHECK_DEFAULT_TIMEOUT_MS STEER_TIMEOUT_MS_DEFAULT
 
 enum check_type { CHECK_TCP, CHECK_HTTP, CHECK_AGENT };
 
