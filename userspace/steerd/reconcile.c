@@ -694,35 +694,48 @@ static void probe_rewatch(struct daemon *d, struct probe *pr, size_t slot, bool 
 		probe_close(d, pr);
 }
 
-static void carry_worker(struct dworker *w, struct dworker *ow, const struct conf_check *ck)
+/* A circuit under the new file's rules: the old one whole (its window
+ * too) when the rules are the same, else a fresh window that keeps the
+ * old state, so a reload never closes an open circuit. */
+static void carry_circuit(struct circuit *c, const struct circuit *old)
 {
-	w->track = ow->track;
-	w->track.rise = ck->rise;
-	w->track.fall = ck->fall;
-	w->agent_state = ow->agent_state;
-	w->agent_pct = ow->agent_pct;
-	w->res = ow->res;
-	w->res_factor = ow->res_factor;
-	w->health = ow->health;
-	w->closed = ow->closed;
-	w->aborted = ow->aborted;
-	w->outlier.state = ow->outlier.state;
-	w->outlier.since_ms = ow->outlier.since_ms;
-	w->present = ow->present;
-	w->id = ow->id;
-	w->pid = ow->pid;
-	snprintf(w->last_detail, sizeof(w->last_detail), "%s", ow->last_detail);
-	/* a check in flight goes on if it still checks the same thing */
-	if (!memcmp(&w->conf.check, &ow->conf.check, sizeof(w->conf.check)) &&
-	    !memcmp(&w->conf.addr, &ow->conf.addr, sizeof(w->conf.addr))) {
-		w->check = ow->check;
-		ow->check.run = NULL;
+	if (!memcmp(&c->p, &old->p, sizeof(c->p))) {
+		*c = *old;
+		return;
 	}
-	if (!memcmp(&w->conf.agent, &ow->conf.agent, sizeof(w->conf.agent)) &&
-	    !memcmp(&w->conf.addr, &ow->conf.addr, sizeof(w->conf.addr))) {
-		w->agent = ow->agent;
-		ow->agent.run = NULL;
-	}
+	c->state = old->state;
+	c->since_ms = old->since_ms;
+}
+
+/* The same check target: a check in flight goes on. */
+static bool same_probe(const struct conf_worker *a, const struct conf_worker *b, bool agent)
+{
+	if (memcmp(&a->addr, &b->addr, sizeof(a->addr)))
+		return false;
+	return agent ? !memcmp(&a->agent, &b->agent, sizeof(a->agent))
+		     : !memcmp(&a->check, &b->check, sizeof(a->check));
+}
+
+/* The old view's worker of the same name hands its live state over as
+ * one unit; only what the file sets is the new one's. A check in flight
+ * that now checks something else stays with ow and ends with it. */
+static void carry_worker(struct dworker *w, struct dworker *ow)
+{
+	struct dworker_live fresh = w->live;
+
+	w->live = ow->live;
+	w->live.track.rise = fresh.track.rise;
+	w->live.track.fall = fresh.track.fall;
+	w->live.outlier = fresh.outlier;
+	carry_circuit(&w->live.outlier, &ow->live.outlier);
+	if (same_probe(&w->conf, &ow->conf, false))
+		ow->live.check.run = NULL;
+	else
+		w->live.check = fresh.check;
+	if (same_probe(&w->conf, &ow->conf, true))
+		ow->live.agent.run = NULL;
+	else
+		w->live.agent = fresh.agent;
 }
 
 static struct dworker *old_worker(struct daemon *d, const char *name)
@@ -731,6 +744,51 @@ static struct dworker *old_worker(struct daemon *d, const char *name)
 		if (!strcmp(d->workers[o].name, name))
 			return &d->workers[o];
 	return NULL;
+}
+
+static struct dpool *old_pool(struct daemon *d, const char *name)
+{
+	for (size_t k = 0; k < d->npools; k++)
+		if (!strcmp(d->pools[k].name, name))
+			return &d->pools[k];
+	return NULL;
+}
+
+/* A worker of the file, as new, then with the old view's live state. */
+static void view_worker(struct daemon *d, struct dworker *w, const struct conf_pool *cp,
+			const struct conf_worker *cw, const struct circuit_params *params,
+			uint64_t now)
+{
+	struct dworker *ow;
+
+	snprintf(w->name, sizeof(w->name), "%s", cw->name);
+	snprintf(w->pool, sizeof(w->pool), "%s", cp->name);
+	w->conf = *cw;
+	w->live.check.fd = w->live.agent.fd = -1;
+	w->live.agent_pct = -1;
+	w->live.res_factor = STEER_HEALTH_FULL;
+	w->live.health = STEER_HEALTH_FULL;
+	health_track_init(&w->live.track, cw->check.rise, cw->check.fall, true, now);
+	/* outlier ejection judges each worker by its pool's rules */
+	circuit_init(&w->live.outlier, params, now);
+	if ((ow = old_worker(d, w->name)))
+		carry_worker(w, ow);
+}
+
+static void view_pool(struct daemon *d, struct dpool *dp, const struct conf_pool *cp,
+		      const struct circuit_params *params, uint64_t now)
+{
+	struct dpool *op;
+
+	snprintf(dp->name, sizeof(dp->name), "%s", cp->name);
+	dp->eject_max = cp->eject_max;
+	circuit_init(&dp->live.circuit, params, now);
+	if (!(op = old_pool(d, cp->name)))
+		return;
+	dp->live.id = op->live.id;
+	dp->live.reports_ok = op->live.reports_ok;
+	dp->live.reports_err = op->live.reports_err;
+	carry_circuit(&dp->live.circuit, &op->live.circuit);
 }
 
 int daemon_rebuild_views(struct daemon *d)
@@ -759,36 +817,10 @@ int daemon_rebuild_views(struct daemon *d)
 			.min_requests = cp->circuit.min_requests, .cooldown_s = cp->circuit.cooldown_s,
 			.half_open_probes = cp->circuit.half_open_probes,
 		};
-		struct dpool *dp = &pools[i];
 
-		snprintf(dp->name, sizeof(dp->name), "%s", cp->name);
-		circuit_init(&dp->circuit, &params, now);
-		dp->eject_max = cp->eject_max;
-		for (size_t k = 0; k < d->npools; k++) {
-			if (!strcmp(d->pools[k].name, cp->name)) {
-				dp->circuit.state = d->pools[k].circuit.state;
-				dp->circuit.since_ms = d->pools[k].circuit.since_ms;
-				dp->id = d->pools[k].id;
-			}
-		}
-		for (size_t k = 0; k < cp->nworkers; k++) {
-			struct dworker *w = &workers[nw++], *ow;
-			const struct conf_worker *cw = &cp->workers[k];
-			const struct conf_check *ck = &cw->check;
-
-			snprintf(w->name, sizeof(w->name), "%s", cw->name);
-			snprintf(w->pool, sizeof(w->pool), "%s", cp->name);
-			w->conf = *cw;
-			w->check.fd = w->agent.fd = -1;
-			w->agent_pct = -1;
-			w->res_factor = STEER_HEALTH_FULL;
-			w->health = STEER_HEALTH_FULL;
-			health_track_init(&w->track, ck->rise, ck->fall, true, now);
-			/* outlier ejection judges each worker by its pool's rules */
-			circuit_init(&w->outlier, &params, now);
-			if ((ow = old_worker(d, w->name)))
-				carry_worker(w, ow, ck);
-		}
+		view_pool(d, &pools[i], cp, &params, now);
+		for (size_t k = 0; k < cp->nworkers; k++)
+			view_worker(d, &workers[nw++], cp, &cp->workers[k], &params, now);
 	}
 	/* what was not carried over: its checks end here, off epoll */
 	daemon_free_views(d);
@@ -797,8 +829,8 @@ int daemon_rebuild_views(struct daemon *d)
 	d->pools = pools;
 	d->npools = np;
 	for (size_t i = 0; i < nw; i++) {
-		probe_rewatch(d, &workers[i].check, i, false);
-		probe_rewatch(d, &workers[i].agent, i, true);
+		probe_rewatch(d, &workers[i].live.check, i, false);
+		probe_rewatch(d, &workers[i].live.agent, i, true);
 	}
 	return 0;
 }
@@ -806,8 +838,8 @@ int daemon_rebuild_views(struct daemon *d)
 void daemon_free_views(struct daemon *d)
 {
 	for (size_t o = 0; o < d->nworkers; o++) {
-		probe_close(d, &d->workers[o].check);
-		probe_close(d, &d->workers[o].agent);
+		probe_close(d, &d->workers[o].live.check);
+		probe_close(d, &d->workers[o].live.agent);
 	}
 	free(d->workers);
 	free(d->pools);
@@ -826,21 +858,24 @@ static void resolve_workers(struct daemon *d, struct actual *a)
 		struct dworker *dw = &d->workers[i];
 		uint32_t id;
 
-		dw->present = (w = actual_worker(a, dw->name, &id)) != NULL;
-		if (!dw->present)
+		dw->live.present = (w = actual_worker(a, dw->name, &id)) != NULL;
+		if (!dw->live.present)
 			continue;
-		if (dw->id != id || dw->pid != (pid_t)w->pid)
-			dw->closed = dw->aborted = 0;	/* another entry: new baseline */
-		dw->id = id;
-		dw->pid = (pid_t)w->pid;
-		dw->health = w->health;
-		if (!dw->closed && !worker_stats_read(&d->maps, dw->id, &st)) {
-			dw->closed = st.steered_closed;
-			dw->aborted = st.steered_aborted;
+		if (dw->live.id != id || dw->live.pid != (pid_t)w->pid)
+			dw->live.counted = false;	/* another entry: new baseline */
+		dw->live.id = id;
+		dw->live.pid = (pid_t)w->pid;
+		dw->live.health = w->health;
+		/* a flag, not closed == 0: a pass between the first connections
+		 * and their sampling must not take them as the baseline */
+		if (!dw->live.counted && !worker_stats_read(&d->maps, dw->live.id, &st)) {
+			dw->live.counted = true;
+			dw->live.closed = st.steered_closed;
+			dw->live.aborted = st.steered_aborted;
 		}
 	}
 	for (size_t i = 0; i < d->npools; i++)
-		actual_pool(a, d->pools[i].name, &d->pools[i].id);
+		actual_pool(a, d->pools[i].name, &d->pools[i].live.id);
 }
 
 /* ---- one pass ----------------------------------------------------------- */
@@ -950,7 +985,7 @@ void daemon_check_maps(struct daemon *d)
 	d->unloaded = false;
 	log_warn("steer's maps were replaced (unload and load): reconciling with %s", d->conf_path);
 	for (size_t i = 0; i < d->nworkers; i++)
-		d->workers[i].present = false;
+		d->workers[i].live.present = false;
 	if (daemon_reconcile(d, err))
 		log_debug("reconcile: %s", err);
 	/* the new pools start closed: give them the circuits steerd holds */
@@ -959,9 +994,9 @@ void daemon_check_maps(struct daemon *d)
 	for (size_t i = 0; i < d->npools; i++) {
 		struct dpool *p = &d->pools[i];
 
-		if (p->circuit.state != STEER_CIRCUIT_CLOSED &&
-		    pool_set_circuit(&d->maps, p->name, p->circuit.state, CIRCUIT_BY_DAEMON,
-				     p->circuit.p.half_open_probes, err))
+		if (p->live.circuit.state != STEER_CIRCUIT_CLOSED &&
+		    pool_set_circuit(&d->maps, p->name, p->live.circuit.state, CIRCUIT_BY_DAEMON,
+				     p->live.circuit.p.half_open_probes, err))
 			log_warn("pool %s: %s", p->name, err);
 	}
 	steer_maps_unlock(&d->maps);
@@ -975,12 +1010,12 @@ void daemon_retake_worker(struct daemon *d, struct dworker *w)
 	struct pass ps = { .d = d, .a = &a };
 	struct steer_worker cur;
 
-	if (d->unloaded || !p || !w->present || worker_listener_alive(&d->maps, w->id))
+	if (d->unloaded || !p || !w->live.present || worker_listener_alive(&d->maps, w->live.id))
 		return;
 	if (steer_maps_lock(&d->maps))
 		return;
 	/* still our entry (not deleted or reused by an operator meanwhile) */
-	if (!snapshot(d, &a) && !bpf_map_lookup_elem(d->maps.fd[MAP_WORKERS], &w->id, &cur) &&
+	if (!snapshot(d, &a) && !bpf_map_lookup_elem(d->maps.fd[MAP_WORKERS], &w->live.id, &cur) &&
 	    cur.in_use && !strncmp(cur.name, w->name, STEER_NAME_LEN) &&
 	    cur.owner == STEER_OWNER_STEERD) {
 		add_worker(&ps, p->name, w->name, &w->conf.addr, &params, "taken again");
