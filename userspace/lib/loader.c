@@ -541,6 +541,7 @@ int steer_maps_open(const struct steer_paths *p, struct steer_maps *m, char *err
 	for (int i = 0; i < MAP_COUNT; i++)
 		m->fd[i] = -1;
 	m->lock_fd = -1;
+	m->snap = steer_snapshot_new();	/* none: every lookup reads the maps */
 	snprintf(m->dir, sizeof(m->dir), "%s", p->dir);
 	/* lock first: an unload or load in progress finishes before we look */
 	if ((ret = lock_dir(p->dir, false, &m->lock_fd, err)) ||
@@ -582,6 +583,8 @@ int steer_maps_lock(struct steer_maps *m)
 
 void steer_maps_unlock(struct steer_maps *m)
 {
+	/* others may write once we let go: our copy is no longer exact */
+	steer_snapshot_forget(m->snap);
 	if (m->lock_fd >= 0)
 		close(m->lock_fd);
 	m->lock_fd = -1;
@@ -590,6 +593,8 @@ void steer_maps_unlock(struct steer_maps *m)
 void steer_maps_close(struct steer_maps *m)
 {
 	steer_maps_unlock(m);
+	steer_snapshot_free(m->snap);
+	m->snap = NULL;
 	for (int i = 0; i < MAP_COUNT; i++) {
 		if (m->fd[i] >= 0)
 			close(m->fd[i]);

@@ -40,9 +40,12 @@ struct steer_paths {
 	char dir[PATH_MAX];	/* root/steer: the pins, and the writers' lock */
 };
 
+struct steer_snapshot;		/* state.c's copy of the named maps */
+
 struct steer_maps {
 	int fd[MAP_COUNT];
 	int lock_fd;		/* flock on the pin dir: one writer at a time */
+	struct steer_snapshot *snap;	/* valid while lock_fd is held; NULL: none */
 	char dir[PATH_MAX];	/* the pin dir, to lock it again */
 	uint64_t netns_ino;	/* namespace the sk_lookup link is attached to */
 };
@@ -80,5 +83,10 @@ void steer_maps_close(struct steer_maps *m);
  * and take the lock again around a batch of writes (steerd). */
 void steer_maps_unlock(struct steer_maps *m);
 int steer_maps_lock(struct steer_maps *m);
+
+/* state.c: the snapshot that steer_maps_open makes and the lock bounds */
+struct steer_snapshot *steer_snapshot_new(void);
+void steer_snapshot_forget(struct steer_snapshot *s);
+void steer_snapshot_free(struct steer_snapshot *s);
 
 #endif

@@ -6,10 +6,25 @@
 #define STEER_STATE_H
 
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 #include "loader.h"
 #include "parse.h"
 #include "sockets.h"
+
+/* The named maps as arrays indexed by id (STEER_MAX_SERVICES, _POOLS,
+ * _WORKERS records), from the snapshot: read in one batch the first time
+ * while the writers' lock is held, kept exact by this process's writes
+ * (and so changing under the caller's feet as it writes), forgotten at
+ * unlock. NULL without the lock, or when it cannot be read. The lookups
+ * below use it the same way, so a command or a reconcile pass costs one
+ * read per map plus its writes, whatever the number of objects. */
+const struct steer_service *state_services(const struct steer_maps *m);
+const struct steer_pool *state_pools(const struct steer_maps *m);
+const struct steer_worker *state_workers(const struct steer_maps *m);
+/* A whole array map of max records of size into out: one batch syscall
+ * where the kernel can, else one lookup per key. */
+int steer_read_array(int fd, uint32_t max, size_t size, void *out);
 
 int pool_find(const struct steer_maps *m, const char *name, uint32_t *id, struct steer_pool *out,
 	      char *err);

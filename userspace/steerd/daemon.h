@@ -55,10 +55,11 @@ struct probe {				/* one active check or agent check */
 	uint64_t next_ms;		/* when to start the next one */
 };
 
-struct dworker {
-	char name[STEER_NAME_LEN];
-	char pool[STEER_NAME_LEN];
-	struct conf_worker conf;
+/* What steerd learns about a worker as it runs: the entry it found in the
+ * maps, its checks and their verdicts, its agent, its resources, its
+ * ejection window. A reload moves it whole to the new view's worker of the
+ * same name (daemon_rebuild_views), so a reload restarts no count. */
+struct dworker_live {
 	bool present;			/* in the maps, with id below */
 	uint32_t id;
 	pid_t pid;
@@ -69,17 +70,30 @@ struct dworker {
 	struct resource_state res;
 	uint32_t res_factor;		/* per-mille */
 	uint32_t health;		/* last written to the kernel */
+	bool counted;			/* closed, aborted hold a reading of this entry */
 	uint64_t closed, aborted;	/* last seen, for deltas */
 	struct circuit outlier;		/* this worker alone: open = ejected */
 	char last_detail[128];
 };
 
-struct dpool {
+struct dworker {
 	char name[STEER_NAME_LEN];
+	char pool[STEER_NAME_LEN];
+	struct conf_worker conf;
+	struct dworker_live live;
+};
+
+/* A pool's, likewise: its circuit (window included) survives a reload. */
+struct dpool_live {
 	uint32_t id;
 	struct circuit circuit;
-	double eject_max;		/* share of the pool that may be ejected at once */
 	uint64_t reports_ok, reports_err;
+};
+
+struct dpool {
+	char name[STEER_NAME_LEN];
+	double eject_max;		/* share of the pool that may be ejected at once */
+	struct dpool_live live;
 };
 
 struct daemon {

@@ -158,10 +158,10 @@ static void read_reports(struct daemon *d)
 			log_warn("report ignored: '%.*s'", (int)strcspn(buf, "\n"), buf);
 			continue;
 		}
-		circuit_record(&p->circuit, now_ms(), ok, errors);
-		circuit_record(&w->outlier, now_ms(), ok, errors);
-		p->reports_ok += ok;
-		p->reports_err += errors;
+		circuit_record(&p->live.circuit, now_ms(), ok, errors);
+		circuit_record(&w->live.outlier, now_ms(), ok, errors);
+		p->live.reports_ok += ok;
+		p->live.reports_err += errors;
 	}
 }
 
@@ -223,7 +223,7 @@ static void start_probe(struct daemon *d, struct dworker *w, struct probe *pr, b
 /* A worker fails its checks while it is down or its last check failed. */
 static bool failing_checks(const struct dworker *w)
 {
-	return !w->track.up || w->track.fail_streak > 0;
+	return !w->live.track.up || w->live.track.fail_streak > 0;
 }
 
 /* How many of pool's checked workers fail their checks now. */
@@ -235,7 +235,7 @@ static size_t pool_check_failures(const struct daemon *d, const char *pool, size
 	for (size_t i = 0; i < d->nworkers; i++) {
 		const struct dworker *w = &d->workers[i];
 
-		if (!w->present || !w->conf.check.enabled || strcmp(w->pool, pool))
+		if (!w->live.present || !w->conf.check.enabled || strcmp(w->pool, pool))
 			continue;
 		(*checked)++;
 		failing += failing_checks(w);
@@ -252,17 +252,17 @@ static void check_done(struct daemon *d, struct dworker *w, const struct check_r
 	struct dpool *p = pool_named(d, w->pool);
 	size_t failing, checked;
 
-	if (health_track_update(&w->track, res->ok, now)) {
-		if (w->track.up)
+	if (health_track_update(&w->live.track, res->ok, now)) {
+		if (w->live.track.up)
 			log_info("worker %s is up (%s)", w->name, res->detail);
 		else
 			log_warn("worker %s is down (%s)", w->name, res->detail);
 	}
-	snprintf(w->last_detail, sizeof(w->last_detail), "%s", res->detail);
+	snprintf(w->live.last_detail, sizeof(w->live.last_detail), "%s", res->detail);
 	if (!p)
 		return;
 	failing = pool_check_failures(d, w->pool, &checked);
-	circuit_record_check(&p->circuit, now, res->ok, failing, checked);
+	circuit_record_check(&p->live.circuit, now, res->ok, failing, checked);
 }
 
 static void agent_done(struct dworker *w, const struct check_result *res)
@@ -270,12 +270,12 @@ static void agent_done(struct dworker *w, const struct check_result *res)
 	/* an agent that does not answer changes nothing, as in HAProxy */
 	if (res->agent_state == AGENT_NONE && !res->ok && res->agent_weight_pct < 0)
 		return;
-	if (res->agent_state != AGENT_NONE && res->agent_state != w->agent_state)
+	if (res->agent_state != AGENT_NONE && res->agent_state != w->live.agent_state)
 		log_info("worker %s: agent says %s", w->name, agent_state_name(res->agent_state));
 	if (res->agent_state != AGENT_NONE)
-		w->agent_state = res->agent_state;
+		w->live.agent_state = res->agent_state;
 	if (res->agent_weight_pct >= 0)
-		w->agent_pct = res->agent_weight_pct;
+		w->live.agent_pct = res->agent_weight_pct;
 }
 
 /* Step one probe; finish it when it is done. */
@@ -301,7 +301,7 @@ static void step_probe(struct daemon *d, struct dworker *w, struct probe *pr, bo
 	}
 	/* a restarted worker: its new listener goes into the map before the
 	 * checks that bring it up are counted */
-	if (res.ok && !w->track.up)
+	if (res.ok && !w->live.track.up)
 		daemon_retake_worker(d, w);
 	check_done(d, w, &res, now);
 }
@@ -311,14 +311,14 @@ static void run_probes(struct daemon *d, uint64_t now)
 	for (size_t i = 0; i < d->nworkers; i++) {
 		struct dworker *w = &d->workers[i];
 
-		if (!w->present)
+		if (!w->live.present)
 			continue;
-		step_probe(d, w, &w->check, false, 0, now);
-		step_probe(d, w, &w->agent, true, 0, now);
-		if (w->conf.check.enabled && !w->check.run && now >= w->check.next_ms)
-			start_probe(d, w, &w->check, false, now);
-		if (w->conf.agent.enabled && !w->agent.run && now >= w->agent.next_ms)
-			start_probe(d, w, &w->agent, true, now);
+		step_probe(d, w, &w->live.check, false, 0, now);
+		step_probe(d, w, &w->live.agent, true, 0, now);
+		if (w->conf.check.enabled && !w->live.check.run && now >= w->live.check.next_ms)
+			start_probe(d, w, &w->live.check, false, now);
+		if (w->conf.agent.enabled && !w->live.agent.run && now >= w->live.agent.next_ms)
+			start_probe(d, w, &w->live.agent, true, now);
 	}
 }
 
@@ -336,15 +336,15 @@ static uint32_t compute_health(const struct dworker *w, uint64_t now)
 	uint64_t h = STEER_HEALTH_FULL;
 
 	if (w->conf.check.enabled) {
-		if (!w->track.up)
+		if (!w->live.track.up)
 			return 0;
-		h = health_slowstart_permille(&w->track, now, w->conf.check.slowstart_s * 1000);
+		h = health_slowstart_permille(&w->live.track, now, w->conf.check.slowstart_s * 1000);
 	}
-	if (agent_blocks(w->agent_state) || w->outlier.state == STEER_CIRCUIT_OPEN)
+	if (agent_blocks(w->live.agent_state) || w->live.outlier.state == STEER_CIRCUIT_OPEN)
 		return 0;
-	if (w->agent_pct >= 0)
-		h = h * (uint64_t)(w->agent_pct > 100 ? 100 : w->agent_pct) / 100;
-	h = h * w->res_factor / STEER_HEALTH_FULL;
+	if (w->live.agent_pct >= 0)
+		h = h * (uint64_t)(w->live.agent_pct > 100 ? 100 : w->live.agent_pct) / 100;
+	h = h * w->live.res_factor / STEER_HEALTH_FULL;
 	return (uint32_t)h;
 }
 
@@ -354,20 +354,20 @@ static void sample_resources(struct daemon *d, struct dworker *w)
 	char err[STEER_ERR_LEN];
 	uint32_t f;
 
-	if (!w->conf.resources || w->pid <= 0)
+	if (!w->conf.resources || w->live.pid <= 0)
 		return;
-	if (resource_sample(w->pid, &s, err, sizeof(err))) {
+	if (resource_sample(w->live.pid, &s, err, sizeof(err))) {
 		log_debug("worker %s: %s", w->name, err);
 		return;
 	}
-	f = resource_factor(&w->res, &s, &d->res_policy);
+	f = resource_factor(&w->live.res, &s, &d->res_policy);
 	log_debug("worker %s: pid %d fds %u/%u mem %llu/%llu cpu_usec %llu%s -> %u", w->name,
-		  (int)w->pid, s.fds, s.fd_limit, (unsigned long long)s.mem_bytes,
+		  (int)w->live.pid, s.fds, s.fd_limit, (unsigned long long)s.mem_bytes,
 		  (unsigned long long)s.mem_limit, (unsigned long long)s.cpu_usec,
 		  s.from_cgroup ? " (cgroup)" : "", f);
-	if (f != w->res_factor)
+	if (f != w->live.res_factor)
 		log_info("worker %s: resource factor %u", w->name, f);
-	w->res_factor = f;
+	w->live.res_factor = f;
 }
 
 /* Connection outcomes since the last interval, for the pool's circuit:
@@ -378,17 +378,23 @@ static void count_outcomes(struct daemon *d, struct dworker *w, uint64_t now)
 	struct dpool *p = pool_named(d, w->pool);
 	uint64_t closed, aborted;
 
-	if (!p || worker_stats_read(&d->maps, w->id, &st))
+	if (!p || worker_stats_read(&d->maps, w->live.id, &st))
 		return;
-	closed = st.steered_closed - w->closed;
-	aborted = st.steered_aborted - w->aborted;
+	if (!w->live.counted) {		/* the first reading is the baseline */
+		w->live.counted = true;
+		w->live.closed = st.steered_closed;
+		w->live.aborted = st.steered_aborted;
+		return;
+	}
+	closed = st.steered_closed - w->live.closed;
+	aborted = st.steered_aborted - w->live.aborted;
 	if (closed > 1u << 30 || aborted > closed)
 		closed = aborted = 0;	/* the slot was reused: start over */
-	w->closed = st.steered_closed;
-	w->aborted = st.steered_aborted;
+	w->live.closed = st.steered_closed;
+	w->live.aborted = st.steered_aborted;
 	if (closed) {
-		circuit_record(&p->circuit, now, closed - aborted, aborted);
-		circuit_record(&w->outlier, now, closed - aborted, aborted);
+		circuit_record(&p->live.circuit, now, closed - aborted, aborted);
+		circuit_record(&w->live.outlier, now, closed - aborted, aborted);
 	}
 }
 
@@ -400,22 +406,22 @@ static void update_workers(struct daemon *d, uint64_t now, bool sample)
 		struct dworker *w = &d->workers[i];
 		uint32_t h;
 
-		if (!w->present)
+		if (!w->live.present)
 			continue;
 		if (sample) {
 			sample_resources(d, w);
 			count_outcomes(d, w, now);
 		}
 		h = compute_health(w, now);
-		if (h == w->health)
+		if (h == w->live.health)
 			continue;
 		if (steer_maps_lock(&d->maps))
 			continue;
-		if (worker_set_health(&d->maps, w->id, w->name, h, err)) {
+		if (worker_set_health(&d->maps, w->live.id, w->name, h, err)) {
 			log_warn("worker %s: %s", w->name, err);
-			w->present = false;	/* deleted by an operator: look again */
+			w->live.present = false;	/* deleted by an operator: look again */
 		} else {
-			w->health = h;
+			w->live.health = h;
 		}
 		steer_maps_unlock(&d->maps);
 	}
@@ -431,7 +437,7 @@ static size_t ejected_in(const struct daemon *d, const char *pool, size_t *membe
 		if (strcmp(d->workers[i].pool, pool))
 			continue;
 		(*members)++;
-		n += d->workers[i].outlier.state == STEER_CIRCUIT_OPEN;
+		n += d->workers[i].live.outlier.state == STEER_CIRCUIT_OPEN;
 	}
 	return n;
 }
@@ -445,24 +451,24 @@ static void update_outliers(struct daemon *d, uint64_t now)
 	for (size_t i = 0; i < d->nworkers; i++) {
 		struct dworker *w = &d->workers[i];
 		struct dpool *p = pool_named(d, w->pool);
-		struct circuit before = w->outlier;
+		struct circuit before = w->live.outlier;
 		size_t members, ejected, cap;
 
-		if (!p || !circuit_tick(&w->outlier, now))
+		if (!p || !circuit_tick(&w->live.outlier, now))
 			continue;
-		if (w->outlier.state == STEER_CIRCUIT_OPEN && before.state == STEER_CIRCUIT_CLOSED) {
+		if (w->live.outlier.state == STEER_CIRCUIT_OPEN && before.state == STEER_CIRCUIT_CLOSED) {
 			ejected = ejected_in(d, w->pool, &members) - 1;
 			cap = (size_t)(p->eject_max * (double)members);
 			if (cap >= members)
 				cap = members - 1;
 			if (ejected >= cap) {
-				w->outlier = before;	/* over the cap: stays in */
+				w->live.outlier = before;	/* over the cap: stays in */
 				continue;
 			}
 			log_warn("worker %s ejected as an outlier", w->name);
-		} else if (w->outlier.state == STEER_CIRCUIT_HALF_OPEN) {
+		} else if (w->live.outlier.state == STEER_CIRCUIT_HALF_OPEN) {
 			/* back in after the cool-down, judged afresh on what follows */
-			w->outlier.state = STEER_CIRCUIT_CLOSED;
+			w->live.outlier.state = STEER_CIRCUIT_CLOSED;
 			log_info("worker %s back from ejection", w->name);
 		}
 	}
@@ -475,16 +481,16 @@ static void update_circuits(struct daemon *d, uint64_t now)
 	for (size_t i = 0; i < d->npools; i++) {
 		struct dpool *p = &d->pools[i];
 		uint64_t total;
-		double rate = circuit_error_rate(&p->circuit, now, &total);
+		double rate = circuit_error_rate(&p->live.circuit, now, &total);
 
-		if (!circuit_tick(&p->circuit, now))
+		if (!circuit_tick(&p->live.circuit, now))
 			continue;
 		log_warn("pool %s: circuit %s (error rate %.1f%% of %llu)", p->name,
-			 circuit_name(p->circuit.state), rate * 100, (unsigned long long)total);
+			 circuit_name(p->live.circuit.state), rate * 100, (unsigned long long)total);
 		if (steer_maps_lock(&d->maps))
 			continue;
-		if (pool_set_circuit(&d->maps, p->name, p->circuit.state, CIRCUIT_BY_DAEMON,
-				     p->circuit.p.half_open_probes, err))
+		if (pool_set_circuit(&d->maps, p->name, p->live.circuit.state, CIRCUIT_BY_DAEMON,
+				     p->live.circuit.p.half_open_probes, err))
 			log_warn("pool %s: %s", p->name, err);
 		steer_maps_unlock(&d->maps);
 	}
@@ -552,7 +558,7 @@ static bool worker_metric(const struct worker_view *v, enum worker_metric m, dou
 	case WM_WEIGHT: *value = v->cfg.weight * (v->cfg.health / 1000.0); return true;
 	case WM_UP:
 		*value = v->alive && !(v->stats_ok && v->st.gone) &&
-			 (!v->dw || (v->dw->present && v->dw->track.up));
+			 (!v->dw || (v->dw->live.present && v->dw->live.track.up));
 		return true;
 	}
 	return false;
@@ -568,7 +574,7 @@ static bool pool_metric(const struct pool_view *v, uint64_t now, enum pool_metri
 	case PM_ERRORS:
 		if (!v->dp)
 			return false;
-		*value = circuit_error_rate(&v->dp->circuit, now, &total);
+		*value = circuit_error_rate(&v->dp->live.circuit, now, &total);
 		return true;
 	case PM_QUOTA:
 		*value = (double)(v->bud.quota_left > 0 ? v->bud.quota_left : 0);
@@ -581,7 +587,7 @@ static bool pool_metric(const struct pool_view *v, uint64_t now, enum pool_metri
 static const struct dworker *dworker_of(const struct daemon *d, uint32_t id, const char *name)
 {
 	for (size_t i = 0; i < d->nworkers; i++)
-		if (d->workers[i].present && d->workers[i].id == id &&
+		if (d->workers[i].live.present && d->workers[i].live.id == id &&
 		    !strcmp(d->workers[i].name, name))
 			return &d->workers[i];
 	return NULL;
@@ -605,7 +611,7 @@ static size_t read_pool_views(struct daemon *d, struct pool_view *pv)
 		v->stats_ok = !bpf_map_lookup_elem(d->maps.fd[MAP_POOL_STATS], &id, &v->st);
 		v->budget_ok = !pool_budget_read(&d->maps, id, &v->bud);
 		for (size_t k = 0; k < d->npools; k++)
-			if (d->pools[k].id == id && !strcmp(d->pools[k].name, v->name))
+			if (d->pools[k].live.id == id && !strcmp(d->pools[k].name, v->name))
 				v->dp = &d->pools[k];
 		n++;
 	}
@@ -1018,7 +1024,7 @@ static void on_probe_event(struct daemon *d, uint64_t token, uint32_t revents)
 	if (slot >= d->nworkers)
 		return;
 	w = &d->workers[slot];
-	pr = agent ? &w->agent : &w->check;
+	pr = agent ? &w->live.agent : &w->live.check;
 	if (!pr->run || pr->seq != seq)
 		return;
 	step_probe(d, w, pr, agent, revents, now_ms());

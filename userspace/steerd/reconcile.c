@@ -161,70 +161,48 @@ void daemon_print_desired(const struct steer_config *c, FILE *f)
 	fputc('\n', f);
 }
 
-/* ---- the actual state: a snapshot of the maps ------------------------- */
+/* ---- the actual state: the maps' snapshot ------------------------------ */
 
+/* The named maps as arrays by id, from state.c's snapshot: one batch read
+ * per map per pass, kept exact by the pass's own writes (under the lock,
+ * no one else writes), so a pass costs O(W) map operations. */
 struct actual {
-	struct steer_service services[STEER_MAX_SERVICES];
-	struct steer_pool pools[STEER_MAX_POOLS];
-	struct steer_worker workers[STEER_MAX_WORKERS];
+	const struct steer_maps *m;
+	const struct steer_service *services;
+	const struct steer_pool *pools;
+	const struct steer_worker *workers;
 };
-
-/* A whole array map in one batch syscall where the kernel can (a pass
- * with nothing to do costs a few syscalls), else one lookup per key. */
-static int read_array(int fd, uint32_t max, size_t size, void *out)
-{
-	uint32_t *keys = calloc(max, sizeof(*keys)), count = max, batch;
-	int ret = 0;
-
-	if (!keys)
-		return -1;
-	if ((!bpf_map_lookup_batch(fd, NULL, &batch, keys, out, &count, NULL) || errno == ENOENT) &&
-	    count == max)
-		goto done;
-	for (uint32_t i = 0; i < max && !ret; i++)
-		ret = bpf_map_lookup_elem(fd, &i, (char *)out + i * size);
-done:
-	free(keys);
-	return ret;
-}
 
 static int snapshot(struct daemon *d, struct actual *a)
 {
-	return read_array(d->maps.fd[MAP_SERVICES], STEER_MAX_SERVICES, sizeof(a->services[0]),
-			  a->services) ||
-	       read_array(d->maps.fd[MAP_POOLS], STEER_MAX_POOLS, sizeof(a->pools[0]), a->pools) ||
-	       read_array(d->maps.fd[MAP_WORKERS], STEER_MAX_WORKERS, sizeof(a->workers[0]),
-			  a->workers);
+	a->m = &d->maps;
+	a->services = state_services(&d->maps);
+	a->pools = state_pools(&d->maps);
+	a->workers = state_workers(&d->maps);
+	return a->services && a->pools && a->workers ? 0 : -1;
 }
 
-static struct steer_pool *actual_pool(struct actual *a, const char *name, uint32_t *id)
+static const struct steer_pool *actual_pool(const struct actual *a, const char *name, uint32_t *id)
 {
-	for (uint32_t i = 0; i < STEER_MAX_POOLS; i++)
-		if (a->pools[i].in_use && !strncmp(a->pools[i].name, name, STEER_NAME_LEN)) {
-			*id = i;
-			return &a->pools[i];
-		}
-	return NULL;
+	char err[STEER_ERR_LEN];
+
+	return pool_find(a->m, name, id, NULL, err) ? NULL : &a->pools[*id];
 }
 
-static struct steer_worker *actual_worker(struct actual *a, const char *name, uint32_t *id)
+static const struct steer_worker *actual_worker(const struct actual *a, const char *name,
+						uint32_t *id)
 {
-	for (uint32_t i = 0; i < STEER_MAX_WORKERS; i++)
-		if (a->workers[i].in_use && !strncmp(a->workers[i].name, name, STEER_NAME_LEN)) {
-			*id = i;
-			return &a->workers[i];
-		}
-	return NULL;
+	char err[STEER_ERR_LEN];
+
+	return worker_find(a->m, name, id, NULL, err) ? NULL : &a->workers[*id];
 }
 
-static struct steer_service *actual_service(struct actual *a, const char *name, uint32_t *id)
+static const struct steer_service *actual_service(const struct actual *a, const char *name,
+						  uint32_t *id)
 {
-	for (uint32_t i = 0; i < STEER_MAX_SERVICES; i++)
-		if (a->services[i].in_use && !strncmp(a->services[i].name, name, STEER_NAME_LEN)) {
-			*id = i;
-			return &a->services[i];
-		}
-	return NULL;
+	char err[STEER_ERR_LEN];
+
+	return service_find(a->m, name, id, NULL, err) ? NULL : &a->services[*id];
 }
 
 static const char *pool_name_in(const struct actual *a, uint32_t id)
@@ -298,7 +276,7 @@ static void adopt(struct pass *ps, const char *what, const char *name,
 
 static void ensure_pool(struct pass *ps, const char *name, uint32_t policy)
 {
-	struct steer_pool *cur;
+	const struct steer_pool *cur;
 	char err[STEER_ERR_LEN];
 	uint32_t id;
 	int ret;
@@ -318,7 +296,7 @@ static void ensure_pool(struct pass *ps, const char *name, uint32_t policy)
  * the maps hold now (another pool still has to change first). */
 static bool settle_pool(struct pass *ps, const char *name, uint32_t policy, const char *fallback)
 {
-	struct steer_pool *cur;
+	const struct steer_pool *cur;
 	char err[STEER_ERR_LEN];
 	uint32_t id;
 	int ret;
@@ -351,10 +329,6 @@ static int reconcile_pools(struct pass *ps)
 		ensure_pool(ps, MAINTENANCE_POOL, STEER_POLICY_LEAST_CONN);
 	for (size_t i = 0; i < c->npools; i++)
 		ensure_pool(ps, c->pools[i].name, c->pools[i].policy);
-	if (snapshot(ps->d, ps->a)) {
-		free(late);
-		return -1;
-	}
 	if (c->maintenance.enabled)
 		settle_pool(ps, MAINTENANCE_POOL, STEER_POLICY_LEAST_CONN, "none");
 	for (size_t i = 0; i < c->npools; i++)
@@ -396,7 +370,7 @@ static void reconcile_limits(struct pass *ps)
 		const struct conf_pool *p = &c->pools[i];
 		struct steer_pool_limits lim;
 		struct steer_pool_budget bud;
-		struct steer_pool *cur;
+		const struct steer_pool *cur;
 		uint64_t rate_milli = p->has_rate ? rate_milli_of(p->rate) : 0;
 		uint64_t burst_milli = p->has_rate ? (uint64_t)p->burst * STEER_MILLI : 0;
 		uint32_t id;
@@ -494,7 +468,7 @@ static void add_worker(struct pass *ps, const char *pool, const char *name,
 static void reconcile_worker(struct pass *ps, const char *pool, const char *name,
 			     const struct steer_endpoint *ep, const struct worker_params *params)
 {
-	struct steer_worker *cur;
+	const struct steer_worker *cur;
 	char err[STEER_ERR_LEN];
 	uint32_t id, pool_id;
 	int ret;
@@ -569,7 +543,7 @@ static void reconcile_services(struct pass *ps)
 
 	for (size_t i = 0; i < c->nservices; i++) {
 		const struct conf_service *s = &c->services[i];
-		struct steer_service *cur;
+		const struct steer_service *cur;
 		uint32_t id, pool_id;
 		int ret;
 
@@ -628,7 +602,8 @@ static const char *renamed_to(struct pass *ps, const struct steer_worker *w)
 }
 
 /* Services and workers go before the file's are added, so that a renamed
- * one finds its socket, address and ports free in the same pass. */
+ * one finds its socket, address and ports free in the same pass. Each
+ * record is copied first: the snapshot changes as we write. */
 static void remove_dropped(struct pass *ps)
 {
 	const struct steer_config *c = &ps->d->conf;
@@ -636,60 +611,60 @@ static void remove_dropped(struct pass *ps)
 	char err[STEER_ERR_LEN];
 
 	for (uint32_t i = 0; i < STEER_MAX_SERVICES; i++) {
-		struct steer_service *s = &a->services[i];
+		struct steer_service s = a->services[i];
 
-		if (s->in_use && s->owner == STEER_OWNER_STEERD && !desired_service(c, s->name) &&
-		    !service_del(&ps->d->maps, s->name, err))
-			log_info("service %s removed", s->name);
+		if (s.in_use && s.owner == STEER_OWNER_STEERD && !desired_service(c, s.name) &&
+		    !service_del(&ps->d->maps, s.name, err))
+			log_info("service %s removed", s.name);
 	}
 	for (uint32_t i = 0; i < STEER_MAX_WORKERS; i++) {
-		struct steer_worker *w = &a->workers[i];
+		struct steer_worker w = a->workers[i];
 		const char *heir;
 
-		if (!w->in_use || w->owner != STEER_OWNER_STEERD || desired_worker(c, w->name))
+		if (!w.in_use || w.owner != STEER_OWNER_STEERD || desired_worker(c, w.name))
 			continue;
 		/* renamed in the file: the same entry takes the new name, so its
 		 * pool never goes without it and its counts go on */
-		if ((heir = renamed_to(ps, w)) && !worker_rename(&ps->d->maps, w->name, heir, err)) {
-			log_info("worker %s renamed %s", w->name, heir);
+		if ((heir = renamed_to(ps, &w)) && !worker_rename(&ps->d->maps, w.name, heir, err)) {
+			log_info("worker %s renamed %s", w.name, heir);
 			continue;
 		}
-		if (!worker_del(&ps->d->maps, w->name, err))
-			log_info("worker %s removed", w->name);
+		if (!worker_del(&ps->d->maps, w.name, err))
+			log_info("worker %s removed", w.name);
 	}
+}
+
+/* A pool that steerd owns and the file no longer names, by id: its name
+ * copied into name. */
+static bool dropped_pool(const struct pass *ps, uint32_t id, char name[STEER_NAME_LEN])
+{
+	const struct steer_pool *p = &ps->a->pools[id];
+
+	if (!p->in_use || p->owner != STEER_OWNER_STEERD || desired_pool(&ps->d->conf, p->name))
+		return false;
+	memcpy(name, p->name, STEER_NAME_LEN);
+	return true;
 }
 
 /* Pools go last, once nothing of the file's uses them; a pool that is
  * another's fallback goes after that one. */
 static void remove_dropped_pools(struct pass *ps)
 {
-	const struct steer_config *c = &ps->d->conf;
-	struct actual *a = ps->a;
-	char err[STEER_ERR_LEN];
+	char err[STEER_ERR_LEN], name[STEER_NAME_LEN];
 	bool progress = true;
 
 	while (progress) {
 		progress = false;
-		if (snapshot(ps->d, a))
-			return;
 		for (uint32_t i = 0; i < STEER_MAX_POOLS; i++) {
-			struct steer_pool *p = &a->pools[i];
-
-			if (!p->in_use || p->owner != STEER_OWNER_STEERD || desired_pool(c, p->name))
-				continue;
-			if (!pool_del(&ps->d->maps, p->name, err)) {
-				log_info("pool %s removed", p->name);
+			if (dropped_pool(ps, i, name) && !pool_del(&ps->d->maps, name, err)) {
+				log_info("pool %.*s removed", STEER_NAME_LEN, name);
 				progress = true;
 			}
 		}
 	}
-	for (uint32_t i = 0; i < STEER_MAX_POOLS; i++) {
-		struct steer_pool *p = &a->pools[i];
-
-		if (p->in_use && p->owner == STEER_OWNER_STEERD && !desired_pool(c, p->name) &&
-		    pool_del(&ps->d->maps, p->name, err))
-			problem(ps, STEER_OK, "pool %s: not removed: %s", p->name, err);
-	}
+	for (uint32_t i = 0; i < STEER_MAX_POOLS; i++)
+		if (dropped_pool(ps, i, name) && pool_del(&ps->d->maps, name, err))
+			problem(ps, STEER_OK, "pool %.*s: not removed: %s", STEER_NAME_LEN, name, err);
 }
 
 /* ---- the daemon's view ------------------------------------------------ */
@@ -719,35 +694,48 @@ static void probe_rewatch(struct daemon *d, struct probe *pr, size_t slot, bool 
 		probe_close(d, pr);
 }
 
-static void carry_worker(struct dworker *w, struct dworker *ow, const struct conf_check *ck)
+/* A circuit under the new file's rules: the old one whole (its window
+ * too) when the rules are the same, else a fresh window that keeps the
+ * old state, so a reload never closes an open circuit. */
+static void carry_circuit(struct circuit *c, const struct circuit *old)
 {
-	w->track = ow->track;
-	w->track.rise = ck->rise;
-	w->track.fall = ck->fall;
-	w->agent_state = ow->agent_state;
-	w->agent_pct = ow->agent_pct;
-	w->res = ow->res;
-	w->res_factor = ow->res_factor;
-	w->health = ow->health;
-	w->closed = ow->closed;
-	w->aborted = ow->aborted;
-	w->outlier.state = ow->outlier.state;
-	w->outlier.since_ms = ow->outlier.since_ms;
-	w->present = ow->present;
-	w->id = ow->id;
-	w->pid = ow->pid;
-	snprintf(w->last_detail, sizeof(w->last_detail), "%s", ow->last_detail);
-	/* a check in flight goes on if it still checks the same thing */
-	if (!memcmp(&w->conf.check, &ow->conf.check, sizeof(w->conf.check)) &&
-	    !memcmp(&w->conf.addr, &ow->conf.addr, sizeof(w->conf.addr))) {
-		w->check = ow->check;
-		ow->check.run = NULL;
+	if (!memcmp(&c->p, &old->p, sizeof(c->p))) {
+		*c = *old;
+		return;
 	}
-	if (!memcmp(&w->conf.agent, &ow->conf.agent, sizeof(w->conf.agent)) &&
-	    !memcmp(&w->conf.addr, &ow->conf.addr, sizeof(w->conf.addr))) {
-		w->agent = ow->agent;
-		ow->agent.run = NULL;
-	}
+	c->state = old->state;
+	c->since_ms = old->since_ms;
+}
+
+/* The same check target: a check in flight goes on. */
+static bool same_probe(const struct conf_worker *a, const struct conf_worker *b, bool agent)
+{
+	if (memcmp(&a->addr, &b->addr, sizeof(a->addr)))
+		return false;
+	return agent ? !memcmp(&a->agent, &b->agent, sizeof(a->agent))
+		     : !memcmp(&a->check, &b->check, sizeof(a->check));
+}
+
+/* The old view's worker of the same name hands its live state over as
+ * one unit; only what the file sets is the new one's. A check in flight
+ * that now checks something else stays with ow and ends with it. */
+static void carry_worker(struct dworker *w, struct dworker *ow)
+{
+	struct dworker_live fresh = w->live;
+
+	w->live = ow->live;
+	w->live.track.rise = fresh.track.rise;
+	w->live.track.fall = fresh.track.fall;
+	w->live.outlier = fresh.outlier;
+	carry_circuit(&w->live.outlier, &ow->live.outlier);
+	if (same_probe(&w->conf, &ow->conf, false))
+		ow->live.check.run = NULL;
+	else
+		w->live.check = fresh.check;
+	if (same_probe(&w->conf, &ow->conf, true))
+		ow->live.agent.run = NULL;
+	else
+		w->live.agent = fresh.agent;
 }
 
 static struct dworker *old_worker(struct daemon *d, const char *name)
@@ -756,6 +744,51 @@ static struct dworker *old_worker(struct daemon *d, const char *name)
 		if (!strcmp(d->workers[o].name, name))
 			return &d->workers[o];
 	return NULL;
+}
+
+static struct dpool *old_pool(struct daemon *d, const char *name)
+{
+	for (size_t k = 0; k < d->npools; k++)
+		if (!strcmp(d->pools[k].name, name))
+			return &d->pools[k];
+	return NULL;
+}
+
+/* A worker of the file, as new, then with the old view's live state. */
+static void view_worker(struct daemon *d, struct dworker *w, const struct conf_pool *cp,
+			const struct conf_worker *cw, const struct circuit_params *params,
+			uint64_t now)
+{
+	struct dworker *ow;
+
+	snprintf(w->name, sizeof(w->name), "%s", cw->name);
+	snprintf(w->pool, sizeof(w->pool), "%s", cp->name);
+	w->conf = *cw;
+	w->live.check.fd = w->live.agent.fd = -1;
+	w->live.agent_pct = -1;
+	w->live.res_factor = STEER_HEALTH_FULL;
+	w->live.health = STEER_HEALTH_FULL;
+	health_track_init(&w->live.track, cw->check.rise, cw->check.fall, true, now);
+	/* outlier ejection judges each worker by its pool's rules */
+	circuit_init(&w->live.outlier, params, now);
+	if ((ow = old_worker(d, w->name)))
+		carry_worker(w, ow);
+}
+
+static void view_pool(struct daemon *d, struct dpool *dp, const struct conf_pool *cp,
+		      const struct circuit_params *params, uint64_t now)
+{
+	struct dpool *op;
+
+	snprintf(dp->name, sizeof(dp->name), "%s", cp->name);
+	dp->eject_max = cp->eject_max;
+	circuit_init(&dp->live.circuit, params, now);
+	if (!(op = old_pool(d, cp->name)))
+		return;
+	dp->live.id = op->live.id;
+	dp->live.reports_ok = op->live.reports_ok;
+	dp->live.reports_err = op->live.reports_err;
+	carry_circuit(&dp->live.circuit, &op->live.circuit);
 }
 
 int daemon_rebuild_views(struct daemon *d)
@@ -784,36 +817,10 @@ int daemon_rebuild_views(struct daemon *d)
 			.min_requests = cp->circuit.min_requests, .cooldown_s = cp->circuit.cooldown_s,
 			.half_open_probes = cp->circuit.half_open_probes,
 		};
-		struct dpool *dp = &pools[i];
 
-		snprintf(dp->name, sizeof(dp->name), "%s", cp->name);
-		circuit_init(&dp->circuit, &params, now);
-		dp->eject_max = cp->eject_max;
-		for (size_t k = 0; k < d->npools; k++) {
-			if (!strcmp(d->pools[k].name, cp->name)) {
-				dp->circuit.state = d->pools[k].circuit.state;
-				dp->circuit.since_ms = d->pools[k].circuit.since_ms;
-				dp->id = d->pools[k].id;
-			}
-		}
-		for (size_t k = 0; k < cp->nworkers; k++) {
-			struct dworker *w = &workers[nw++], *ow;
-			const struct conf_worker *cw = &cp->workers[k];
-			const struct conf_check *ck = &cw->check;
-
-			snprintf(w->name, sizeof(w->name), "%s", cw->name);
-			snprintf(w->pool, sizeof(w->pool), "%s", cp->name);
-			w->conf = *cw;
-			w->check.fd = w->agent.fd = -1;
-			w->agent_pct = -1;
-			w->res_factor = STEER_HEALTH_FULL;
-			w->health = STEER_HEALTH_FULL;
-			health_track_init(&w->track, ck->rise, ck->fall, true, now);
-			/* outlier ejection judges each worker by its pool's rules */
-			circuit_init(&w->outlier, &params, now);
-			if ((ow = old_worker(d, w->name)))
-				carry_worker(w, ow, ck);
-		}
+		view_pool(d, &pools[i], cp, &params, now);
+		for (size_t k = 0; k < cp->nworkers; k++)
+			view_worker(d, &workers[nw++], cp, &cp->workers[k], &params, now);
 	}
 	/* what was not carried over: its checks end here, off epoll */
 	daemon_free_views(d);
@@ -822,8 +829,8 @@ int daemon_rebuild_views(struct daemon *d)
 	d->pools = pools;
 	d->npools = np;
 	for (size_t i = 0; i < nw; i++) {
-		probe_rewatch(d, &workers[i].check, i, false);
-		probe_rewatch(d, &workers[i].agent, i, true);
+		probe_rewatch(d, &workers[i].live.check, i, false);
+		probe_rewatch(d, &workers[i].live.agent, i, true);
 	}
 	return 0;
 }
@@ -831,8 +838,8 @@ int daemon_rebuild_views(struct daemon *d)
 void daemon_free_views(struct daemon *d)
 {
 	for (size_t o = 0; o < d->nworkers; o++) {
-		probe_close(d, &d->workers[o].check);
-		probe_close(d, &d->workers[o].agent);
+		probe_close(d, &d->workers[o].live.check);
+		probe_close(d, &d->workers[o].live.agent);
 	}
 	free(d->workers);
 	free(d->pools);
@@ -845,27 +852,30 @@ void daemon_free_views(struct daemon *d)
 static void resolve_workers(struct daemon *d, struct actual *a)
 {
 	struct steer_worker_stats st;
-	struct steer_worker *w;
+	const struct steer_worker *w;
 
 	for (size_t i = 0; i < d->nworkers; i++) {
 		struct dworker *dw = &d->workers[i];
 		uint32_t id;
 
-		dw->present = (w = actual_worker(a, dw->name, &id)) != NULL;
-		if (!dw->present)
+		dw->live.present = (w = actual_worker(a, dw->name, &id)) != NULL;
+		if (!dw->live.present)
 			continue;
-		if (dw->id != id || dw->pid != (pid_t)w->pid)
-			dw->closed = dw->aborted = 0;	/* another entry: new baseline */
-		dw->id = id;
-		dw->pid = (pid_t)w->pid;
-		dw->health = w->health;
-		if (!dw->closed && !worker_stats_read(&d->maps, dw->id, &st)) {
-			dw->closed = st.steered_closed;
-			dw->aborted = st.steered_aborted;
+		if (dw->live.id != id || dw->live.pid != (pid_t)w->pid)
+			dw->live.counted = false;	/* another entry: new baseline */
+		dw->live.id = id;
+		dw->live.pid = (pid_t)w->pid;
+		dw->live.health = w->health;
+		/* a flag, not closed == 0: a pass between the first connections
+		 * and their sampling must not take them as the baseline */
+		if (!dw->live.counted && !worker_stats_read(&d->maps, dw->live.id, &st)) {
+			dw->live.counted = true;
+			dw->live.closed = st.steered_closed;
+			dw->live.aborted = st.steered_aborted;
 		}
 	}
 	for (size_t i = 0; i < d->npools; i++)
-		actual_pool(a, d->pools[i].name, &d->pools[i].id);
+		actual_pool(a, d->pools[i].name, &d->pools[i].live.id);
 }
 
 /* ---- one pass ----------------------------------------------------------- */
@@ -889,41 +899,33 @@ static int open_maintenance(struct daemon *d, struct pass *ps)
 
 int daemon_reconcile(struct daemon *d, char *err)
 {
-	struct pass ps = { .d = d };
+	struct actual a;
+	struct pass ps = { .d = d, .a = &a };
 
 	if (d->unloaded)
 		return STEER_OK;
-	if (!(ps.a = malloc(sizeof(*ps.a)))) {
-		snprintf(err, STEER_ERR_LEN, "out of memory");
-		return STEER_ESYS;
-	}
 	d->nproblems[0] = 0;
 	if (steer_maps_lock(&d->maps)) {
 		snprintf(err, STEER_ERR_LEN, "cannot lock %s: %s", d->maps.dir, strerror(errno));
-		free(ps.a);
 		return STEER_ESYS;
 	}
 	open_maintenance(d, &ps);
-	if (snapshot(d, ps.a) || reconcile_pools(&ps) || snapshot(d, ps.a)) {
+	/* read once under the lock: every step below sees the last one's
+	 * writes through it */
+	if (snapshot(d, &a) || reconcile_pools(&ps)) {
 		problem(&ps, STEER_ESYS, "cannot read the maps: %s", strerror(errno));
 		goto out;
 	}
 	reconcile_limits(&ps);
 	remove_dropped(&ps);
-	if (snapshot(d, ps.a))
-		goto out;
 	reconcile_workers(&ps);
-	if (snapshot(d, ps.a))
-		goto out;
 	reconcile_services(&ps);
 	remove_dropped_pools(&ps);
-	if (!snapshot(d, ps.a))
-		resolve_workers(d, ps.a);
+	resolve_workers(d, &a);
 out:
 	steer_maps_unlock(&d->maps);
 	memcpy(d->problems[1], d->problems[0], sizeof(d->problems[0]));
 	d->nproblems[1] = d->nproblems[0];
-	free(ps.a);
 	if (ps.ret)
 		snprintf(err, STEER_ERR_LEN, "%s", ps.err);
 	return ps.ret;
@@ -983,7 +985,7 @@ void daemon_check_maps(struct daemon *d)
 	d->unloaded = false;
 	log_warn("steer's maps were replaced (unload and load): reconciling with %s", d->conf_path);
 	for (size_t i = 0; i < d->nworkers; i++)
-		d->workers[i].present = false;
+		d->workers[i].live.present = false;
 	if (daemon_reconcile(d, err))
 		log_debug("reconcile: %s", err);
 	/* the new pools start closed: give them the circuits steerd holds */
@@ -992,9 +994,9 @@ void daemon_check_maps(struct daemon *d)
 	for (size_t i = 0; i < d->npools; i++) {
 		struct dpool *p = &d->pools[i];
 
-		if (p->circuit.state != STEER_CIRCUIT_CLOSED &&
-		    pool_set_circuit(&d->maps, p->name, p->circuit.state, CIRCUIT_BY_DAEMON,
-				     p->circuit.p.half_open_probes, err))
+		if (p->live.circuit.state != STEER_CIRCUIT_CLOSED &&
+		    pool_set_circuit(&d->maps, p->name, p->live.circuit.state, CIRCUIT_BY_DAEMON,
+				     p->live.circuit.p.half_open_probes, err))
 			log_warn("pool %s: %s", p->name, err);
 	}
 	steer_maps_unlock(&d->maps);
@@ -1004,24 +1006,20 @@ void daemon_retake_worker(struct daemon *d, struct dworker *w)
 {
 	const struct conf_pool *p = config_find_pool(&d->conf, w->pool);
 	struct worker_params params = { .weight = w->conf.weight, .maxconn = w->conf.maxconn };
-	struct pass ps = { .d = d };
+	struct actual a;
+	struct pass ps = { .d = d, .a = &a };
 	struct steer_worker cur;
 
-	if (d->unloaded || !p || !w->present || worker_listener_alive(&d->maps, w->id))
+	if (d->unloaded || !p || !w->live.present || worker_listener_alive(&d->maps, w->live.id))
 		return;
-	if (!(ps.a = malloc(sizeof(*ps.a))))
+	if (steer_maps_lock(&d->maps))
 		return;
-	if (steer_maps_lock(&d->maps)) {
-		free(ps.a);
-		return;
-	}
 	/* still our entry (not deleted or reused by an operator meanwhile) */
-	if (!bpf_map_lookup_elem(d->maps.fd[MAP_WORKERS], &w->id, &cur) && cur.in_use &&
-	    !strncmp(cur.name, w->name, STEER_NAME_LEN) && cur.owner == STEER_OWNER_STEERD) {
+	if (!snapshot(d, &a) && !bpf_map_lookup_elem(d->maps.fd[MAP_WORKERS], &w->live.id, &cur) &&
+	    cur.in_use && !strncmp(cur.name, w->name, STEER_NAME_LEN) &&
+	    cur.owner == STEER_OWNER_STEERD) {
 		add_worker(&ps, p->name, w->name, &w->conf.addr, &params, "taken again");
-		if (!snapshot(d, ps.a))
-			resolve_workers(d, ps.a);
+		resolve_workers(d, &a);
 	}
 	steer_maps_unlock(&d->maps);
-	free(ps.a);
 }
