@@ -10,7 +10,7 @@ PKGS=(
   make gcc clang llvm libbpf-dev libelf-dev zlib1g-dev pkg-config
   # run and inspect
   bpftool iproute2 procps util-linux
-  # tests (strace: 36_steerd_reload_cost and scripts/bench/mapops.sh count bpf() calls)
+  # tests (strace: 38_steerd_reload_cost and scripts/bench/mapops.sh count bpf() calls)
   libcmocka-dev perl curl jq bc strace
   # make fuzz: libFuzzer (clang -fsanitize=fuzzer; only recommended by clang)
   libclang-rt-14-dev
