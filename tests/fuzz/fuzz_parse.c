@@ -21,10 +21,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include "defaults.h"
 #include "parse.h"
 
 #define ARG_MAX_LEN 512		/* longer than any parser's buffer */
-#define QUOTA_MAX (1ull << 62)	/* steerctl's MAX_QUOTA */
 #define RATE_MAX 1e9		/* config's CONF_RATE_MAX */
 
 static const char *skip = "";	/* FUZZ_SKIP */
@@ -91,14 +91,14 @@ static void u64_case(const char *arg, char *err)
 	char again[24];
 	uint64_t v, w;
 
-	if (parse_u64(arg, "quota", QUOTA_MAX, &v, err)) {
+	if (parse_u64(arg, "quota", STEER_QUOTA_MAX, &v, err)) {
 		check_err("parse_u64", arg, err);
 		return;
 	}
-	if (v > QUOTA_MAX)
+	if (v > STEER_QUOTA_MAX)
 		fail("range", "accepted a value out of range", "parse_u64", arg, "");
 	snprintf(again, sizeof(again), "%llu", (unsigned long long)v);
-	if (parse_u64(again, "quota", QUOTA_MAX, &w, err) || w != v)
+	if (parse_u64(again, "quota", STEER_QUOTA_MAX, &w, err) || w != v)
 		fail("roundtrip", "format -> parse differs", "parse_u64", arg, again);
 }
 
@@ -133,7 +133,7 @@ static void name_case(const char *arg, char *err)
 			fail("range", "accepted a name with a bad character", "parse_name", arg, "");
 }
 
-/* steerctl shows a service's prefix as format_addr(addr) "/" prefixlen */
+/* steerctl shows a service's prefix as netaddr_format(addr) "/" prefixlen */
 static void prefix_case(const char *arg, char *err)
 {
 	struct steer_prefix p, q;
@@ -145,7 +145,7 @@ static void prefix_case(const char *arg, char *err)
 	}
 	if (p.prefixlen > (p.family == STEER_FAMILY_V4 ? 32u : 128u))
 		fail("range", "accepted a prefix length out of range", "parse_prefix", arg, "");
-	format_addr(p.addr, again, sizeof(again));
+	netaddr_format(p.addr, again, sizeof(again));
 	snprintf(again + strlen(again), sizeof(again) - strlen(again), "/%u", p.prefixlen);
 	if (parse_prefix(again, &q, err))
 		fail("roundtrip", "the prefix as listed does not parse again", "parse_prefix", arg, again);
@@ -172,7 +172,7 @@ static void port_range_case(const char *arg, char *err)
 		fail("roundtrip", "format -> parse differs", "parse_port_range", arg, again);
 }
 
-/* steerctl shows a worker's listener with format_endpoint */
+/* steerctl shows a worker's listener with netaddr_format_endpoint */
 static void endpoint_case(const char *arg, char *err)
 {
 	struct steer_endpoint e, f;
@@ -184,7 +184,7 @@ static void endpoint_case(const char *arg, char *err)
 	}
 	if (e.port == 0)
 		fail("range", "accepted port 0", "parse_endpoint", arg, "");
-	format_endpoint(e.addr, e.port, again, sizeof(again));
+	netaddr_format_endpoint(e.addr, e.port, again, sizeof(again));
 	if (parse_endpoint(again, &f, err))
 		fail("roundtrip", "the endpoint as listed does not parse again", "parse_endpoint", arg, again);
 	if (f.family != e.family || f.port != e.port || memcmp(f.addr, e.addr, 16))

@@ -40,10 +40,12 @@ ok $? "the metrics endpoint answers"
 ok $? "promtool check metrics accepts it $(head -c 300 "$STEER_TMP/promtool")"
 for m in steer_worker_outstanding steer_worker_steered_total steer_worker_resets_total \
 	steer_worker_health_factor steer_worker_effective_weight steer_worker_up \
-	steer_pool_circuit_state steer_pool_error_ratio steer_pool_quota_left steer_pool_spilled_total; do
+	steer_pool_circuit_state steer_pool_error_ratio steer_pool_quota_left steer_pool_spilled_total \
+	steer_service_lookups_total steer_service_refused_total; do
 	grep -q "^$m{" "$STEER_TMP/metrics" || missing="${missing:-} $m"
 done
 is "${missing:-}" "" "every metric family is there"
+check "refusals by cause in the metrics" grep -q '^steer_service_refused_total{service="[^"]*",cause="no_worker"} [0-9]' "$STEER_TMP/metrics"
 check "quota left is 0 in the metrics" grep -q 'steer_pool_quota_left{pool="budget"} 0' "$STEER_TMP/metrics"
 
 # reload under load: 0 failed connections, held connections keep their counts

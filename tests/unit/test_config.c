@@ -99,12 +99,12 @@ static void test_full(void **state)
 
 	assert_int_equal(c.interval_ms, 500);
 	assert_true(c.has_metrics);
-	format_endpoint(c.metrics.addr, c.metrics.port, buf, sizeof(buf));
+	netaddr_format_endpoint(c.metrics.addr, c.metrics.port, buf, sizeof(buf));
 	assert_string_equal(buf, "127.0.0.1:9110");
 	assert_string_equal(c.socket_path, "/tmp/steerd.sock");
 
 	assert_true(c.maintenance.enabled);
-	format_endpoint(c.maintenance.listen.addr, c.maintenance.listen.port, buf, sizeof(buf));
+	netaddr_format_endpoint(c.maintenance.listen.addr, c.maintenance.listen.port, buf, sizeof(buf));
 	assert_string_equal(buf, "127.0.0.1:9199");
 	assert_int_equal(c.maintenance.status, 502);
 	assert_int_equal(c.maintenance.retry_after, 60);
@@ -139,7 +139,7 @@ static void test_full(void **state)
 	a1 = &agents->workers[0];
 	assert_string_equal(a1->name, "a1");
 	assert_int_equal(a1->line, 21);
-	format_endpoint(a1->addr.addr, a1->addr.port, buf, sizeof(buf));
+	netaddr_format_endpoint(a1->addr.addr, a1->addr.port, buf, sizeof(buf));
 	assert_string_equal(buf, "127.0.0.1:9001");
 	assert_int_equal(a1->addr.family, STEER_FAMILY_V4);
 	assert_int_equal(a1->weight, 150);

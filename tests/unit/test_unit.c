@@ -53,7 +53,7 @@ static void test_prefixes(void **state)
 	assert_int_equal(prefix_mapped_len(&p), 112);
 	assert_int_equal(p.addr[10], 0xff);
 	assert_int_equal(p.addr[12], 10);
-	format_addr(p.addr, buf, sizeof(buf));
+	netaddr_format(p.addr, buf, sizeof(buf));
 	assert_string_equal(buf, "10.1.0.0");
 	assert_int_equal(parse_prefix("10.1.0.1", &p, err), 0);
 	assert_int_equal(p.prefixlen, 32);
@@ -171,11 +171,11 @@ static void test_ports_and_endpoints(void **state)
 	assert_int_equal(parse_port_range("1-65535", &lo, &hi, err), -1);	/* span */
 	assert_int_equal(parse_endpoint("127.0.0.1:9001", &ep, err), 0);
 	assert_int_equal(ep.port, 9001);
-	format_endpoint(ep.addr, ep.port, buf, sizeof(buf));
+	netaddr_format_endpoint(ep.addr, ep.port, buf, sizeof(buf));
 	assert_string_equal(buf, "127.0.0.1:9001");
 	assert_int_equal(parse_endpoint("[::1]:443", &ep, err), 0);
 	assert_int_equal(ep.family, STEER_FAMILY_V6);
-	format_endpoint(ep.addr, ep.port, buf, sizeof(buf));
+	netaddr_format_endpoint(ep.addr, ep.port, buf, sizeof(buf));
 	assert_string_equal(buf, "[::1]:443");
 	assert_int_equal(parse_endpoint("::1:443", &ep, err), -1);
 	assert_int_equal(parse_endpoint("127.0.0.1", &ep, err), -1);

@@ -30,17 +30,6 @@ int parse_policy(const char *s, uint32_t *out, char *err);
 
 const char *policy_name(uint32_t policy);
 const char *state_name(uint32_t state);
-/* "10.0.0.0/24", "[2001:db8::1]:80" and friends, from the stored forms:
- * the names steerctl and the tests know for netaddr's formatters */
-static inline void format_addr(const uint8_t addr[16], char *buf, size_t len)
-{
-	netaddr_format(addr, buf, len);
-}
-
-static inline void format_endpoint(const uint8_t addr[16], uint16_t port, char *buf, size_t len)
-{
-	netaddr_format_endpoint(addr, port, buf, len);
-}
 /* mapped-space prefix length of a prefix as written */
 uint32_t prefix_mapped_len(const struct steer_prefix *p);
 

@@ -113,7 +113,7 @@ void print_services(struct ctl *c, struct json *j)
 		service_stats_read(&c->maps, i, &st);
 		if (service_refusals_read(&c->maps, i, &rf))
 			memset(&rf, 0, sizeof(rf));
-		format_addr(s.addr, addr, sizeof(addr));
+		netaddr_format(s.addr, addr, sizeof(addr));
 		pool_name_of(&c->maps, s.pool_id, pool, sizeof(pool));
 		if (j)
 			print_service_json(j, &s, addr, pool, &st, &rf);

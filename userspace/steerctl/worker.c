@@ -217,7 +217,7 @@ void print_workers(struct ctl *c, struct json *j)
 		if (worker_stats_read(&c->maps, i, &st))
 			memset(&st, 0, sizeof(st));
 		pool_name_of(&c->maps, w.pool_id, pool, sizeof(pool));
-		format_endpoint(w.addr, w.port, where, sizeof(where));
+		netaddr_format_endpoint(w.addr, w.port, where, sizeof(where));
 		if (j)
 			print_worker_json(j, &w, pool, where, worker_gone(c, i, &st), &st);
 		else

@@ -178,9 +178,7 @@ static const struct conf_worker *other_worker(const struct steer_config *c,
 
 			if (o == w || !o->name[0])
 				continue;
-			if (ep ? o->addr.port != ep->port || o->addr.family != ep->family ||
-					 memcmp(o->addr.addr, ep->addr, sizeof(ep->addr))
-			       : strcmp(o->name, w->name))
+			if (ep ? !netaddr_endpoint_equal(&o->addr, ep) : strcmp(o->name, w->name))
 				continue;
 			*pool = &c->pools[i];
 			return o;
@@ -338,7 +336,7 @@ CONF_HOOK(conf_check_service_ports)
 		if (!same_prefix(&sv->prefix, &o->prefix) || sv->port_hi < o->port_lo ||
 		    o->port_hi < sv->port_lo)
 			continue;
-		format_addr(sv->prefix.addr, addr, sizeof(addr));
+		netaddr_format(sv->prefix.addr, addr, sizeof(addr));
 		return conf_fail(x, s, "ports %u-%u on %s/%u overlap service '%s' at line %d",
 				 sv->port_lo, sv->port_hi, addr, sv->prefix.prefixlen, o->name,
 				 o->line);

@@ -648,13 +648,14 @@ static void render_metrics(struct daemon *d, uint64_t now)
 {
 	struct worker_view *wv = calloc(STEER_MAX_WORKERS, sizeof(*wv));
 	struct pool_view *pv = calloc(STEER_MAX_POOLS, sizeof(*pv));
+	struct metrics_service *sv = calloc(STEER_MAX_SERVICES, sizeof(*sv));
 	struct metrics_buf *b = metrics_buf_new();
 	size_t nw, np;
 	const char *text;
 	double value;
 	size_t len;
 
-	if (!b || !wv || !pv)
+	if (!b || !wv || !pv || !sv)
 		goto cleanup;
 	np = read_pool_views(d, pv);
 	nw = read_worker_views(d, wv, pv, np);
@@ -675,6 +676,7 @@ static void render_metrics(struct daemon *d, uint64_t now)
 			if (pool_metric(&pv[i], now, m, &value))
 				metrics_sample(b, f->name, value, "pool", pv[i].name, NULL);
 	}
+	metrics_services(b, sv, metrics_read_services(&d->maps, sv));
 	metrics_family(b, "steer_maintenance_served_total", "counter",
 		       "Connections answered by the maintenance responder.");
 	metrics_sample(b, "steer_maintenance_served_total", (double)d->maint.served, NULL);
@@ -687,6 +689,7 @@ cleanup:
 	metrics_buf_free(b);
 	free(wv);
 	free(pv);
+	free(sv);
 }
 
 /* ---- main loop -------------------------------------------------------- */
@@ -699,29 +702,10 @@ static void watch_maintenance(struct daemon *d)
 
 /* ---- daemon settings ------------------------------------------------------ */
 
-static socklen_t endpoint_sockaddr(const struct steer_endpoint *ep, struct sockaddr_storage *ss)
-{
-	memset(ss, 0, sizeof(*ss));
-	if (ep->family == STEER_FAMILY_V4) {
-		struct sockaddr_in *sin = (struct sockaddr_in *)ss;
-
-		sin->sin_family = AF_INET;
-		sin->sin_port = htons(ep->port);
-		memcpy(&sin->sin_addr, ep->addr + 12, 4);
-		return sizeof(*sin);
-	}
-	struct sockaddr_in6 *sin6 = (struct sockaddr_in6 *)ss;
-
-	sin6->sin6_family = AF_INET6;
-	sin6->sin6_port = htons(ep->port);
-	memcpy(&sin6->sin6_addr, ep->addr, 16);
-	return sizeof(*sin6);
-}
-
 static struct metrics_server *metrics_start_on(const struct steer_endpoint *ep, char *err)
 {
 	struct sockaddr_storage ss;
-	socklen_t len = endpoint_sockaddr(ep, &ss);
+	socklen_t len = netaddr_to_sockaddr(ep, &ss);
 
 	return metrics_server_start((struct sockaddr *)&ss, len, err, STEER_ERR_LEN);
 }
@@ -756,7 +740,7 @@ static int apply_metrics_setting(struct daemon *d)
 		d->metrics = NULL;
 		return 0;
 	}
-	len = endpoint_sockaddr(&d->conf.metrics, &want);
+	len = netaddr_to_sockaddr(&d->conf.metrics, &want);
 	if (d->metrics) {
 		cur = metrics_server_addr(d->metrics, &cur_len);
 		if (cur_len == len && !memcmp(cur, &want, len))
@@ -854,11 +838,6 @@ out:
 	return ret;
 }
 
-static bool same_endpoint(const struct steer_endpoint *a, const struct steer_endpoint *b)
-{
-	return a->family == b->family && a->port == b->port && !memcmp(a->addr, b->addr, 16);
-}
-
 /* maintenance listen, status, retry_after, body. A new address is
  * listened on before the old responder closes; a new answer is swapped in. */
 static int apply_maintenance_setting(struct daemon *d)
@@ -877,7 +856,7 @@ static int apply_maintenance_setting(struct daemon *d)
 	}
 	if (!mc->enabled || !d->maint_open)
 		return 0;	/* opening it is daemon_apply's, which says why it could not */
-	if (same_endpoint(&d->maint.listen, &mc->listen)) {
+	if (netaddr_endpoint_equal(&d->maint.listen, &mc->listen)) {
 		fresh = (struct maintenance){ .fd = -1 };
 		if (maintenance_set_response(&fresh, mc->status, mc->retry_after, mc->body, err)) {
 			log_err("not applied: maintenance answer: %s", err);

@@ -76,7 +76,7 @@ int maintenance_open(struct maintenance *m, const struct steer_endpoint *ep, int
 		return STEER_ESYS;
 	m->fd = listen_endpoint(ep);
 	if (m->fd < 0) {
-		format_endpoint(ep->addr, ep->port, where, sizeof(where));
+		netaddr_format_endpoint(ep->addr, ep->port, where, sizeof(where));
 		snprintf(err, STEER_ERR_LEN, "cannot listen on %s for the maintenance responder: %s",
 			 where, strerror(errno));
 		free(m->response);

@@ -101,7 +101,7 @@ static void print_worker(struct json *j, const char *name, const char *pool,
 {
 	char where[80];
 
-	format_endpoint(ep->addr, ep->port, where, sizeof(where));
+	netaddr_format_endpoint(ep->addr, ep->port, where, sizeof(where));
 	json_object_begin(j, NULL);
 	json_string(j, "name", name);
 	json_string(j, "pool", pool);
@@ -124,7 +124,7 @@ void daemon_print_desired(const struct steer_config *c, FILE *f)
 	for (size_t i = 0; i < c->nservices; i++) {
 		const struct conf_service *s = &c->services[i];
 
-		format_addr(s->prefix.addr, addr, sizeof(addr));
+		netaddr_format(s->prefix.addr, addr, sizeof(addr));
 		snprintf(prefix, sizeof(prefix), "%s/%u", addr, s->prefix.prefixlen);
 		json_object_begin(&j, NULL);
 		json_string(&j, "name", s->name);
@@ -401,20 +401,6 @@ static void reconcile_limits(struct pass *ps)
 
 /* ---- workers ------------------------------------------------------------ */
 
-static bool is_wildcard(const uint8_t addr[16])
-{
-	static const uint8_t v4_any[16] = { [10] = 0xff, [11] = 0xff }, v6_any[16];
-
-	return !memcmp(addr, v4_any, 16) || !memcmp(addr, v6_any, 16);
-}
-
-/* The entry is the file's address: the same, or a wildcard listener on
- * its port (which listener_take_by_addr() accepts for it). */
-static bool same_addr(const struct steer_worker *w, const struct steer_endpoint *ep)
-{
-	return w->port == ep->port && (!memcmp(w->addr, ep->addr, 16) || is_wildcard(w->addr));
-}
-
 static bool pool_has(const struct steer_pool *p, uint32_t id)
 {
 	for (uint32_t i = 0; i < p->nworkers && i < STEER_MAX_POOL_WORKERS; i++)
@@ -481,7 +467,7 @@ static void reconcile_worker(struct pass *ps, const char *pool, const char *name
 	}
 	if (cur->owner != STEER_OWNER_STEERD)
 		adopt(ps, "worker", name, worker_set_owner);
-	if (cur->pool_id != pool_id || !same_addr(cur, ep)) {
+	if (cur->pool_id != pool_id || !netaddr_same_endpoint(cur->addr, cur->port, ep, true)) {
 		/* moved to another pool or address: a new worker there */
 		if ((ret = worker_del(&ps->d->maps, name, err)))
 			problem(ps, ret, "worker %s: %s", name, err);
@@ -594,7 +580,7 @@ static const char *renamed_to(struct pass *ps, const struct steer_worker *w)
 		for (size_t k = 0; k < c->pools[i].nworkers; k++) {
 			const struct conf_worker *cw = &c->pools[i].workers[k];
 
-			if (same_addr(w, &cw->addr) && !actual_worker(ps->a, cw->name, &id))
+			if (netaddr_same_endpoint(w->addr, w->port, &cw->addr, true) && !actual_worker(ps->a, cw->name, &id))
 				return cw->name;
 		}
 	}
@@ -710,7 +696,7 @@ static void carry_circuit(struct circuit *c, const struct circuit *old)
 /* The same check target: a check in flight goes on. */
 static bool same_probe(const struct conf_worker *a, const struct conf_worker *b, bool agent)
 {
-	if (memcmp(&a->addr, &b->addr, sizeof(a->addr)))
+	if (!netaddr_endpoint_equal(&a->addr, &b->addr))
 		return false;
 	return agent ? !memcmp(&a->agent, &b->agent, sizeof(a->agent))
 		     : !memcmp(&a->check, &b->check, sizeof(a->check));
