@@ -54,14 +54,32 @@ int ctl_with_json(struct ctl *c, void (*print)(struct ctl *c, struct json *j))
 	return STEER_OK;
 }
 
-void pool_name_of(const struct steer_maps *m, uint32_t id, char *buf, size_t len)
+const void *ctl_table(struct ctl *c, enum steer_map_id map)
 {
-	struct steer_pool *p = calloc(1, sizeof(*p));
+	static const struct { uint32_t max; size_t size; } shape[MAP_COUNT] = {
+		[MAP_SERVICES] = { STEER_MAX_SERVICES, sizeof(struct steer_service) },
+		[MAP_POOLS] = { STEER_MAX_POOLS, sizeof(struct steer_pool) },
+		[MAP_WORKERS] = { STEER_MAX_WORKERS, sizeof(struct steer_worker) },
+	};
+
+	if (c->table[map] || !shape[map].max)
+		return c->table[map];
+	c->table[map] = calloc(shape[map].max, shape[map].size);
+	if (c->table[map] &&
+	    steer_read_array(c->maps.fd[map], shape[map].max, shape[map].size, c->table[map])) {
+		free(c->table[map]);
+		c->table[map] = NULL;
+	}
+	return c->table[map];
+}
+
+void pool_name_of(struct ctl *c, uint32_t id, char *buf, size_t len)
+{
+	const struct steer_pool *pools = ctl_table(c, MAP_POOLS);
 
 	snprintf(buf, len, "-");
-	if (p && id != STEER_NONE && !bpf_map_lookup_elem(m->fd[MAP_POOLS], &id, p) && p->in_use)
-		snprintf(buf, len, "%s", p->name);
-	free(p);
+	if (pools && id < STEER_MAX_POOLS && pools[id].in_use)
+		snprintf(buf, len, "%s", pools[id].name);
 }
 
 static void print_help(bool man)
@@ -197,5 +215,7 @@ void ctl_init(struct ctl *c)
 
 void ctl_done(struct ctl *c)
 {
+	for (int i = 0; i < MAP_COUNT; i++)
+		free(c->table[i]);
 	steer_maps_close(&c->maps);
 }

@@ -15,6 +15,8 @@ struct ctl {
 	const char *bpffs;
 	struct steer_paths paths;
 	struct steer_maps maps;
+	/* whole maps read once per command (ctl_table), freed by ctl_done */
+	void *table[MAP_COUNT];
 	char err[STEER_ERR_LEN];
 };
 
@@ -32,7 +34,11 @@ int ctl_error(struct ctl *c, const char *fmt, ...) __attribute__((format(printf,
 int ctl_open_maps(struct ctl *c);
 /* open the maps, then print as text or, with -j, as one JSON object */
 int ctl_with_json(struct ctl *c, void (*print)(struct ctl *c, struct json *j));
-void pool_name_of(const struct steer_maps *m, uint32_t id, char *buf, size_t len);
+/* The whole array map in one read (one batch syscall where the kernel can),
+ * kept for the rest of the command: a listing costs a read per map, not
+ * one per slot. NULL when it cannot be read. */
+const void *ctl_table(struct ctl *c, enum steer_map_id map);
+void pool_name_of(struct ctl *c, uint32_t id, char *buf, size_t len);
 
 void print_services(struct ctl *c, struct json *j);
 void print_pools(struct ctl *c, struct json *j);

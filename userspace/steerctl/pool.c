@@ -161,16 +161,19 @@ void print_pools(struct ctl *c, struct json *j)
 		return;
 	if (j)
 		json_array_begin(j, "pools");
-	for (uint32_t i = 0; i < STEER_MAX_POOLS; i++) {
-		if (bpf_map_lookup_elem(c->maps.fd[MAP_POOLS], &i, p) || !p->in_use)
+	const struct steer_pool *pools = ctl_table(c, MAP_POOLS);
+
+	for (uint32_t i = 0; pools && i < STEER_MAX_POOLS; i++) {
+		if (!pools[i].in_use)
 			continue;
+		*p = pools[i];
 		if (bpf_map_lookup_elem(c->maps.fd[MAP_POOL_STATS], &i, &st))
 			memset(&st, 0, sizeof(st));
 		if (pool_limits_read(&c->maps, i, &lim))
 			memset(&lim, 0, sizeof(lim));
 		if (pool_budget_read(&c->maps, i, &bud))
 			memset(&bud, 0, sizeof(bud));
-		pool_name_of(&c->maps, p->fallback, fallback, sizeof(fallback));
+		pool_name_of(c, p->fallback, fallback, sizeof(fallback));
 		if (j)
 			print_pool_json(j, p, fallback, &st, &lim, &bud);
 		else

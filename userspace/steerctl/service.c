@@ -107,14 +107,17 @@ void print_services(struct ctl *c, struct json *j)
 
 	if (j)
 		json_array_begin(j, "services");
-	for (uint32_t i = 0; i < STEER_MAX_SERVICES; i++) {
-		if (bpf_map_lookup_elem(c->maps.fd[MAP_SERVICES], &i, &s) || !s.in_use)
+	const struct steer_service *services = ctl_table(c, MAP_SERVICES);
+
+	for (uint32_t i = 0; services && i < STEER_MAX_SERVICES; i++) {
+		if (!services[i].in_use)
 			continue;
+		s = services[i];
 		service_stats_read(&c->maps, i, &st);
 		if (service_refusals_read(&c->maps, i, &rf))
 			memset(&rf, 0, sizeof(rf));
 		netaddr_format(s.addr, addr, sizeof(addr));
-		pool_name_of(&c->maps, s.pool_id, pool, sizeof(pool));
+		pool_name_of(c, s.pool_id, pool, sizeof(pool));
 		if (j)
 			print_service_json(j, &s, addr, pool, &st, &rf);
 		else

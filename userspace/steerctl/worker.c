@@ -211,12 +211,15 @@ void print_workers(struct ctl *c, struct json *j)
 
 	if (j)
 		json_array_begin(j, "workers");
-	for (uint32_t i = 0; i < STEER_MAX_WORKERS; i++) {
-		if (bpf_map_lookup_elem(c->maps.fd[MAP_WORKERS], &i, &w) || !w.in_use)
+	const struct steer_worker *workers = ctl_table(c, MAP_WORKERS);
+
+	for (uint32_t i = 0; workers && i < STEER_MAX_WORKERS; i++) {
+		if (!workers[i].in_use)
 			continue;
+		w = workers[i];
 		if (worker_stats_read(&c->maps, i, &st))
 			memset(&st, 0, sizeof(st));
-		pool_name_of(&c->maps, w.pool_id, pool, sizeof(pool));
+		pool_name_of(c, w.pool_id, pool, sizeof(pool));
 		netaddr_format_endpoint(w.addr, w.port, where, sizeof(where));
 		if (j)
 			print_worker_json(j, &w, pool, where, worker_gone(c, i, &st), &st);
