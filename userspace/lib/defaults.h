@@ -37,7 +37,7 @@
 /* ---- a pool's circuit breaker ---- */
 #define STEER_CIRCUIT_THRESHOLD_DEFAULT	0.05	/* error share that opens it, (0, 1] */
 #define STEER_CIRCUIT_WINDOW_S_DEFAULT	10
-#define STEER_CIRCUIT_WINDOW_S_MAX	3600
+#define STEER_CIRCUIT_WINDOW_S_MAX	600	/* one bucket a second in steerd: 10 min */
 #define STEER_CIRCUIT_MIN_REQUESTS_DEFAULT 20	/* in the window before it may open */
 #define STEER_CIRCUIT_MIN_REQUESTS_MAX	1000000
 #define STEER_CIRCUIT_COOLDOWN_S_DEFAULT 5	/* open before half-open */

@@ -8,8 +8,9 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include "defaults.h"
 
-#define CIRCUIT_MAX_BUCKETS 600	/* one per second: windows up to 10 min */
+#define CIRCUIT_MAX_BUCKETS STEER_CIRCUIT_WINDOW_S_MAX	/* one per second */
 
 /* Defaults: defaults.h's STEER_CIRCUIT_*_DEFAULT (circuit_params_default). */
 struct circuit_params {
