@@ -142,4 +142,22 @@ void daemon_retake_worker(struct daemon *d, struct dworker *w);
  * formats of `steerctl -j service|pool|worker list`. */
 void daemon_print_desired(const struct steer_config *c, FILE *f);
 
+/* main.c: the event loop's watch on a check's socket; a pool by name */
+int watch_probe(struct daemon *d, struct dworker *w, struct probe *pr, bool agent,
+		uint32_t events, int op);
+struct dpool *pool_named(struct daemon *d, const char *name);
+
+/* monitor.c: checks, health factor, outliers, circuits (each tick) */
+void run_probes(struct daemon *d, uint64_t now);
+/* a check's socket is ready (revents), or its time is up (0) */
+void step_probe(struct daemon *d, struct dworker *w, struct probe *pr, bool agent,
+		uint32_t revents, uint64_t now);
+/* health factors; sample: the resources' interval has come round */
+void update_workers(struct daemon *d, uint64_t now, bool sample);
+void update_outliers(struct daemon *d, uint64_t now);
+void update_circuits(struct daemon *d, uint64_t now);
+
+/* exporter.c: the maps and steerd's view of them as metrics, published */
+void render_metrics(struct daemon *d, uint64_t now);
+
 #endif

@@ -62,8 +62,8 @@ static int watch(struct daemon *d, int fd, uint32_t events, struct source *src, 
 }
 
 /* A check's fd, by token (daemon.h): never a pointer a reload may free. */
-static int watch_probe(struct daemon *d, struct dworker *w, struct probe *pr, bool agent,
-		       uint32_t events, int op)
+int watch_probe(struct daemon *d, struct dworker *w, struct probe *pr, bool agent,
+		uint32_t events, int op)
 {
 	struct epoll_event ev = { .events = events };
 
@@ -134,7 +134,7 @@ static struct dworker *worker_named(struct daemon *d, const char *name)
 	return NULL;
 }
 
-static struct dpool *pool_named(struct daemon *d, const char *name)
+struct dpool *pool_named(struct daemon *d, const char *name)
 {
 	for (size_t i = 0; i < d->npools; i++)
 		if (!strcmp(d->pools[i].name, name))
@@ -163,533 +163,6 @@ static void read_reports(struct daemon *d)
 		p->live.reports_ok += ok;
 		p->live.reports_err += errors;
 	}
-}
-
-/* ---- health checks ---------------------------------------------------- */
-static void probe_addr(const struct dworker *w, uint16_t port, struct check_spec *spec)
-{
-	const struct steer_endpoint *ep = &w->conf.addr;
-
-	memset(&spec->addr, 0, sizeof(spec->addr));
-	if (ep->family == STEER_FAMILY_V4) {
-		struct sockaddr_in *sin = (struct sockaddr_in *)&spec->addr;
-
-		sin->sin_family = AF_INET;
-		sin->sin_port = htons(port);
-		memcpy(&sin->sin_addr, ep->addr + 12, 4);
-		spec->addrlen = sizeof(*sin);
-	} else {
-		struct sockaddr_in6 *sin6 = (struct sockaddr_in6 *)&spec->addr;
-
-		sin6->sin6_family = AF_INET6;
-		sin6->sin6_port = htons(port);
-		memcpy(&sin6->sin6_addr, ep->addr, 16);
-		spec->addrlen = sizeof(*sin6);
-	}
-}
-
-static void start_probe(struct daemon *d, struct dworker *w, struct probe *pr, bool agent,
-			uint64_t now)
-{
-	struct check_spec spec = {};
-	uint32_t events;
-
-	if (agent) {
-		spec.type = CHECK_AGENT;
-		spec.timeout_ms = w->conf.agent.timeout_ms;
-		probe_addr(w, w->conf.agent.port, &spec);
-		pr->next_ms = now + w->conf.agent.interval_ms;
-	} else {
-		spec.type = w->conf.check.type == CONF_CHECK_HTTP ? CHECK_HTTP : CHECK_TCP;
-		spec.timeout_ms = w->conf.check.timeout_ms;
-		snprintf(spec.path, sizeof(spec.path), "%s", w->conf.check.path);
-		spec.expect_status = w->conf.check.expect;
-		probe_addr(w, w->conf.check.port, &spec);
-		pr->next_ms = now + w->conf.check.interval_ms;
-	}
-	pr->run = check_start(&spec, now, &pr->fd, &events);
-	if (!pr->run) {
-		log_warn("worker %s: cannot start a check: %s", w->name, strerror(errno));
-		return;
-	}
-	pr->seq = ++d->probe_seq;
-	if (watch_probe(d, w, pr, agent, events, EPOLL_CTL_ADD)) {
-		check_free(pr->run);
-		pr->run = NULL;
-		pr->seq = 0;
-	}
-}
-
-/* A worker fails its checks while it is down or its last check failed. */
-static bool failing_checks(const struct dworker *w)
-{
-	return !w->live.track.up || w->live.track.fail_streak > 0;
-}
-
-/* How many of pool's checked workers fail their checks now. */
-static size_t pool_check_failures(const struct daemon *d, const char *pool, size_t *checked)
-{
-	size_t failing = 0;
-
-	*checked = 0;
-	for (size_t i = 0; i < d->nworkers; i++) {
-		const struct dworker *w = &d->workers[i];
-
-		if (!w->live.present || !w->conf.check.enabled || strcmp(w->pool, pool))
-			continue;
-		(*checked)++;
-		failing += failing_checks(w);
-	}
-	return failing;
-}
-
-/* A worker's failed checks take that worker down (fall); they reach its
- * pool's circuit only when most of the pool fails its checks (see
- * circuit_checks_pool_wide). */
-static void check_done(struct daemon *d, struct dworker *w, const struct check_result *res,
-		       uint64_t now)
-{
-	struct dpool *p = pool_named(d, w->pool);
-	size_t failing, checked;
-
-	if (health_track_update(&w->live.track, res->ok, now)) {
-		if (w->live.track.up)
-			log_info("worker %s is up (%s)", w->name, res->detail);
-		else
-			log_warn("worker %s is down (%s)", w->name, res->detail);
-	}
-	snprintf(w->live.last_detail, sizeof(w->live.last_detail), "%s", res->detail);
-	if (!p)
-		return;
-	failing = pool_check_failures(d, w->pool, &checked);
-	circuit_record_check(&p->live.circuit, now, res->ok, failing, checked);
-}
-
-static void agent_done(struct dworker *w, const struct check_result *res)
-{
-	/* an agent that does not answer changes nothing, as in HAProxy */
-	if (res->agent_state == AGENT_NONE && !res->ok && res->agent_weight_pct < 0)
-		return;
-	if (res->agent_state != AGENT_NONE && res->agent_state != w->live.agent_state)
-		log_info("worker %s: agent says %s", w->name, agent_state_name(res->agent_state));
-	if (res->agent_state != AGENT_NONE)
-		w->live.agent_state = res->agent_state;
-	if (res->agent_weight_pct >= 0)
-		w->live.agent_pct = res->agent_weight_pct;
-}
-
-/* Step one probe; finish it when it is done. */
-static void step_probe(struct daemon *d, struct dworker *w, struct probe *pr, bool agent,
-		       uint32_t revents, uint64_t now)
-{
-	struct check_result res;
-	uint32_t events = 0;
-
-	if (!pr->run)
-		return;
-	if (!check_step(pr->run, revents, now, &res, &events)) {
-		watch_probe(d, w, pr, agent, events, EPOLL_CTL_MOD);
-		return;
-	}
-	epoll_ctl(d->epfd, EPOLL_CTL_DEL, pr->fd, NULL);
-	check_free(pr->run);
-	pr->run = NULL;
-	pr->seq = 0;
-	if (agent) {
-		agent_done(w, &res);
-		return;
-	}
-	/* a restarted worker: its new listener goes into the map before the
-	 * checks that bring it up are counted */
-	if (res.ok && !w->live.track.up)
-		daemon_retake_worker(d, w);
-	check_done(d, w, &res, now);
-}
-
-static void run_probes(struct daemon *d, uint64_t now)
-{
-	for (size_t i = 0; i < d->nworkers; i++) {
-		struct dworker *w = &d->workers[i];
-
-		if (!w->live.present)
-			continue;
-		step_probe(d, w, &w->live.check, false, 0, now);
-		step_probe(d, w, &w->live.agent, true, 0, now);
-		if (w->conf.check.enabled && !w->live.check.run && now >= w->live.check.next_ms)
-			start_probe(d, w, &w->live.check, false, now);
-		if (w->conf.agent.enabled && !w->live.agent.run && now >= w->live.agent.next_ms)
-			start_probe(d, w, &w->live.agent, true, now);
-	}
-}
-
-/* ---- health factor ---------------------------------------------------- */
-static bool agent_blocks(enum agent_state s)
-{
-	return s == AGENT_DOWN || s == AGENT_DRAIN || s == AGENT_MAINT || s == AGENT_FAIL ||
-	       s == AGENT_STOPPED;
-}
-
-/* health = slow start x agent weight x resource factor, or 0 when a check,
- * the agent or a resource limit says no new connections. */
-static uint32_t compute_health(const struct dworker *w, uint64_t now)
-{
-	uint64_t h = STEER_HEALTH_FULL;
-
-	if (w->conf.check.enabled) {
-		if (!w->live.track.up)
-			return 0;
-		h = health_slowstart_permille(&w->live.track, now, w->conf.check.slowstart_s * 1000);
-	}
-	if (agent_blocks(w->live.agent_state) || w->live.outlier.state == STEER_CIRCUIT_OPEN)
-		return 0;
-	if (w->live.agent_pct >= 0)
-		h = h * (uint64_t)(w->live.agent_pct > 100 ? 100 : w->live.agent_pct) / 100;
-	h = h * w->live.res_factor / STEER_HEALTH_FULL;
-	return (uint32_t)h;
-}
-
-static void sample_resources(struct daemon *d, struct dworker *w)
-{
-	struct resource_sample s;
-	char err[STEER_ERR_LEN];
-	uint32_t f;
-
-	if (!w->conf.resources || w->live.pid <= 0)
-		return;
-	if (resource_sample(w->live.pid, &s, err, sizeof(err))) {
-		log_debug("worker %s: %s", w->name, err);
-		return;
-	}
-	f = resource_factor(&w->live.res, &s, &d->res_policy);
-	log_debug("worker %s: pid %d fds %u/%u mem %llu/%llu cpu_usec %llu%s -> %u", w->name,
-		  (int)w->live.pid, s.fds, s.fd_limit, (unsigned long long)s.mem_bytes,
-		  (unsigned long long)s.mem_limit, (unsigned long long)s.cpu_usec,
-		  s.from_cgroup ? " (cgroup)" : "", f);
-	if (f != w->live.res_factor)
-		log_info("worker %s: resource factor %u", w->name, f);
-	w->live.res_factor = f;
-}
-
-/* Connection outcomes since the last interval, for the pool's circuit:
- * a connection that ended in a reset is an error. */
-static void count_outcomes(struct daemon *d, struct dworker *w, uint64_t now)
-{
-	struct steer_worker_stats st;
-	struct dpool *p = pool_named(d, w->pool);
-	uint64_t closed, aborted;
-
-	if (!p || worker_stats_read(&d->maps, w->live.id, &st))
-		return;
-	if (!w->live.counted) {		/* the first reading is the baseline */
-		w->live.counted = true;
-		w->live.closed = st.steered_closed;
-		w->live.aborted = st.steered_aborted;
-		return;
-	}
-	closed = st.steered_closed - w->live.closed;
-	aborted = st.steered_aborted - w->live.aborted;
-	if (closed > 1u << 30 || aborted > closed)
-		closed = aborted = 0;	/* the slot was reused: start over */
-	w->live.closed = st.steered_closed;
-	w->live.aborted = st.steered_aborted;
-	if (closed) {
-		circuit_record(&p->live.circuit, now, closed - aborted, aborted);
-		circuit_record(&w->live.outlier, now, closed - aborted, aborted);
-	}
-}
-
-static void update_workers(struct daemon *d, uint64_t now, bool sample)
-{
-	char err[STEER_ERR_LEN];
-
-	for (size_t i = 0; i < d->nworkers; i++) {
-		struct dworker *w = &d->workers[i];
-		uint32_t h;
-
-		if (!w->live.present)
-			continue;
-		if (sample) {
-			sample_resources(d, w);
-			count_outcomes(d, w, now);
-		}
-		h = compute_health(w, now);
-		if (h == w->live.health)
-			continue;
-		if (steer_maps_lock(&d->maps))
-			continue;
-		if (worker_set_health(&d->maps, w->live.id, w->name, h, err)) {
-			log_warn("worker %s: %s", w->name, err);
-			w->live.present = false;	/* deleted by an operator: look again */
-		} else {
-			w->live.health = h;
-		}
-		steer_maps_unlock(&d->maps);
-	}
-}
-
-/* Workers of pool that are ejected now. */
-static size_t ejected_in(const struct daemon *d, const char *pool, size_t *members)
-{
-	size_t n = 0;
-
-	*members = 0;
-	for (size_t i = 0; i < d->nworkers; i++) {
-		if (strcmp(d->workers[i].pool, pool))
-			continue;
-		(*members)++;
-		n += d->workers[i].live.outlier.state == STEER_CIRCUIT_OPEN;
-	}
-	return n;
-}
-
-/* Outlier ejection: a worker whose own error rate crosses its pool's
- * threshold gets no new connections for the cool-down, then is tried
- * again. At most eject_max of a pool is ejected at once, and never all of
- * it: the pool's circuit is the tool for a pool that fails as a whole. */
-static void update_outliers(struct daemon *d, uint64_t now)
-{
-	for (size_t i = 0; i < d->nworkers; i++) {
-		struct dworker *w = &d->workers[i];
-		struct dpool *p = pool_named(d, w->pool);
-		struct circuit before = w->live.outlier;
-		size_t members, ejected, cap;
-
-		if (!p || !circuit_tick(&w->live.outlier, now))
-			continue;
-		if (w->live.outlier.state == STEER_CIRCUIT_OPEN && before.state == STEER_CIRCUIT_CLOSED) {
-			ejected = ejected_in(d, w->pool, &members) - 1;
-			cap = (size_t)(p->eject_max * (double)members);
-			if (cap >= members)
-				cap = members - 1;
-			if (ejected >= cap) {
-				w->live.outlier = before;	/* over the cap: stays in */
-				continue;
-			}
-			log_warn("worker %s ejected as an outlier", w->name);
-		} else if (w->live.outlier.state == STEER_CIRCUIT_HALF_OPEN) {
-			/* back in after the cool-down, judged afresh on what follows */
-			w->live.outlier.state = STEER_CIRCUIT_CLOSED;
-			log_info("worker %s back from ejection", w->name);
-		}
-	}
-}
-
-static void update_circuits(struct daemon *d, uint64_t now)
-{
-	char err[STEER_ERR_LEN];
-
-	for (size_t i = 0; i < d->npools; i++) {
-		struct dpool *p = &d->pools[i];
-		uint64_t total;
-		double rate = circuit_error_rate(&p->live.circuit, now, &total);
-
-		if (!circuit_tick(&p->live.circuit, now))
-			continue;
-		log_warn("pool %s: circuit %s (error rate %.1f%% of %llu)", p->name,
-			 circuit_name(p->live.circuit.state), rate * 100, (unsigned long long)total);
-		if (steer_maps_lock(&d->maps))
-			continue;
-		if (pool_set_circuit(&d->maps, p->name, p->live.circuit.state, CIRCUIT_BY_DAEMON,
-				     p->live.circuit.p.half_open_probes, err))
-			log_warn("pool %s: %s", p->name, err);
-		steer_maps_unlock(&d->maps);
-	}
-}
-
-/* ---- metrics ---------------------------------------------------------- */
-
-/* What the metrics show of one worker of the maps (every worker, steerd's
- * or an operator's), read once per render. */
-struct worker_view {
-	uint32_t id;
-	struct steer_worker cfg;
-	struct steer_worker_stats st;
-	bool stats_ok;
-	bool alive;			/* its listener is in the SOCKMAP */
-	const struct dworker *dw;	/* steerd's view; NULL: not in the file */
-	const char *pool;
-};
-
-/* What the metrics show of one pool of the maps. */
-struct pool_view {
-	uint32_t id;
-	char name[STEER_NAME_LEN];
-	uint32_t circuit;		/* the kernel's: forced or steerd's */
-	bool stats_ok, budget_ok;
-	struct steer_pool_stats st;
-	struct steer_pool_budget bud;
-	const struct dpool *dp;		/* NULL: steerd does not judge it */
-};
-
-enum worker_metric { WM_OUTSTANDING, WM_STEERED, WM_RESETS, WM_HEALTH, WM_WEIGHT, WM_UP };
-enum pool_metric { PM_CIRCUIT, PM_ERRORS, PM_QUOTA, PM_SPILLED };
-
-static const struct metric_family {
-	const char *name, *type, *help;
-} worker_families[] = {
-	[WM_OUTSTANDING] = { "steer_worker_outstanding", "gauge", "Open connections of the worker." },
-	[WM_STEERED] = { "steer_worker_steered_total", "counter",
-			 "Connections established through a service address." },
-	[WM_RESETS] = { "steer_worker_resets_total", "counter",
-			"Connections that ended in a reset, from either side." },
-	[WM_HEALTH] = { "steer_worker_health_factor", "gauge", "Health factor set by steerd, 0 to 1." },
-	[WM_WEIGHT] = { "steer_worker_effective_weight", "gauge", "Admin weight times health factor." },
-	[WM_UP] = { "steer_worker_up", "gauge",
-		    "1 when the worker's listener is open and its checks (if any) pass." },
-}, pool_families[] = {
-	[PM_CIRCUIT] = { "steer_pool_circuit_state", "gauge",
-			 "Circuit breaker: 0 closed, 1 open, 2 half-open." },
-	[PM_ERRORS] = { "steer_pool_error_ratio", "gauge",
-			"Errors over outcomes in the circuit window (pools steerd judges)." },
-	[PM_QUOTA] = { "steer_pool_quota_left", "gauge",
-		       "Admissions left in the pool's quota (absent: no quota)." },
-	[PM_SPILLED] = { "steer_pool_spilled_total", "counter",
-			 "Connections sent to the fallback because quota or rate ran out." },
-};
-
-/* false: the worker has no such sample now */
-static bool worker_metric(const struct worker_view *v, enum worker_metric m, double *value)
-{
-	switch (m) {
-	case WM_OUTSTANDING: *value = (double)v->st.outstanding; return v->stats_ok;
-	case WM_STEERED: *value = (double)v->st.steered; return v->stats_ok;
-	case WM_RESETS: *value = (double)v->st.aborted; return v->stats_ok;
-	case WM_HEALTH: *value = v->cfg.health / 1000.0; return true;
-	case WM_WEIGHT: *value = v->cfg.weight * (v->cfg.health / 1000.0); return true;
-	case WM_UP:
-		*value = v->alive && !(v->stats_ok && v->st.gone) &&
-			 (!v->dw || (v->dw->live.present && v->dw->live.track.up));
-		return true;
-	}
-	return false;
-}
-
-static bool pool_metric(const struct pool_view *v, uint64_t now, enum pool_metric m,
-			double *value)
-{
-	uint64_t total;
-
-	switch (m) {
-	case PM_CIRCUIT: *value = v->circuit; return true;
-	case PM_ERRORS:
-		if (!v->dp)
-			return false;
-		*value = circuit_error_rate(&v->dp->live.circuit, now, &total);
-		return true;
-	case PM_QUOTA:
-		*value = (double)(v->bud.quota_left > 0 ? v->bud.quota_left : 0);
-		return v->budget_ok && v->bud.quota_on;
-	case PM_SPILLED: *value = (double)v->st.spilled; return v->stats_ok;
-	}
-	return false;
-}
-
-static const struct dworker *dworker_of(const struct daemon *d, uint32_t id, const char *name)
-{
-	for (size_t i = 0; i < d->nworkers; i++)
-		if (d->workers[i].live.present && d->workers[i].live.id == id &&
-		    !strcmp(d->workers[i].name, name))
-			return &d->workers[i];
-	return NULL;
-}
-
-/* Every pool in the maps, with the kernel's circuit state. */
-static size_t read_pool_views(struct daemon *d, struct pool_view *pv)
-{
-	struct steer_pool *p = calloc(1, sizeof(*p));
-	size_t n = 0;
-
-	for (uint32_t id = 0; p && id < STEER_MAX_POOLS; id++) {
-		struct pool_view *v = &pv[n];
-
-		if (bpf_map_lookup_elem(d->maps.fd[MAP_POOLS], &id, p) || !p->in_use)
-			continue;
-		memset(v, 0, sizeof(*v));
-		v->id = id;
-		snprintf(v->name, sizeof(v->name), "%s", p->name);
-		v->circuit = p->circuit;
-		v->stats_ok = !bpf_map_lookup_elem(d->maps.fd[MAP_POOL_STATS], &id, &v->st);
-		v->budget_ok = !pool_budget_read(&d->maps, id, &v->bud);
-		for (size_t k = 0; k < d->npools; k++)
-			if (d->pools[k].live.id == id && !strcmp(d->pools[k].name, v->name))
-				v->dp = &d->pools[k];
-		n++;
-	}
-	free(p);
-	return n;
-}
-
-/* Every worker in the maps. */
-static size_t read_worker_views(struct daemon *d, struct worker_view *wv,
-				const struct pool_view *pv, size_t npv)
-{
-	size_t n = 0;
-	uint64_t cookie;
-
-	for (uint32_t id = 0; id < STEER_MAX_WORKERS; id++) {
-		struct worker_view *v = &wv[n];
-
-		if (bpf_map_lookup_elem(d->maps.fd[MAP_WORKERS], &id, &v->cfg) || !v->cfg.in_use)
-			continue;
-		v->id = id;
-		v->stats_ok = !worker_stats_read(&d->maps, id, &v->st);
-		v->alive = !bpf_map_lookup_elem(d->maps.fd[MAP_WORKER_SOCKS], &id, &cookie);
-		v->dw = dworker_of(d, id, v->cfg.name);
-		v->pool = "";
-		for (size_t k = 0; k < npv; k++)
-			if (pv[k].id == v->cfg.pool_id)
-				v->pool = pv[k].name;
-		n++;
-	}
-	return n;
-}
-
-static void render_metrics(struct daemon *d, uint64_t now)
-{
-	struct worker_view *wv = calloc(STEER_MAX_WORKERS, sizeof(*wv));
-	struct pool_view *pv = calloc(STEER_MAX_POOLS, sizeof(*pv));
-	struct metrics_service *sv = calloc(STEER_MAX_SERVICES, sizeof(*sv));
-	struct metrics_buf *b = metrics_buf_new();
-	size_t nw, np;
-	const char *text;
-	double value;
-	size_t len;
-
-	if (!b || !wv || !pv || !sv)
-		goto cleanup;
-	np = read_pool_views(d, pv);
-	nw = read_worker_views(d, wv, pv, np);
-	for (size_t m = 0; m < sizeof(worker_families) / sizeof(worker_families[0]); m++) {
-		const struct metric_family *f = &worker_families[m];
-
-		metrics_family(b, f->name, f->type, f->help);
-		for (size_t i = 0; i < nw; i++)
-			if (worker_metric(&wv[i], m, &value))
-				metrics_sample(b, f->name, value, "worker", wv[i].cfg.name, "pool",
-					       wv[i].pool, NULL);
-	}
-	for (size_t m = 0; m < sizeof(pool_families) / sizeof(pool_families[0]); m++) {
-		const struct metric_family *f = &pool_families[m];
-
-		metrics_family(b, f->name, f->type, f->help);
-		for (size_t i = 0; i < np; i++)
-			if (pool_metric(&pv[i], now, m, &value))
-				metrics_sample(b, f->name, value, "pool", pv[i].name, NULL);
-	}
-	metrics_services(b, sv, metrics_read_services(&d->maps, sv));
-	metrics_family(b, "steer_maintenance_served_total", "counter",
-		       "Connections answered by the maintenance responder.");
-	metrics_sample(b, "steer_maintenance_served_total", (double)d->maint.served, NULL);
-	text = metrics_buf_text(b, &len);
-	if (text)
-		metrics_server_publish(d->metrics, text, len);
-	else
-		log_warn("metrics not published: %s", metrics_buf_error(b));
-cleanup:
-	metrics_buf_free(b);
-	free(wv);
-	free(pv);
-	free(sv);
 }
 
 /* ---- main loop -------------------------------------------------------- */
@@ -1119,6 +592,67 @@ static int claim_pins(const struct steer_paths *p, char *err)
 	return STEER_OK;
 }
 
+/* --check: the file is valid (and, with -j, what it asks for) */
+static int check_file(struct daemon *d, bool json)
+{
+	if (json)
+		daemon_print_desired(&d->conf, stdout);
+	else
+		printf("%s: valid\n", d->conf_path);
+	config_free(&d->conf);
+	return 0;
+}
+
+/* where steer is, or is to be loaded when it is not yet */
+struct attach_at {
+	const char *bpffs, *netns, *cgroup;
+};
+
+/* Load steer if it is not, claim its pins, open the maps, take the first
+ * pass and open every event source. */
+static int daemon_start(struct daemon *d, const struct attach_at *at, char *err)
+{
+	bool loaded;
+	int ret;
+
+	state_set_owner(STEER_OWNER_STEERD);
+	resource_policy_default(&d->res_policy);
+	block_signals(&(sigset_t){ 0 });
+	if ((ret = steer_paths_init(&d->paths, at->bpffs, err)))
+		return ret;
+	if (!steer_is_loaded(&d->paths)) {
+		if ((ret = steer_ensure_loaded(&d->paths, at->netns, at->cgroup, &loaded, err)))
+			return ret;
+		if (loaded)
+			log_info("loaded steer at %s", d->paths.dir);
+	}
+	if ((ret = claim_pins(&d->paths, err)) || (ret = steer_maps_open(&d->paths, &d->maps, err)))
+		return ret;
+	steer_maps_unlock(&d->maps);
+	if (daemon_rebuild_views(d)) {
+		snprintf(err, STEER_ERR_LEN, "out of memory");
+		return STEER_ESYS;
+	}
+	/* a problem of the first pass (a worker not listening yet, a name an
+	 * operator's object holds) is logged and retried every interval */
+	if (daemon_reconcile(d, err))
+		log_warn("not converged yet: %s", err);
+	if ((ret = open_report_socket(d, err)) || (ret = start_metrics(d, err)))
+		return ret;
+	return setup_events(d, err);
+}
+
+static void daemon_stop(struct daemon *d)
+{
+	metrics_server_stop(d->metrics);
+	if (d->maint_open)
+		maintenance_close(&d->maint);
+	unlink(d->conf.socket_path);
+	daemon_free_views(d);
+	config_free(&d->conf);
+	steer_maps_close(&d->maps);
+}
+
 static void usage(FILE *f)
 {
 	fprintf(f, "Usage: steerd [-c FILE] [--check [-j]] [--bpffs DIR] [--netns PATH] [--cgroup PATH]\n"
@@ -1144,7 +678,7 @@ int main(int argc, char **argv)
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
-	const char *bpffs = NULL, *netns = NULL, *cgroup = NULL;
+	struct attach_at where = { 0 };
 	struct daemon d = { .conf_path = CONF_DEFAULT_PATH, .report_fd = -1, .epfd = -1 };
 	char err[STEER_ERR_LEN * 2];
 	bool check_only = false, json = false;
@@ -1154,9 +688,9 @@ int main(int argc, char **argv)
 		switch (opt) {
 		case 'c': d.conf_path = optarg; break;
 		case 'k': check_only = true; break;
-		case 'b': bpffs = optarg; break;
-		case 'n': netns = optarg; break;
-		case 'g': cgroup = optarg; break;
+		case 'b': where.bpffs = optarg; break;
+		case 'n': where.netns = optarg; break;
+		case 'g': where.cgroup = optarg; break;
 		case 'v': log_set_level(STEER_LOG_DEBUG); break;
 		case 'j': json = true; break;
 		case 'h': usage(stdout); return 0;
@@ -1177,43 +711,9 @@ int main(int argc, char **argv)
 		config_free(&d.conf);
 		return STEER_EINPUT;
 	}
-	if (check_only) {
-		if (json)
-			daemon_print_desired(&d.conf, stdout);
-		else
-			printf("%s: valid\n", d.conf_path);
-		config_free(&d.conf);
-		return 0;
-	}
-	state_set_owner(STEER_OWNER_STEERD);
-	resource_policy_default(&d.res_policy);
-	block_signals(&(sigset_t){ 0 });
-	ret = steer_paths_init(&d.paths, bpffs, err);
-	if (!ret && !steer_is_loaded(&d.paths)) {
-		bool loaded;
-
-		ret = steer_ensure_loaded(&d.paths, netns, cgroup, &loaded, err);
-		if (!ret && loaded)
-			log_info("loaded steer at %s", d.paths.dir);
-	}
-	if (!ret)
-		ret = claim_pins(&d.paths, err);
-	if (!ret && !(ret = steer_maps_open(&d.paths, &d.maps, err)))
-		steer_maps_unlock(&d.maps);
-	if (!ret && daemon_rebuild_views(&d)) {
-		snprintf(err, sizeof(err), "out of memory");
-		ret = STEER_ESYS;
-	}
-	/* a problem of the first pass (a worker not listening yet, a name an
-	 * operator's object holds) is logged and retried every interval */
-	if (!ret && daemon_reconcile(&d, err))
-		log_warn("not converged yet: %s", err);
-	if (!ret)
-		ret = open_report_socket(&d, err);
-	if (!ret)
-		ret = start_metrics(&d, err);
-	if (!ret)
-		ret = setup_events(&d, err);
+	if (check_only)
+		return check_file(&d, json);
+	ret = daemon_start(&d, &where, err);
 	if (ret) {
 		log_err("%s", err);
 		return ret;
@@ -1222,12 +722,6 @@ int main(int argc, char **argv)
 	notify("READY=1");
 	ret = event_loop(&d);
 	notify("STOPPING=1");
-	metrics_server_stop(d.metrics);
-	if (d.maint_open)
-		maintenance_close(&d.maint);
-	unlink(d.conf.socket_path);
-	daemon_free_views(&d);
-	config_free(&d.conf);
-	steer_maps_close(&d.maps);
+	daemon_stop(&d);
 	return ret;
 }
