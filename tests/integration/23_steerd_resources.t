@@ -35,7 +35,9 @@ ok $? "idle workers have full health"
 burners=()
 for i in 1 2; do curl -s "http://127.0.0.1:9101/burn?cpu=6000" > /dev/null & burners+=($!); done
 start=$(date +%s%N)
-wait_until '[ "$(health_of w1)" -le 600 ]' 6
+# at most 850: a clear cut below the idle worker's 900 and more, that a
+# machine busy with other work (less CPU for the burners) still shows
+wait_until '[ "$(health_of w1)" -le 850 ]' 6
 ok $? "a CPU-busy worker loses share (health $(health_of w1))"
 ms=$(( ($(date +%s%N) - start) / 1000000 ))
 # a figure, not a check: reaction times belong to benchmarks (a loaded CI
