@@ -128,7 +128,7 @@ $(BUILD)/listeners: $(call objs_of,$(BENCH_SRC)/listeners.c userspace/lib/netadd
 $(OBJ)/scripts/conf_settings.o: EXTRA_INCLUDES := -Iuserspace/steerd
 $(BUILD)/conf_settings: $(OBJ)/scripts/conf_settings.o $(LIBSTEERD) $(LIBSTEER)
 	$(CC) $(USER_CFLAGS) $^ $(DAEMON_LIBS) $(LDLIBS) -o $@
-docs: $(BUILD)/conf_settings
+docs: $(BUILD)/conf_settings steerctl-docs
 	$(BUILD)/conf_settings docs/man/steer.conf.5
 
 -include $(shell find $(BUILD) -name '*.d' 2>/dev/null)
