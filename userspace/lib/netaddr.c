@@ -6,6 +6,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
 #include "netaddr.h"
 
 static const uint8_t mapped_prefix[12] = { [10] = 0xff, [11] = 0xff };
@@ -177,4 +179,23 @@ bool netaddr_same_endpoint(const uint8_t laddr[16], uint16_t lport,
 bool netaddr_endpoint_equal(const struct steer_endpoint *a, const struct steer_endpoint *b)
 {
 	return a->family == b->family && netaddr_same_endpoint(a->addr, a->port, b, false);
+}
+
+int netaddr_listen(const struct steer_endpoint *ep, int backlog)
+{
+	struct sockaddr_storage ss;
+	socklen_t len = netaddr_to_sockaddr(ep, &ss);
+	int one = 1, fd, saved;
+
+	fd = socket(ss.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+	if (fd < 0)
+		return -1;
+	setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+	if (bind(fd, (struct sockaddr *)&ss, len) || listen(fd, backlog)) {
+		saved = errno;
+		close(fd);
+		errno = saved;
+		return -1;
+	}
+	return fd;
 }

@@ -61,6 +61,10 @@ socklen_t netaddr_to_sockaddr(const struct steer_endpoint *ep, struct sockaddr_s
  * family. */
 int netaddr_from_sockaddr(const struct sockaddr *sa, struct steer_endpoint *out);
 
+/* A non-blocking, close-on-exec TCP listener on ep (SO_REUSEADDR), with
+ * this backlog: its fd, or -1 with errno set. */
+int netaddr_listen(const struct steer_endpoint *ep, int backlog);
+
 /* Does the listener at (laddr, lport) stand for ep? The same port and the
  * same 16 bytes, or with wildcard also a listener bound to 0.0.0.0 or ::
  * (it takes ep's connections too): how a worker in the maps is matched

@@ -23,23 +23,6 @@ static const char *reason(int status)
 	}
 }
 
-static int listen_endpoint(const struct steer_endpoint *ep)
-{
-	struct sockaddr_storage ss;
-	socklen_t len = netaddr_to_sockaddr(ep, &ss);
-	int one = 1, fd;
-
-	fd = socket(ss.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-	if (fd < 0)
-		return -1;
-	setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
-	if (bind(fd, (struct sockaddr *)&ss, len) || listen(fd, 4096)) {
-		close(fd);
-		return -1;
-	}
-	return fd;
-}
-
 int maintenance_set_response(struct maintenance *m, int status, uint32_t retry_after,
 			     const char *body, char *err)
 {
@@ -74,7 +57,7 @@ int maintenance_open(struct maintenance *m, const struct steer_endpoint *ep, int
 	m->listen = *ep;
 	if (maintenance_set_response(m, status, retry_after, body, err))
 		return STEER_ESYS;
-	m->fd = listen_endpoint(ep);
+	m->fd = netaddr_listen(ep, 4096);
 	if (m->fd < 0) {
 		netaddr_format_endpoint(ep->addr, ep->port, where, sizeof(where));
 		snprintf(err, STEER_ERR_LEN, "cannot listen on %s for the maintenance responder: %s",

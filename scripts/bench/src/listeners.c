@@ -25,22 +25,10 @@
 static int listen_on(const char *ip, int port)
 {
 	struct steer_endpoint ep = { .port = (uint16_t)port };
-	struct sockaddr_storage ss;
-	socklen_t len;
-	int fd, one = 1;
 
 	if (netaddr_parse_ip(ip, ep.addr, &ep.family) || ep.family != STEER_FAMILY_V4)
 		return -1;
-	len = netaddr_to_sockaddr(&ep, &ss);
-	fd = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK, 0);
-	if (fd < 0)
-		return -1;
-	setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
-	if (bind(fd, (struct sockaddr *)&ss, len) || listen(fd, 4096)) {
-		close(fd);
-		return -1;
-	}
-	return fd;
+	return netaddr_listen(&ep, 4096);
 }
 
 /* The highest fd open now (inherited ones included). */
