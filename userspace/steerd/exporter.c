@@ -75,8 +75,8 @@ static bool worker_metric(const struct worker_view *v, enum worker_metric m, dou
 	case WM_OUTSTANDING: *value = (double)v->st.outstanding; return v->stats_ok;
 	case WM_STEERED: *value = (double)v->st.steered; return v->stats_ok;
 	case WM_RESETS: *value = (double)v->st.aborted; return v->stats_ok;
-	case WM_HEALTH: *value = v->cfg.health / 1000.0; return true;
-	case WM_WEIGHT: *value = v->cfg.weight * (v->cfg.health / 1000.0); return true;
+	case WM_HEALTH: *value = v->cfg.health / (double)STEER_HEALTH_FULL; return true;
+	case WM_WEIGHT: *value = v->cfg.weight * (v->cfg.health / (double)STEER_HEALTH_FULL); return true;
 	case WM_UP:
 		*value = v->alive && !(v->stats_ok && v->st.gone) &&
 			 (!v->dw || (v->dw->live.present && v->dw->live.track.up));

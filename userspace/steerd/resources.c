@@ -575,7 +575,7 @@ static uint32_t publish(struct resource_state *st, uint32_t v)
 uint32_t resource_factor(struct resource_state *st, const struct resource_sample *s,
 			 const struct resource_policy *p)
 {
-	const uint32_t floor_pm = (uint32_t)(RESOURCE_FLOOR * 1000 + 0.5);
+	const uint32_t floor_pm = (uint32_t)(RESOURCE_FLOOR * STEER_HEALTH_FULL + 0.5);
 	bool first = !st->have_prev, was_cut = st->cut;
 	uint32_t want, diff;
 
@@ -586,10 +586,10 @@ uint32_t resource_factor(struct resource_state *st, const struct resource_sample
 	if (update_cut(st, s, p))
 		return publish(st, 0);
 	if (first)
-		return publish(st, 1000);
-	want = st->have_smoothed ? (uint32_t)(clamp01(st->smoothed) * 1000 + 0.5) : 1000;
+		return publish(st, STEER_HEALTH_FULL);
+	want = st->have_smoothed ? (uint32_t)(clamp01(st->smoothed) * STEER_HEALTH_FULL + 0.5) : STEER_HEALTH_FULL;
 	diff = want > st->published ? want - st->published : st->published - want;
-	if (was_cut || diff >= p->hysteresis_permille || want == 1000 || want == floor_pm)
+	if (was_cut || diff >= p->hysteresis_permille || want == STEER_HEALTH_FULL || want == floor_pm)
 		return publish(st, want);
 	return st->published;
 }
