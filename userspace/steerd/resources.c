@@ -16,6 +16,7 @@
 #include <sys/sysinfo.h>
 #include "cgroup.h"
 #include "resources.h"
+#include "steer.h"
 
 #define FILE_BUF	4096	/* every file we parse fits; /proc/PID/status is ~1.5 KiB */
 
@@ -587,7 +588,8 @@ uint32_t resource_factor(struct resource_state *st, const struct resource_sample
 		return publish(st, 0);
 	if (first)
 		return publish(st, STEER_HEALTH_FULL);
-	want = st->have_smoothed ? (uint32_t)(clamp01(st->smoothed) * STEER_HEALTH_FULL + 0.5) : STEER_HEALTH_FULL;
+	want = st->have_smoothed ? (uint32_t)(clamp01(st->smoothed) * STEER_HEALTH_FULL + 0.5)
+				 : STEER_HEALTH_FULL;
 	diff = want > st->published ? want - st->published : st->published - want;
 	if (was_cut || diff >= p->hysteresis_permille || want == STEER_HEALTH_FULL || want == floor_pm)
 		return publish(st, want);
