@@ -40,7 +40,7 @@ struct steer_paths {
 	char dir[PATH_MAX];	/* root/steer: the pins, and the writers' lock */
 };
 
-struct steer_snapshot;		/* state.c's copy of the named maps */
+struct steer_snapshot;		/* snapshot.c: a copy of the named maps */
 
 struct steer_maps {
 	int fd[MAP_COUNT];
@@ -84,7 +84,7 @@ void steer_maps_close(struct steer_maps *m);
 void steer_maps_unlock(struct steer_maps *m);
 int steer_maps_lock(struct steer_maps *m);
 
-/* state.c: the snapshot that steer_maps_open makes and the lock bounds */
+/* snapshot.c: the copy that steer_maps_open makes and the lock bounds */
 struct steer_snapshot *steer_snapshot_new(void);
 void steer_snapshot_forget(struct steer_snapshot *s);
 void steer_snapshot_free(struct steer_snapshot *s);
