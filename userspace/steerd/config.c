@@ -480,6 +480,9 @@ static int load_row(struct conf_ctx *x, const config_setting_t *g, const struct 
 	const config_setting_t *s = config_setting_get_member(g, f->name);
 	int ret = 0;
 
+	if (s && f->empty_absent && config_setting_type(s) == CONFIG_TYPE_STRING &&
+	    !*config_setting_get_string(s))
+		s = NULL;	/* as before the tables: "" is the default */
 	if (f->type == CONF_T_GROUP)
 		ret = load_group(x, s, f, obj);
 	else if (f->type == CONF_T_LIST)

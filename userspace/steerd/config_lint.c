@@ -23,6 +23,7 @@
  * parser: it knows comments, strings, names, numbers and @include, no more.
  */
 #define MAX_INCLUDE_DEPTH	10	/* libconfig's own limit */
+#define INCLUDE_DIR_ALWAYS	(LIBCONFIG_VER_MAJOR == 1 && LIBCONFIG_VER_MINOR < 7)
 
 struct int_scan {
 	const char *include_dir;	/* as given to libconfig, or NULL */
@@ -125,7 +126,9 @@ static int scan_include(struct int_scan *sc, const char **pp, const char *file, 
 		return 0;
 	}
 	*pp = skip_string(p + 1, line, name, sizeof(name));
-	if (sc->include_dir && name[0] != '/')
+	/* the file libconfig reads: before 1.7 it puts include_dir before
+	 * every name, one that starts with '/' too ("DIR//x") */
+	if (sc->include_dir && (name[0] != '/' || INCLUDE_DIR_ALWAYS))
 		snprintf(full, sizeof(full), "%s/%s", sc->include_dir, name);
 	else
 		snprintf(full, sizeof(full), "%s", name);

@@ -187,9 +187,11 @@ static const struct conf_field daemon_fields[] = {
 	  .def_str = STEER_DAEMON_SOCKET,
 	  .help = "Absolute path of the unix datagram socket for steerctl report" },
 	{ "socket_group", CONF_T_STRING, AT(struct steer_config, socket_gid), .maxlen = 63,
+	  .empty_absent = true,
 	  PRESENT(struct steer_config, has_socket_group), .parse = conf_parse_group,
 	  .def_from = CONF_DEF_NONE, .help = "The socket's group, by name or number" },
 	{ "socket_mode", CONF_T_OCTAL, AT(struct steer_config, socket_mode), .maxlen = 7,
+	  .empty_absent = true,
 	  RANGE(0, STEER_SOCKET_MODE_MAX), .def = STEER_DAEMON_SOCKET_MODE,
 	  .help = "The socket's mode, octal as text (libconfig has no octal numbers)" },
 };

@@ -58,6 +58,7 @@ struct conf_field {
 	size_t maxlen;			/* OCTAL and hooks' strings: longest text */
 	size_t present;			/* 1 + offsetof() a bool set when given; 0: none */
 	bool required;
+	bool empty_absent;		/* a string "" counts as not given */
 	double min, max;		/* numbers: the range, inclusive ... */
 	bool min_excl;			/* ... but (min, max] when set */
 	enum conf_default def_from;
