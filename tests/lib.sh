@@ -33,7 +33,8 @@ cleanup() {
 			kill -9 "$pid" 2>/dev/null
 	done
 	"$STEERCTL" unload >/dev/null 2>&1
-	umount "$STEER_BPFFS" 2>/dev/null
+	# lazily when a process of ours still holds it (the namespace is ours)
+	umount "$STEER_BPFFS" 2>/dev/null || umount -l "$STEER_BPFFS" 2>/dev/null
 	rm -rf "$STEER_TMP"
 }
 trap cleanup EXIT
