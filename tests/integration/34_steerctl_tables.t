@@ -54,7 +54,9 @@ bad "ambiguous worker command 'd': drain, del" worker d w1
 bad "ambiguous worker command 'd': drain, del" w d w1
 bad "unknown worker command 'frobnicate'" worker frobnicate
 bad "unknown steerctl command 'x'" x
-bad "missing steerctl command" --json
+out=$(steer --json 2> "$STEER_TMP/err"); rc=$?
+is "$rc/$(jq -r .error <<< "$out")/$(cat "$STEER_TMP/err")" "2/missing steerctl command (see 'steerctl help')/" \
+	"steerctl --json: exit 2, the error as JSON on stdout"
 bad "missing pool command" pool
 is "$(snapshot)" "$before" "ambiguous and unknown commands changed nothing"
 run worker set w1 --we 7
@@ -222,6 +224,27 @@ is "$?" 2 "a bad value as nobody is still bad input, exit 2, before any map is o
 is "$?/$(cat "$STEER_TMP/err")" "0/" "worker help as nobody: exit 0, no map needed"
 is "$(steer -j worker list | jq '.workers[] | select(.name == "w1") | .weight')" 100 \
 	"nobody changed nothing"
+
+# ---- bpftool's conventions: -p, errors as JSON under -j, --version ----------------
+is "$(steer -p status | jq -S .)" "$(steer -j status | jq -S .)" "-p: the same data as -j"
+[ "$(steer -p pool list | wc -l)" -gt 3 ] && [ "$(steer -j pool list | wc -l)" = 1 ]
+ok $? "-p indents (one member a line), -j is one line"
+out=$(steer -j pool add 'bad name' 2> "$STEER_TMP/err"); rc=$?
+is "$rc/$(jq -r .error <<< "$out")/$(cat "$STEER_TMP/err")" \
+	"2/pool name 'bad name' may hold only letters, digits, '-', '_' and '.'/" \
+	"-j: an error is {\"error\"} on stdout, exit 2, nothing on stderr"
+out=$(steer -p worker add 2> /dev/null); rc=$?
+is "$rc/$(jq -r .error <<< "$out")" "2/missing POOL (see 'steerctl worker help')" "-p: the error indented, same exit"
+out=$(steer -j pool add "$(printf 'x\ny\377')" 2> /dev/null)
+jq -e .error <<< "$out" > /dev/null && [ "$(wc -l <<< "$out")" = 1 ]
+ok $? "-j: a hostile name in the error still gives one line of valid JSON ($out)"
+out=$("${NOBODY[@]}" "$STEERCTL" -j pool list 2> /dev/null); rc=$?
+is "$rc/$(jq -r '.error | startswith("permission denied")' <<< "$out")" "1/true" "-j as nobody: exit 1, the error as JSON"
+steer --version | grep -qx 'steerctl [0-9][0-9.]* (libbpf v[0-9.]*)'
+ok $? "steerctl --version: $(steer --version)"
+is "$(steer -V pool nosuch > /dev/null; echo $?)" 0 "-V wins over a command: exit 0"
+"$STEERD" --version | grep -qx "steerd $(steer --version | awk '{ print $2 }')"
+ok $? "steerd --version: the same release ($("$STEERD" --version))"
 
 check_invariants
 done_testing

@@ -15,6 +15,9 @@
 #include <stdint.h>
 #include "steer.h"
 
+/* the release both tools report (--version) and steerd's build_info */
+#define STEER_VERSION		"0.8.0"
+
 /* ---- paths ---- */
 #define STEER_CONF_PATH		"/etc/steer/steer.conf"
 #define STEER_DAEMON_SOCKET	"/run/steer/steerd.sock"	/* steerd's report socket */

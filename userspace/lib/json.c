@@ -4,8 +4,23 @@
 void json_init(struct json *j, FILE *out)
 {
 	j->out = out;
+	j->pretty = false;
 	j->depth = 0;
 	j->need_comma[0] = false;
+}
+
+void json_set_pretty(struct json *j, bool pretty)
+{
+	j->pretty = pretty;
+}
+
+static void newline(struct json *j, int depth)
+{
+	if (!j->pretty)
+		return;
+	fputc('\n', j->out);
+	for (int i = 0; i < depth; i++)
+		fputs("  ", j->out);
 }
 
 static void put_escaped(FILE *f, const char *s)
@@ -28,10 +43,12 @@ static void put_key(struct json *j, const char *key)
 {
 	if (j->need_comma[j->depth])
 		fputc(',', j->out);
+	if (j->depth > 0)
+		newline(j, j->depth);
 	j->need_comma[j->depth] = true;
 	if (key) {
 		put_escaped(j->out, key);
-		fputc(':', j->out);
+		fputs(j->pretty ? ": " : ":", j->out);
 	}
 }
 
@@ -46,6 +63,8 @@ static void open_scope(struct json *j, const char *key, char c)
 
 static void close_scope(struct json *j, char c)
 {
+	if (j->need_comma[j->depth])	/* not empty: the close on a line of its own */
+		newline(j, j->depth - 1);
 	fputc(c, j->out);
 	if (j->depth > 0)
 		j->depth--;
@@ -80,4 +99,15 @@ void json_null(struct json *j, const char *key)
 {
 	put_key(j, key);
 	fputs("null", j->out);
+}
+
+void json_error(FILE *out, bool pretty, const char *msg)
+{
+	struct json j;
+
+	json_init(&j, out);
+	json_set_pretty(&j, pretty);
+	json_object_begin(&j, NULL);
+	json_string(&j, "error", msg);
+	json_object_end(&j);
 }

@@ -12,11 +12,13 @@
 
 struct json {
 	FILE *out;
+	bool pretty;		/* one member a line, indented (bpftool's -p) */
 	int depth;
 	bool need_comma[JSON_MAX_DEPTH];
 };
 
 void json_init(struct json *j, FILE *out);
+void json_set_pretty(struct json *j, bool pretty);
 void json_object_begin(struct json *j, const char *key);
 void json_object_end(struct json *j);
 void json_array_begin(struct json *j, const char *key);
@@ -25,5 +27,7 @@ void json_string(struct json *j, const char *key, const char *val);
 void json_uint(struct json *j, const char *key, uint64_t val);
 void json_int(struct json *j, const char *key, int64_t val);
 void json_null(struct json *j, const char *key);
+/* {"error": msg} as the whole output, for -j: the error is data too */
+void json_error(FILE *out, bool pretty, const char *msg);
 
 #endif

@@ -48,6 +48,7 @@ int ctl_with_json(struct ctl *c, void (*print)(struct ctl *c, struct json *j))
 		return STEER_OK;
 	}
 	json_init(&j, stdout);
+	json_set_pretty(&j, c->pretty);
 	json_object_begin(&j, NULL);
 	print(c, &j);
 	json_object_end(&j);
@@ -88,7 +89,8 @@ static void print_help(bool man)
 		opts_man(stdout);
 		return;
 	}
-	printf("Usage: steerctl [-j|--json] [--bpffs DIR] OBJECT COMMAND [ARGS]\n\n");
+	printf("Usage: steerctl [-j|--json] [-p|--pretty] [--bpffs DIR] OBJECT COMMAND [ARGS]\n"
+	       "       steerctl -V|--version\n\n");
 	for (size_t i = 0; i < ctl_nobjects; i++) {
 		for (size_t j = 0; j < ctl_objects[i]->ncmds; j++) {
 			printf("  ");
@@ -100,7 +102,8 @@ static void print_help(bool man)
 	for (size_t i = 0; i < ctl_nobjects; i++)
 		printf(" %s%s", ctl_objects[i]->name, i + 1 < ctl_nobjects ? " |" : " }\n");
 	printf("'steerctl OBJECT help' gives each command's options, their ranges and defaults.\n"
-	       "Pins live under DIR/steer (DIR: --bpffs, $STEER_BPFFS or /sys/fs/bpf).\n");
+	       "Pins live under DIR/steer (DIR: --bpffs, $STEER_BPFFS or /sys/fs/bpf).\n"
+	       "-j prints JSON (an error too: {\"error\": ...} on stdout, same exit code); -p indents it.\n");
 }
 
 /* steerctl help [--man], -h, --help */
@@ -189,6 +192,10 @@ int ctl_global_opts(struct ctl *c, int *argc, char **argv)
 	for (int i = 1; i < *argc; i++) {
 		if (!strcmp(argv[i], "-j") || !strcmp(argv[i], "--json")) {
 			c->json = true;
+		} else if (!strcmp(argv[i], "-p") || !strcmp(argv[i], "--pretty")) {
+			c->json = c->pretty = true;
+		} else if (!strcmp(argv[i], "-V") || !strcmp(argv[i], "--version")) {
+			c->version = true;
 		} else if (!strcmp(argv[i], "--bpffs")) {
 			if (++i >= *argc)
 				return ctl_error(c, "--bpffs needs a directory");

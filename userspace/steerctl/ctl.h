@@ -12,6 +12,8 @@
 
 struct ctl {
 	bool json;
+	bool pretty;		/* -p: -j, indented */
+	bool version;		/* -V: print the version, nothing else */
 	const char *bpffs;
 	struct steer_paths paths;
 	struct steer_maps maps;

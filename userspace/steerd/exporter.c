@@ -198,6 +198,8 @@ void render_metrics(struct daemon *d, uint64_t now)
 				metrics_sample(b, f->name, value, "pool", pv[i].name, NULL);
 	}
 	metrics_services(b, sv, metrics_read_services(&d->maps, sv));
+	metrics_family(b, "steer_build_info", "gauge", "steerd's release, as a label; always 1.");
+	metrics_sample(b, "steer_build_info", 1, "version", STEER_VERSION, NULL);
 	metrics_family(b, "steer_maintenance_served_total", "counter",
 		       "Connections answered by the maintenance responder.");
 	metrics_sample(b, "steer_maintenance_served_total", (double)d->maint.served, NULL);

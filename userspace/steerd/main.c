@@ -656,7 +656,7 @@ static void daemon_stop(struct daemon *d)
 static void usage(FILE *f)
 {
 	fprintf(f, "Usage: steerd [-c FILE] [--check [-j]] [--bpffs DIR] [--netns PATH] [--cgroup PATH]\n"
-		   "              [-v|--verbose]\n"
+		   "              [-v|--verbose] | -V|--version\n"
 		   "  -c, --config FILE  configuration (default %s)\n"
 		   "      --check        validate the file and exit: 0 valid, 2 not\n"
 		   "  -j, --json         with --check: print the file's desired state as JSON\n"
@@ -676,6 +676,7 @@ int main(int argc, char **argv)
 		{ "verbose", no_argument, NULL, 'v' },
 		{ "json", no_argument, NULL, 'j' },
 		{ "help", no_argument, NULL, 'h' },
+		{ "version", no_argument, NULL, 'V' },
 		{ NULL, 0, NULL, 0 },
 	};
 	struct attach_at where = { 0 };
@@ -684,7 +685,7 @@ int main(int argc, char **argv)
 	bool check_only = false, json = false;
 	int opt, ret;
 
-	while ((opt = getopt_long(argc, argv, "c:vjh", opts, NULL)) != -1) {
+	while ((opt = getopt_long(argc, argv, "c:vjhV", opts, NULL)) != -1) {
 		switch (opt) {
 		case 'c': d.conf_path = optarg; break;
 		case 'k': check_only = true; break;
@@ -694,6 +695,7 @@ int main(int argc, char **argv)
 		case 'v': log_set_level(STEER_LOG_DEBUG); break;
 		case 'j': json = true; break;
 		case 'h': usage(stdout); return 0;
+		case 'V': printf("steerd %s\n", STEER_VERSION); return 0;
 		default: usage(stderr); return STEER_EINPUT;
 		}
 	}
