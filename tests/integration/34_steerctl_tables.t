@@ -246,5 +246,33 @@ is "$(steer -V pool nosuch > /dev/null; echo $?)" 0 "-V wins over a command: exi
 "$STEERD" --version | grep -qx "steerd $(steer --version | awk '{ print $2 }')"
 ok $? "steerd --version: the same release ($("$STEERD" --version))"
 
+# ---- bash completion (scripts/completion/steerctl.bash), from the tables ----------
+complete_words() {	# complete_words WORD...: what bash offers after steerctl WORD...
+	bash -c 'source "$1"; shift; COMP_WORDS=("$@"); COMP_CWORD=$(($# - 1)); _steerctl
+		[ ${#COMPREPLY[@]} = 0 ] || printf "%s\n" "${COMPREPLY[@]}"' _ "$TOP/scripts/completion/steerctl.bash" "$STEERCTL" "$@" | tr '\n' ' '
+}
+objects=$(steer help | sed -n 's/^OBJECT := { \(.*\) }$/\1/p' | tr -d '|' | tr -s ' ')
+is "$(complete_words '' | sed 's/ help .*//')" "$objects" "completion: the objects of 'steerctl help'"
+is "$(complete_words w '')" "add set drain undrain del list help " "completion: a prefix object's verbs"
+is "$(complete_words worker add p w1 --)" "--weight --maxconn --addr --pid --fd " "completion: worker add's flags"
+is "$(complete_words -j pool set p --policy r)" "round-robin random " "completion: --policy's values, after -j"
+is "$(complete_words pool quota p '')" "" "completion: nothing to offer for a number"
+checked=0
+for o in $objects; do
+	# each command's block in OBJECT help: its synopsis, then one line an option
+	while read -r v want; do
+		if [ "$v" = - ]; then words=($o ''); else words=($o $v ''); fi
+		got=$(complete_words "${words[@]}" | tr ' ' '\n' | grep . | sort | tr '\n' ' ' | sed 's/ $//')
+		checked=$((checked + 1))
+		[ "$got" = "$want" ] || { diag "completion of $o $v: '$got', help says '$want'"; bad_completion=1; }
+	done < <(steer $o help | awk -v o=$o '
+		$1 == "steerctl" && $2 == o { if (v != "") print v, flags; v = ($3 ~ /^[a-z]/) ? $3 : "-"; flags = ""; next }
+		$1 ~ /^--/ { flags = flags $1 " " }
+		END { if (v != "") print v, flags }' | sort -u |
+		while read -r v f; do echo "$v $(tr ' ' '\n' <<< "$f" | grep . | sort | tr '\n' ' ')"; done)
+done
+[ "$checked" -ge 15 ] || bad_completion=1
+ok "${bad_completion:-0}" "completion: every command's flags are the ones its help lists ($checked commands)"
+
 check_invariants
 done_testing

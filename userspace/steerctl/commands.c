@@ -168,6 +168,8 @@ int ctl_dispatch(struct ctl *c, int argc, char **argv)
 
 	if (argc < 1)
 		return ctl_error(c, "missing steerctl command (see 'steerctl help')");
+	if (is_help(argv[0]) && argc > 1 && !strcmp(argv[1], "--complete"))
+		return ctl_complete(argc - 2, argv + 2);
 	if (is_help(argv[0])) {
 		print_help(argc > 1 && !strcmp(argv[1], "--man"));
 		return STEER_OK;

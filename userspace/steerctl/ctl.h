@@ -42,6 +42,9 @@ int ctl_with_json(struct ctl *c, void (*print)(struct ctl *c, struct json *j));
 const void *ctl_table(struct ctl *c, enum steer_map_id map);
 void pool_name_of(struct ctl *c, uint32_t id, char *buf, size_t len);
 
+/* help --complete WORD...: what may follow, one a line (complete.c) */
+int ctl_complete(int argc, char **argv);
+
 void print_services(struct ctl *c, struct json *j);
 void print_pools(struct ctl *c, struct json *j);
 void print_workers(struct ctl *c, struct json *j);

@@ -1,0 +1,123 @@
+// SPDX-License-Identifier: GPL-2.0 OR BSD-2-Clause
+/*
+ * complete.c - `steerctl help --complete WORD...`: the words that may come
+ * after WORD..., one a line, for the shell's completion (scripts/completion/).
+ * Read from the same tables as parsing and help, so completion cannot
+ * drift from the commands. Objects and verbs resolve by prefix as they do
+ * on the command line.
+ */
+#include <stdio.h>
+#include <string.h>
+#include "ctl.h"
+
+/* the global options, and how many words each takes with it */
+static const struct { const char *flag; int args; } globals[] = {
+	{ "-j", 0 }, { "--json", 0 }, { "-p", 0 }, { "--pretty", 0 },
+	{ "-V", 0 }, { "--version", 0 }, { "--bpffs", 1 },
+};
+
+static int global_args(const char *word)
+{
+	for (size_t i = 0; i < ARRAY_SIZE(globals); i++)
+		if (!strcmp(word, globals[i].flag))
+			return globals[i].args;
+	return -1;
+}
+
+static const struct object *object_of(const char *word)
+{
+	const char *names[16];
+	char err[STEER_ERR_LEN];
+	size_t n = 0;
+	int k;
+
+	for (size_t i = 0; i < ctl_nobjects && n < ARRAY_SIZE(names); i++)
+		names[n++] = ctl_objects[i]->name;
+	k = opt_match(word, names, n, "command", "", err);
+	return k < 0 ? NULL : ctl_objects[k];
+}
+
+static const struct cmd *verb_of(const struct object *obj, const char *word)
+{
+	const char *names[16];
+	char err[STEER_ERR_LEN];
+	size_t n = 0;
+	int k;
+
+	for (size_t i = 0; i < obj->ncmds && n < ARRAY_SIZE(names); i++)
+		names[n++] = obj->cmds[i].verb;
+	k = opt_match(word, names, n, "command", "", err);
+	return k < 0 ? NULL : &obj->cmds[k];
+}
+
+/* the option the word names ("--weight"), if it is one of cmd's flags */
+static const struct opt *flag_of(const struct cmd *cmd, const char *word)
+{
+	if (strncmp(word, "--", 2))
+		return NULL;
+	for (size_t i = 0; i < cmd->nopts; i++)
+		if (cmd->opts[i].flag && !strcmp(cmd->opts[i].flag, word + 2))
+			return &cmd->opts[i];
+	return NULL;
+}
+
+static void print_values(const struct opt *o)
+{
+	if (o->type == OPT_POLICY)
+		for (uint32_t p = 0; p < STEER_POLICY_COUNT; p++)
+			printf("%s\n", policy_name(p));
+	for (size_t i = 0; o->type == OPT_CHOICE && o->choices && o->choices[i]; i++)
+		printf("%s\n", o->choices[i]);
+	if (o->flags & OPT_OFF)
+		printf("off\n");
+}
+
+/* after OBJECT [VERB]: a value for the flag just typed, or the flags */
+static void complete_cmd(const struct cmd *cmd, int argc, char **argv)
+{
+	const struct opt *last = argc ? flag_of(cmd, argv[argc - 1]) : NULL;
+
+	if (last && last->type != OPT_FLAG) {
+		print_values(last);
+		return;
+	}
+	for (size_t i = 0; i < cmd->nopts; i++)
+		if (cmd->opts[i].flag)
+			printf("--%s\n", cmd->opts[i].flag);
+}
+
+int ctl_complete(int argc, char **argv)
+{
+	const struct object *obj;
+	int i = 0, skip;
+
+	while (i < argc && (skip = global_args(argv[i])) >= 0)
+		i += 1 + skip;
+	argc -= i;
+	argv += i;
+	if (argc == 0) {
+		for (size_t k = 0; k < ctl_nobjects; k++)
+			printf("%s\n", ctl_objects[k]->name);
+		printf("help\n");
+		for (size_t k = 0; k < ARRAY_SIZE(globals); k++)
+			printf("%s\n", globals[k].flag);
+		return STEER_OK;
+	}
+	if (!(obj = object_of(argv[0])))
+		return STEER_OK;
+	if (!obj->cmds[0].verb) {
+		complete_cmd(&obj->cmds[0], argc - 1, argv + 1);
+		return STEER_OK;
+	}
+	if (argc == 1) {
+		for (size_t k = 0; k < obj->ncmds; k++)
+			printf("%s\n", obj->cmds[k].verb);
+		printf("help\n");
+		return STEER_OK;
+	}
+	const struct cmd *cmd = verb_of(obj, argv[1]);
+
+	if (cmd)
+		complete_cmd(cmd, argc - 2, argv + 2);
+	return STEER_OK;
+}
