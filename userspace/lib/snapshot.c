@@ -289,3 +289,15 @@ void snapshot_prime(const struct steer_maps *m, const struct record_kind *k)
 {
 	snap_of(m, k, true);
 }
+
+void *state_read_all(const struct steer_maps *m, enum steer_map_id map)
+{
+	const struct record_kind *k = kind_of_map(map);
+	void *out = k ? calloc(k->max, k->size) : NULL;
+
+	if (out && steer_read_array(m->fd[map], k->max, k->size, out)) {
+		free(out);
+		out = NULL;
+	}
+	return out;
+}

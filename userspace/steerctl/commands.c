@@ -57,20 +57,8 @@ int ctl_with_json(struct ctl *c, void (*print)(struct ctl *c, struct json *j))
 
 const void *ctl_table(struct ctl *c, enum steer_map_id map)
 {
-	static const struct { uint32_t max; size_t size; } shape[MAP_COUNT] = {
-		[MAP_SERVICES] = { STEER_MAX_SERVICES, sizeof(struct steer_service) },
-		[MAP_POOLS] = { STEER_MAX_POOLS, sizeof(struct steer_pool) },
-		[MAP_WORKERS] = { STEER_MAX_WORKERS, sizeof(struct steer_worker) },
-	};
-
-	if (c->table[map] || !shape[map].max)
-		return c->table[map];
-	c->table[map] = calloc(shape[map].max, shape[map].size);
-	if (c->table[map] &&
-	    steer_read_array(c->maps.fd[map], shape[map].max, shape[map].size, c->table[map])) {
-		free(c->table[map]);
-		c->table[map] = NULL;
-	}
+	if (!c->table[map])
+		c->table[map] = state_read_all(&c->maps, map);
 	return c->table[map];
 }
 

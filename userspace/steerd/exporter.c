@@ -117,13 +117,14 @@ static const struct dworker *dworker_of(const struct daemon *d, uint32_t id, con
 /* Every pool in the maps, with the kernel's circuit state. */
 static size_t read_pool_views(struct daemon *d, struct pool_view *pv)
 {
-	struct steer_pool *p = calloc(1, sizeof(*p));
+	struct steer_pool *pools = state_read_all(&d->maps, MAP_POOLS);
 	size_t n = 0;
 
-	for (uint32_t id = 0; p && id < STEER_MAX_POOLS; id++) {
+	for (uint32_t id = 0; pools && id < STEER_MAX_POOLS; id++) {
+		const struct steer_pool *p = &pools[id];
 		struct pool_view *v = &pv[n];
 
-		if (bpf_map_lookup_elem(d->maps.fd[MAP_POOLS], &id, p) || !p->in_use)
+		if (!p->in_use)
 			continue;
 		memset(v, 0, sizeof(*v));
 		v->id = id;
@@ -136,7 +137,7 @@ static size_t read_pool_views(struct daemon *d, struct pool_view *pv)
 				v->dp = &d->pools[k];
 		n++;
 	}
-	free(p);
+	free(pools);
 	return n;
 }
 
@@ -144,14 +145,16 @@ static size_t read_pool_views(struct daemon *d, struct pool_view *pv)
 static size_t read_worker_views(struct daemon *d, struct worker_view *wv,
 				const struct pool_view *pv, size_t npv)
 {
+	struct steer_worker *workers = state_read_all(&d->maps, MAP_WORKERS);
 	size_t n = 0;
 	uint64_t cookie;
 
-	for (uint32_t id = 0; id < STEER_MAX_WORKERS; id++) {
+	for (uint32_t id = 0; workers && id < STEER_MAX_WORKERS; id++) {
 		struct worker_view *v = &wv[n];
 
-		if (bpf_map_lookup_elem(d->maps.fd[MAP_WORKERS], &id, &v->cfg) || !v->cfg.in_use)
+		if (!workers[id].in_use)
 			continue;
+		v->cfg = workers[id];
 		v->id = id;
 		v->stats_ok = !worker_stats_read(&d->maps, id, &v->st);
 		v->alive = !bpf_map_lookup_elem(d->maps.fd[MAP_WORKER_SOCKS], &id, &cookie);
@@ -162,6 +165,7 @@ static size_t read_worker_views(struct daemon *d, struct worker_view *wv,
 				v->pool = pv[k].name;
 		n++;
 	}
+	free(workers);
 	return n;
 }
 

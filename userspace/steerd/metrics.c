@@ -320,20 +320,21 @@ struct metrics_server {
 /* ---- the services' counters ------------------------------------------ */
 size_t metrics_read_services(const struct steer_maps *m, struct metrics_service *out)
 {
-	struct steer_service svc;
+	struct steer_service *svc = state_read_all(m, MAP_SERVICES);
 	size_t n = 0;
 
-	for (uint32_t id = 0; id < STEER_MAX_SERVICES; id++) {
+	for (uint32_t id = 0; svc && id < STEER_MAX_SERVICES; id++) {
 		struct metrics_service *s = &out[n];
 
-		if (bpf_map_lookup_elem(m->fd[MAP_SERVICES], &id, &svc) || !svc.in_use)
+		if (!svc[id].in_use)
 			continue;
 		memset(s, 0, sizeof(*s));
-		snprintf(s->name, sizeof(s->name), "%s", svc.name);
+		snprintf(s->name, sizeof(s->name), "%s", svc[id].name);
 		service_stats_read(m, id, &s->st);
 		service_refusals_read(m, id, &s->rf);
 		n++;
 	}
+	free(svc);
 	return n;
 }
 
