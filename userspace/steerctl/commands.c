@@ -115,13 +115,35 @@ static int run_cmd(struct ctl *c, const struct object *obj, const struct cmd *cm
 	return cmd->run(c, v);
 }
 
-/* OBJECT VERB ARGS, or OBJECT ARGS for an object that is its own command;
- * `OBJECT help` prints the object's commands. */
-static int run_object(struct ctl *c, const struct object *obj, int argc, char **argv)
+int ctl_match_object(const char *word, char *err)
+{
+	const char *names[ARRAY_SIZE(ctl_objects) + 1];
+	size_t n = 0;
+
+	for (size_t i = 0; i < ctl_nobjects; i++)
+		names[n++] = ctl_objects[i]->name;
+	names[n++] = HELP;
+	return opt_match(word, names, n, "steerctl command", " (see 'steerctl help')", err);
+}
+
+int ctl_match_verb(const struct object *obj, const char *word, char *err)
 {
 	const char *names[16];
 	char hint[64], what[48];
 	size_t n = 0;
+
+	for (size_t i = 0; i < obj->ncmds && n < ARRAY_SIZE(names) - 1; i++)
+		names[n++] = obj->cmds[i].verb;
+	names[n++] = HELP;
+	snprintf(hint, sizeof(hint), " (see 'steerctl %s help')", obj->name);
+	snprintf(what, sizeof(what), "%s command", obj->name);
+	return opt_match(word, names, n, what, hint, err);
+}
+
+/* OBJECT VERB ARGS, or OBJECT ARGS for an object that is its own command;
+ * `OBJECT help` prints the object's commands. */
+static int run_object(struct ctl *c, const struct object *obj, int argc, char **argv)
+{
 	int k;
 
 	if (argc == 1 && !strcmp(argv[0], HELP)) {
@@ -133,15 +155,10 @@ static int run_object(struct ctl *c, const struct object *obj, int argc, char **
 	if (argc < 1)
 		return ctl_error(c, "missing %s command (see 'steerctl %s help')", obj->name,
 				 obj->name);
-	for (size_t i = 0; i < obj->ncmds && n < ARRAY_SIZE(names) - 1; i++)
-		names[n++] = obj->cmds[i].verb;
-	names[n++] = HELP;
-	snprintf(hint, sizeof(hint), " (see 'steerctl %s help')", obj->name);
-	snprintf(what, sizeof(what), "%s command", obj->name);
-	k = opt_match(argv[0], names, n, what, hint, c->err);
+	k = ctl_match_verb(obj, argv[0], c->err);
 	if (k < 0)
 		return STEER_EINPUT;
-	if ((size_t)k == n - 1) {
+	if ((size_t)k == obj->ncmds) {
 		opts_object_help(stdout, obj);
 		return STEER_OK;
 	}
@@ -150,8 +167,6 @@ static int run_object(struct ctl *c, const struct object *obj, int argc, char **
 
 int ctl_dispatch(struct ctl *c, int argc, char **argv)
 {
-	const char *names[ARRAY_SIZE(ctl_objects) + 1];
-	size_t n = 0;
 	int k;
 
 	if (argc < 1)
@@ -162,17 +177,30 @@ int ctl_dispatch(struct ctl *c, int argc, char **argv)
 		print_help(argc > 1 && !strcmp(argv[1], "--man"));
 		return STEER_OK;
 	}
-	for (size_t i = 0; i < ctl_nobjects; i++)
-		names[n++] = ctl_objects[i]->name;
-	names[n++] = HELP;
-	k = opt_match(argv[0], names, n, "steerctl command", " (see 'steerctl help')", c->err);
+	k = ctl_match_object(argv[0], c->err);
 	if (k < 0)
 		return STEER_EINPUT;
-	if ((size_t)k == n - 1) {
+	if ((size_t)k == ctl_nobjects) {
 		print_help(false);
 		return STEER_OK;
 	}
 	return run_object(c, ctl_objects[k], argc - 1, argv + 1);
+}
+
+const struct global_opt ctl_globals[] = {
+	[GLOBAL_JSON] = { "-j", "--json", false },
+	[GLOBAL_PRETTY] = { "-p", "--pretty", false },
+	[GLOBAL_VERSION] = { "-V", "--version", false },
+	[GLOBAL_BPFFS] = { NULL, "--bpffs", true },
+};
+
+int ctl_global_of(const char *word)
+{
+	for (int g = 0; g < GLOBAL_COUNT; g++)
+		if ((ctl_globals[g].flag && !strcmp(word, ctl_globals[g].flag)) ||
+		    !strcmp(word, ctl_globals[g].long_flag))
+			return g;
+	return -1;
 }
 
 int ctl_global_opts(struct ctl *c, int *argc, char **argv)
@@ -180,20 +208,20 @@ int ctl_global_opts(struct ctl *c, int *argc, char **argv)
 	int out = 1;
 
 	for (int i = 1; i < *argc; i++) {
-		if (!strcmp(argv[i], "-j") || !strcmp(argv[i], "--json")) {
-			c->json = true;
-		} else if (!strcmp(argv[i], "-p") || !strcmp(argv[i], "--pretty")) {
-			c->json = c->pretty = true;
-		} else if (!strcmp(argv[i], "-V") || !strcmp(argv[i], "--version")) {
-			c->version = true;
-		} else if (!strcmp(argv[i], "--bpffs")) {
-			if (++i >= *argc)
-				return ctl_error(c, "--bpffs needs a directory");
-			c->bpffs = argv[i];
-		} else if (!strncmp(argv[i], "--bpffs=", 8)) {
-			c->bpffs = argv[i] + 8;
-		} else {
-			argv[out++] = argv[i];
+		int g = ctl_global_of(argv[i]);
+
+		if (g == GLOBAL_BPFFS && ++i >= *argc)
+			return ctl_error(c, "--bpffs needs a directory");
+		if (g < 0 && !strncmp(argv[i], "--bpffs=", 8)) {
+			g = GLOBAL_BPFFS;
+			argv[i] += 8;
+		}
+		switch (g) {
+		case GLOBAL_JSON: c->json = true; break;
+		case GLOBAL_PRETTY: c->json = c->pretty = true; break;
+		case GLOBAL_VERSION: c->version = true; break;
+		case GLOBAL_BPFFS: c->bpffs = argv[i]; break;
+		default: argv[out++] = argv[i]; break;
 		}
 	}
 	*argc = out;

@@ -10,44 +10,20 @@
 #include <string.h>
 #include "ctl.h"
 
-/* the global options, and how many words each takes with it */
-static const struct { const char *flag; int args; } globals[] = {
-	{ "-j", 0 }, { "--json", 0 }, { "-p", 0 }, { "--pretty", 0 },
-	{ "-V", 0 }, { "--version", 0 }, { "--bpffs", 1 },
-};
-
-static int global_args(const char *word)
-{
-	for (size_t i = 0; i < ARRAY_SIZE(globals); i++)
-		if (!strcmp(word, globals[i].flag))
-			return globals[i].args;
-	return -1;
-}
-
 static const struct object *object_of(const char *word)
 {
-	const char *names[16];
 	char err[STEER_ERR_LEN];
-	size_t n = 0;
-	int k;
+	int k = ctl_match_object(word, err);
 
-	for (size_t i = 0; i < ctl_nobjects && n < ARRAY_SIZE(names); i++)
-		names[n++] = ctl_objects[i]->name;
-	k = opt_match(word, names, n, "command", "", err);
-	return k < 0 ? NULL : ctl_objects[k];
+	return k < 0 || (size_t)k == ctl_nobjects ? NULL : ctl_objects[k];
 }
 
 static const struct cmd *verb_of(const struct object *obj, const char *word)
 {
-	const char *names[16];
 	char err[STEER_ERR_LEN];
-	size_t n = 0;
-	int k;
+	int k = ctl_match_verb(obj, word, err);
 
-	for (size_t i = 0; i < obj->ncmds && n < ARRAY_SIZE(names); i++)
-		names[n++] = obj->cmds[i].verb;
-	k = opt_match(word, names, n, "command", "", err);
-	return k < 0 ? NULL : &obj->cmds[k];
+	return k < 0 || (size_t)k == obj->ncmds ? NULL : &obj->cmds[k];
 }
 
 /* the option the word names ("--weight"), if it is one of cmd's flags */
@@ -89,18 +65,21 @@ static void complete_cmd(const struct cmd *cmd, int argc, char **argv)
 int ctl_complete(int argc, char **argv)
 {
 	const struct object *obj;
-	int i = 0, skip;
+	int i = 0, g;
 
-	while (i < argc && (skip = global_args(argv[i])) >= 0)
-		i += 1 + skip;
+	while (i < argc && (g = ctl_global_of(argv[i])) >= 0)
+		i += ctl_globals[g].takes_dir ? 2 : 1;
 	argc -= i;
 	argv += i;
 	if (argc == 0) {
 		for (size_t k = 0; k < ctl_nobjects; k++)
 			printf("%s\n", ctl_objects[k]->name);
 		printf("help\n");
-		for (size_t k = 0; k < ARRAY_SIZE(globals); k++)
-			printf("%s\n", globals[k].flag);
+		for (int g = 0; g < GLOBAL_COUNT; g++) {
+			if (ctl_globals[g].flag)
+				printf("%s\n", ctl_globals[g].flag);
+			printf("%s\n", ctl_globals[g].long_flag);
+		}
 		return STEER_OK;
 	}
 	if (!(obj = object_of(argv[0])))

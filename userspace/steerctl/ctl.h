@@ -42,6 +42,23 @@ int ctl_with_json(struct ctl *c, void (*print)(struct ctl *c, struct json *j));
 const void *ctl_table(struct ctl *c, enum steer_map_id map);
 void pool_name_of(struct ctl *c, uint32_t id, char *buf, size_t len);
 
+/* The options that may stand anywhere in argv (ctl_global_opts takes them out). */
+enum global { GLOBAL_JSON, GLOBAL_PRETTY, GLOBAL_VERSION, GLOBAL_BPFFS, GLOBAL_COUNT };
+struct global_opt {
+	const char *flag;	/* "-j", or NULL */
+	const char *long_flag;	/* "--json" */
+	bool takes_dir;		/* the next word is its value */
+};
+extern const struct global_opt ctl_globals[GLOBAL_COUNT];
+/* the global option word is, or -1 */
+int ctl_global_of(const char *word);
+
+/* An object (index in ctl_objects; ctl_nobjects for "help") or one of obj's
+ * verbs (index in obj->cmds; obj->ncmds for "help") by exact name or unique
+ * prefix; -1 with "unknown ..." or "ambiguous ..." in err. */
+int ctl_match_object(const char *word, char *err);
+int ctl_match_verb(const struct object *obj, const char *word, char *err);
+
 /* help --complete WORD...: what may follow, one a line (complete.c) */
 int ctl_complete(int argc, char **argv);
 
