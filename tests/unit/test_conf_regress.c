@@ -39,7 +39,7 @@ static void test_empty_socket_access(void **state)
 	assert_int_equal(config_load_string("daemon = { socket_group = \"\"; socket_mode = \"\"; };",
 					    &c, err, sizeof(err)), 0);
 	assert_false(c.has_socket_group);
-	assert_int_equal(c.socket_mode, CONF_DEFAULT_SOCKET_MODE);
+	assert_int_equal(c.socket_mode, STEER_DAEMON_SOCKET_MODE);
 	config_free(&c);
 	/* each alone, and the others' values untouched */
 	assert_int_equal(config_load_string("daemon = { socket_group = \"\"; socket_mode = \"0600\"; };",
@@ -51,7 +51,7 @@ static void test_empty_socket_access(void **state)
 					    &c, err, sizeof(err)), 0);
 	assert_true(c.has_socket_group);
 	assert_int_equal(c.socket_gid, 0);
-	assert_int_equal(c.socket_mode, CONF_DEFAULT_SOCKET_MODE);
+	assert_int_equal(c.socket_mode, STEER_DAEMON_SOCKET_MODE);
 	config_free(&c);
 	/* still a string: a number is refused as before */
 	assert_int_equal(config_load_string("daemon = { socket_mode = 0; };", &c, err, sizeof(err)),

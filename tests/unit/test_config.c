@@ -232,9 +232,9 @@ static void test_defaults(void **state)
 	assert_int_equal(config_load_string("", &c, err, sizeof(err)), 0);
 	assert_int_equal(c.interval_ms, 1000);
 	assert_false(c.has_metrics);
-	assert_string_equal(c.socket_path, CONF_DEFAULT_SOCKET);
+	assert_string_equal(c.socket_path, STEER_DAEMON_SOCKET);
 	assert_false(c.has_socket_group);
-	assert_int_equal(c.socket_mode, CONF_DEFAULT_SOCKET_MODE);
+	assert_int_equal(c.socket_mode, STEER_DAEMON_SOCKET_MODE);
 	assert_false(c.maintenance.enabled);
 	assert_int_equal(c.maintenance.status, 503);
 	assert_int_equal(c.maintenance.retry_after, 30);
@@ -279,7 +279,7 @@ static void test_socket_access(void **state)
 					    sizeof(err)), 0);
 	assert_true(c.has_socket_group);
 	assert_int_equal(c.socket_gid, 4242);
-	assert_int_equal(c.socket_mode, CONF_DEFAULT_SOCKET_MODE);
+	assert_int_equal(c.socket_mode, STEER_DAEMON_SOCKET_MODE);
 	config_free(&c);
 }
 

@@ -14,14 +14,9 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <sys/types.h>
+#include "defaults.h"
 #include "parse.h"
 
-#include "defaults.h"
-
-/* The names steerd's other files use, from defaults.h. */
-#define CONF_DEFAULT_PATH	STEER_CONF_PATH
-#define CONF_DEFAULT_SOCKET	STEER_DAEMON_SOCKET
-#define CONF_DEFAULT_SOCKET_MODE STEER_DAEMON_SOCKET_MODE
 /* fallback = "maintenance" hands a pool's overflow to the maintenance
  * responder; "none" is the same as no fallback. Neither may name a pool. */
 #define CONF_FALLBACK_MAINTENANCE "maintenance"
@@ -111,10 +106,10 @@ struct steer_config {
 	uint32_t interval_ms;		/* default 1000 */
 	bool has_metrics;
 	struct steer_endpoint metrics;
-	char socket_path[108];		/* sizeof(sun_path); default CONF_DEFAULT_SOCKET */
+	char socket_path[108];		/* sizeof(sun_path); default STEER_DAEMON_SOCKET */
 	bool has_socket_group;		/* socket_group given: chown the socket to it */
 	gid_t socket_gid;
-	uint32_t socket_mode;		/* default CONF_DEFAULT_SOCKET_MODE */
+	uint32_t socket_mode;		/* default STEER_DAEMON_SOCKET_MODE */
 	struct conf_maintenance maintenance;
 	struct conf_pool *pools;
 	size_t npools;

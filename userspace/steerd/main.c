@@ -662,7 +662,7 @@ static void usage(FILE *f)
 		   "  -j, --json         with --check: print the file's desired state as JSON\n"
 		   "      --bpffs DIR    bpffs root of the pins (default $STEER_BPFFS or /sys/fs/bpf)\n"
 		   "      --netns, --cgroup  where to attach when steer is not loaded yet\n",
-		CONF_DEFAULT_PATH);
+		STEER_CONF_PATH);
 }
 
 int main(int argc, char **argv)
@@ -680,7 +680,7 @@ int main(int argc, char **argv)
 		{ NULL, 0, NULL, 0 },
 	};
 	struct attach_at where = { 0 };
-	struct daemon d = { .conf_path = CONF_DEFAULT_PATH, .report_fd = -1, .epfd = -1 };
+	struct daemon d = { .conf_path = STEER_CONF_PATH, .report_fd = -1, .epfd = -1 };
 	char err[STEER_ERR_LEN * 2];
 	bool check_only = false, json = false;
 	int opt, ret;
