@@ -186,6 +186,15 @@ health_of() { worker_field "$1" health; }
 # or 1 after saying why on stderr (why), so `check DESC assert_... ARGS` makes
 # one TAP line of it. Each leaves its figure in a variable for diag lines.
 
+# maps_digest: a digest of every map the tools write (not the kernel's
+# stats), as bpftool shows them: equal before and after = nothing changed
+maps_digest() {
+	local m
+	for m in services_lpm services pools pool_limits workers worker_socks pool_tables; do
+		bpftool map dump pinned "$STEER_BPFFS/steer/maps/$m"
+	done | md5sum
+}
+
 # json_of OBJECT: `steerctl -j OBJECT list`, checked to be JSON with that array
 json_of() {
 	local j

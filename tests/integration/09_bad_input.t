@@ -12,13 +12,7 @@ start_worker spare 127.0.0.1:9102
 spare_pid=$LAST_PID
 exec 9<>"$STEER_TMP/not-a-socket"	# a fd of ours that is a plain file
 
-snapshot() {	# every map except the per-CPU stats, as bpftool shows it
-	local m
-	for m in services_lpm services pools pool_limits workers worker_socks pool_tables; do
-		bpftool map dump pinned "$STEER_BPFFS/steer/maps/$m"
-	done | md5sum
-}
-before=$(snapshot)
+before=$(maps_digest)
 
 # expect_bad 'MESSAGE PART' steerctl-args...
 expect_bad() {
@@ -143,7 +137,7 @@ fuzz_bad=$(wc -l < "$STEER_TMP/fuzz")
 is "$fuzz_bad" 0 "2,000 hostile argument sets: each exit 2 with exactly one line on stderr"
 [ "$fuzz_bad" = 0 ] || why "$(head -5 "$STEER_TMP/fuzz")"
 
-is "$(snapshot)" "$before" "after all of the above, every map is unchanged"
+is "$(maps_digest)" "$before" "after all of the above, every map is unchanged"
 
 # steerd's config loader parses prefixes with the same function: --check
 # refuses exactly what start would.
@@ -165,10 +159,10 @@ for i in $(seq 0 15); do
 done
 is "$(bpftool -j map dump pinned "$STEER_BPFFS/steer/maps/services_lpm" | jq length)" 65536 \
 	"web and 16 big services: 65,536 LPM keys"
-before=$(snapshot)
+before=$(maps_digest)
 expect_bad "no room for 2 more (prefix, port) keys: 65536 of 65536" \
 	service add over --prefix 127.41.0.0/24 --port 80-81 --pool q
-is "$(snapshot)" "$before" "the refused service changed nothing"
+is "$(maps_digest)" "$before" "the refused service changed nothing"
 steer service del big15
 check "with room again, a service is added" steer service add over --prefix 127.41.0.0/24 --port 80-81 --pool q
 expect_bad "steer is not loaded" --bpffs "$STEER_TMP" status

@@ -14,12 +14,6 @@ steer worker add p w1 --addr 127.0.0.1:9101
 start_worker spare 127.0.0.1:9102
 spare_pid=$LAST_PID
 
-snapshot() {	# every map except the per-CPU stats, as bpftool shows it
-	local m
-	for m in services_lpm services pools pool_limits workers worker_socks pool_tables; do
-		bpftool map dump pinned "$STEER_BPFFS/steer/maps/$m"
-	done | md5sum
-}
 
 # run ARGS...: exit code in $rc, stdout in $out, stderr in $err
 run() {
@@ -43,7 +37,7 @@ bad() {
 }
 
 # ---- prefixes --------------------------------------------------------------
-before=$(snapshot)
+before=$(maps_digest)
 is "$(steer w l)" "$(steer worker list)" "'w l' is 'worker list'"
 is "$(steer p l)" "$(steer pool list)" "'p l' is 'pool list'"
 is "$(steer -j se li)" "$(steer -j service list)" "'-j se li' is '-j service list'"
@@ -58,7 +52,7 @@ out=$(steer --json 2> "$STEER_TMP/err"); rc=$?
 is "$rc/$(jq -r .error <<< "$out")/$(cat "$STEER_TMP/err")" "2/missing steerctl command (see 'steerctl help')/" \
 	"steerctl --json: exit 2, the error as JSON on stdout"
 bad "missing pool command" pool
-is "$(snapshot)" "$before" "ambiguous and unknown commands changed nothing"
+is "$(maps_digest)" "$before" "ambiguous and unknown commands changed nothing"
 run worker set w1 --we 7
 is "$rc/$(steer -j worker list | jq '.workers[] | select(.name == "w1") | .weight')" "0/7" \
 	"a prefix of a flag is that flag (--we = --weight)"
@@ -92,7 +86,7 @@ check "steerctl(8) and README.md equal the tables (make steerctl-docs)" \
 	"$TOP/userspace/steerctl/gendoc.sh" "$STEERCTL" --check "$TOP/docs/man/steerctl.8" "$TOP/README.md"
 
 # ---- hostile values ---------------------------------------------------------------
-before=$(snapshot)
+before=$(maps_digest)
 bad "weight '\\xef\\xbc\\x95' is not a whole number from 0 to 10000" worker set w1 --weight ５
 bad "weight '5\\n' is not a whole number" worker set w1 --weight $'5\n'
 bad "weight '\\xe2\\x80\\xae5'" worker set w1 --weight $'\u202e5'
@@ -109,7 +103,7 @@ bad "circuit state 'open\\n' is unknown (open, close or auto)" circuit p $'open\
 bad "weight '5\\n--maxconn' is not a whole number" worker set w1 $'--weight=5\n--maxconn'
 bad "unexpected argument 'x'" worker set w1 --weight 5 x
 bad "status takes no arguments" status x
-is "$(snapshot)" "$before" "hostile values changed nothing"
+is "$(maps_digest)" "$before" "hostile values changed nothing"
 run pool rate p 1e9
 is "$rc" 0 "a rate of 1e9/s is accepted, as in steer.conf ($err)"
 run pool rate p 10 --burst 4294967295
