@@ -10,6 +10,10 @@
  *   looked at "/sub/x.inc" itself: the file libconfig read went unchecked,
  *   so its 5000000000 loaded as 705032704, and a FIFO there blocked the
  *   loader (steerd's event loop) for ever.
+ * - Found by the fuzzer in review: the lint followed every @include to
+ *   libconfig's depth of 10, so a file that includes itself five times was
+ *   read 5^11 times (steerd --check ran for minutes; a SIGHUP would have
+ *   stalled the daemon) before libconfig said "nesting too deep".
  */
 #include <stdarg.h>
 #include <stddef.h>
@@ -100,10 +104,12 @@ static int dir_teardown(void **state)
 	return 0;
 }
 
+static const char *alarm_why;
+
 static void on_alarm(int sig)
 {
 	(void)sig;
-	fail_msg("config_load blocked on a FIFO that an @include names");
+	fail_msg("config_load did not return: %s", alarm_why);
 }
 
 /* "/sub/big.inc" is DIR/sub/big.inc to libconfig 1.5: checked there too */
@@ -128,6 +134,7 @@ static void test_slash_include(void **state)
 	snprintf(fifo, sizeof(fifo), "%s/sub/fifo", d->path);
 	assert_int_equal(mkfifo(fifo, 0600), 0);
 	put(d->path, "top.conf", "@include \"/sub/fifo\"\n");
+	alarm_why = "it blocked on a FIFO that an @include names";
 	signal(SIGALRM, on_alarm);
 	alarm(5);
 	assert_int_equal(config_load(top, &c, err, sizeof(err)), -1);
@@ -135,11 +142,31 @@ static void test_slash_include(void **state)
 	assert_non_null(strstr(err, "not a regular file"));
 }
 
+/* a file that includes itself, again and again: refused at once */
+static void test_self_include(void **state)
+{
+	struct dir *d = *state;
+	struct steer_config c = {};
+	char err[512] = "", top[128];
+
+	put(d->path, "self.conf", "@include \"self.conf\"\n@include \"self.conf\"\n"
+				  "@include \"self.conf\"\n@include \"self.conf\"\n"
+				  "@include \"self.conf\"\n");
+	snprintf(top, sizeof(top), "%s/self.conf", d->path);
+	alarm_why = "the lint reads a self-including file once per path through it";
+	signal(SIGALRM, on_alarm);
+	alarm(10);
+	assert_int_equal(config_load(top, &c, err, sizeof(err)), -1);
+	alarm(0);
+	assert_non_null(strstr(err, "nesting too deep"));
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_empty_socket_access),
 		cmocka_unit_test_setup_teardown(test_slash_include, dir_setup, dir_teardown),
+		cmocka_unit_test_setup_teardown(test_self_include, dir_setup, dir_teardown),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -25,12 +25,38 @@
 #define MAX_INCLUDE_DEPTH	10	/* libconfig's own limit */
 #define INCLUDE_DIR_ALWAYS	(LIBCONFIG_VER_MAJOR == 1 && LIBCONFIG_VER_MINOR < 7)
 
+/* files scanned already, at most: past it a file is scanned again (the
+ * depth limit still bounds that) */
+#define MAX_SEEN_FILES		256
+
 struct int_scan {
 	const char *include_dir;	/* as given to libconfig, or NULL */
 	bool includes_only;		/* the @include targets, not the numbers */
 	char *err;
 	size_t errlen;
+	/* A file gives the same verdict each time it is read: scanned once, so
+	 * a file that includes itself N times costs N reads, not N^depth. */
+	struct { dev_t dev; ino_t ino; } seen[MAX_SEEN_FILES];
+	size_t nseen;
 };
+
+/* true when f's file was scanned already; else it is remembered */
+static bool seen_before(struct int_scan *sc, FILE *f)
+{
+	struct stat st;
+
+	if (fstat(fileno(f), &st))
+		return false;
+	for (size_t i = 0; i < sc->nseen; i++)
+		if (sc->seen[i].dev == st.st_dev && sc->seen[i].ino == st.st_ino)
+			return true;
+	if (sc->nseen < MAX_SEEN_FILES) {
+		sc->seen[sc->nseen].dev = st.st_dev;
+		sc->seen[sc->nseen].ino = st.st_ino;
+		sc->nseen++;
+	}
+	return false;
+}
 
 bool config_lint_needed(void)
 {
@@ -209,6 +235,10 @@ static int scan_file(struct int_scan *sc, const char *path, int depth)
 	f = fopen(path, "r");
 	if (!f)
 		return 0;
+	if (seen_before(sc, f)) {
+		fclose(f);
+		return 0;
+	}
 	/* getdelim with NUL reads the whole text of any sane config file. */
 	if (getdelim(&text, &len, '\0', f) < 0) {
 		free(text);
