@@ -55,6 +55,11 @@ ok $? "steerd did $(reloads) reloads (at least $RELOADS)"
 [ $((sent % 2)) = 1 ] && want=$(want_of 16 50) || want=$(want_of 24 100)
 wait_for '[ "$(names)" = "$want" ]' 10
 is "$(names)" "$want" "the maps hold the last file's workers and weights"
+# checks every 50 ms with a 40 ms timeout and fall 2: on a loaded machine a
+# worker may be down for a moment; steering is judged once they are all up
+ups() { steer -j worker list | jq '[.workers[] | select(.state == "up" and .health > 0)] | length'; }
+wait_for '[ "$(ups)" = "$(wc -w <<< "$want")" ]' 10 ||
+	diag "workers up: $(ups) of $(wc -w <<< "$want"): $(steer worker list | awk 'NR > 1 { printf "%s %s %s; ", $1, $4, $6 }')"
 out=$("$SCLIENT" --connect $SVC4:80 -n 400 -c 20)
 is "$(client_ok "$out")" "400 0 0" "steering works after the storm"
 grep -m3 'AddressSanitizer\|runtime error\|ERROR' "$STEER_TMP/steerd.log" | sed 's/^/# /' >&2
