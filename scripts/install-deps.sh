@@ -16,6 +16,8 @@ PKGS=(
   libclang-rt-14-dev
   # steerd: config parsing, metrics endpoint; promtool checks the metrics
   libconfig-dev libmicrohttpd-dev prometheus
+  # systemd-analyze security rates scripts/steerd.service (41_steerd_systemd)
+  systemd
 )
 
 # Benchmarks only: the proxies steer is compared with, the HTTP load tool,
