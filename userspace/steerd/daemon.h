@@ -22,7 +22,8 @@
 #define MAINTENANCE_WORKER	"maintenance"
 #define MAINTENANCE_WEIGHT	100
 
-enum source_kind { SRC_SIGNAL, SRC_TIMER, SRC_REPORT, SRC_MAINTENANCE, SRC_CHECK, SRC_AGENT };
+enum source_kind { SRC_SIGNAL, SRC_TIMER, SRC_REPORT, SRC_MAINTENANCE, SRC_CHECK, SRC_AGENT,
+		   SRC_WATCHDOG };
 
 /* What an epoll event of a fixed source points at: struct daemon holds
  * these and lives as long as the process. A check's event carries a probe
@@ -113,7 +114,8 @@ struct daemon {
 	uint64_t problems[2][64];
 	size_t nproblems[2];
 	int epfd, sigfd, timerfd, report_fd;
-	struct source sig_src, timer_src, report_src, maint_src;
+	int watchdog_fd;	/* -1 unless systemd asked for WATCHDOG=1 pings */
+	struct source sig_src, timer_src, report_src, maint_src, watchdog_src;
 	struct maintenance maint;
 	bool maint_open, maint_watched;
 	struct metrics_server *metrics;

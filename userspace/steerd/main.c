@@ -12,7 +12,9 @@
 #include <getopt.h>
 #include <netinet/in.h>
 #include <signal.h>
+#include <stdint.h>
 #include <stdio.h>
+#include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
 #include <fcntl.h>
@@ -23,6 +25,7 @@
 #include <sys/stat.h>
 #include <sys/timerfd.h>
 #include <sys/un.h>
+#include <time.h>
 #include <unistd.h>
 #include <bpf/bpf.h>
 #include "daemon.h"
@@ -32,16 +35,26 @@
 
 #define TICK_MS 50		/* check timeouts and starts are this precise */
 
-/* ---- sd_notify: the protocol is a datagram to $NOTIFY_SOCKET ---------- */
-static void notify(const char *msg)
+static int watch(struct daemon *d, int fd, uint32_t events, struct source *src, int op);
+
+/* ---- sd_notify ----------------------------------------------------------
+ * The protocol is one datagram of "KEY=VALUE" lines to $NOTIFY_SOCKET
+ * (sd_notify(3)): written here rather than linking libsystemd for it. */
+static void notify(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+static void notify(const char *fmt, ...)
 {
 	const char *path = getenv("NOTIFY_SOCKET");
 	struct sockaddr_un sun = { .sun_family = AF_UNIX };
+	char msg[STEER_ERR_LEN * 3];
 	socklen_t len;
+	va_list ap;
 	int fd;
 
 	if (!path || (path[0] != '/' && path[0] != '@') || strlen(path) >= sizeof(sun.sun_path))
 		return;
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	va_end(ap);
 	memcpy(sun.sun_path, path, strlen(path));
 	if (sun.sun_path[0] == '@')
 		sun.sun_path[0] = '\0';	/* abstract namespace */
@@ -51,6 +64,69 @@ static void notify(const char *msg)
 		return;
 	sendto(fd, msg, strlen(msg), MSG_NOSIGNAL, (struct sockaddr *)&sun, len);
 	close(fd);
+}
+
+/* STATUS= is one line: what a name or an error holds stays on it */
+static void one_line(char *s)
+{
+	for (; *s; s++)
+		if ((unsigned char)*s < ' ')
+			*s = ' ';
+}
+
+/* "3 services, 5 pools, 12 workers": what runs, for STATUS= */
+static void describe(const struct daemon *d, char *buf, size_t len)
+{
+	snprintf(buf, len, "%zu services, %zu pools, %zu workers", d->conf.nservices, d->npools,
+		 d->nworkers);
+}
+
+/* The watchdog period systemd asks for ($WATCHDOG_USEC, for us when
+ * $WATCHDOG_PID is unset or ours, sd_watchdog_enabled(3)), or 0. */
+static uint64_t watchdog_usec(void)
+{
+	const char *usec = getenv("WATCHDOG_USEC"), *pid = getenv("WATCHDOG_PID");
+	unsigned long long v;
+	char *end;
+
+	if (!usec || !*usec)
+		return 0;
+	if (pid && *pid && strtoll(pid, NULL, 10) != (long long)getpid())
+		return 0;
+	errno = 0;
+	v = strtoull(usec, &end, 10);
+	return errno || *end || usec[0] == '-' ? 0 : v;
+}
+
+/* WATCHDOG=1 at half the period, from a timerfd in the event loop: a loop
+ * that is stuck stops pinging, and systemd restarts it. */
+static int setup_watchdog(struct daemon *d, char *err)
+{
+	uint64_t half = watchdog_usec() / 2;
+	struct itimerspec its;
+
+	d->watchdog_fd = -1;
+	if (!half)
+		return STEER_OK;
+	its.it_interval.tv_sec = (time_t)(half / 1000000);
+	its.it_interval.tv_nsec = (long)(half % 1000000) * 1000;
+	its.it_value = its.it_interval;
+	d->watchdog_fd = timerfd_create(CLOCK_MONOTONIC, TFD_NONBLOCK | TFD_CLOEXEC);
+	if (d->watchdog_fd < 0 || timerfd_settime(d->watchdog_fd, 0, &its, NULL)) {
+		snprintf(err, STEER_ERR_LEN, "cannot set up the watchdog timer: %s", strerror(errno));
+		return STEER_ESYS;
+	}
+	d->watchdog_src.kind = SRC_WATCHDOG;
+	return watch(d, d->watchdog_fd, EPOLLIN, &d->watchdog_src, EPOLL_CTL_ADD) ? STEER_ESYS
+										  : STEER_OK;
+}
+
+static void on_watchdog(struct daemon *d)
+{
+	uint64_t expirations;
+
+	if (read(d->watchdog_fd, &expirations, sizeof(expirations)) > 0)
+		notify("WATCHDOG=1");
 }
 
 /* ---- event sources ---------------------------------------------------- */
@@ -388,14 +464,16 @@ static int apply_daemon_settings(struct daemon *d, int ret, char *err)
 	return STEER_ESYS;
 }
 
-static int reload(struct daemon *d)
+/* Reads the file again; status gets the STATUS= line that says how it went. */
+static int reload(struct daemon *d, char *status, size_t len)
 {
 	struct steer_config fresh = {}, old;
-	char err[STEER_ERR_LEN * 2], settings_err[STEER_ERR_LEN];
+	char err[STEER_ERR_LEN * 2], settings_err[STEER_ERR_LEN], what[128];
 	int ret;
 
 	if (config_load(d->conf_path, &fresh, err, sizeof(err))) {
 		log_err("reload refused, running configuration kept: %s", err);
+		snprintf(status, len, "reload failed: %s; keeping the last good file", err);
 		return STEER_EINPUT;
 	}
 	old = d->conf;
@@ -405,21 +483,28 @@ static int reload(struct daemon *d)
 		d->conf = old;
 		config_free(&fresh);
 		log_err("reload refused: out of memory");
+		snprintf(status, len, "reload failed: out of memory; keeping the last good file");
 		return STEER_ESYS;
 	}
 	config_free(&old);
 	ret = daemon_reconcile(d, err);
+	describe(d, what, sizeof(what));
 	if (apply_daemon_settings(d, STEER_OK, settings_err)) {
 		/* a setting that did not take: never say "reloaded" */
 		watch_maintenance(d);
 		log_err("reload: %s", settings_err);
+		snprintf(status, len, "reload incomplete: %s: %s", what, settings_err);
 		return STEER_ESYS;
 	}
 	watch_maintenance(d);
-	if (ret)
+	if (ret) {
 		log_warn("reloaded %s; not converged yet: %s", d->conf_path, err);
-	else
+		snprintf(status, len, "reloaded %s: %s; not converged yet: %s", d->conf_path, what,
+			 err);
+	} else {
 		log_info("reloaded %s", d->conf_path);
+		snprintf(status, len, "reloaded %s: %s", d->conf_path, what);
+	}
 	return ret;
 }
 
@@ -429,9 +514,16 @@ static int on_signal(struct daemon *d)
 
 	while (read(d->sigfd, &si, sizeof(si)) == sizeof(si)) {
 		if (si.ssi_signo == SIGHUP) {
-			notify("RELOADING=1");
-			reload(d);
-			notify("READY=1");
+			char status[STEER_ERR_LEN * 3];
+			struct timespec ts;
+
+			clock_gettime(CLOCK_MONOTONIC, &ts);
+			notify("RELOADING=1\nMONOTONIC_USEC=%llu\nSTATUS=reloading %s",
+			       (unsigned long long)ts.tv_sec * 1000000ull +
+				       (unsigned long long)ts.tv_nsec / 1000, d->conf_path);
+			reload(d, status, sizeof(status));
+			one_line(status);
+			notify("READY=1\nSTATUS=%s", status);
 		} else {
 			log_info("exiting on signal %u; steering stays attached", si.ssi_signo);
 			return 1;
@@ -514,6 +606,9 @@ static int event_loop(struct daemon *d)
 			case SRC_MAINTENANCE:
 				maintenance_serve(&d->maint);
 				break;
+			case SRC_WATCHDOG:
+				on_watchdog(d);
+				break;
 			case SRC_CHECK:
 			case SRC_AGENT:
 				break;	/* checks come by token */
@@ -557,7 +652,7 @@ static int setup_events(struct daemon *d, char *err)
 	watch(d, d->timerfd, EPOLLIN, &d->timer_src, EPOLL_CTL_ADD);
 	watch(d, d->report_fd, EPOLLIN, &d->report_src, EPOLL_CTL_ADD);
 	watch_maintenance(d);
-	return STEER_OK;
+	return setup_watchdog(d, err);
 }
 
 static int start_metrics(struct daemon *d, char *err)
@@ -680,8 +775,9 @@ int main(int argc, char **argv)
 		{ NULL, 0, NULL, 0 },
 	};
 	struct attach_at where = { 0 };
-	struct daemon d = { .conf_path = STEER_CONF_PATH, .report_fd = -1, .epfd = -1 };
-	char err[STEER_ERR_LEN * 2];
+	struct daemon d = { .conf_path = STEER_CONF_PATH, .report_fd = -1, .epfd = -1,
+			    .watchdog_fd = -1 };
+	char err[STEER_ERR_LEN * 2], status[128];
 	bool check_only = false, json = false;
 	int opt, ret;
 
@@ -718,12 +814,15 @@ int main(int argc, char **argv)
 	ret = daemon_start(&d, &where, err);
 	if (ret) {
 		log_err("%s", err);
+		one_line(err);
+		notify("STATUS=failed: %s", err);
 		return ret;
 	}
+	describe(&d, status, sizeof(status));
 	log_info("running: %zu pools, %zu workers", d.npools, d.nworkers);
-	notify("READY=1");
+	notify("READY=1\nSTATUS=running %s: %s", d.conf_path, status);
 	ret = event_loop(&d);
-	notify("STOPPING=1");
+	notify("STOPPING=1\nSTATUS=stopping; steering stays attached");
 	daemon_stop(&d);
 	return ret;
 }
