@@ -116,4 +116,23 @@ sleep 1
 kill -TERM $STEERD_PID; wait_until '! kill -0 $STEERD_PID 2>/dev/null' 5
 is "$(grep -c READY=1 "$STEER_TMP/n2.msgs")/$(pings n2)/$(grep -c READY=1 "$STEER_TMP/n3.msgs")/$(pings n3)" "1/0/1/0" \
 	"READY=1 but no pings without WATCHDOG_USEC, or with WATCHDOG_PID of another process"
+
+# ---- log levels (steerd(8), LOGGING): a loss is a warning, a return a notice --
+cat > "$STEER_TMP/lv.conf" <<CONF
+daemon = { interval_ms = 100; socket = "$STEER_TMP/steerd.sock"; };
+pools = ( { name = "a"; workers = ( { name = "a1"; addr = "127.0.0.1:9101"; resources = false;
+            check = { type = "tcp"; port = 9401; interval_ms = 50; rise = 1; fall = 1; }; } ); } );
+CONF
+start_worker probe 127.0.0.1:9401
+probe=$LAST_PID
+: > "$STEER_TMP/steerd.log"
+start_steerd "$STEER_TMP/lv.conf"
+wait_for '[ "$(worker_field a1 state)" = up ]'
+kill -9 $probe
+wait_for "grep -q 'worker a1 is down' '$STEER_TMP/steerd.log'"
+start_worker probe 127.0.0.1:9401
+wait_for "grep -q 'worker a1 is up' '$STEER_TMP/steerd.log'"
+is "$(grep -o '^<[0-9]>worker a1 is [a-z]*' "$STEER_TMP/steerd.log" | tr '\n' ' ')" \
+	"<4>worker a1 is down <5>worker a1 is up " "worker up: notice (<5>), down: warning (<4>)"
+kill -TERM $STEERD_PID; wait_until '! kill -0 $STEERD_PID 2>/dev/null' 5
 done_testing

@@ -14,8 +14,11 @@ void log_set_level(enum log_level max)
 
 void log_msg(enum log_level level, const char *fmt, ...)
 {
-	static const char *const names[] = { [STEER_LOG_ERR] = "error", [STEER_LOG_WARN] = "warning",
-					     [STEER_LOG_INFO] = "info", [STEER_LOG_DEBUG] = "debug" };
+	static const char *const names[] = {
+		[STEER_LOG_ERR] = "error", [STEER_LOG_WARN] = "warning",
+		[STEER_LOG_NOTICE] = "notice", [STEER_LOG_INFO] = "info",
+		[STEER_LOG_DEBUG] = "debug",
+	};
 	char raw[1024], line[sizeof(raw) * 4];
 	va_list ap;
 

@@ -107,7 +107,7 @@ static void check_done(struct daemon *d, struct dworker *w, const struct check_r
 
 	if (health_track_update(&w->live.track, res->ok, now)) {
 		if (w->live.track.up)
-			log_info("worker %s is up (%s)", w->name, res->detail);
+			log_notice("worker %s is up (%s)", w->name, res->detail);
 		else
 			log_warn("worker %s is down (%s)", w->name, res->detail);
 	}
@@ -322,7 +322,7 @@ void update_outliers(struct daemon *d, uint64_t now)
 		} else if (w->live.outlier.state == STEER_CIRCUIT_HALF_OPEN) {
 			/* back in after the cool-down, judged afresh on what follows */
 			w->live.outlier.state = STEER_CIRCUIT_CLOSED;
-			log_info("worker %s back from ejection", w->name);
+			log_notice("worker %s back from ejection", w->name);
 		}
 	}
 }
@@ -338,7 +338,9 @@ void update_circuits(struct daemon *d, uint64_t now)
 
 		if (!circuit_tick(&p->live.circuit, now))
 			continue;
-		log_warn("pool %s: circuit %s (error rate %.1f%% of %llu)", p->name,
+		/* open is a loss of service; half-open and closed are its return */
+		log_msg(p->live.circuit.state == STEER_CIRCUIT_OPEN ? STEER_LOG_WARN : STEER_LOG_NOTICE,
+			"pool %s: circuit %s (error rate %.1f%% of %llu)", p->name,
 			 circuit_name(p->live.circuit.state), rate * 100, (unsigned long long)total);
 		if (steer_maps_lock(&d->maps))
 			continue;
