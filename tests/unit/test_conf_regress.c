@@ -10,6 +10,9 @@
  *   looked at "/sub/x.inc" itself: the file libconfig read went unchecked,
  *   so its 5000000000 loaded as 705032704, and a FIFO there blocked the
  *   loader (steerd's event loop) for ever.
+ * - Since issue 9 @include is read by steer, not libconfig: "/sub/x.inc" is
+ *   that absolute path (absolute includes work), still linted, and a FIFO
+ *   there is still refused at once.
  * - Found by the fuzzer in review: the lint followed every @include to
  *   libconfig's depth of 10, so a file that includes itself five times was
  *   read 5^11 times (steerd --check ran for minutes; a SIGHUP would have
@@ -112,15 +115,17 @@ static void on_alarm(int sig)
 	fail_msg("config_load did not return: %s", alarm_why);
 }
 
-/* "/sub/big.inc" is DIR/sub/big.inc to libconfig 1.5: checked there too */
+/* an absolute @include is that path, linted like any other; a FIFO there
+ * is refused at once, and "/sub/..." is not under the top file's directory */
 static void test_slash_include(void **state)
 {
 	struct dir *d = *state;
 	struct steer_config c = {};
-	char err[512] = "", top[128], fifo[128];
+	char err[512] = "", top[128], fifo[128], text[256];
 
 	put(d->path, "sub/big.inc", "pools = ( { name = \"a\"; quota = 5000000000; } );\n");
-	put(d->path, "top.conf", "@include \"/sub/big.inc\"\n");
+	snprintf(text, sizeof(text), "\n@include \"%s/sub/big.inc\"\n", d->path);
+	put(d->path, "top.conf", text);
 	snprintf(top, sizeof(top), "%s/top.conf", d->path);
 	if (!config_load(top, &c, err, sizeof(err))) {
 		/* it loaded: then with the value written, not a cut one */
@@ -128,12 +133,16 @@ static void test_slash_include(void **state)
 		assert_true(c.pools[0].quota == 5000000000ull);
 		config_free(&c);
 	} else {
-		assert_non_null(strstr(err, "5000000000"));
+		assert_non_null(strstr(err, "sub/big.inc:1: integer 5000000000"));
 	}
+	put(d->path, "top.conf", "@include \"/sub/big.inc\"\n");
+	assert_int_equal(config_load(top, &c, err, sizeof(err)), -1);
+	assert_non_null(strstr(err, "top.conf:1: @include \"/sub/big.inc\": No such file"));
 
 	snprintf(fifo, sizeof(fifo), "%s/sub/fifo", d->path);
 	assert_int_equal(mkfifo(fifo, 0600), 0);
-	put(d->path, "top.conf", "@include \"/sub/fifo\"\n");
+	snprintf(text, sizeof(text), "@include \"%s\"\n", fifo);
+	put(d->path, "top.conf", text);
 	alarm_why = "it blocked on a FIFO that an @include names";
 	signal(SIGALRM, on_alarm);
 	alarm(5);
@@ -158,7 +167,83 @@ static void test_self_include(void **state)
 	alarm(10);
 	assert_int_equal(config_load(top, &c, err, sizeof(err)), -1);
 	alarm(0);
-	assert_non_null(strstr(err, "nesting too deep"));
+	assert_non_null(strstr(err, "self.conf:1: @include \"self.conf\": a loop"));
+	/* and through another file, and a file read twice */
+	put(d->path, "a.conf", "@include \"b.conf\"\n");
+	put(d->path, "b.conf", "\n@include \"a.conf\"\n");
+	snprintf(top, sizeof(top), "%s/a.conf", d->path);
+	assert_int_equal(config_load(top, &c, err, sizeof(err)), -1);
+	assert_non_null(strstr(err, "b.conf:2: @include \"a.conf\": a loop"));
+	put(d->path, "a.conf", "@include \"c.conf\"\n@include \"c.conf\"\n");
+	put(d->path, "c.conf", "# nothing\n");
+	assert_int_equal(config_load(top, &c, err, sizeof(err)), -1);
+	assert_non_null(strstr(err, "a.conf:2: @include \"c.conf\": "));
+	assert_non_null(strstr(err, "c.conf was read already"));
+}
+
+/* An error after an @include names the line of the including file; one
+ * inside names the included file's. */
+static void test_include_lines(void **state)
+{
+	struct dir *d = *state;
+	struct steer_config c = {};
+	char err[512] = "", top[128];
+
+	put(d->path, "p.inc", "# pools\npools = ( { name = \"a\"; } );\n");
+	put(d->path, "top.conf", "# top\n  @include \"p.inc\" # comment\ndaemon = {\n interval_ms = 1; };\n");
+	snprintf(top, sizeof(top), "%s/top.conf", d->path);
+	assert_int_equal(config_load(top, &c, err, sizeof(err)), -1);
+	assert_non_null(strstr(err, "top.conf:4: daemon.interval_ms: "));
+	put(d->path, "top.conf", "# top\n  @include \"p.inc\" # comment\ndaemon = {\n interval_ms = 100; };\n");
+	put(d->path, "p.inc", "# pools\n\npools = ( { name = \"a\";\n wieght = 1; } );\n");
+	assert_int_equal(config_load(top, &c, err, sizeof(err)), -1);
+	if (!strstr(err, "p.inc:4: pools[0].wieght: "))
+		fail_msg("%s", err);
+	put(d->path, "p.inc", "pools = ( { name = \"a\" } ;\n");
+	assert_int_equal(config_load(top, &c, err, sizeof(err)), -1);
+	assert_non_null(strstr(err, "p.inc:1: syntax error"));
+}
+
+/* include_dir: *.conf in name order, lists merged, others once */
+static void test_include_dir(void **state)
+{
+	struct dir *d = *state;
+	struct steer_config c = {};
+	char err[512] = "", top[128];
+
+	put(d->path, "top.conf", "include_dir = \"sub\";\npools = ( { name = \"m\"; } );\n");
+	put(d->path, "sub/20-b.conf", "pools = ( { name = \"b\"; } );\n"
+				      "services = ( { name = \"sb\"; prefix = \"10.0.0.2/32\"; port = 80; pool = \"b\"; } );\n");
+	put(d->path, "sub/10-a.conf", "pools = ( { name = \"a\"; } );\n"
+				      "services = ( { name = \"sa\"; prefix = \"10.0.0.1/32\"; port = 80; pool = \"a\"; } );\n");
+	put(d->path, "sub/.hidden.conf", "this is not read");
+	put(d->path, "sub/notes.txt", "nor this");
+	snprintf(top, sizeof(top), "%s/top.conf", d->path);
+	if (config_load(top, &c, err, sizeof(err)))
+		fail_msg("%s", err);
+	assert_int_equal(c.npools, 3);
+	assert_string_equal(c.pools[0].name, "m");
+	assert_string_equal(c.pools[1].name, "a");
+	assert_string_equal(c.pools[2].name, "b");
+	assert_int_equal(c.nservices, 2);
+	assert_string_equal(c.services[0].name, "sa");
+	config_free(&c);
+	/* a setting that is not a list, twice: refused with both places */
+	put(d->path, "sub/30-d.conf", "\ndaemon = { interval_ms = 100; };\n");
+	put(d->path, "top.conf", "include_dir = \"sub\";\ndaemon = { interval_ms = 200; };\n");
+	assert_int_equal(config_load(top, &c, err, sizeof(err)), -1);
+	assert_non_null(strstr(err, "sub/30-d.conf:2: daemon: set already at "));
+	assert_non_null(strstr(err, "top.conf:2 "));
+	unlink(strcat(strcpy(top, d->path), "/sub/30-d.conf"));
+	snprintf(top, sizeof(top), "%s/top.conf", d->path);
+	/* a directory there, and a missing include_dir: refused by name */
+	mkdir(strcat(strcpy(err, d->path), "/sub/x.conf"), 0700);
+	assert_int_equal(config_load(top, &c, err, sizeof(err)), -1);
+	assert_non_null(strstr(err, "sub/x.conf:0: not a regular file"));
+	put(d->path, "top.conf", "include_dir = \"nowhere\";\n");
+	assert_int_equal(config_load(top, &c, err, sizeof(err)), -1);
+	assert_non_null(strstr(err, "top.conf:1: include_dir: "));
+	assert_non_null(strstr(err, "nowhere: No such file"));
 }
 
 int main(void)
@@ -167,6 +252,8 @@ int main(void)
 		cmocka_unit_test(test_empty_socket_access),
 		cmocka_unit_test_setup_teardown(test_slash_include, dir_setup, dir_teardown),
 		cmocka_unit_test_setup_teardown(test_self_include, dir_setup, dir_teardown),
+		cmocka_unit_test_setup_teardown(test_include_lines, dir_setup, dir_teardown),
+		cmocka_unit_test_setup_teardown(test_include_dir, dir_setup, dir_teardown),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -20,6 +20,12 @@
 
 /* ---- paths ---- */
 #define STEER_CONF_PATH		"/etc/steer/steer.conf"
+/* steer.conf with its @includes and include_dir: at most this many files
+ * and bytes in all, so that a directory of hostile files cannot stall a
+ * reload */
+#define STEER_CONF_MAX_FILES	4096
+#define STEER_CONF_MAX_BYTES	(16u << 20)
+#define STEER_CONF_MAX_DEPTH	10		/* @include nesting, libconfig's own limit */
 #define STEER_DAEMON_SOCKET	"/run/steer/steerd.sock"	/* steerd's report socket */
 #define STEER_DAEMON_SOCKET_MODE 0660		/* owner and group may report */
 #define STEER_SOCKET_MODE_MAX	0777

@@ -17,12 +17,14 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <dirent.h>
 #include <sys/stat.h>
 #include "config.h"
 #include "config_lint.h"
 #include "config_schema.h"
 
 #define STRING_FILE	"<string>"
+#define INCLUDE_DIR_KEY	"include_dir"
 #define PATH_LEN	128	/* "pools[63].workers[1023].check.interval_ms" fits */
 
 void conf_set_err(char *err, size_t errlen, const char *fmt, ...)
@@ -510,19 +512,160 @@ static int load_parsed(const config_t *cfg, const char *file, struct steer_confi
 	return 0;
 }
 
-static void syntax_error(const config_t *cfg, const char *file, char *err, size_t errlen)
+/* libconfig read one string, so its settings name no file: each gets its
+ * own FILE:LINE from the composite's map. */
+static void place(config_setting_t *s, const struct conf_text *t)
 {
-	const char *f = config_error_file(cfg);
-	const char *text = config_error_text(cfg);
+	const char *file;
+	unsigned int line;
 
-	conf_set_err(err, errlen, "%s:%d: %s", f ? f : file, config_error_line(cfg),
-		text ? text : "cannot parse");
+	conf_text_where(t, s->line, &file, &line);
+	s->file = file;
+	s->line = line;
+	if (config_setting_is_aggregate(s))
+		for (int i = 0; i < config_setting_length(s); i++)
+			place(config_setting_get_elem(s, i), t);
+}
+
+/* t's composite into cfg (config_destroy it either way) */
+static int parse_composite(config_t *cfg, const struct conf_text *t, char *err, size_t errlen)
+{
+	const char *file, *text;
+	unsigned int line;
+
+	config_init(cfg);
+	if (!config_read_string(cfg, t->text)) {
+		conf_text_where(t, (unsigned int)config_error_line(cfg), &file, &line);
+		text = config_error_text(cfg);
+		conf_set_err(err, errlen, "%s:%u: %s", file ? file : STRING_FILE, line,
+			     text ? text : "cannot parse");
+		return -1;
+	}
+	place(config_root_setting(cfg), t);
+	return 0;
+}
+
+/* s below parent, with its FILE:LINE (the fields are public in libconfig) */
+static config_setting_t *copy_setting(config_setting_t *parent, const config_setting_t *s)
+{
+	int type = config_setting_type(s);
+	config_setting_t *c = config_setting_add(parent, config_setting_is_group(parent) ?
+						 config_setting_name(s) : NULL, type);
+
+	if (!c)
+		return NULL;
+	c->file = s->file;
+	c->line = s->line;
+	config_setting_set_format(c, config_setting_get_format(s));
+	switch (type) {
+	case CONFIG_TYPE_INT:
+		return config_setting_set_int(c, config_setting_get_int(s)) ? c : NULL;
+	case CONFIG_TYPE_INT64:
+		return config_setting_set_int64(c, config_setting_get_int64(s)) ? c : NULL;
+	case CONFIG_TYPE_FLOAT:
+		return config_setting_set_float(c, config_setting_get_float(s)) ? c : NULL;
+	case CONFIG_TYPE_BOOL:
+		return config_setting_set_bool(c, config_setting_get_bool(s)) ? c : NULL;
+	case CONFIG_TYPE_STRING:
+		return config_setting_set_string(c, config_setting_get_string(s)) ? c : NULL;
+	}
+	for (int i = 0; i < config_setting_length(s); i++)
+		if (!copy_setting(c, config_setting_get_elem(s, i)))
+			return NULL;
+	return c;
+}
+
+/* A file of include_dir into the top file's tree: its lists (pools,
+ * services) add to the top's; any other setting is set in one file only. */
+static int merge_part(config_setting_t *root, const config_setting_t *part, char *err,
+		      size_t errlen)
+{
+	for (int i = 0; i < config_setting_length(part); i++) {
+		const config_setting_t *s = config_setting_get_elem(part, i);
+		const char *name = config_setting_name(s);
+		config_setting_t *have = config_setting_get_member(root, name);
+		bool lists = have && config_setting_is_list(have) && config_setting_is_list(s);
+
+		if (!strcmp(name, INCLUDE_DIR_KEY)) {
+			conf_set_err(err, errlen, "%s:%u: %s: only in the main file", s->file,
+				     s->line, name);
+			return -1;
+		}
+		if (have && !lists) {
+			conf_set_err(err, errlen, "%s:%u: %s: set already at %s:%u (files of %s add "
+				     "to the lists, pools and services; other settings are set once)",
+				     s->file, s->line, name, have->file, have->line, INCLUDE_DIR_KEY);
+			return -1;
+		}
+		for (int j = 0; lists && j < config_setting_length(s); j++)
+			if (!copy_setting(have, config_setting_get_elem(s, j)))
+				goto oom;
+		if (!have && !copy_setting(root, s))
+			goto oom;
+	}
+	return 0;
+oom:
+	conf_set_err(err, errlen, "%s:0: out of memory", part->file);
+	return -1;
+}
+
+/* "*.conf", not hidden: what include_dir reads, as nginx's conf.d/\*.conf */
+static int is_part(const struct dirent *e)
+{
+	size_t n = strlen(e->d_name);
+
+	return e->d_name[0] != '.' && n > strlen(".conf") &&
+	       !strcmp(e->d_name + n - strlen(".conf"), ".conf");
+}
+
+/* by bytes, whatever the locale: the order is the same for everyone */
+static int by_name(const struct dirent **a, const struct dirent **b)
+{
+	return strcmp((*a)->d_name, (*b)->d_name);
+}
+
+/* include_dir = "DIR": every DIR/\*.conf, sorted by name, read as its own
+ * file (with its @includes) and merged into cfg. */
+static int read_include_dir(config_t *cfg, struct conf_text *t, char *err, size_t errlen)
+{
+	config_setting_t *s = config_setting_get_member(config_root_setting(cfg), INCLUDE_DIR_KEY);
+	char dir[PATH_MAX], path[PATH_MAX * 2];
+	struct dirent **names = NULL;
+	const char *v;
+	int n, ret = 0;
+
+	if (!s || config_setting_type(s) != CONFIG_TYPE_STRING || !*(v = config_setting_get_string(s)))
+		return 0;	/* not a string: the schema says so */
+	snprintf(dir, sizeof(dir), "%s%s%s", v[0] == '/' || !t->base ? "" : t->base,
+		 v[0] == '/' || !t->base ? "" : "/", v);
+	n = scandir(dir, &names, is_part, by_name);
+	if (n < 0) {
+		conf_set_err(err, errlen, "%s:%u: %s: %s: %s", s->file, s->line, INCLUDE_DIR_KEY,
+			     dir, strerror(errno));
+		return -1;
+	}
+	for (int i = 0; i < n && !ret; i++) {
+		config_t part;
+
+		snprintf(path, sizeof(path), "%s/%s", dir, names[i]->d_name);
+		if (conf_text_read(t, path, err, errlen)) {
+			ret = -1;
+			break;
+		}
+		ret = parse_composite(&part, t, err, errlen) ||
+		      merge_part(config_root_setting(cfg), config_root_setting(&part), err, errlen);
+		config_destroy(&part);
+	}
+	for (int i = 0; i < n; i++)
+		free(names[i]);
+	free(names);
+	return ret ? -1 : 0;
 }
 
 int config_load(const char *path, struct steer_config *out, char *err, size_t errlen)
 {
+	struct conf_text t = { 0 };
 	char *dir = NULL;
-	struct stat st;
 	config_t cfg;
 	int ret = -1;
 
@@ -530,44 +673,27 @@ int config_load(const char *path, struct steer_config *out, char *err, size_t er
 		conf_set_err(err, errlen, "%s:0: no file or no output", path ? path : "(null)");
 		return -1;
 	}
-	/* Only a regular file: libconfig says just "file I/O error" for a
-	 * directory, and opening a FIFO would block the daemon. */
-	if (stat(path, &st)) {
-		conf_set_err(err, errlen, "%s:0: %s", path, strerror(errno));
-		return -1;
-	}
-	if (!S_ISREG(st.st_mode)) {
-		conf_set_err(err, errlen, "%s:0: not a regular file", path);
-		return -1;
-	}
 	dir = strdup(path);
 	if (!dir) {
 		conf_set_err(err, errlen, "%s:0: out of memory", path);
 		return -1;
 	}
-	config_init(&cfg);
-	/* "@include" is relative to the file's directory, not to our cwd. */
-	config_set_include_dir(&cfg, dirname(dir));
-	if (config_lint_includes_file(path, config_get_include_dir(&cfg), err, errlen))
-		goto cleanup;
-	if (!config_read_file(&cfg, path)) {
-		if (config_error_type(&cfg) == CONFIG_ERR_FILE_IO)
-			conf_set_err(err, errlen, "%s:0: %s", path, strerror(errno));
-		else
-			syntax_error(&cfg, path, err, errlen);
-		goto cleanup;
-	}
-	if (config_lint_file(path, config_get_include_dir(&cfg), err, errlen))
-		goto cleanup;
-	ret = load_parsed(&cfg, path, out, err, errlen);
-cleanup:
+	/* "@include" and include_dir are relative to the file's directory */
+	t.base = dirname(dir);
+	if (conf_text_read(&t, path, err, errlen))
+		goto out;
+	if (!parse_composite(&cfg, &t, err, errlen) && !read_include_dir(&cfg, &t, err, errlen))
+		ret = load_parsed(&cfg, path, out, err, errlen);
 	config_destroy(&cfg);
+out:
+	conf_text_free(&t);
 	free(dir);
 	return ret;
 }
 
 int config_load_string(const char *text, struct steer_config *out, char *err, size_t errlen)
 {
+	struct conf_text t = { 0 };
 	config_t cfg;
 	int ret = -1;
 
@@ -575,18 +701,13 @@ int config_load_string(const char *text, struct steer_config *out, char *err, si
 		conf_set_err(err, errlen, STRING_FILE ":0: no text or no output");
 		return -1;
 	}
-	config_init(&cfg);
-	if (config_lint_includes_text(text, STRING_FILE, err, errlen))
-		goto cleanup;
-	if (!config_read_string(&cfg, text)) {
-		syntax_error(&cfg, STRING_FILE, err, errlen);
-		goto cleanup;
-	}
-	if (config_lint_text(text, STRING_FILE, err, errlen))
-		goto cleanup;
-	ret = load_parsed(&cfg, STRING_FILE, out, err, errlen);
-cleanup:
+	if (conf_text_string(&t, text, STRING_FILE, err, errlen))
+		goto out;
+	if (!parse_composite(&cfg, &t, err, errlen) && !read_include_dir(&cfg, &t, err, errlen))
+		ret = load_parsed(&cfg, STRING_FILE, out, err, errlen);
 	config_destroy(&cfg);
+out:
+	conf_text_free(&t);
 	return ret;
 }
 

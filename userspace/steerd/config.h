@@ -103,6 +103,7 @@ struct conf_maintenance {
 };
 
 struct steer_config {
+	char include_dir[256];		/* "" or the directory of *.conf read with the file */
 	uint32_t interval_ms;		/* default 1000 */
 	bool has_metrics;
 	struct steer_endpoint metrics;

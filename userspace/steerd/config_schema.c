@@ -200,6 +200,10 @@ static const struct conf_block daemon_block =
 
 /* ---- the top ---- */
 static const struct conf_field root_fields[] = {
+	{ "include_dir", CONF_T_STRING, AT(struct steer_config, include_dir), .empty_absent = true,
+	  .help = "A directory whose *.conf files are read, in name order, as part of this "
+		  "file: their pools and services add to the lists; any other setting is set "
+		  "in one file only. Relative to this file's directory; only in the main file" },
 	{ "daemon", CONF_T_GROUP, .off = 0, .sub = &daemon_block, .help = "The daemon itself" },
 	{ "maintenance", CONF_T_GROUP, AT(struct steer_config, maintenance),
 	  .sub = &maintenance_block, .help = "The maintenance responder" },
