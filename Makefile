@@ -182,6 +182,10 @@ install: $(BUILD)/steerctl $(BUILD)/steerd
 	install -D -m 0644 docs/man/steerd.8 $(DESTDIR)$(PREFIX)/share/man/man8/steerd.8
 	install -D -m 0644 docs/man/steer.conf.5 $(DESTDIR)$(PREFIX)/share/man/man5/steer.conf.5
 	install -D -m 0644 scripts/steer.conf.example $(DESTDIR)/etc/steer/steer.conf.example
+	install -d $(DESTDIR)/etc/steer/conf.d
+	# a working file for the unit, never over the operator's own
+	[ -e $(DESTDIR)/etc/steer/steer.conf ] || \
+		install -m 0644 scripts/steer.conf.default $(DESTDIR)/etc/steer/steer.conf
 	install -D -m 0644 scripts/completion/steerctl.bash \
 		$(DESTDIR)$(PREFIX)/share/bash-completion/completions/steerctl
 	install -d $(DESTDIR)$(UNITDIR)
