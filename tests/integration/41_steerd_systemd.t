@@ -135,4 +135,122 @@ wait_for "grep -q 'worker a1 is up' '$STEER_TMP/steerd.log'"
 is "$(grep -o '^<[0-9]>worker a1 is [a-z]*' "$STEER_TMP/steerd.log" | tr '\n' ' ')" \
 	"<4>worker a1 is down <5>worker a1 is up " "worker up: notice (<5>), down: warning (<4>)"
 kill -TERM $STEERD_PID; wait_until '! kill -0 $STEERD_PID 2>/dev/null' 5
+
+# ---- make install: a working default, never overwritten -----------------------
+D=$STEER_TMP/dest
+build=$(realpath --relative-to="$TOP" "$(dirname "$STEERD")")
+install_it() { make -C "$TOP" -s install DESTDIR="$D" PREFIX=/usr BUILD="$build" > "$STEER_TMP/install.log" 2>&1; }
+install_it
+ok $? "make install DESTDIR=... $(tail -c 300 "$STEER_TMP/install.log")"
+check "it installs the default steer.conf" cmp -s "$D/etc/steer/steer.conf" "$TOP/scripts/steer.conf.default"
+check "and an empty conf.d" test -d "$D/etc/steer/conf.d"
+echo "# the operator's edit" >> "$D/etc/steer/steer.conf"
+install_it
+check "a second make install keeps the operator's steer.conf" grep -q "the operator's edit" "$D/etc/steer/steer.conf"
+systemd-analyze security --offline=yes "$D/lib/systemd/system/steerd.service" 2>&1 | grep -q 'Overall exposure level for steerd.service: [0-2]\.[0-9]\|: 3\.0 '
+ok $? "the installed unit is rated <= 3.0 too"
+# the unit's own commands, with the installed paths under DESTDIR
+unit_cmd() {
+	sed -n "s/^$1=//p" "$D/lib/systemd/system/steerd.service" |
+		sed "s|/usr/sbin/steerd|$STEERD|; s|/etc/steer|$D/etc/steer|g"
+}
+conf=$D/etc/steer/steer.conf
+$(unit_cmd ExecStartPre) > "$STEER_TMP/pre.out" 2>&1
+ok $? "the unit's ExecStartPre (steerd --check) passes on the default: $(cat "$STEER_TMP/pre.out")"
+# conf.d sets what the test needs: its own report socket, not /run's
+printf 'daemon = { interval_ms = 100; socket = "%s"; };\n' "$STEER_TMP/d.sock" > "$D/etc/steer/conf.d/00-daemon.conf"
+listen n4
+: > "$STEER_TMP/steerd.log"
+NOTIFY_SOCKET=$STEER_TMP/n4.sock setpriv --no-new-privs --inh-caps=-all --bounding-set="-all,$caps" \
+	$(unit_cmd ExecStart) --cgroup "$STEER_TEST_CGROUP" 2>> "$STEER_TMP/steerd.log" &
+STEERD_PID=$!; disown $STEERD_PID; WORKER_PIDS+=($STEERD_PID)
+wait_for "grep -q READY=1 '$STEER_TMP/n4.msgs'"
+check "the unit's ExecStart runs on the default and waits: $(msgs n4 | head -1)" \
+	grep -q "READY=1|STATUS=running $conf: 0 services, 0 pools, 0 workers" "$STEER_TMP/n4.msgs"
+check "the state is the default's: nothing" assert_converged "$conf"
+
+# ---- conf.d and absolute @include ------------------------------------------------
+CD=$D/etc/steer/conf.d
+mkdir -p "$STEER_TMP/abs"
+cat > "$CD/10-web.conf" <<CONF
+pools = ( { name = "a"; workers = ( { name = "a1"; addr = "127.0.0.1:9101"; resources = false; } ); } );
+services = ( { name = "web"; prefix = "$SVC4/32"; port = 80; pool = "a"; } );
+CONF
+cat > "$STEER_TMP/abs/api.inc" <<CONF
+pools = ( { name = "b"; workers = ( { name = "b1"; addr = "127.0.0.1:9201"; resources = false; } ); } );
+CONF
+cat > "$CD/20-api.conf" <<CONF
+# an absolute @include, which libconfig 1.5 alone cannot read
+@include "$STEER_TMP/abs/api.inc"
+services = ( { name = "api"; prefix = "$SVC4/32"; port = 81; pool = "b"; } );
+CONF
+"$STEERD" --check -c "$conf" > "$STEER_TMP/check.out" 2>&1
+ok $? "steerd --check reads conf.d and the absolute @include: $(cat "$STEER_TMP/check.out")"
+chmod 0755 "$STEER_TMP"	# mktemp's 0700 would keep nobody out
+setpriv --reuid nobody --regid nogroup --clear-groups "$STEERD" --check -c "$conf" > /dev/null 2>&1
+ok $? "and so does it as nobody"
+kill -HUP $STEERD_PID
+wait_for "grep -q 'STATUS=reloaded' '$STEER_TMP/n4.msgs'"
+check "SIGHUP reads conf.d: 2 services, 2 pools ($(msgs n4 | grep STATUS=reload | tail -1))" \
+	grep -q "STATUS=reloaded $conf: 2 services, 2 pools, 2 workers" "$STEER_TMP/n4.msgs"
+check "the state equals the files" assert_converged "$conf"
+out=$("$SCLIENT" --connect $SVC4:80 -n 100 -c 10)
+out2=$("$SCLIENT" --connect $SVC4:81 -n 100 -c 10)
+is "$(client_ok "$out") $(client_count "$out" a1) / $(client_ok "$out2") $(client_count "$out2" b1)" \
+	"100 0 0 100 / 100 0 0 100" "each conf.d service served by its own pool's worker"
+
+# a bad file there: refused with its name and line, nothing changes
+printf '# bad\npools = ( { name = "c";\n  wieght = 3; } );\n' > "$CD/30-bad.conf"
+"$STEERD" --check -c "$conf" > "$STEER_TMP/check.out" 2>&1
+rc=$?
+is "$rc $(grep -c . "$STEER_TMP/check.out")" "2 1" "steerd --check: exit 2, one line"
+check "it names the conf.d file and its line: $(cat "$STEER_TMP/check.out")" \
+	grep -q "^Error: $CD/30-bad.conf:3: pools\[0\]\.wieght: unknown setting" "$STEER_TMP/check.out"
+digest_before=$(maps_digest)
+n0=$(grep -c 'reload failed' "$STEER_TMP/n4.msgs")
+kill -HUP $STEERD_PID
+wait_for "[ \$(grep -c 'reload failed' '$STEER_TMP/n4.msgs') -gt $n0 ]"
+check "a SIGHUP with it is refused, STATUS= names it" grep -q "STATUS=reload failed: $CD/30-bad.conf:3: " "$STEER_TMP/n4.msgs"
+is "$(maps_digest)" "$digest_before" "and the old state is kept"
+rm "$CD/30-bad.conf"
+
+# file names with unicode and a newline: read, and named on one line
+printf 'pools = ( { name = "u"; } );\n' > "$CD/40-ünï—cödé.conf"
+printf 'pools = ( { name = "v" } ;\n' > "$CD/50-new"$'\n'"line.conf"
+"$STEERD" --check -c "$conf" > "$STEER_TMP/check.out" 2>&1
+is "$? $(grep -c . "$STEER_TMP/check.out")" "2 1" "a syntax error in a file named with a newline: exit 2, one line"
+check "that line names it (the newline as ?): $(cat "$STEER_TMP/check.out")" \
+	grep -q "50-new?line.conf:1: syntax error" "$STEER_TMP/check.out"
+rm "$CD/50-new"$'\n'"line.conf"
+"$STEERD" --check -j -c "$conf" > "$STEER_TMP/check.json" 2>&1
+is "$(jq -r '[.pools[].name] | join(" ")' "$STEER_TMP/check.json")" "a b u" "the unicode-named file is read, in name order"
+rm "$CD/40-ünï—cödé.conf"
+
+# a huge number of files: 4000 read; past the limit refused at once
+mkdir "$STEER_TMP/many"
+printf 'include_dir = "many";\n' > "$STEER_TMP/many.conf"
+for i in $(seq -w 4000); do echo "# $i" > "$STEER_TMP/many/$i.conf"; done
+start=${EPOCHREALTIME/./}
+"$STEERD" --check -c "$STEER_TMP/many.conf" > "$STEER_TMP/check.out" 2>&1
+ok $? "4000 files in include_dir load $(( (${EPOCHREALTIME/./} - start) / 1000 )) ms: $(head -c 200 "$STEER_TMP/check.out")"
+for i in $(seq 4001 5000); do echo "# $i" > "$STEER_TMP/many/$i.conf"; done
+"$STEERD" --check -c "$STEER_TMP/many.conf" > "$STEER_TMP/check.out" 2>&1
+is "$?" 2 "5000: refused"
+check "with the limit named: $(cat "$STEER_TMP/check.out")" grep -q "more than 4096 files" "$STEER_TMP/check.out"
+
+# a conf.d file removed, then SIGHUP: its objects go, the state equals the files
+rm "$CD/20-api.conf"
+kill -HUP $STEERD_PID
+wait_for "grep -q 'STATUS=reloaded $conf: 1 services, 1 pools, 1 workers' '$STEER_TMP/n4.msgs'"
+ok $? "SIGHUP after removing 20-api.conf: 1 service, 1 pool"
+check "api, b and b1 are gone: the state equals the files" assert_converged "$conf"
+is "$(steer -j service list | jq -r '[.services[].name] | join(" ")')" "web" "only web is left"
+# kill -9, then the same command again: the same state
+kill -9 $STEERD_PID
+setpriv --no-new-privs --inh-caps=-all --bounding-set="-all,$caps" \
+	$(unit_cmd ExecStart) --cgroup "$STEER_TEST_CGROUP" 2>> "$STEER_TMP/steerd.log" &
+STEERD_PID=$!; disown $STEERD_PID; WORKER_PIDS+=($STEERD_PID)
+wait_for "[ \$(grep -c 'running:' '$STEER_TMP/steerd.log') -ge 2 ]"
+check "after kill -9 the unit's command again: the state equals the files" assert_converged "$conf"
+kill -TERM $STEERD_PID; wait_until '! kill -0 $STEERD_PID 2>/dev/null' 5
 done_testing

@@ -42,6 +42,21 @@ void conf_set_err(char *err, size_t errlen, const char *fmt, ...)
 			*p = '?';
 }
 
+/* s's index among the elements of its list that come from its file: a
+ * list merged from include_dir's files counts in each file from 0 */
+static int index_in_file(const config_setting_t *s)
+{
+	const config_setting_t *parent = config_setting_parent(s);
+	int idx = 0;
+
+	for (int i = 0; i < config_setting_index(s); i++) {
+		const config_setting_t *e = config_setting_get_elem(parent, (unsigned int)i);
+
+		idx += e->file == s->file || (e->file && s->file && !strcmp(e->file, s->file));
+	}
+	return idx;
+}
+
 /* "pools[0].workers[1].weight": the setting as the user wrote it. */
 static void path_of(const config_setting_t *s, char *buf, size_t len)
 {
@@ -54,7 +69,7 @@ static void path_of(const config_setting_t *s, char *buf, size_t len)
 	path_of(parent, buf, len);
 	n = strlen(buf);
 	if (config_setting_is_list(parent) || config_setting_is_array(parent))
-		snprintf(buf + n, len - n, "[%d]", config_setting_index(s));
+		snprintf(buf + n, len - n, "[%d]", index_in_file(s));
 	else
 		snprintf(buf + n, len - n, "%s%s", n ? "." : "", config_setting_name(s));
 }
