@@ -182,14 +182,6 @@ void conf_text_where(const struct conf_text *t, unsigned int line, const char **
 	*fline = t->spans[lo - 1].line + (line - t->spans[lo - 1].at);
 }
 
-bool conf_text_seen(const struct conf_text *t, const char *name)
-{
-	for (size_t i = 0; i < t->nfiles; i++)
-		if (!strcmp(t->files[i].name, name))
-			return true;
-	return false;
-}
-
 void conf_text_free(struct conf_text *t)
 {
 	for (size_t i = 0; i < t->nfiles; i++)

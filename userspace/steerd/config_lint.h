@@ -53,8 +53,6 @@ int conf_text_string(struct conf_text *t, const char *text, const char *name, ch
 /* The file and line of composite line `line` (of the last read). */
 void conf_text_where(const struct conf_text *t, unsigned int line, const char **file,
 		     unsigned int *fline);
-/* name was read in this load already */
-bool conf_text_seen(const struct conf_text *t, const char *name);
 void conf_text_free(struct conf_text *t);
 
 #endif
