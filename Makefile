@@ -193,7 +193,7 @@ clean:
 # steerctl(8)'s command list and README's from steerctl's option tables
 .PHONY: steerctl-docs
 steerctl-docs: $(BUILD)/steerctl
-	userspace/steerctl/gendoc.sh $(BUILD)/steerctl docs/man/steerctl.8 README.md
+	userspace/steerctl/gendoc.sh $(BUILD)/steerctl docs/man/steerctl.8 docs/man/steerd.8 README.md
 
 # Benchmarks (root): the proxies and tools they compare with, a build, then
 # scripts/bench/run.sh. `bench` (~20 minutes) writes docs/bench/RESULTS.md

@@ -200,6 +200,44 @@ out=$(setpriv --reuid=65534 --regid=65534 --clear-groups "$STEERCTL" top -n 1 2>
 is "$?/$out/$(grep -c 'permission denied' "$STEER_TMP/err")" "1//1" \
 	"as nobody: exit 1, 'permission denied', nothing on stdout"
 
+# ---- the man pages' EXAMPLES, run as written ---------------------------------------
+# steerctl(8)'s against this namespace (load is done; the nginx workers are
+# sworkers on their addresses; top gets -n 1 and monitor 2 s off a terminal)
+for port in 8081 8082 8083; do start_worker "ex$port" "127.0.0.1:$port"; done
+ex_run() {
+	case $1 in
+	top) [[ " $* " == *" -n "* ]] || set -- "$@" -n 1 ;;
+	monitor) timeout 2 "$STEERCTL" "$@"; rc=$?; [ $rc = 124 ] && rc=0; return $rc ;;
+	esac
+	"$STEERCTL" "$@"
+}
+export -f ex_run
+export STEERCTL
+ran=0
+while IFS= read -r line; do
+	line=${line//\/tmp\//$STEER_TMP/}
+	case $line in
+	"steerctl load"*) continue ;;
+	"steerctl monitor"*) steer help | grep -q '^  steerctl monitor' || continue ;;
+	esac
+	out=$(bash -c "steerctl() { ex_run \"\$@\"; }; $line" 2>&1 < /dev/null)
+	rc=$?
+	ran=$((ran + 1))
+	[ $rc = 0 ] || { why "steerctl(8) example '$line': exit $rc: $out"; bad_example=1; }
+done < <("$TOP/userspace/steerctl/gendoc.sh" --examples steerctl)
+ok "${bad_example:-0}" "steerctl(8)'s EXAMPLES run as written, each exit 0 ($ran commands)"
+is "$(worker_field nginx2 weight)/$(worker_field nginx1 state)/$(steer -j pool list |
+	jq -r '.pools[] | select(.name == "agents") | "\(.fallback) \(.rate_milli)"')" \
+	"200/up/basic 100000" "and they did what they say: nginx2 weighted 200, nginx1 back up, agents' rate 100/s"
+grep -q '^steerctl top - ' "$STEER_TMP/steer-top.txt"
+ok $? "the example's 'top -n 1 > FILE' wrote a frame"
+conf=$TOP/scripts/steer.conf.example
+while IFS= read -r line; do
+	line=${line//\/etc\/steer\/steer.conf/$conf}
+	out=$(bash -c "steerd() { \"$STEERD\" \"\$@\"; }; $line" 2>&1)
+	is "$?" 0 "steerd(8) example: ${line:0:60}..."
+done < <("$TOP/userspace/steerctl/gendoc.sh" --examples steerd | grep '^steerd --check')
+
 # ---- the held connections end; counts back to 0 ---------------------------------------
 kill "$hold1" "$hold2" 2> /dev/null
 wait_for all_outstanding_zero
