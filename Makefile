@@ -184,6 +184,7 @@ install: $(BUILD)/steerctl $(BUILD)/steerd
 	install -D -m 0644 scripts/steer.conf.example $(DESTDIR)/etc/steer/steer.conf.example
 	install -D -m 0644 scripts/completion/steerctl.bash \
 		$(DESTDIR)$(PREFIX)/share/bash-completion/completions/steerctl
+	install -D -m 0644 scripts/completion/_steerctl $(DESTDIR)$(PREFIX)/share/zsh/site-functions/_steerctl
 	install -d $(DESTDIR)$(UNITDIR)
 	sed 's|@PREFIX@|$(PREFIX)|g' scripts/steerd.service > $(DESTDIR)$(UNITDIR)/steerd.service
 

@@ -78,6 +78,8 @@ want=$(steer -j worker list | jq -r '.workers[] | "\(.name)=\(.outstanding)"' | 
 got=$(for w in w1 w2 w3 b1 b2; do echo "$w=$(field "$w" 6)"; done | sort | tr '\n' ' ')
 is "$got" "$want" "each worker's outstanding count is the one worker list -j gives"
 is "$(field w1 9)/$(field w2 9)" "50/-" "maxconn: w1 capped at 50, w2 uncapped"
+is "$(field w1 2)/$(field w1 3)/$(field w1 4)/$(field w1 5)/$(field w1 10)" "up/100/1.000/100.0/-" \
+	"w1: state, weight, health (a ratio), effective weight, not gone"
 # workers under their pool: p1's three, then p2's two
 order=$(cap | awk '$2 ~ /^(least-conn|round-robin|random|hash)$/ { print $1 }
 	/^  [a-z]/ { print " " $1 }' | tr -d '\n')
@@ -237,6 +239,41 @@ while IFS= read -r line; do
 	out=$(bash -c "steerd() { \"$STEERD\" \"\$@\"; }; $line" 2>&1)
 	is "$?" 0 "steerd(8) example: ${line:0:60}..."
 done < <("$TOP/userspace/steerctl/gendoc.sh" --examples steerd | grep '^steerd --check')
+
+# ---- zsh completion (scripts/completion/_steerctl), from the tables -------------------------
+ZCOMP=$TOP/scripts/completion
+if command -v zsh > /dev/null; then
+	# zcomplete WORD...: the words _steerctl hands to compadd after steerctl WORD...
+	zcomplete() {
+		zsh -f -c 'compdef() { :; }; compadd() { shift; print -l -- "$@"; }
+			source "$1/_steerctl"; shift; words=("$@"); CURRENT=$#; _steerctl' _ \
+			"$ZCOMP" "$STEERCTL" "$@" | tr '\n' ' '
+	}
+	is "$(zcomplete '')" "$(steer help --complete | tr '\n' ' ')" "zsh: the objects and global options"
+	is "$(zcomplete t '')" "--delay --iterations " "zsh: top's flags, by a prefix"
+	is "$(zcomplete worker add p w1 --)" "--weight --maxconn --addr --pid --fd " "zsh: worker add's flags"
+	is "$(zcomplete -j pool set p --policy r)" "least-conn round-robin random hash " \
+		"zsh: --policy's values after -j (zsh filters them by the prefix)"
+	is "$(zcomplete pool quota p '')" "" "zsh: nothing to offer for a number"
+	# and in a real interactive zsh: compinit finds it by its #compdef line, TAB lists
+	cat > "$STEER_TMP/tab.zsh" <<'ZSH'
+zmodload zsh/zpty
+zpty z 'zsh -f -i'
+zpty -w z "PS1='> '; fpath=($1 \$fpath); autoload -Uz compinit; compinit -u -D; path=($2 \$path)"
+zpty -w -n z "$3"$'\t'
+sleep 1
+out=""
+while zpty -r -t z chunk; do out+=$chunk; done
+print -r -- "$out"
+zpty -d z
+ZSH
+	tab=$(timeout 20 zsh -f "$STEER_TMP/tab.zsh" "$ZCOMP" "$(dirname "$STEERCTL")" \
+		"steerctl worker add p w1 --" | sed 's/\x1b\[[0-9;?]*[a-zA-Z]//g' |
+		grep -oE -- '--[a-z]+' | sort -u | tr '\n' ' ')
+	is "$tab" "--addr --fd --maxconn --pid --weight " "zsh -i: TAB after 'worker add p w1 --' lists its flags"
+else
+	ok 0 "# SKIP zsh is not installed (scripts/install-deps.sh installs it)"
+fi
 
 # ---- the held connections end; counts back to 0 ---------------------------------------
 kill "$hold1" "$hold2" 2> /dev/null

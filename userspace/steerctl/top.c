@@ -304,8 +304,9 @@ static void print_worker(const struct view *v, uint32_t id)
 	snprintf(maxconn, sizeof(maxconn), w->maxconn ? "%u" : "-", w->maxconn);
 	rate_text(conns, sizeof(conns), same, st->established, same ? p->wrk_st[id].established : 0,
 		  v->cur->t - p->t);
-	fprintf(v->out, "  %-*s %-6s %6u %6u %8.1f %11lld %7llu %7s %7s %4s\n", v->name_w - 2, name,
-		state_name(w->state), w->weight, w->health,
+	/* health as a ratio 0..1, the metrics' unit */
+	fprintf(v->out, "  %-*s %-6s %6u %6.3f %8.1f %11lld %7llu %7s %7s %4s\n", v->name_w - 2,
+		name, state_name(w->state), w->weight, (double)w->health / STEER_HEALTH_FULL,
 		(double)w->weight * w->health / STEER_HEALTH_FULL, (long long)st->outstanding,
 		(unsigned long long)worker_stats_pending(st), conns, maxconn,
 		st->gone || !v->cur->alive[id] ? "yes" : "-");
