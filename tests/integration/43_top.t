@@ -49,11 +49,13 @@ shows() { SHOWS_RE=$1; wait_for 'cap | grep -Eq -- "$SHOWS_RE"' "${2:-5}"; }
 # field NAME N: the Nth field of the line of NAME in the pane (a worker's
 # line starts with two spaces, a pool's and a service's with the name)
 field() { cap | awk -v n="$1" -v k="$2" '$1 == n { print $k; exit }'; }
+# the exit status of the last top in the pane (sanitizer reports make it fail)
+top_exit() { wait_for 'cap | grep -q "^top-exit="' && cap | grep '^top-exit=' | tail -1 | cut -d= -f2; }
 top_pid() { pgrep -n -f -- "--bpffs $STEER_BPFFS top"; }
 in_top() { [ "$(tm display -p -t t '#{alternate_on}')" = 1 ]; }
 in_shell() { [ "$(tm display -p -t t '#{alternate_on}/#{pane_current_command}')" = 0/bash ]; }
 top_start() {
-	tm send-keys -t t "$TOPCMD" Enter
+	tm send-keys -t t "$TOPCMD; echo top-exit=\$?" Enter
 	wait_for 'in_top && cap | grep -q "^steerctl top - "' || { why "top did not start: $(cap)"; return 1; }
 }
 # the shell's terminal modes, as stty reports them in the pane
@@ -153,7 +155,8 @@ ok_or $? "back to 160x50: the worker lines are back" "$(cap)"
 tm send-keys -t t q
 wait_for in_shell
 ok $? "q: top exits, the pane is back on the main screen with the shell"
-shows "^shell> $TOPCMD"
+is "$(top_exit)" 0 "q: exit 0"
+shows "^shell> $TOPCMD; echo top-exit"
 ok_or $? "the shell's screen is restored (the command line is there again)" "$(cap)"
 is "$(stty_modes)" "$modes_before" "the terminal modes are restored (icanon, echo)"
 
@@ -162,10 +165,14 @@ top_start
 kill -TERM "$(top_pid)"
 wait_for in_shell
 ok $? "SIGTERM: the terminal is restored"
+is "$(top_exit)" 0 "SIGTERM: exit 0"
+tm send-keys -t t clear Enter
 top_start
 tm send-keys -t t C-c
 wait_for in_shell
 ok $? "^C: the terminal is restored"
+is "$(top_exit)" 0 "^C: exit 0"
+tm send-keys -t t clear Enter
 is "$(stty_modes)" "$modes_before" "after ^C, the modes too"
 top_start
 kill -9 "$(top_pid)"
@@ -178,6 +185,7 @@ ok_or $? "p pauses (the header says so)" "$(cap | head -3)"
 tm send-keys -t t p q
 wait_for in_shell
 ok $? "and q quits it"
+is "$(top_exit)" 0 "exit 0"
 
 # ---- batch mode: stdout not a terminal --------------------------------------------------
 steer top -n 2 -d 0.2 > "$STEER_TMP/batch" 2>&1
