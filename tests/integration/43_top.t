@@ -288,4 +288,17 @@ kill "$hold1" "$hold2" 2> /dev/null
 wait_for all_outstanding_zero
 ok $? "the held connections closed: every count back to 0"
 check_invariants
+
+# ---- steer unloaded and loaded again under a running top -----------------------------------
+top_start
+steer unload
+shows '^steer is not loaded$'
+ok $? "unload under top: it says steer is not loaded"
+steer_load
+steer pool add again
+shows '^again +least-conn '
+ok $? "load again: top follows the new maps (pool 'again' shows)"
+tm send-keys -t t q
+wait_for in_shell
+is "$(top_exit)" 0 "and q quits it, exit 0"
 done_testing

@@ -40,6 +40,8 @@
 struct frame {
 	double t;			/* CLOCK_MONOTONIC, seconds */
 	bool loaded;
+	ino_t maps;			/* the pins it was read from: rates only within one load */
+	char why[STEER_ERR_LEN];	/* not loaded: why, when it is not plain */
 	struct steer_service *svc;
 	struct steer_service_stats *svc_st;
 	struct steer_service_refusals *svc_rf;
@@ -135,24 +137,30 @@ static int maps_open(struct ctl *c, ino_t *ino)
 	return STEER_OK;
 }
 
-/* A frame of the maps as they are now; none while steer is not loaded. */
+/* A frame of the maps as they are now; an empty one while steer is not
+ * loaded, or its new pins cannot be opened yet (tried again next time). */
 static int frame_take(struct ctl *c, struct frame *f, ino_t *ino)
 {
 	ino_t now = pin_inode(c);
 
+	if (now && now != *ino) {
+		steer_maps_close(&c->maps);
+		if (maps_open(c, ino)) {
+			frame_free(f);
+			f->t = now_s();
+			snprintf(f->why, sizeof(f->why), "%s", c->err);
+			return STEER_OK;
+		}
+	}
 	if (!now) {
 		frame_free(f);
 		f->t = now_s();
 		return STEER_OK;
 	}
-	if (now != *ino) {
-		steer_maps_close(&c->maps);
-		int ret = maps_open(c, ino);
-
-		if (ret)
-			return ret;
-	}
-	return frame_read(c, f);
+	if (frame_read(c, f))
+		return STEER_ESYS;
+	f->maps = *ino;
+	return STEER_OK;
 }
 
 /* ---- rates -------------------------------------------------------------- */
@@ -239,15 +247,22 @@ static void print_header(const struct view *v)
 	count_objects(v->cur, &ns, &np, &nw);
 	fprintf(v->out, "steerctl top - %s, every %gs%s; %u services, %u pools, %u workers\n",
 		clock, v->delay, v->paused ? " (paused)" : "", ns, np, nw);
-	if (!v->cur->loaded)
+	if (!v->cur->loaded && !*v->cur->why)
 		fprintf(v->out, "steer is not loaded\n");
+	if (!v->cur->loaded && *v->cur->why) {
+		char why[STEER_ERR_LEN * 4];
+
+		errfmt_escape(why, sizeof(why), v->cur->why);
+		fprintf(v->out, "steer: %s\n", why);
+	}
 }
 
 static void print_service(const struct view *v, uint32_t id)
 {
 	const struct steer_service *s = &v->cur->svc[id];
 	const struct frame *p = v->prev;
-	bool same = p->svc && p->svc[id].in_use && same_name(p->svc[id].name, s->name);
+	bool same = p->svc && p->maps == v->cur->maps && p->svc[id].in_use &&
+		    same_name(p->svc[id].name, s->name);
 	char name[ESC_NAME_LEN], pool[ESC_NAME_LEN] = "-", addr[64], prefix[80], ports[16];
 	char lookups[32], refused[32], why[160];
 
@@ -275,7 +290,8 @@ static void print_pool(const struct view *v, uint32_t id)
 	const struct steer_pool_budget *bud = &v->cur->pool_bud[id];
 	const struct steer_pool_limits *lim = &v->cur->pool_lim[id];
 	const struct frame *p = v->prev;
-	bool same = p->pool && p->pool[id].in_use && same_name(p->pool[id].name, pl->name);
+	bool same = p->pool && p->maps == v->cur->maps && p->pool[id].in_use &&
+		    same_name(p->pool[id].name, pl->name);
 	char name[ESC_NAME_LEN], quota[24], rate[24], selected[32];
 
 	name_text(name, pl->name);
@@ -296,8 +312,8 @@ static void print_worker(const struct view *v, uint32_t id)
 	const struct steer_worker *w = &v->cur->wrk[id];
 	const struct steer_worker_stats *st = &v->cur->wrk_st[id];
 	const struct frame *p = v->prev;
-	bool same = p->wrk && p->wrk[id].in_use && p->wrk[id].gen == w->gen &&
-		    same_name(p->wrk[id].name, w->name);
+	bool same = p->wrk && p->maps == v->cur->maps && p->wrk[id].in_use &&
+		    p->wrk[id].gen == w->gen && same_name(p->wrk[id].name, w->name);
 	char name[ESC_NAME_LEN], maxconn[16], conns[32];
 
 	name_text(name, w->name);
@@ -583,6 +599,9 @@ static int do_top(struct ctl *c, const struct optval *o)
 		return STEER_ESYS;
 	}
 	t.keys = t.keys && t.tty;
+	/* a frame in one write: no line by line flicker on a terminal */
+	if (t.tty)
+		setvbuf(stdout, NULL, _IOFBF, 1 << 16);
 	term_size(&t);
 	term_enter(&t);
 	ret = run_loop(c, &t, &v, o[TOP_ITERATIONS].given ? (uint32_t)o[TOP_ITERATIONS].u : 0, sfd,
