@@ -188,6 +188,7 @@ install: $(BUILD)/steerctl $(BUILD)/steerd
 		install -m 0644 scripts/steer.conf.default $(DESTDIR)/etc/steer/steer.conf
 	install -D -m 0644 scripts/completion/steerctl.bash \
 		$(DESTDIR)$(PREFIX)/share/bash-completion/completions/steerctl
+	install -D -m 0644 scripts/completion/_steerctl $(DESTDIR)$(PREFIX)/share/zsh/site-functions/_steerctl
 	install -d $(DESTDIR)$(UNITDIR)
 	sed 's|@PREFIX@|$(PREFIX)|g' scripts/steerd.service > $(DESTDIR)$(UNITDIR)/steerd.service
 
@@ -197,7 +198,7 @@ clean:
 # steerctl(8)'s command list and README's from steerctl's option tables
 .PHONY: steerctl-docs
 steerctl-docs: $(BUILD)/steerctl
-	userspace/steerctl/gendoc.sh $(BUILD)/steerctl docs/man/steerctl.8 README.md
+	userspace/steerctl/gendoc.sh $(BUILD)/steerctl docs/man/steerctl.8 docs/man/steerd.8 README.md
 
 # Benchmarks (root): the proxies and tools they compare with, a build, then
 # scripts/bench/run.sh. `bench` (~20 minutes) writes docs/bench/RESULTS.md

@@ -12,6 +12,8 @@ PKGS=(
   bpftool iproute2 procps util-linux
   # tests (strace: 38_steerd_reload_cost and scripts/bench/mapops.sh count bpf() calls)
   libcmocka-dev perl curl jq bc strace
+  # 43_top: steerctl top in a terminal (tmux panes, capture-pane) and the zsh completion
+  tmux zsh
   # make fuzz: libFuzzer (clang -fsanitize=fuzzer; only recommended by clang)
   libclang-rt-14-dev
   # steerd: config parsing, metrics endpoint; promtool checks the metrics

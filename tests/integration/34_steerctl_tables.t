@@ -67,7 +67,7 @@ for h in -h --help; do
 	is "$rc/$out" "0/$help" "steerctl $h is steerctl help"
 done
 objects=$(sed -n 's/^OBJECT := { \(.*\) }$/\1/p' <<< "$help" | tr -d '|')
-is "$(wc -w <<< "$objects")" 9 "steerctl help names the 9 objects ($objects)"
+is "$(wc -w <<< "$objects")" 10 "steerctl help names the 10 objects ($objects)"
 for o in $objects; do
 	run "$o" help
 	missing=$(grep "^  steerctl $o\b" <<< "$help" | while read -r line; do
@@ -82,8 +82,9 @@ is "$(steer pool add help 2>&1; steer -j pool list | jq -r '.pools[].name' | sor
 steer pool del help
 
 # ---- the docs are what the tables generate ------------------------------------
-check "steerctl(8) and README.md equal the tables (make steerctl-docs)" \
-	"$TOP/userspace/steerctl/gendoc.sh" "$STEERCTL" --check "$TOP/docs/man/steerctl.8" "$TOP/README.md"
+check "steerctl(8), steerd(8) and README.md: their generated sections are up to date (make docs)" \
+	"$TOP/userspace/steerctl/gendoc.sh" "$STEERCTL" --check "$TOP/docs/man/steerctl.8" \
+		"$TOP/docs/man/steerd.8" "$TOP/README.md"
 
 # ---- hostile values ---------------------------------------------------------------
 before=$(maps_digest)
@@ -261,6 +262,7 @@ for o in $objects; do
 		[ "$got" = "$want" ] || { diag "completion of $o $v: '$got', help says '$want'"; bad_completion=1; }
 	done < <(steer $o help | awk -v o=$o '
 		$1 == "steerctl" && $2 == o { if (v != "") print v, flags; v = ($3 ~ /^[a-z]/) ? $3 : "-"; flags = ""; next }
+		$1 ~ /^-[a-z],$/ { $1 = "" ; $0 = $0 }	# "-d, --delay": its long flag
 		$1 ~ /^--/ { flags = flags $1 " " }
 		END { if (v != "") print v, flags }' | sort -u |
 		while read -r v f; do echo "$v $(tr ' ' '\n' <<< "$f" | grep . | sort | tr '\n' ' ')"; done)

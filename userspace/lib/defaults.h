@@ -55,6 +55,10 @@
 #define STEER_CIRCUIT_PROBES_MAX	1000
 #define STEER_REPORT_COUNT_MAX	(1ull << 40)	/* steerctl report --ok/--errors, one report */
 
+/* ---- steerctl top ---- */
+#define STEER_TOP_DELAY_S_DEFAULT	2	/* seconds between refreshes, as watch(1) */
+#define STEER_TOP_DELAY_S_MAX		3600
+
 /* ---- steerd's loop and checks ---- */
 #define STEER_INTERVAL_MS_DEFAULT	1000
 #define STEER_INTERVAL_MS_MIN		50

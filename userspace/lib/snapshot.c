@@ -9,6 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <bpf/bpf.h>
+#include <bpf/libbpf.h>
 #include "records.h"
 #include "state.h"
 
@@ -290,11 +291,56 @@ void snapshot_prime(const struct steer_maps *m, const struct record_kind *k)
 	snap_of(m, k, true);
 }
 
+/* Any other array map, its size from the kernel: a per-CPU one (of 64-bit
+ * counters only) comes back summed over the CPUs, one value per key. */
+static void *read_other_array(const struct steer_maps *m, enum steer_map_id map)
+{
+	struct bpf_map_info info = { 0 };
+	uint32_t len = sizeof(info);
+	uint64_t *all = NULL, *sum = NULL;
+	size_t n, per, ncpu = 1;
+
+	if (bpf_obj_get_info_by_fd(m->fd[map], &info, &len) || !info.max_entries ||
+	    (info.type != BPF_MAP_TYPE_ARRAY && info.type != BPF_MAP_TYPE_PERCPU_ARRAY))
+		return NULL;
+	if (info.type == BPF_MAP_TYPE_ARRAY) {
+		void *out = calloc(info.max_entries, info.value_size);
+
+		if (out && steer_read_array(m->fd[map], info.max_entries, info.value_size, out)) {
+			free(out);
+			out = NULL;
+		}
+		return out;
+	}
+	if (info.value_size % sizeof(*sum) || libbpf_num_possible_cpus() <= 0)
+		return NULL;
+	ncpu = (size_t)libbpf_num_possible_cpus();
+	n = info.value_size / sizeof(*sum);
+	per = ncpu * n;		/* the kernel's per-key stride, in counters */
+	all = calloc((size_t)info.max_entries * per, sizeof(*all));
+	sum = calloc((size_t)info.max_entries * n, sizeof(*sum));
+	if (!all || !sum ||
+	    steer_read_array(m->fd[map], info.max_entries, per * sizeof(*all), all)) {
+		free(sum);
+		sum = NULL;
+		goto cleanup;
+	}
+	for (size_t key = 0; key < info.max_entries; key++)
+		for (size_t i = 0; i < per; i++)
+			sum[key * n + i % n] += all[key * per + i];
+cleanup:
+	free(all);
+	return sum;
+}
+
 void *state_read_all(const struct steer_maps *m, enum steer_map_id map)
 {
 	const struct record_kind *k = kind_of_map(map);
-	void *out = k ? calloc(k->max, k->size) : NULL;
+	void *out;
 
+	if (!k)
+		return read_other_array(m, map);
+	out = calloc(k->max, k->size);
 	if (out && steer_read_array(m->fd[map], k->max, k->size, out)) {
 		free(out);
 		out = NULL;

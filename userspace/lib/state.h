@@ -25,9 +25,12 @@ const struct steer_worker *state_workers(const struct steer_maps *m);
 /* A whole array map of max records of size into out: one batch syscall
  * where the kernel can, else one lookup per key. */
 int steer_read_array(int fd, uint32_t max, size_t size, void *out);
-/* For a reader (a listing, a metrics scrape): a copy of a whole named map,
- * MAP_SERVICES, MAP_POOLS or MAP_WORKERS, indexed by id, in one read.
- * malloc'd (free() it); NULL for another map or when it cannot be read. */
+/* For a reader (a listing, a metrics scrape, top): a copy of a whole array
+ * map, indexed by id, in one read: a named map (MAP_SERVICES, MAP_POOLS,
+ * MAP_WORKERS) or a stats map; a per-CPU map of counters (service_stats,
+ * service_refusals) comes back summed, one record per id as the map's
+ * struct. malloc'd (free() it); NULL for a map of another type or when it
+ * cannot be read. */
 void *state_read_all(const struct steer_maps *m, enum steer_map_id map);
 
 int pool_find(const struct steer_maps *m, const char *name, uint32_t *id, struct steer_pool *out,

@@ -22,8 +22,8 @@ struct ctl {
 	char err[STEER_ERR_LEN];
 };
 
-extern const struct object obj_load, obj_unload, obj_upgrade, obj_status, obj_service, obj_pool,
-	obj_worker, obj_circuit, obj_report;
+extern const struct object obj_load, obj_unload, obj_upgrade, obj_status, obj_top, obj_service,
+	obj_pool, obj_worker, obj_circuit, obj_report;
 
 void ctl_init(struct ctl *c);
 /* -j/--json and --bpffs may stand anywhere: taken out of argv */
@@ -63,6 +63,9 @@ int ctl_match_verb(const struct object *obj, const char *word, char *err);
 int ctl_complete(int argc, char **argv);
 
 void print_services(struct ctl *c, struct json *j);
+/* "no_worker=3,admission=2": the refusal causes that happened, or "-" */
+struct steer_service_refusals;
+void format_refusals(const struct steer_service_refusals *rf, char *out, size_t len);
 void print_pools(struct ctl *c, struct json *j);
 void print_workers(struct ctl *c, struct json *j);
 

@@ -110,6 +110,34 @@ int opt_value(const struct opt *o, const char *text, struct optval *v, char *err
 	return rc ? STEER_EINPUT : STEER_OK;
 }
 
+/* -L, -L VALUE or -LVALUE: the option whose letter L is */
+static int take_letter(const struct cmd *cmd, int argc, char **argv, int *i, struct optval *v,
+		       char *err)
+{
+	const char *arg = argv[*i];
+
+	for (size_t j = 0; j < cmd->nopts; j++) {
+		const struct opt *o = &cmd->opts[j];
+
+		if (!o->letter || o->letter != arg[1])
+			continue;
+		if (o->type == OPT_FLAG && arg[2])
+			break;
+		v[j].given = true;
+		if (o->type == OPT_FLAG)
+			return STEER_OK;
+		if (arg[2]) {
+			v[j].s = arg + 2;
+			return STEER_OK;
+		}
+		if (*i + 1 >= argc)
+			break;
+		v[j].s = argv[++*i];
+		return STEER_OK;
+	}
+	return input_error(err, "unknown or incomplete option '%s'", arg);
+}
+
 /* --flag VALUE or --flag=VALUE (a unique prefix of the flag will do) */
 static int take_flag(const struct cmd *cmd, int argc, char **argv, int *i, struct optval *v,
 		     char *err)
@@ -119,7 +147,9 @@ static int take_flag(const struct cmd *cmd, int argc, char **argv, int *i, struc
 	char word[64];
 	int k;
 
-	if (arg[1] != '-' || len - 2 >= sizeof(word))
+	if (arg[1] != '-')
+		return take_letter(cmd, argc, argv, i, v, err);
+	if (len - 2 >= sizeof(word))
 		return input_error(err, "unknown or incomplete option '%s'", arg);
 	for (size_t j = 0; j < cmd->nopts; j++) {
 		if (cmd->opts[j].flag) {
@@ -253,8 +283,10 @@ static int check_given(const struct cmd *cmd, const char *where, const char *obj
 
 static void set_default(const struct opt *o, struct optval *v)
 {
-	if (o->flags & OPT_DEFAULT)
+	if (o->flags & OPT_DEFAULT) {
 		v->u = o->def;
+		v->d = (double)o->def;
+	}
 	if (o->sdef)
 		v->s = o->env && getenv(o->env) ? getenv(o->env) : o->sdef;
 }
@@ -365,8 +397,10 @@ static void print_flag(FILE *f, const struct cmd *cmd, const struct opt *o, bool
 	char arg[96];
 
 	arg_text(arg, sizeof(arg), o);
-	fprintf(f, "%s%s--%s%s%s", space ? " " : "", brackets ? "[" : "", o->flag, *arg ? " " : "",
-		arg);
+	fprintf(f, "%s%s", space ? " " : "", brackets ? "[" : "");
+	if (o->letter)
+		fprintf(f, "-%c|", o->letter);
+	fprintf(f, "--%s%s%s", o->flag, *arg ? " " : "", arg);
 	for (size_t i = 0; i < cmd->nopts; i++)
 		if (cmd->opts[i].with && !strcmp(cmd->opts[i].with, o->flag))
 			print_flag(f, cmd, &cmd->opts[i], true, true);
@@ -458,12 +492,15 @@ static void print_opt_help(FILE *f, const struct opt *o)
 
 	arg_text(arg, sizeof(arg), o);
 	if (o->flag)
-		snprintf(name, sizeof(name), "--%s%s%s", o->flag, *arg ? " " : "", arg);
+		snprintf(name, sizeof(name), "%s%s%s--%s%s%s", o->letter ? "-" : "",
+			 o->letter ? (char[2]){ o->letter, '\0' } : "", o->letter ? ", " : "",
+			 o->flag, *arg ? " " : "", arg);
 	else
 		snprintf(name, sizeof(name), "%s", arg);
 	opt_range(o, range, sizeof(range));
-	fprintf(f, "      %-18s %s%s%s%s\n", name, o->help ? o->help : "", *range ? " (" : "", range,
-		*range ? ")" : "");
+	/* two spaces at least between a long name and its help */
+	fprintf(f, "      %-*s %s%s%s%s\n", strlen(name) < 18 ? 18 : (int)strlen(name) + 1, name,
+		o->help ? o->help : "", *range ? " (" : "", range, *range ? ")" : "");
 }
 
 void opts_object_help(FILE *f, const struct object *obj)
@@ -499,6 +536,8 @@ static void man_opt(FILE *f, const struct opt *o, bool first)
 	opt_range(o, range, sizeof(range));
 	arg_text(arg, sizeof(arg), o);
 	fputs(first ? ".RS\n" : ".br\n", f);
+	if (o->letter)
+		fprintf(f, "\\fB\\-%c\\fR, ", o->letter);
 	fputs(o->flag ? "\\fB\\-\\-" : "\\fI", f);
 	roff(f, o->flag ? o->flag : arg);
 	fputs(o->flag && *arg ? "\\fR \\fI" : "", f);

@@ -42,6 +42,7 @@ enum {
 
 struct opt {
 	const char *flag;	/* "weight" for --weight; NULL for a positional */
+	char letter;		/* 'd' for -d too (with a value: -d 2 or -d2); 0: none */
 	const char *arg;	/* what the value is called: "W", "IP:PORT" */
 	const char *help;
 	enum opt_type type;
@@ -49,7 +50,7 @@ struct opt {
 	const char *what;	/* the value's name in messages (default: flag) */
 	uint64_t min, max;	/* OPT_U32, OPT_U64 */
 	double dmax;		/* OPT_POSITIVE */
-	uint64_t def;		/* with OPT_DEFAULT */
+	uint64_t def;		/* with OPT_DEFAULT (OPT_POSITIVE: whole numbers only) */
 	const char *sdef;	/* OPT_STR's default, after $env */
 	const char *env;
 	const char *const *choices;	/* OPT_CHOICE, NULL-terminated */

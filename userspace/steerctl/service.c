@@ -64,7 +64,7 @@ static void print_service_json(struct json *j, const struct steer_service *s,
 }
 
 /* "no_worker=3,admission=2": the causes that happened, or "-" */
-static void format_refusals(const struct steer_service_refusals *rf, char *out, size_t len)
+void format_refusals(const struct steer_service_refusals *rf, char *out, size_t len)
 {
 	const __u64 *cause = (const __u64 *)rf;
 	size_t n = 0;
