@@ -15,7 +15,7 @@
 
 const struct object *const ctl_objects[] = {
 	&obj_load, &obj_unload, &obj_upgrade, &obj_status, &obj_service,
-	&obj_pool, &obj_worker, &obj_circuit, &obj_report,
+	&obj_pool, &obj_worker, &obj_circuit, &obj_report, &obj_monitor,
 };
 const size_t ctl_nobjects = ARRAY_SIZE(ctl_objects);
 

@@ -23,7 +23,7 @@ struct ctl {
 };
 
 extern const struct object obj_load, obj_unload, obj_upgrade, obj_status, obj_service, obj_pool,
-	obj_worker, obj_circuit, obj_report;
+	obj_worker, obj_circuit, obj_report, obj_monitor;
 
 void ctl_init(struct ctl *c);
 /* -j/--json and --bpffs may stand anywhere: taken out of argv */
