@@ -529,6 +529,9 @@ static int start(struct monitor *m, const struct optval *v)
 	/* we only read from here on: writers must not wait for us */
 	steer_maps_unlock(&c->maps);
 	read_names(m);
+	/* on stderr: -j output stays one record a line; a script waits for it */
+	fprintf(stderr, "steerctl monitor: on (slot %d of %d, at most %llu records/s per CPU)\n",
+		m->slot + 1, STEER_MONITOR_SLOTS, (unsigned long long)v[MO_RATE].u);
 	return STEER_OK;
 }
 
