@@ -87,7 +87,12 @@ __noinline int monitor_fanout(const struct decision *d, __u32 service_id, __u32 
 			continue;
 		}
 		monitor_fill(e, d, service_id, refusal);
-		bpf_ringbuf_submit(e, 0);
+		/* no wake-up per record (an irq_work each, dear here): the
+		 * reader polls every STEER_MONITOR_POLL_MS, and is woken only
+		 * once a quarter of its ring is waiting */
+		bpf_ringbuf_submit(e, bpf_ringbuf_query(ring, BPF_RB_AVAIL_DATA) >
+				   STEER_MONITOR_RING_BYTES / 4 ? BPF_RB_FORCE_WAKEUP :
+				   BPF_RB_NO_WAKEUP);
 		c->emitted++;
 	}
 	return 0;

@@ -307,6 +307,7 @@ struct steer_worker_tag {
  * records. */
 #define STEER_MONITOR_SLOTS	4		/* monitors at once */
 #define STEER_MONITOR_RING_BYTES (256 * 1024)	/* per monitor: ~2,900 records */
+#define STEER_MONITOR_POLL_MS	50	/* the reader's poll: at most this late */
 
 /* What a decision came to (steer_monitor_event.cause). */
 enum steer_monitor_cause {

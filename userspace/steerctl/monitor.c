@@ -585,7 +585,12 @@ static int run_loop(struct monitor *m)
 			report_drops(m, false);
 			next = now + STEER_MONITOR_RENEW_MS * 1000000ull;
 		}
-		n = ring_buffer__poll(m->rb, (int)((next - now) / 1000000 + 1));
+		/* the kernel seldom wakes us (monitor.bpf.h): look every POLL_MS,
+		 * and read what is there, woken or not (poll reads only a ring
+		 * that woke it) */
+		n = ring_buffer__poll(m->rb, STEER_MONITOR_POLL_MS);
+		if (n >= 0)
+			n = ring_buffer__consume(m->rb);
 		if (n == -ECANCELED || m->out_failed)
 			return STEER_OK;	/* --count reached, or our reader went away */
 		if (n < 0 && n != -EINTR) {
