@@ -36,27 +36,36 @@ static __always_inline bool take_token(struct steer_pool_limits *lim)
 	return ok;
 }
 
+/* A "no" sends the connection to the fallback, or refuses it if there is
+ * none; which "no" it was is the monitor's why (enum steer_monitor_why). */
 enum admit_verdict {
-	ADMIT_NO = 0,		/* send to the fallback, or refuse if there is none */
-	ADMIT_YES = 1,
-	ADMIT_PROBE = 2,	/* yes, as a half-open probe */
+	ADMIT_NO_CIRCUIT = STEER_WHY_CIRCUIT,
+	ADMIT_NO_QUOTA = STEER_WHY_QUOTA,
+	ADMIT_NO_RATE = STEER_WHY_RATE,
+	ADMIT_YES = 16,
+	ADMIT_PROBE = 17,	/* yes, as a half-open probe */
 };
+
+static __always_inline bool admitted(enum admit_verdict v)
+{
+	return v >= ADMIT_YES;
+}
 
 static __always_inline enum admit_verdict admit(const struct steer_pool *pool,
 						struct steer_pool_stats *ps,
 						struct steer_pool_limits *lim,
 						struct steer_pool_budget *bud)
 {
-	enum admit_verdict verdict = ADMIT_YES;
+	enum admit_verdict verdict = ADMIT_YES, no = ADMIT_NO_QUOTA;
 
 	if (pool->circuit == STEER_CIRCUIT_OPEN) {
 		__sync_fetch_and_add(&ps->circuit_out, 1);
-		return ADMIT_NO;
+		return ADMIT_NO_CIRCUIT;
 	}
 	if (pool->circuit == STEER_CIRCUIT_HALF_OPEN) {
 		if (__sync_fetch_and_add(&bud->probes_left, -1) <= 0) {
 			__sync_fetch_and_add(&ps->circuit_out, 1);
-			return ADMIT_NO;
+			return ADMIT_NO_CIRCUIT;
 		}
 		verdict = ADMIT_PROBE;
 	}
@@ -65,6 +74,7 @@ static __always_inline enum admit_verdict admit(const struct steer_pool *pool,
 	if (lim->rate_on && !take_token(lim)) {
 		if (bud->quota_on)
 			__sync_fetch_and_add(&bud->quota_left, 1);
+		no = ADMIT_NO_RATE;
 		goto spill;
 	}
 	return verdict;
@@ -72,7 +82,7 @@ spill:
 	if (verdict == ADMIT_PROBE)
 		__sync_fetch_and_add(&bud->probes_left, 1);
 	__sync_fetch_and_add(&ps->spilled, 1);
-	return ADMIT_NO;
+	return no;
 }
 
 /* Admitted, but no worker could take it: give back what admit() took. */

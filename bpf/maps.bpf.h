@@ -131,4 +131,37 @@ struct {
 	__type(value, struct steer_recent_set);
 } recent_picks SEC(".maps");
 
+/* steerctl monitor: slot -> that monitor's ring buffer of decision records
+ * (steer_monitor_event). steerctl creates a ring of its own and puts it in
+ * a free slot; an empty slot is skipped. */
+struct steer_monitor_ring {
+	__uint(type, BPF_MAP_TYPE_RINGBUF);
+	__uint(max_entries, STEER_MONITOR_RING_BYTES);
+};
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY_OF_MAPS);
+	__uint(max_entries, STEER_MONITOR_SLOTS);
+	__type(key, __u32);
+	__array(values, struct steer_monitor_ring);
+} monitor_rings SEC(".maps");
+
+/* 0 -> the monitors' leases and rate limits (steer_monitor_ctl); mmapable,
+ * so each monitor renews its own lease without rewriting the others' */
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, 1);
+	__uint(map_flags, BPF_F_MMAPABLE);
+	__type(key, __u32);
+	__type(value, struct steer_monitor_ctl);
+} monitor_ctl SEC(".maps");
+
+/* 0 -> per CPU and slot: rate-limit state, records emitted and dropped
+ * (kernel-owned) */
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct steer_monitor_cpu);
+} monitor_cpu SEC(".maps");
+
 #endif /* STEER_MAPS_BPF_H */

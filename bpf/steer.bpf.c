@@ -13,6 +13,7 @@
 #include "admit.bpf.h"
 #include "select.bpf.h"
 #include "recent.bpf.h"
+#include "monitor.bpf.h"
 
 char LICENSE[] SEC("license") = "Dual BSD/GPL";
 
@@ -76,7 +77,20 @@ static __always_inline __u32 assign_worker(struct bpf_sk_lookup *ctx, __u32 id, 
 struct turn {
 	__u32 worker;
 	__u32 why;	/* enum steer_refusal, or STEERED */
+	__u32 pass;	/* the monitor's why: enum steer_monitor_why */
+	__u32 probe;	/* taken as a half-open probe */
 };
+
+/* The monitor's why for a pool that was admitted but took no connection. */
+static __always_inline __u32 why_of_refusal(__u32 why)
+{
+	switch (why) {
+	case STEER_REFUSE_NO_WORKER: return STEER_WHY_NO_WORKER;
+	case STEER_REFUSE_GONE: return STEER_WHY_GONE;
+	case STEER_REFUSE_ASSIGN: return STEER_WHY_ASSIGN;
+	default: return STEER_WHY_NO_POOL;
+	}
+}
 
 #define TRY_ASSIGNED	(STEER_NONE - 1)
 
@@ -97,15 +111,17 @@ __noinline __u32 try_pool(struct bpf_sk_lookup *ctx, __u32 pool_id, __u64 now_ns
 		return STEER_NONE;
 	/* a pool removed since the service or a fallback named it: no pool */
 	t->why = STEER_REFUSE_NO_POOL;
+	t->pass = STEER_WHY_NO_POOL;
 	if (!pool || !ps || !lim || !bud || !pool->in_use)
 		return STEER_NONE;
 	/* Circuit open, quota or rate spent: straight to the fallback. */
 	verdict = admit(pool, ps, lim, bud);
 	t->why = STEER_REFUSE_ADMISSION;
+	t->pass = verdict;	/* which "no", if it is one */
 	/* Two tries: the first pick may find a listener that just died. The
 	 * why is the first try's when the second finds no one: a listener
 	 * that died, not a pool that had no one. */
-	for (int try = 0; verdict != ADMIT_NO && try < 2; try++) {
+	for (int try = 0; admitted(verdict) && try < 2; try++) {
 		__u32 id = pick_worker(ctx, pool_id, lookup_family(ctx), epoch);
 
 		if (id == STEER_NONE) {
@@ -117,13 +133,16 @@ __noinline __u32 try_pool(struct bpf_sk_lookup *ctx, __u32 pool_id, __u64 now_ns
 		if (t->why != STEERED)
 			continue;
 		t->worker = id;
+		t->probe = verdict == ADMIT_PROBE;
 		__sync_fetch_and_add(&ps->selected, 1);
-		if (verdict == ADMIT_PROBE)
+		if (t->probe)
 			__sync_fetch_and_add(&ps->probes, 1);
 		return TRY_ASSIGNED;
 	}
-	if (verdict != ADMIT_NO)
+	if (admitted(verdict)) {
+		t->pass = why_of_refusal(t->why);
 		admit_refund(verdict, bud);
+	}
 	if (pool->fallback == STEER_NONE) {
 		__sync_fetch_and_add(&ps->refused, 1);
 		return STEER_NONE;
@@ -137,32 +156,49 @@ __noinline __u32 try_pool(struct bpf_sk_lookup *ctx, __u32 pool_id, __u64 now_ns
 /* A repeat of a flow goes where it went, if the service may still use that
  * worker; else the service's pool, then its fallbacks, and the flow is
  * recorded with its worker. STEERED once a worker is assigned, else the
- * cause of the refusal (enum steer_refusal). */
-static __always_inline __u32 steer_to_pool(struct bpf_sk_lookup *ctx, __u32 svc_pool)
+ * cause of the refusal (enum steer_refusal). d says how, for the monitor. */
+static __always_inline __u32 steer_to_pool(struct bpf_sk_lookup *ctx, __u32 svc_pool,
+					   struct decision *d)
 {
 	__u64 now_ns = bpf_ktime_get_ns();	/* one clock read per decision */
 	__u32 epoch = (__u32)(now_ns >> STEER_PENDING_SHIFT), now = (__u32)(now_ns >> 20);
 	struct turn t = { .worker = STEER_NONE, .why = STEER_REFUSE_NO_POOL };
 	__u32 tag, way, id, pool_id = svc_pool;
 	struct steer_recent_set *set;
-	struct steer_flow flow;
 
-	lookup_flow(ctx, &flow);
-	tag = flow_tag(&flow);
-	way = recent_way(&flow, tag, now);
+	d->now_ns = now_ns;
+	d->first_pool = d->pool = svc_pool;
+	d->worker = STEER_NONE;
+	d->cause = STEER_MON_REFUSED;
+	d->why = STEER_WHY_NONE;
+	d->hops = 0;
+	lookup_flow(ctx, &d->flow);
+	tag = flow_tag(&d->flow);
+	way = recent_way(&d->flow, tag, now);
 	if (way & RECENT_FOUND) {
 		id = repeat_worker(tag, way, svc_pool, lookup_family(ctx), now_ns);
 		/* a repeat that cannot go back is picked anew, as a new one */
-		if (id != STEER_NONE && assign_worker(ctx, id, epoch, true) == STEERED)
+		if (id != STEER_NONE && assign_worker(ctx, id, epoch, true) == STEERED) {
+			d->worker = id;
+			d->pool = STEER_NONE;	/* the worker's: userspace knows it */
+			d->cause = STEER_MON_REPEAT;
 			return STEERED;
+		}
 	}
 	for (int hop = 0; hop < STEER_MAX_HOPS && pool_id < STEER_MAX_POOLS; hop++) {
+		d->pool = pool_id;
+		d->hops = hop;
 		pool_id = try_pool(ctx, pool_id, now_ns, &t);
-		if (pool_id != TRY_ASSIGNED)
+		if (pool_id != TRY_ASSIGNED) {
+			if (hop == 0)
+				d->why = t.pass;
 			continue;
+		}
+		d->worker = t.worker;
+		d->cause = t.probe ? STEER_MON_PROBE : hop ? STEER_MON_FALLBACK : STEER_MON_ASSIGNED;
 		set = recent_set(tag);
 		if (set)
-			recent_record(set, way, &flow, tag, t.worker, now);
+			recent_record(set, way, &d->flow, tag, t.worker, now);
 		return STEERED;
 	}
 	/* stopped with a pool still to try: the chain is longer than allowed
@@ -189,6 +225,7 @@ int steer_lookup(struct bpf_sk_lookup *ctx)
 {
 	struct steer_service_target *svc;
 	struct steer_service_stats *st;
+	struct decision d;
 	__u32 why;
 
 	/* Not TCP: steer serves TCP only; UDP and the rest take the kernel's
@@ -203,7 +240,8 @@ int steer_lookup(struct bpf_sk_lookup *ctx)
 	st = bpf_map_lookup_elem(&service_stats, &svc->service_id);
 	if (st)
 		st->lookups++;
-	why = steer_to_pool(ctx, svc->pool_id);
+	why = steer_to_pool(ctx, svc->pool_id, &d);
+	monitor_emit(&d, svc->service_id, why);
 	/* A worker's listener is assigned: SK_PASS makes the kernel deliver
 	 * the packet to it. */
 	if (why == STEERED)

@@ -297,4 +297,84 @@ struct steer_worker_tag {
 	__u16 pad;
 };
 
+/* ---- steerctl monitor: one record per steering decision ----
+ * Off by default. Each running monitor owns a slot: its own ring buffer in
+ * monitor_rings and a lease in monitor_ctl that it renews every second. A
+ * slot emits while bpf_ktime_get_ns() < its deadline, so a monitor killed
+ * with -9 stops costing anything within one lease, with no one to clean
+ * up. One ring per reader, not one shared ring: a BPF ring buffer has one
+ * consumer position, and two readers of one ring would take each other's
+ * records. */
+#define STEER_MONITOR_SLOTS	4		/* monitors at once */
+#define STEER_MONITOR_RING_BYTES (256 * 1024)	/* per monitor: ~2,900 records */
+#define STEER_MONITOR_POLL_MS	50	/* the reader's poll: at most this late */
+
+/* What a decision came to (steer_monitor_event.cause). */
+enum steer_monitor_cause {
+	STEER_MON_ASSIGNED = 0,	/* the service's own pool took it */
+	STEER_MON_REPEAT = 1,	/* the same flow again: back to its worker */
+	STEER_MON_FALLBACK = 2,	/* a pool on the fallback chain took it */
+	STEER_MON_PROBE = 3,	/* a half-open pool took it as a probe */
+	STEER_MON_REFUSED = 4,	/* SK_DROP: refusal says why */
+	STEER_MON_CAUSE_COUNT,
+};
+
+/* Why the service's own pool passed the connection on (steer_monitor_event.why):
+ * to its fallback, or to a refusal. */
+enum steer_monitor_why {
+	STEER_WHY_NONE = 0,
+	STEER_WHY_CIRCUIT = 1,	/* circuit open, or half-open with no probe left */
+	STEER_WHY_QUOTA = 2,	/* admission quota spent */
+	STEER_WHY_RATE = 3,	/* token bucket empty */
+	STEER_WHY_NO_WORKER = 4,	/* no usable member */
+	STEER_WHY_GONE = 5,	/* the worker picked had closed its listener */
+	STEER_WHY_ASSIGN = 6,	/* bpf_sk_assign() refused the listener */
+	STEER_WHY_NO_POOL = 7,	/* the pool is not in use */
+	STEER_WHY_COUNT,
+};
+
+/* One record in a monitor's ring. Addresses as steer_flow holds them
+ * (network order, IPv4 as IPv4-mapped); ports host order. */
+struct steer_monitor_event {
+	__u64 ts_ns;		/* bpf_ktime_get_ns(): CLOCK_MONOTONIC */
+	__u32 client[4];
+	__u32 service[4];	/* the address the client dialled */
+	__u16 client_port;
+	__u16 service_port;
+	__u32 service_id;
+	__u32 first_pool;	/* the service's pool */
+	__u32 pool;		/* the pool that took it, or the last one tried */
+	__u32 worker;		/* STEER_NONE when refused */
+	__u8 cause;		/* enum steer_monitor_cause */
+	__u8 why;		/* enum steer_monitor_why: the first pool's hand-over */
+	__u8 refusal;		/* enum steer_refusal when refused */
+	__u8 hops;		/* pools tried after the first */
+};
+
+/* A monitor's slot: its lease and rate limit (set by steerctl). */
+struct steer_monitor_slot {
+	__u64 deadline_ns;	/* emits while bpf_ktime_get_ns() < this; 0 = free */
+	__u32 rate;		/* records per second per CPU */
+	__u32 burst;		/* records at once per CPU */
+};
+
+/* monitor_ctl: mmapable array, one entry, written by steerctl one field at
+ * a time (several monitors write it). deadline_ns is the latest of the
+ * slots' deadlines: the one test every decision pays while no one watches. */
+struct steer_monitor_ctl {
+	__u64 deadline_ns;
+	struct steer_monitor_slot slot[STEER_MONITOR_SLOTS];
+};
+
+/* monitor_cpu: per-CPU, one entry. Kernel-owned; a monitor reads its
+ * slot's counters as a baseline when it starts. */
+struct steer_monitor_cpu_slot {
+	__u64 tat_ns;		/* rate limit: when the next record is due (GCRA) */
+	__u64 emitted;		/* records written to the ring */
+	__u64 dropped;		/* over the rate, or the ring was full */
+};
+struct steer_monitor_cpu {
+	struct steer_monitor_cpu_slot slot[STEER_MONITOR_SLOTS];
+};
+
 #endif /* STEER_H */

@@ -156,6 +156,21 @@ client_ok() {	# client_ok OUTPUT -> "ok failed refused"
 SVC4=127.10.0.1
 SVC6=::1
 
+# pool_set POOL_ID BYTE_OFFSET U32: one field of a pools value, in place, for
+# the states steerctl refuses to make (a pool gone from under a service, a
+# chain that loops, a half-open circuit without steerd)
+pool_set() {
+	local key="$1 0 0 0" hex pools=$STEER_BPFFS/steer/maps/pools
+	hex=$(bpftool -j map lookup pinned "$pools" key $key | jq -r '.value | join(" ")')
+	hex=$(echo "$hex" | awk -v off="$2" -v v="$3" '{
+		for (i = 0; i < 4; i++) $(off + i + 1) = sprintf("0x%02x", int(v / 256 ^ i) % 256)
+		print }')
+	bpftool map update pinned "$pools" key $key value hex $hex
+}
+POOL_IN_USE=32	# offsetof(struct steer_pool, in_use)
+POOL_FALLBACK=40	# offsetof(struct steer_pool, fallback)
+POOL_CIRCUIT=48	# offsetof(struct steer_pool, circuit)
+
 # ---- steerd ----------------------------------------------------------------
 STEERD=${STEERD:-$TOP/build/steerd}
 AGENT=$TOP/build/agent

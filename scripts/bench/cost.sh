@@ -15,6 +15,12 @@
 #
 # Usage: scripts/bench/cost.sh [CONNECTIONS]   (root; `make all tools bench-tools` first)
 #   COST_WORKERS="4 64 1024"  worker counts;  COST_REPS=3  batches per row
+#
+# Monitor mode (COST_MONITOR=1): sk_lookup cost at 4 workers, least-conn,
+# with steerctl monitor off, on (a monitor reading every record: --rate
+# COST_MONITOR_RATE, default 1000000, to /dev/null) and, with
+# COST_BASE_STEERCTL=PATH, the programs of that build's steerctl (the
+# build before a change), alternated COST_ROUNDS (3) times in one run.
 set -euo pipefail
 . "$(dirname "$0")/lib.sh"
 CONNS=${1:-20000}
@@ -77,6 +83,43 @@ measure() {
 	stop_pids "$LAST_PID"
 	steer_down
 }
+
+# monitor_config LABEL STEERCTL off|on: one row at 4 workers with that
+# build's programs, and a monitor reading all the while when on
+monitor_config() {
+	local label=$1 ctl=$2 mon=$3 pid fd i srv mpid=
+	STEERCTL=$ctl steer_up least-conn service
+	start_srv listeners "$LISTENERS" 127.0.0.1:20000 4
+	srv=$LAST_PID
+	wait_ready "$BENCH_TMP/listeners.out"
+	read -r _ pid fd < "$BENCH_TMP/listeners.out"
+	for i in 0 1 2 3; do
+		"$ctl" worker add p "w$i" --pid "$pid" --fd $((fd + i))
+	done
+	if [ "$mon" = on ]; then
+		"$ctl" monitor --rate "${COST_MONITOR_RATE:-1000000}" > /dev/null 2> "$BENCH_TMP/mon.err" &
+		mpid=$!
+		for i in $(seq 100); do
+			grep -qs "monitor: on" "$BENCH_TMP/mon.err" && break
+			sleep 0.05
+		done
+	fi
+	row 4 "$label" "$VIP:$VIP_PORT" no
+	[ -z "$mpid" ] || stop_pids "$mpid"
+	stop_pids "$srv"
+	STEERCTL=$ctl steer_down
+}
+
+if [ -n "${COST_MONITOR:-}" ]; then
+	printf "%-8s %-13s %10s %12s %15s %12s %10s %8s\n" workers config lookup_ns lookup_runs \
+		sockops_ns/conn calls/conn ns/call ok
+	for _ in $(seq "${COST_ROUNDS:-3}"); do
+		[ -z "${COST_BASE_STEERCTL:-}" ] || monitor_config base "$COST_BASE_STEERCTL" off
+		monitor_config monitor-off "$STEERCTL" off
+		monitor_config monitor-on "$STEERCTL" on
+	done
+	exit 0
+fi
 
 COST_WORKERS=${COST_WORKERS:-4 64 1024}
 printf "%-8s %-13s %10s %12s %15s %12s %10s %8s\n" workers policy lookup_ns lookup_runs \

@@ -21,17 +21,6 @@ causes() {
 		printf '%s ' "$(refusals $c)"
 	done | sed 's/ $//'
 }
-# pool_set POOL_ID BYTE_OFFSET U32: one field of a pools value, in place
-pool_set() {
-	local key="$1 0 0 0" hex
-	hex=$(bpftool -j map lookup pinned "$maps/pools" key $key | jq -r '.value | join(" ")')
-	hex=$(echo "$hex" | awk -v off="$2" -v v="$3" '{
-		for (i = 0; i < 4; i++) $(off + i + 1) = sprintf("0x%02x", int(v / 256 ^ i) % 256)
-		print }')
-	bpftool map update pinned "$maps/pools" key $key value hex $hex
-}
-POOL_IN_USE=32	# offsetof(struct steer_pool, in_use)
-POOL_FALLBACK=40	# offsetof(struct steer_pool, fallback)
 
 steer_setup p least-conn 1
 out=$("$SCLIENT" --connect $SVC4:80 -n 5)

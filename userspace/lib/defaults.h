@@ -81,4 +81,11 @@
 #define STEER_RETRY_AFTER_S_MAX		86400
 #define STEER_MAINT_BODY_DEFAULT	"Service under maintenance, please retry later.\n"
 
+/* ---- steerctl monitor ---- */
+#define STEER_MONITOR_RATE_DEFAULT	1000	/* records per second per CPU */
+#define STEER_MONITOR_RATE_MAX		1000000
+#define STEER_MONITOR_COUNT_MAX		UINT32_MAX	/* --count */
+#define STEER_MONITOR_LEASE_S		3	/* a monitor killed -9 is off after this */
+#define STEER_MONITOR_RENEW_MS		1000	/* lease renewal and drop report */
+
 #endif /* STEER_DEFAULTS_H */

@@ -33,6 +33,9 @@ const char *const steer_map_names[MAP_COUNT] = {
 	[MAP_WORKER_SOCKS] = "worker_socks",
 	[MAP_WORKER_TAGS] = "worker_tags",
 	[MAP_RECENT_PICKS] = "recent_picks",
+	[MAP_MONITOR_RINGS] = "monitor_rings",
+	[MAP_MONITOR_CTL] = "monitor_ctl",
+	[MAP_MONITOR_CPU] = "monitor_cpu",
 };
 
 static const char *const link_names[] = { "lookup", "sockops" };
@@ -343,11 +346,19 @@ int steer_ensure_loaded(const struct steer_paths *p, const char *netns, const ch
 	return ret;
 }
 
-/* Maps that hold only hints, never state: when a new version changes their
- * layout, upgrade starts them empty instead of refusing. */
+/* Maps that hold only hints or a passing view, never state: when a new
+ * version changes their layout, upgrade starts them empty instead of
+ * refusing (a running monitor then stops with an error and is started
+ * again). */
 static bool map_holds_hints(const struct bpf_map *map)
 {
-	return !strcmp(bpf_map__name(map), "recent_picks");
+	static const char *const hints[] = { "recent_picks", "monitor_rings", "monitor_ctl",
+					     "monitor_cpu" };
+
+	for (size_t i = 0; i < sizeof(hints) / sizeof(hints[0]); i++)
+		if (!strcmp(bpf_map__name(map), hints[i]))
+			return true;
+	return false;
 }
 
 static bool same_layout(const struct bpf_map *map, int fd)

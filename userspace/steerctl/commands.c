@@ -14,8 +14,8 @@
 #include "state.h"
 
 const struct object *const ctl_objects[] = {
-	&obj_load, &obj_unload, &obj_upgrade, &obj_status, &obj_top, &obj_service,
-	&obj_pool, &obj_worker, &obj_circuit, &obj_report,
+	&obj_load, &obj_unload, &obj_upgrade, &obj_status, &obj_top, &obj_monitor,
+	&obj_service, &obj_pool, &obj_worker, &obj_circuit, &obj_report,
 };
 const size_t ctl_nobjects = ARRAY_SIZE(ctl_objects);
 

@@ -42,7 +42,8 @@ static void print_values(const struct opt *o)
 	if (o->type == OPT_POLICY)
 		for (uint32_t p = 0; p < STEER_POLICY_COUNT; p++)
 			printf("%s\n", policy_name(p));
-	for (size_t i = 0; o->type == OPT_CHOICE && o->choices && o->choices[i]; i++)
+	/* an OPT_CHOICE's values, or the names an OPT_STR list takes (monitor --cause) */
+	for (size_t i = 0; o->choices && o->choices[i]; i++)
 		printf("%s\n", o->choices[i]);
 	if (o->flags & OPT_OFF)
 		printf("off\n");

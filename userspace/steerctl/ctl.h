@@ -22,8 +22,8 @@ struct ctl {
 	char err[STEER_ERR_LEN];
 };
 
-extern const struct object obj_load, obj_unload, obj_upgrade, obj_status, obj_top, obj_service,
-	obj_pool, obj_worker, obj_circuit, obj_report;
+extern const struct object obj_load, obj_unload, obj_upgrade, obj_status, obj_top, obj_monitor,
+	obj_service, obj_pool, obj_worker, obj_circuit, obj_report;
 
 void ctl_init(struct ctl *c);
 /* -j/--json and --bpffs may stand anywhere: taken out of argv */
