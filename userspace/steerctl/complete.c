@@ -44,8 +44,8 @@ static void print_values(const struct opt *o)
 			printf("%s\n", policy_name(p));
 	for (size_t i = 0; o->type == OPT_CHOICE && o->choices && o->choices[i]; i++)
 		printf("%s\n", o->choices[i]);
-	if (o->flags & OPT_OFF)
-		printf("off\n");
+	if (opt_word(o))
+		printf("%s\n", opt_word(o));
 }
 
 /* after OBJECT [VERB]: a value for the flag just typed, or the flags */
