@@ -246,19 +246,13 @@ int listener_take_passed(int fd, uint64_t netns_ino, struct listener *out, char 
 {
 	uint32_t owner = 0, ofd;
 	struct stat st;
-	int ret, sock = fcntl(fd, F_DUPFD_CLOEXEC, 0);
+	int ret = inspect_listener(fd, netns_ino, out, err);
 
-	/* a copy: worker_add closes what it is given, the caller keeps fd */
-	if (sock < 0) {
-		snprintf(err, STEER_ERR_LEN, "fd %d is not open", fd);
-		return STEER_EINPUT;
-	}
-	ret = inspect_listener(sock, netns_ino, out, err);
 	if (ret) {
-		close(sock);
+		close(fd);
 		return ret;
 	}
-	if (!fstat(sock, &st))
+	if (!fstat(fd, &st))
 		find_socket_owner((unsigned long)st.st_ino, getpid(), &owner, &ofd);
 	out->pid = owner;
 	return STEER_OK;

@@ -2,6 +2,7 @@
 /* worker.c - steerctl worker add|set|drain|undrain|del|list: a process's
  * listening socket in a pool, its weight, cap and state. */
 #include <errno.h>
+#include <fcntl.h>
 #include <stdlib.h>
 #include <stdio.h>
 #include <string.h>
@@ -155,40 +156,57 @@ static int passed_worker_names(struct ctl *c, const char *name, uint32_t n,
 	return STEER_OK;
 }
 
+/* Copies of the passed fds, taken before anything else opens a file: a
+ * closed fd 3 would otherwise be reused by a map's fd and taken for it. */
+static int passed_dup(struct ctl *c, uint32_t n, int *fds)
+{
+	for (uint32_t i = 0; i < n; i++) {
+		int fd = SD_LISTEN_FDS_START + (int)i;
+
+		fds[i] = fcntl(fd, F_DUPFD_CLOEXEC, fd + STEER_LISTEN_FDS_MAX);
+		if (fds[i] < 0) {
+			while (i--)
+				close(fds[i]);
+			return ctl_error(c, "--listen-fds: fd %d: fd %d is not open", fd, fd);
+		}
+	}
+	return STEER_OK;
+}
+
 static int add_passed(struct ctl *c, const struct optval *v)
 {
 	struct listener l[STEER_LISTEN_FDS_MAX];
 	char names[STEER_LISTEN_FDS_MAX][STEER_NAME_LEN];
-	uint32_t n, taken = 0;
+	int fds[STEER_LISTEN_FDS_MAX];
+	uint32_t n, i = 0;
 	int ret;
 
-	if ((ret = passed_count(c, &n)) || (ret = passed_worker_names(c, v[WA_NAME].s, n, names)))
+	if ((ret = passed_count(c, &n)) || (ret = passed_worker_names(c, v[WA_NAME].s, n, names)) ||
+	    (ret = passed_dup(c, n, fds)))
 		return ret;
+	if ((ret = ctl_open_maps(c)))
+		goto cleanup;
 	/* all of them checked before the first is added */
-	for (; taken < n; taken++) {
-		if ((ret = listener_take_passed(SD_LISTEN_FDS_START + (int)taken,
-						c->maps.netns_ino, &l[taken], c->err))) {
+	for (; i < n; i++) {
+		if ((ret = listener_take_passed(fds[i], c->maps.netns_ino, &l[i], c->err))) {
 			char why[STEER_ERR_LEN];
 
 			snprintf(why, sizeof(why), "%s", c->err);
 			snprintf(c->err, sizeof(c->err), "--listen-fds: fd %u: %s",
-				 SD_LISTEN_FDS_START + taken, why);
+				 SD_LISTEN_FDS_START + i, why);
+			fds[i] = -1;	/* closed by listener_take_passed */
 			goto cleanup;
 		}
 	}
-	for (uint32_t i = 0; i < n; i++) {
-		ret = add_one(c, v, names[i], &l[i]);
-		l[i].fd = -1;	/* closed by add_one */
-		if (ret) {
-			taken = n;
-			goto cleanup;
-		}
+	for (i = 0; i < n; i++) {
+		fds[i] = -1;	/* add_one closes it */
+		if ((ret = add_one(c, v, names[i], &l[i])))
+			break;
 	}
-	return STEER_OK;
 cleanup:
-	for (uint32_t i = 0; i < taken; i++)
-		if (l[i].fd >= 0)
-			close(l[i].fd);
+	for (uint32_t k = 0; k < n; k++)
+		if (fds[k] >= 0)
+			close(fds[k]);
 	return ret;
 }
 
@@ -199,12 +217,12 @@ static int do_worker_add(struct ctl *c, const struct optval *v)
 	struct listener l;
 	int ret;
 
+	if (v[WA_LISTEN_FDS].given)
+		return add_passed(c, v);
 	if (by_addr && parse_endpoint(v[WA_ADDR].s, &ep, c->err))
 		return STEER_EINPUT;
 	if ((ret = ctl_open_maps(c)))
 		return ret;
-	if (v[WA_LISTEN_FDS].given)
-		return add_passed(c, v);
 	ret = by_addr ? listener_take_by_addr(&ep, c->maps.netns_ino, &l, c->err)
 		      : listener_take_by_fd((uint32_t)v[WA_PID].u, (uint32_t)v[WA_FD].u,
 					    c->maps.netns_ino, &l, c->err);
