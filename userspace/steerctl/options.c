@@ -116,6 +116,9 @@ int opt_value(const struct opt *o, const char *text, struct optval *v, char *err
 				return STEER_OK;
 		return choice_error(o, text, err);
 	}
+	/* the word is a value too: say so (off has said it for long without) */
+	if (rc && (o->flags & OPT_AUTO))
+		snprintf(err + strlen(err), STEER_ERR_LEN - strlen(err), " or %s", word);
 	return rc ? STEER_EINPUT : STEER_OK;
 }
 
