@@ -12,6 +12,9 @@ PKGS=(
   bpftool iproute2 procps util-linux
   # tests (strace: 38_steerd_reload_cost and scripts/bench/mapops.sh count bpf() calls)
   libcmocka-dev perl curl jq bc strace
+  # 39_systemd_workers: systemd-socket-activate passes sockets as systemd does;
+  # systemd-analyze verifies scripts/systemd/*
+  systemd
   # make fuzz: libFuzzer (clang -fsanitize=fuzzer; only recommended by clang)
   libclang-rt-14-dev
   # steerd: config parsing, metrics endpoint; promtool checks the metrics
