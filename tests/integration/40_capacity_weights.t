@@ -184,5 +184,16 @@ is "$(client_ok "$out")" "300 0 0" "web: 300 served after the restart"
 check "web's connections reached pool p only" assert_served_by_pool "$out" web
 check "counts back to 0 at the end" assert_counts_settle
 
+# ---- the file goes from auto to a number, and back, by SIGHUP ------------
+sed -i 's/{ name = "w8"; addr = "127.0.0.1:9301"; weight = "auto"; }/{ name = "w8"; addr = "127.0.0.1:9301"; weight = 300; }/' "$STEER_TMP/steer.conf"
+grep -q 'weight = 300' "$STEER_TMP/steer.conf" || bail "the file was not edited"
+kill -HUP "$STEERD_PID"
+wait_until '[ "$(worker_field w8 weight)/$(worker_field w8 weight_from)" = 300/admin ]' 3
+is "$(worker_field w8 weight)/$(worker_field w8 weight_from)" "300/admin" "reload with weight = 300: 300, no longer auto"
+sed -i 's/weight = 300;/weight = "auto";/' "$STEER_TMP/steer.conf"
+kill -HUP "$STEERD_PID"
+wait_until '[ "$(worker_field w8 weight)/$(worker_field w8 weight_from)" = 800/auto ]' 3
+is "$(worker_field w8 weight)/$(worker_field w8 weight_from)" "800/auto" "reload with weight = \"auto\" again: 800, auto"
+
 for d in "${OVERLAID[@]}"; do umount "$d"; done
 done_testing
