@@ -174,6 +174,18 @@ wait $pid
 is "$?/$(grep '^Error' "$STEER_TMP/fd4.err")" "2/Error: --listen-fds: fd 4: fd 4 is not open" \
 	"LISTEN_FDS=2 with fd 4 closed: exit 2, nothing added"
 is "$(workers_now)" "$before" "not even the good first socket"
+# --weight auto with no worker process holding the socket (steerctl is its
+# only holder): no CPU allowance to take, nothing added
+before=$(workers_now)
+systemd-socket-activate -l 127.0.0.1:9208 "${ENV_ARGS[@]}" "$STEERCTL" worker add p z --listen-fds \
+	--weight auto > /dev/null 2> "$STEER_TMP/auto.err" &
+pid=$!
+wait_for "grep -q Listening '$STEER_TMP/auto.err'"
+knock 127.0.0.1:9208
+wait $pid
+is "$?/$(grep '^Error' "$STEER_TMP/auto.err")" "2/Error: worker 'z' has no process (pid 0) to take weight auto from" \
+	"--listen-fds --weight auto without a worker process: exit 2"
+is "$(workers_now)" "$before" "nothing added"
 # a UDP socket, from systemd-socket-activate -d (it waits for a datagram)
 systemd-socket-activate -d -l 127.0.0.1:9206 "${ENV_ARGS[@]}" "$STEERCTL" worker add p u --listen-fds \
 	> "$STEER_TMP/udp.out" 2> "$STEER_TMP/udp.err" &

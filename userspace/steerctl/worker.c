@@ -44,38 +44,42 @@ static const struct opt worker_add_opts[] = {
 			    .help = "the sockets systemd passed to steerctl (LISTEN_FDS)" },
 };
 
-/* The weight it is given: W, or with auto its pid's CPU allowance (said on
- * stdout, or as JSON with -j, since it is derived). */
+/* The weight it is given: W, or with auto its pid's CPU allowance (in *a). */
 static int weight_of(struct ctl *c, const struct optval *wv, const char *name, uint32_t pid,
-		     uint32_t *weight)
+		     uint32_t *weight, struct cpu_allowance *a)
 {
-	struct cpu_allowance a;
-
 	if (!wv->automatic) {
 		*weight = (uint32_t)wv->u;
 		return STEER_OK;
 	}
-	if (!pid || cpu_allowance_of((pid_t)pid, &a))
+	if (!pid || cpu_allowance_of((pid_t)pid, a))
 		return ctl_error(c, "worker '%s' has no process (pid %u) to take weight auto from",
 				 name, pid);
-	*weight = weight_of_cpus(a.cpus);
-	if (c->json) {
-		struct json j;
-
-		json_init(&j, stdout);
-		json_set_pretty(&j, c->pretty);
-		json_object_begin(&j, NULL);
-		json_string(&j, "worker", name);
-		json_uint(&j, "weight", *weight);
-		json_string(&j, "from", cpu_source_name(a.source));
-		json_string(&j, "cgroup", a.dir);
-		json_object_end(&j);
-		fputc('\n', stdout);
-	} else {
-		printf("worker %s: weight auto = %u (%.2f CPUs: %s%s%s)\n", name, *weight, a.cpus,
-		       cpu_source_name(a.source), *a.dir ? " of " : "", a.dir);
-	}
+	*weight = weight_of_cpus(a->cpus);
 	return STEER_OK;
+}
+
+/* An auto weight is derived: once written, say what it came from (stdout,
+ * or one JSON object with -j). */
+static void say_auto(const struct ctl *c, const char *name, uint32_t weight,
+		     const struct cpu_allowance *a)
+{
+	struct json j;
+
+	if (!c->json) {
+		printf("worker %s: weight auto = %u (%.2f CPUs: %s%s%s)\n", name, weight, a->cpus,
+		       cpu_source_name(a->source), *a->dir ? " of " : "", a->dir);
+		return;
+	}
+	json_init(&j, stdout);
+	json_set_pretty(&j, c->pretty);
+	json_object_begin(&j, NULL);
+	json_string(&j, "worker", name);
+	json_uint(&j, "weight", weight);
+	json_string(&j, "from", cpu_source_name(a->source));
+	json_string(&j, "cgroup", a->dir);
+	json_object_end(&j);
+	fputc('\n', stdout);
 }
 
 static int add_one(struct ctl *c, const struct optval *v, const char *name, struct listener *l)
@@ -84,13 +88,18 @@ static int add_one(struct ctl *c, const struct optval *v, const char *name, stru
 		.maxconn = (uint32_t)v[WA_MAXCONN].u,
 		.auto_weight = v[WA_WEIGHT].automatic,
 	};
-	int ret = weight_of(c, &v[WA_WEIGHT], name, l->pid, &params.weight);
+	struct cpu_allowance a;
+	int ret = weight_of(c, &v[WA_WEIGHT], name, l->pid, &params.weight, &a);
 
 	if (ret) {
 		close(l->fd);
 		return ret;
 	}
-	return worker_add(&c->maps, v[WA_POOL].s, name, l, &params, c->err);
+	if ((ret = worker_add(&c->maps, v[WA_POOL].s, name, l, &params, c->err)))
+		return ret;
+	if (params.auto_weight)
+		say_auto(c, name, params.weight, &a);
+	return STEER_OK;
 }
 
 /* LISTEN_PID and LISTEN_FDS (sd_listen_fds): how many sockets were passed
@@ -243,6 +252,7 @@ static int do_worker_set(struct ctl *c, const struct optval *v)
 {
 	uint32_t weight = (uint32_t)v[WS_WEIGHT].u, maxconn = (uint32_t)v[WS_MAXCONN].u, id;
 	const uint32_t *mc = v[WS_MAXCONN].given ? &maxconn : NULL;
+	struct cpu_allowance a;
 	struct steer_worker w;
 	int ret;
 
@@ -253,9 +263,11 @@ static int do_worker_set(struct ctl *c, const struct optval *v)
 				     mc, NULL, c->err);
 	/* from the process that held its listener when it was added */
 	if ((ret = worker_find(&c->maps, v[WS_NAME].s, &id, &w, c->err)) ||
-	    (ret = weight_of(c, &v[WS_WEIGHT], v[WS_NAME].s, w.pid, &weight)))
+	    (ret = weight_of(c, &v[WS_WEIGHT], v[WS_NAME].s, w.pid, &weight, &a)) ||
+	    (ret = worker_update_auto(&c->maps, v[WS_NAME].s, weight, mc, c->err)))
 		return ret;
-	return worker_update_auto(&c->maps, v[WS_NAME].s, weight, mc, c->err);
+	say_auto(c, v[WS_NAME].s, weight, &a);
+	return STEER_OK;
 }
 
 static double now_s(void)
