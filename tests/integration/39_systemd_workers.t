@@ -256,6 +256,42 @@ is "$(client_ok "$out")" "200 0 0" "after the restart, 200 connections served"
 check "they reached w1 and w2 only" assert_served_by_pool "$out" web
 check "the new w1 served some" test "$(client_count "$out" w1)" -gt 0
 check "counts back to 0 after the restart" assert_counts_settle
+# ---- a worker restarted on a socket held for it (as systemd holds it) -----
+# the holder (systemd's part) registers the socket, then runs the worker and
+# runs it again when it dies; the socket never closes, so the entry stays up
+# and connections made while no worker runs wait in the accept queue
+steer pool add r || bail "pool add r"
+steer service add held --prefix $SVC4/32 --port 82 --pool r || bail "service held"
+out=$STEER_TMP/unit.held
+STEERCTL=$STEERCTL SWORKER=$SWORKER OUT=$out \
+systemd-socket-activate -l 127.0.0.1:9209 --fdname=http "${ENV_ARGS[@]}" -E STEERCTL -E SWORKER -E OUT bash -c '
+	(LISTEN_PID=$BASHPID exec "$STEERCTL" worker add r held --listen-fds > "$OUT.reg" 2>&1)
+	while [ ! -e "$OUT.stop" ]; do
+		(LISTEN_PID=$BASHPID exec "$SWORKER" --listen-fds --name held >> "$OUT.ready")
+		sleep 1
+	done' 2> "$out.sa" &
+hpid=$!
+disown $hpid
+WORKER_PIDS+=($hpid)
+wait_for "grep -q '^Listening' '$out.sa'"
+knock 127.0.0.1:9209
+wait_for "grep -qs '^ready' '$out.ready'" || bail "held worker did not start: $(cat "$out".*)"
+first=$(awk '/^ready/ { p = $2 } END { print p }' "$out.ready")
+WORKER_PIDS+=($first)
+is "$(worker_field held state)" up "held: registered from the holder's socket, up"
+kill -9 "$first"
+sleep 0.2
+is "$(worker_field held state)" up "its worker killed: still up (the holder keeps the socket)"
+res=$("$SCLIENT" --connect $SVC4:82 -n 20 -c 5 --timeout-ms 8000 2>&1)
+is "$(client_ok "$res")" "20 0 0" "20 connections made while it restarts: all served, none refused"
+is "$(client_count "$res" held)" 20 "by the restarted worker"
+second=$(awk '/^ready/ { p = $2 } END { print p }' "$out.ready")
+WORKER_PIDS+=($second)
+check "a new worker process served them ($first, then $second)" test "$second" != "$first"
+check "counts back to 0" assert_counts_settle
+touch "$out.stop"
+kill -9 "$second" "$hpid"
+
 # ---- the unit files ------------------------------------------------------
 # systemd-analyze verify works offline on the templates through
 # SYSTEMD_UNIT_PATH; it also checks that the commands exist, so the copies
