@@ -29,6 +29,25 @@ knock() {
 	return 1
 }
 
+# sa_run ERR ADDR [socket-activate options] -- COMMAND...: socket-activate
+# listening on ADDR (and what the options add) runs COMMAND once ADDR is
+# knocked on; its exit code, its stderr (and socket-activate's) in ERR
+sa_run() {
+	local err=$1 addr=$2 opts=() n=1 pid
+	shift 2
+	while [ "$1" != -- ]; do
+		[ "$1" = -l ] && n=$((n + 1))
+		opts+=("$1")
+		shift
+	done
+	shift
+	systemd-socket-activate -l "$addr" "${opts[@]}" "${ENV_ARGS[@]}" "$@" > /dev/null 2> "$err" &
+	pid=$!
+	wait_for "[ \$(grep -c '^Listening' '$err') = $n ]" || { kill $pid; return 99; }
+	knock "$addr"
+	wait $pid
+}
+
 # unit_start NAME POOL ADDR [MODE]: worker@.socket + steer-register@.service
 # + worker@.service, emulated. MODE register (default): steerctl takes the
 # socket from LISTEN_FDS in a process of its own (LISTEN_PID is its pid, as
@@ -101,17 +120,9 @@ check "counts back to 0" assert_counts_settle
 run_multi() {	# run_multi OUT [socket-activate options...]: steerctl gets them all
 	local out=$1
 	shift
-	systemd-socket-activate "$@" "${ENV_ARGS[@]}" "$STEERCTL" worker add p m --listen-fds \
-		> "$out" 2>&1 &
-	local pid=$!
-	wait_for "grep -q 'Listening on 127.0.0.1:9205' '$out'" || return 1
-	knock 127.0.0.1:9204
-	wait "$pid"
+	sa_run "$out" 127.0.0.1:9204 "$@" -- "$STEERCTL" worker add p m --listen-fds
 }
-# the sockets stay open in a holder of ours, as systemd keeps them
-hold() { sleep 1000 & HOLDER=$!; disown $HOLDER; WORKER_PIDS+=($HOLDER); }
-
-run_multi "$STEER_TMP/multi.out" -l 127.0.0.1:9204 -l 127.0.0.1:9205 --fdname=a:b
+run_multi "$STEER_TMP/multi.out" -l 127.0.0.1:9205 --fdname=a:b
 rc=$?
 is "$rc" 0 "two sockets with names a and b: exit 0"
 is "$(steer -j worker list | jq -r '[.workers[] | select(.name | startswith("m-")) | "\(.name)=\(.listener)"] | sort | join(" ")')" \
@@ -119,7 +130,7 @@ is "$(steer -j worker list | jq -r '[.workers[] | select(.name | startswith("m-"
 is "$(worker_field m-a state)" gone "steerctl was their only holder: gone once it exits (as when no socket unit holds them)"
 steer worker del m-a && steer worker del m-b
 
-run_multi "$STEER_TMP/multi2.out" -l 127.0.0.1:9204 -l 127.0.0.1:9205
+run_multi "$STEER_TMP/multi2.out" -l 127.0.0.1:9205
 is "$?" 0 "two sockets without names: exit 0"
 is "$(steer -j worker list | jq -r '[.workers[] | select(.name | startswith("m-")) | .name] | sort | join(" ")')" \
 	"m-1 m-2" "named NAME-1, NAME-2 in fd order"
@@ -164,25 +175,14 @@ bad "fd 3 a connected TCP socket" "fd 3: fd is not a listening TCP socket" \
 	add_env 'export LISTEN_PID=$$ LISTEN_FDS=1; exec 3<> /dev/tcp/127.0.0.1/9201;'
 # the first socket is fine, the second is not open: nothing is added
 before=$(workers_now)
-systemd-socket-activate -l 127.0.0.1:9207 "${ENV_ARGS[@]}" -E STEERCTL="$STEERCTL" bash -c \
-	'export LISTEN_PID=$$ LISTEN_FDS=2; exec 4>&-; exec "$STEERCTL" worker add p h --listen-fds' \
-	> /dev/null 2> "$STEER_TMP/fd4.err" &
-pid=$!
-wait_for "grep -q Listening '$STEER_TMP/fd4.err'"
-knock 127.0.0.1:9207
-wait $pid
+sa_run "$STEER_TMP/fd4.err" 127.0.0.1:9207 -E STEERCTL="$STEERCTL" -- bash -c \
+	'export LISTEN_PID=$$ LISTEN_FDS=2; exec 4>&-; exec "$STEERCTL" worker add p h --listen-fds'
 is "$?/$(grep '^Error' "$STEER_TMP/fd4.err")" "2/Error: --listen-fds: fd 4: fd 4 is not open" \
 	"LISTEN_FDS=2 with fd 4 closed: exit 2, nothing added"
 is "$(workers_now)" "$before" "not even the good first socket"
 # --weight auto with no worker process holding the socket (steerctl is its
 # only holder): no CPU allowance to take, nothing added
-before=$(workers_now)
-systemd-socket-activate -l 127.0.0.1:9208 "${ENV_ARGS[@]}" "$STEERCTL" worker add p z --listen-fds \
-	--weight auto > /dev/null 2> "$STEER_TMP/auto.err" &
-pid=$!
-wait_for "grep -q Listening '$STEER_TMP/auto.err'"
-knock 127.0.0.1:9208
-wait $pid
+sa_run "$STEER_TMP/auto.err" 127.0.0.1:9208 -- "$STEERCTL" worker add p z --listen-fds --weight auto
 is "$?/$(grep '^Error' "$STEER_TMP/auto.err")" "2/Error: worker 'z' has no process (pid 0) to take weight auto from" \
 	"--listen-fds --weight auto without a worker process: exit 2"
 is "$(workers_now)" "$before" "nothing added"
@@ -201,15 +201,11 @@ is "$(workers_now)" "$before" "nothing added for the UDP socket"
 # fd names that make bad worker names: a newline, unicode; nothing is added
 # even though the sockets themselves are fine
 names_env() {	# names_env FDNAMES: two good sockets, LISTEN_FDNAMES as given
-	systemd-socket-activate -l 127.0.0.1:9204 -l 127.0.0.1:9205 "${ENV_ARGS[@]}" -E STEERCTL="$STEERCTL" \
-		-E FDN="$1" bash -c 'export LISTEN_FDNAMES=$FDN LISTEN_PID=$$; exec "$STEERCTL" worker add p n --listen-fds' \
-		> "$STEER_TMP/names.out" 2> "$STEER_TMP/names.sa" &
-	local pid=$!
-	wait_for "grep -q 'Listening on 127.0.0.1:9205' '$STEER_TMP/names.sa'"
-	knock 127.0.0.1:9204
-	wait $pid
+	sa_run "$STEER_TMP/names.sa" 127.0.0.1:9204 -l 127.0.0.1:9205 -E STEERCTL="$STEERCTL" \
+		-E FDN="$1" -- bash -c \
+		'export LISTEN_FDNAMES=$FDN LISTEN_PID=$$; exec "$STEERCTL" worker add p n --listen-fds'
 	NAMES_RC=$?
-	NAMES_ERR=$(grep "^Error" "$STEER_TMP/names.sa")
+	NAMES_ERR=$(grep '^Error' "$STEER_TMP/names.sa")
 }
 for fdn in $'a\nx:b' 'é:b' "$(printf 'x%.0s' {1..80}):b" 'a/b:c'; do
 	before=$(workers_now)
