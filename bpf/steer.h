@@ -266,8 +266,12 @@ struct steer_worker {
 	__u8 addr[16];		/* listener's address, IPv4-mapped for IPv4 */
 	__u64 cookie;		/* listener's socket cookie */
 	__u32 owner;		/* enum steer_owner */
-	__u32 pad2;
+	__u32 flags;		/* STEER_WORKER_F_* (userspace only) */
 };
+
+/* steer_worker.flags */
+#define STEER_WORKER_F_AUTO_WEIGHT	(1u << 0)	/* weight derived from its CPU
+							 * allowance; steerd keeps it */
 
 /* worker_stats: array, key = worker id. Kernel-owned, updated atomically. */
 struct steer_worker_stats {

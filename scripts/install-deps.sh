@@ -18,7 +18,8 @@ PKGS=(
   libclang-rt-14-dev
   # steerd: config parsing, metrics endpoint; promtool checks the metrics
   libconfig-dev libmicrohttpd-dev prometheus
-  # systemd-analyze security rates scripts/steerd.service (41_steerd_systemd)
+  # systemd-analyze: security rates scripts/steerd.service (41), verify checks
+  # scripts/systemd/* (39); systemd-socket-activate passes sockets as systemd does (39)
   systemd
 )
 

@@ -63,7 +63,7 @@ expect_bad "pool 'p' still has 1 workers" pool del p
 expect_bad "worker name 'bad name!'" worker add p 'bad name!' --addr 127.0.0.1:9102
 expect_bad "unknown worker command 'frobnicate'" worker frobnicate
 expect_bad "unknown or incomplete option '--bogus'" pool add r --bogus
-expect_bad "either --addr IP:PORT or --pid PID --fd FD" worker add p w9
+expect_bad "either --addr IP:PORT, --pid PID --fd FD or --listen-fds" worker add p w9
 expect_bad "--timeout goes with --wait" worker drain w1 --timeout 3
 
 # A socket from another network namespace.

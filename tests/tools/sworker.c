@@ -14,6 +14,7 @@
  */
 #include "common.h"
 
+#include <fcntl.h>
 #include <getopt.h>
 #include <sys/epoll.h>
 
@@ -32,6 +33,7 @@ struct options {
 	bool no_accept;
 	bool reuseport;
 	bool v6only;
+	bool listen_fds;   /* take fd 3, passed by systemd's protocol */
 };
 
 /* What an epoll event refers to: the listener, the signalfd or a conn. */
@@ -78,8 +80,9 @@ struct worker {
 
 static void usage(FILE *f)
 {
-	fputs("Usage: sworker --listen ADDR:PORT [--name NAME] [--backlog N]\n"
+	fputs("Usage: sworker (--listen ADDR:PORT | --listen-fds) [--name NAME] [--backlog N]\n"
 	      "               [--no-accept] [--reuseport] [--v6only]\n"
+	      "--listen-fds: serve the socket passed as fd 3 (LISTEN_PID, LISTEN_FDS).\n"
 	      "ADDR:PORT is IPv4:PORT or [IPv6]:PORT. Prints 'ready PID' once\n"
 	      "listening; SIGUSR1 prints 'open N' on stderr.\n", f);
 }
@@ -98,7 +101,7 @@ static bool valid_name(const char *s)
 
 static void parse_args(int argc, char **argv, struct options *o)
 {
-	enum { OPT_NO_ACCEPT = 256, OPT_REUSEPORT, OPT_V6ONLY };
+	enum { OPT_NO_ACCEPT = 256, OPT_REUSEPORT, OPT_V6ONLY, OPT_LISTEN_FDS };
 	static const struct option longopts[] = {
 		{ "listen",    required_argument, NULL, 'l' },
 		{ "name",      required_argument, NULL, 'N' },
@@ -106,6 +109,7 @@ static void parse_args(int argc, char **argv, struct options *o)
 		{ "no-accept", no_argument,       NULL, OPT_NO_ACCEPT },
 		{ "reuseport", no_argument,       NULL, OPT_REUSEPORT },
 		{ "v6only",    no_argument,       NULL, OPT_V6ONLY },
+		{ "listen-fds", no_argument,      NULL, OPT_LISTEN_FDS },
 		{ "help",      no_argument,       NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
@@ -141,6 +145,9 @@ static void parse_args(int argc, char **argv, struct options *o)
 		case OPT_V6ONLY:
 			o->v6only = true;
 			break;
+		case OPT_LISTEN_FDS:
+			o->listen_fds = true;
+			break;
 		case 'h':
 			usage(stdout);
 			exit(EXIT_SUCCESS);
@@ -150,6 +157,10 @@ static void parse_args(int argc, char **argv, struct options *o)
 	}
 	if (optind < argc)
 		usage_error("unexpected argument '%s'", argv[optind]);
+	if (o->listen_fds && !listen) {
+		o->name = o->name ? o->name : "w";
+		return;
+	}
 	if (!listen)
 		usage_error("--listen ADDR:PORT is required");
 	if (parse_addr_port(listen, &o->addr))
@@ -172,11 +183,26 @@ static void set_opt_int(int fd, int level, int name, int val, const char *what)
 		fatal("setsockopt(%s): %s", what, strerror(errno));
 }
 
+/* sd_listen_fds(3): fd 3, when it was passed to this very process */
+static int passed_listener(void)
+{
+	const char *pid = getenv("LISTEN_PID"), *n = getenv("LISTEN_FDS");
+
+	if (!pid || !n || atoi(pid) != getpid() || atoi(n) < 1)
+		fatal("--listen-fds: no socket passed (LISTEN_PID %s, LISTEN_FDS %s)",
+		      pid ? pid : "unset", n ? n : "unset");
+	if (fcntl(3, F_SETFL, fcntl(3, F_GETFL) | O_NONBLOCK) || fcntl(3, F_SETFD, FD_CLOEXEC))
+		fatal("fd 3: %s", strerror(errno));
+	return 3;
+}
+
 static int open_listener(const struct options *o)
 {
 	char addr[ADDR_STRLEN];
 	int fd;
 
+	if (o->listen_fds)
+		return passed_listener();
 	format_addr(&o->addr, addr, sizeof(addr));
 	fd = socket(o->addr.sa.sa_family,
 		    SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);

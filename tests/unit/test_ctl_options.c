@@ -74,7 +74,12 @@ static void test_parse(void **state)
 			       "--weight", "5", NULL), 0);
 	assert_int_equal(v[2].u, 5);
 	assert_int_equal(parse("worker", "add", v, err, "p", "w1", "--we", "5", "--addr", "x", NULL), 0);
+	assert_int_equal(parse("worker", "set", v, err, "w1", "--weight", "auto", NULL), 0);
+	assert_true(v[1].given && v[1].automatic);
+	assert_int_equal(parse("worker", "add", v, err, "p", "w1", "--listen-fds", NULL), 0);
+	assert_false(v[2].automatic);
 	assert_int_equal(parse("worker", "set", v, err, "w1", "--weight", "0", NULL), 0);
+	assert_false(v[1].automatic);
 	assert_true(v[1].given);
 	assert_false(v[2].given);
 }
@@ -97,17 +102,19 @@ static void test_errors(void **state)
 
 	(void)state;
 	expect_err(parse("worker", "add", v, err, "p", "w1", NULL), err,
-		   "worker add needs either --addr IP:PORT or --pid PID --fd FD");
+		   "worker add needs either --addr IP:PORT, --pid PID --fd FD or --listen-fds");
 	expect_err(parse("worker", "add", v, err, "p", "w1", "--pid", "1", NULL), err,
-		   "worker add needs either --addr IP:PORT or --pid PID --fd FD");
+		   "worker add needs either --addr IP:PORT, --pid PID --fd FD or --listen-fds");
 	expect_err(parse("worker", "add", v, err, "p", "w1", "--addr", "x", "--fd", "1", NULL), err,
-		   "worker add needs either --addr IP:PORT or --pid PID --fd FD");
+		   "worker add needs either --addr IP:PORT, --pid PID --fd FD or --listen-fds");
 	expect_err(parse("worker", "add", v, err, "p", NULL), err,
 		   "missing NAME (see 'steerctl worker help')");
 	expect_err(parse("worker", "set", v, err, "w1", NULL), err,
 		   "worker set needs --weight W and/or --maxconn N");
 	expect_err(parse("worker", "set", v, err, "w1", "--weight", "10001", NULL), err,
-		   "weight '10001' is not a whole number from 0 to 10000");
+		   "weight '10001' is not a whole number from 0 to 10000 or auto");
+	expect_err(parse("worker", "add", v, err, "p", "w1", "--listen-fds", "--addr", "x", NULL),
+		   err, "worker add needs either --addr IP:PORT, --pid PID --fd FD or --listen-fds");
 	expect_err(parse("worker", "set", v, err, "w1", "--weight", NULL), err,
 		   "unknown or incomplete option '--weight'");
 	expect_err(parse("worker", "set", v, err, "w1", "w2", "--weight", "1", NULL), err,

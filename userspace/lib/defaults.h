@@ -32,6 +32,9 @@
 
 /* ---- a worker ---- */
 #define STEER_WEIGHT_DEFAULT	100		/* of 0..STEER_WEIGHT_MAX */
+#define STEER_WEIGHT_PER_CPU	100		/* weight auto: per CPU of its allowance */
+#define STEER_WEIGHT_AUTO	"auto"		/* the word for it (steerctl, steer.conf) */
+#define STEER_LISTEN_FDS_MAX	64		/* worker add --listen-fds: sockets at once */
 #define STEER_MAXCONN_DEFAULT	0		/* no cap */
 #define STEER_MAXCONN_MAX	UINT32_MAX
 #define STEER_DRAIN_TIMEOUT_S_MAX (86400 * 365)	/* steerctl worker drain --wait --timeout */

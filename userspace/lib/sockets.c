@@ -1,5 +1,6 @@
 // SPDX-License-Identifier: GPL-2.0 OR BSD-2-Clause
 #include <dirent.h>
+#include <fcntl.h>
 #include <errno.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
@@ -87,8 +88,9 @@ static int find_listener_inodes(const struct steer_endpoint *ep, unsigned long *
 	return nwild;
 }
 
-/* First (pid, fd) holding socket inode. */
-static int find_socket_owner(unsigned long inode, uint32_t *pid, uint32_t *fd)
+/* First (pid, fd) holding socket inode. With skip, not pid skip nor pid 1:
+ * systemd holds every socket unit's fd, it is not the worker. */
+static int find_socket_owner(unsigned long inode, pid_t skip, uint32_t *pid, uint32_t *fd)
 {
 	char want[64], path[300], target[64];
 	struct dirent *p, *f;
@@ -101,7 +103,8 @@ static int find_socket_owner(unsigned long inode, uint32_t *pid, uint32_t *fd)
 	while (found && (p = readdir(proc))) {
 		DIR *fds;
 
-		if (p->d_name[0] < '1' || p->d_name[0] > '9')
+		if (p->d_name[0] < '1' || p->d_name[0] > '9' ||
+		    (skip && (atoi(p->d_name) == skip || atoi(p->d_name) == 1)))
 			continue;
 		snprintf(path, sizeof(path), "/proc/%s/fd", p->d_name);
 		if (!(fds = opendir(path)))
@@ -232,9 +235,25 @@ int listener_take_by_addr(const struct steer_endpoint *ep, uint64_t netns_ino,
 			 where);
 		return STEER_EINPUT;
 	}
-	if (find_socket_owner(inodes[0], &pid, &fd)) {
+	if (find_socket_owner(inodes[0], 0, &pid, &fd)) {
 		snprintf(err, STEER_ERR_LEN, "no process holds the listener on %s", where);
 		return STEER_EINPUT;
 	}
 	return listener_take_by_fd(pid, fd, netns_ino, out, err);
+}
+
+int listener_take_passed(int fd, uint64_t netns_ino, struct listener *out, char *err)
+{
+	uint32_t owner = 0, ofd;
+	struct stat st;
+	int ret = inspect_listener(fd, netns_ino, out, err);
+
+	if (ret) {
+		close(fd);
+		return ret;
+	}
+	if (!fstat(fd, &st))
+		find_socket_owner((unsigned long)st.st_ino, getpid(), &owner, &ofd);
+	out->pid = owner;
+	return STEER_OK;
 }

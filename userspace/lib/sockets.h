@@ -21,5 +21,9 @@ int listener_take_by_addr(const struct steer_endpoint *ep, uint64_t netns_ino,
 			  struct listener *out, char *err);
 int listener_take_by_fd(uint32_t pid, uint32_t fd, uint64_t netns_ino, struct listener *out,
 			char *err);
+/* fd, passed to this process (sd_listen_fds), into out (which worker_add
+ * closes; closed here on error). Its pid is the other process that holds
+ * the socket (the worker), not this one nor pid 1 (systemd); 0 if none. */
+int listener_take_passed(int fd, uint64_t netns_ino, struct listener *out, char *err);
 
 #endif

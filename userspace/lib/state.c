@@ -700,6 +700,7 @@ static int write_worker(const struct steer_maps *m, uint32_t id, uint32_t pool_i
 	/* DOWN is a delete cut short: adding again brings it back */
 	w.state = keep && was->state != STEER_WORKER_DOWN ? was->state : STEER_WORKER_UP;
 	w.weight = params->weight;
+	w.flags = params->auto_weight ? STEER_WORKER_F_AUTO_WEIGHT : 0;
 	/* health is steerd's: a restarted worker comes up by its checks */
 	w.health = was ? was->health : STEER_HEALTH_FULL;
 	w.maxconn = params->maxconn;
@@ -782,8 +783,9 @@ cleanup:
 	return ret;
 }
 
-int worker_update(const struct steer_maps *m, const char *name, const uint32_t *weight,
-		  const uint32_t *maxconn, const uint32_t *state, char *err)
+static int update_worker(const struct steer_maps *m, const char *name, const uint32_t *weight,
+			 bool auto_weight, const uint32_t *maxconn, const uint32_t *state,
+			 char *err)
 {
 	struct steer_worker w;
 	uint32_t id;
@@ -791,8 +793,11 @@ int worker_update(const struct steer_maps *m, const char *name, const uint32_t *
 
 	if ((ret = worker_find(m, name, &id, &w, err)))
 		return ret;
-	if (weight)
+	if (weight) {
 		w.weight = *weight;
+		w.flags = auto_weight ? w.flags | STEER_WORKER_F_AUTO_WEIGHT
+				      : w.flags & ~STEER_WORKER_F_AUTO_WEIGHT;
+	}
 	if (maxconn)
 		w.maxconn = *maxconn;
 	if (state)
@@ -800,6 +805,18 @@ int worker_update(const struct steer_maps *m, const char *name, const uint32_t *
 	if (map_put(m, MAP_WORKERS, id, &w))
 		return sys_error(err, "write workers");
 	return pool_rebuild_table(m, w.pool_id, err);
+}
+
+int worker_update(const struct steer_maps *m, const char *name, const uint32_t *weight,
+		  const uint32_t *maxconn, const uint32_t *state, char *err)
+{
+	return update_worker(m, name, weight, false, maxconn, state, err);
+}
+
+int worker_update_auto(const struct steer_maps *m, const char *name, uint32_t weight,
+		       const uint32_t *maxconn, char *err)
+{
+	return update_worker(m, name, &weight, true, maxconn, NULL, err);
 }
 
 int worker_rename(const struct steer_maps *m, const char *name, const char *new_name, char *err)

@@ -86,6 +86,7 @@ bool service_keys_live(const struct steer_maps *m, uint32_t id, const struct ste
 struct worker_params {
 	uint32_t weight;
 	uint32_t maxconn;
+	bool auto_weight;	/* weight came from its CPU allowance: STEER_WORKER_F_AUTO_WEIGHT */
 };
 /* Takes ownership of l->fd: it is closed before return, in every case.
  * The same name again in the same pool replaces the entry in place when
@@ -94,9 +95,14 @@ struct worker_params {
  * state up; owner and health kept). A rerun completes an interrupted add. */
 int worker_add(const struct steer_maps *m, const char *pool, const char *name,
 	       struct listener *l, const struct worker_params *params, char *err);
-/* Any of weight, maxconn, state may be NULL to keep it. */
+/* Any of weight, maxconn, state may be NULL to keep it. A weight given
+ * here is the operator's: it ends an auto weight. */
 int worker_update(const struct steer_maps *m, const char *name, const uint32_t *weight,
 		  const uint32_t *maxconn, const uint32_t *state, char *err);
+/* The same with an auto weight (derived from its CPU allowance), marked so
+ * in its flags; maxconn may be NULL. */
+int worker_update_auto(const struct steer_maps *m, const char *name, uint32_t weight,
+		       const uint32_t *maxconn, char *err);
 int worker_del(const struct steer_maps *m, const char *name, char *err);
 /* The same entry (socket, counts, state) under another name. */
 int worker_rename(const struct steer_maps *m, const char *name, const char *new_name, char *err);

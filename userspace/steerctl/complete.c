@@ -45,8 +45,8 @@ static void print_values(const struct opt *o)
 	/* an OPT_CHOICE's values, or the names an OPT_STR list takes (monitor --cause) */
 	for (size_t i = 0; o->choices && o->choices[i]; i++)
 		printf("%s\n", o->choices[i]);
-	if (o->flags & OPT_OFF)
-		printf("off\n");
+	if (opt_word(o))
+		printf("%s\n", opt_word(o));
 }
 
 /* after OBJECT [VERB]: a value for the flag just typed, or the flags */

@@ -9,6 +9,7 @@
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
+#include "defaults.h"
 #include "loader.h"
 #include "options.h"
 
@@ -69,15 +70,23 @@ static int choice_error(const struct opt *o, const char *text, char *err)
 	return input_error(err, "%s '%s' is unknown (%s)", opt_what(o), text, list);
 }
 
+const char *opt_word(const struct opt *o)
+{
+	if (o->flags & OPT_OFF)
+		return "off";
+	return (o->flags & OPT_AUTO) ? STEER_WEIGHT_AUTO : NULL;
+}
+
 int opt_value(const struct opt *o, const char *text, struct optval *v, char *err)
 {
-	const char *what = opt_what(o);
+	const char *what = opt_what(o), *word = opt_word(o);
 	uint32_t u32;
 	int rc = 0;
 
 	v->s = text;
-	if ((o->flags & OPT_OFF) && !strcmp(text, "off")) {
-		v->off = true;
+	if (word && !strcmp(text, word)) {
+		v->off = o->flags & OPT_OFF;
+		v->automatic = o->flags & OPT_AUTO;
 		return STEER_OK;
 	}
 	switch (o->type) {
@@ -107,6 +116,9 @@ int opt_value(const struct opt *o, const char *text, struct optval *v, char *err
 				return STEER_OK;
 		return choice_error(o, text, err);
 	}
+	/* the word is a value too: say so (off has said it for long without) */
+	if (rc && (o->flags & OPT_AUTO))
+		snprintf(err + strlen(err), STEER_ERR_LEN - strlen(err), " or %s", word);
 	return rc ? STEER_EINPUT : STEER_OK;
 }
 
@@ -388,7 +400,8 @@ static void arg_text(char *buf, size_t len, const struct opt *o)
 			off += snprintf(buf + off, len - off, "%s%s", i ? "|" : "", o->choices[i]);
 		return;
 	}
-	snprintf(buf, len, "%s%s", o->arg ? o->arg : "", (o->flags & OPT_OFF) ? "|off" : "");
+	snprintf(buf, len, "%s%s%s", o->arg ? o->arg : "", opt_word(o) ? "|" : "",
+		 opt_word(o) ? opt_word(o) : "");
 }
 
 static void print_flag(FILE *f, const struct cmd *cmd, const struct opt *o, bool brackets,
@@ -447,10 +460,11 @@ void opts_synopsis(FILE *f, const struct object *obj, const struct cmd *cmd)
 
 void opt_range(const struct opt *o, char *buf, size_t len)
 {
-	const char *off = (o->flags & OPT_OFF) ? " or off" : "";
 	bool def = o->flags & OPT_DEFAULT;
-	char d[64] = "";
+	char d[64] = "", off[16] = "";
 
+	if (opt_word(o))
+		snprintf(off, sizeof(off), " or %s", opt_word(o));
 	if (def && o->type == OPT_POLICY)
 		snprintf(d, sizeof(d), ", default %s", policy_name((uint32_t)o->def));
 	else if (def)

@@ -38,6 +38,7 @@ enum {
 	OPT_REQUIRED = 1 << 0,	/* a flag that must be given (positionals always are) */
 	OPT_OFF = 1 << 1,	/* the word "off" is a value too */
 	OPT_DEFAULT = 1 << 2,	/* def (or sdef) holds when the flag is not given */
+	OPT_AUTO = 1 << 3,	/* the word "auto" is a value too */
 };
 
 struct opt {
@@ -69,6 +70,7 @@ enum opt_rule {
 struct optval {
 	bool given;
 	bool off;		/* OPT_OFF: "off" was given */
+	bool automatic;		/* OPT_AUTO: "auto" was given */
 	const char *s;		/* the text as given (or the default text) */
 	uint64_t u;		/* OPT_U32, OPT_U64, OPT_POLICY, OPT_CHOICE (index) */
 	double d;		/* OPT_POSITIVE */
@@ -107,6 +109,9 @@ extern const size_t ctl_nobjects;
  * 'word': a, b" in err (hint is added to the unknown case). */
 int opt_match(const char *word, const char *const *names, size_t n, const char *what,
 	      const char *hint, char *err);
+
+/* The word an option takes besides its type's values ("off", "auto"), or NULL. */
+const char *opt_word(const struct opt *o);
 
 /* Parse argv (after the verb) by cmd's table into v[cmd->nopts]. 0, or
  * STEER_EINPUT with a one-line reason in err. */

@@ -2,11 +2,14 @@
 /* worker.c - steerctl worker add|set|drain|undrain|del|list: a process's
  * listening socket in a pool, its weight, cap and state. */
 #include <errno.h>
+#include <fcntl.h>
+#include <stdlib.h>
 #include <stdio.h>
 #include <string.h>
 #include <time.h>
 #include <unistd.h>
 #include <bpf/bpf.h>
+#include "cgroup.h"
 #include "ctl.h"
 #include "defaults.h"
 #include "sockets.h"
@@ -14,13 +17,17 @@
 
 /* add gives them defaults; set (flags 0) keeps what is not given */
 #define WEIGHT_OPT(alt_, flags_) { .flag = "weight", .arg = "W", .type = OPT_U32, \
-	.max = STEER_WEIGHT_MAX, .flags = (flags_), .def = STEER_WEIGHT_DEFAULT, .alt = (alt_), \
-	.help = "its share of new connections; 0: none" }
+	.max = STEER_WEIGHT_MAX, .flags = (flags_) | OPT_AUTO, .def = STEER_WEIGHT_DEFAULT, \
+	.alt = (alt_), .help = "its share of new connections; 0: none; auto: " \
+	OPT_LIMIT(STEER_WEIGHT_PER_CPU) " per CPU its cgroup allows" }
 #define MAXCONN_OPT(alt_, flags_) { .flag = "maxconn", .arg = "N", .type = OPT_U32, \
 	.max = STEER_MAXCONN_MAX, .flags = (flags_), .def = STEER_MAXCONN_DEFAULT, \
 	.alt = (alt_), .help = "outstanding connections at most; 0: no cap" }
 
-enum { WA_POOL, WA_NAME, WA_WEIGHT, WA_MAXCONN, WA_ADDR, WA_PID, WA_FD };
+/* sd_listen_fds(3): the sockets passed to a process start at fd 3 */
+#define SD_LISTEN_FDS_START 3
+
+enum { WA_POOL, WA_NAME, WA_WEIGHT, WA_MAXCONN, WA_ADDR, WA_PID, WA_FD, WA_LISTEN_FDS };
 
 static const struct opt worker_add_opts[] = {
 	[WA_POOL] = { .arg = "POOL", .type = OPT_STR, .help = "the pool it joins" },
@@ -33,19 +40,194 @@ static const struct opt worker_add_opts[] = {
 		     .alt = 2, .help = "the process" },
 	[WA_FD] = { .flag = "fd", .arg = "FD", .type = OPT_U32, .max = INT32_MAX, .alt = 2,
 		    .help = "its listening socket's fd" },
+	[WA_LISTEN_FDS] = { .flag = "listen-fds", .type = OPT_FLAG, .alt = 3,
+			    .help = "the sockets systemd passed to steerctl (LISTEN_FDS)" },
 };
+
+/* The weight it is given: W, or with auto its pid's CPU allowance (in *a). */
+static int weight_of(struct ctl *c, const struct optval *wv, const char *name, uint32_t pid,
+		     uint32_t *weight, struct cpu_allowance *a)
+{
+	if (!wv->automatic) {
+		*weight = (uint32_t)wv->u;
+		return STEER_OK;
+	}
+	if (!pid || cpu_allowance_of((pid_t)pid, a))
+		return ctl_error(c, "worker '%s' has no process (pid %u) to take weight auto from",
+				 name, pid);
+	*weight = weight_of_cpus(a->cpus);
+	return STEER_OK;
+}
+
+/* An auto weight is derived: once written, say what it came from (stdout,
+ * or one JSON object with -j). */
+static void say_auto(const struct ctl *c, const char *name, uint32_t weight,
+		     const struct cpu_allowance *a)
+{
+	struct json j;
+
+	if (!c->json) {
+		printf("worker %s: weight auto = %u (%.2f CPUs: %s%s%s)\n", name, weight, a->cpus,
+		       cpu_source_name(a->source), *a->dir ? " of " : "", a->dir);
+		return;
+	}
+	json_init(&j, stdout);
+	json_set_pretty(&j, c->pretty);
+	json_object_begin(&j, NULL);
+	json_string(&j, "worker", name);
+	json_uint(&j, "weight", weight);
+	json_string(&j, "from", cpu_source_name(a->source));
+	json_string(&j, "cgroup", a->dir);
+	json_object_end(&j);
+	fputc('\n', stdout);
+}
+
+static int add_one(struct ctl *c, const struct optval *v, const char *name, struct listener *l)
+{
+	struct worker_params params = {
+		.maxconn = (uint32_t)v[WA_MAXCONN].u,
+		.auto_weight = v[WA_WEIGHT].automatic,
+	};
+	struct cpu_allowance a;
+	int ret = weight_of(c, &v[WA_WEIGHT], name, l->pid, &params.weight, &a);
+
+	if (ret) {
+		close(l->fd);
+		return ret;
+	}
+	if ((ret = worker_add(&c->maps, v[WA_POOL].s, name, l, &params, c->err)))
+		return ret;
+	if (params.auto_weight)
+		say_auto(c, name, params.weight, &a);
+	return STEER_OK;
+}
+
+/* LISTEN_PID and LISTEN_FDS (sd_listen_fds): how many sockets were passed
+ * to this very process. */
+static int passed_count(struct ctl *c, uint32_t *n)
+{
+	const char *pid_s = getenv("LISTEN_PID"), *fds_s = getenv("LISTEN_FDS");
+	uint32_t pid;
+
+	if (!pid_s || !fds_s)
+		return ctl_error(c, "--listen-fds: LISTEN_PID and LISTEN_FDS are not set "
+				    "(no sockets were passed, as systemd does)");
+	if (parse_u32(pid_s, "LISTEN_PID", 1, INT32_MAX, &pid, c->err) ||
+	    parse_u32(fds_s, "LISTEN_FDS", 1, STEER_LISTEN_FDS_MAX, n, c->err))
+		return STEER_EINPUT;
+	if (pid != (uint32_t)getpid())
+		return ctl_error(c, "--listen-fds: LISTEN_PID %u is not this process (%d): "
+				    "the sockets were passed to another one", pid, (int)getpid());
+	return STEER_OK;
+}
+
+/* The fd names of LISTEN_FDNAMES ("a:b:c") into names[n], when there are
+ * exactly n of them and they differ; false otherwise. */
+static bool passed_names(char *buf, size_t len, char **names, uint32_t n)
+{
+	const char *env = getenv("LISTEN_FDNAMES");
+	uint32_t k = 0;
+	char *save = NULL;
+
+	if (!env || (size_t)snprintf(buf, len, "%s", env) >= len)
+		return false;
+	for (char *t = strtok_r(buf, ":", &save); t; t = strtok_r(NULL, ":", &save))
+		if (k++ < n)
+			names[k - 1] = t;
+	for (uint32_t i = 0; k == n && i < n; i++)
+		for (uint32_t j = i + 1; j < n; j++)
+			if (!strcmp(names[i], names[j]))
+				return false;
+	return k == n;
+}
+
+/* One fd: NAME. Several: NAME-FDNAME when LISTEN_FDNAMES names each one
+ * differently, else NAME-1 .. NAME-N in fd order. Every name is checked
+ * before any worker is added. */
+static int passed_worker_names(struct ctl *c, const char *name, uint32_t n,
+			       char (*out)[STEER_NAME_LEN])
+{
+	char buf[STEER_LISTEN_FDS_MAX * (STEER_NAME_LEN + 1)], *names[STEER_LISTEN_FDS_MAX];
+	bool named = n > 1 && passed_names(buf, sizeof(buf), names, n);
+	char full[2 * STEER_NAME_LEN + 16];
+
+	for (uint32_t i = 0; i < n; i++) {
+		if (n == 1)
+			snprintf(full, sizeof(full), "%s", name);
+		else if (named)
+			snprintf(full, sizeof(full), "%s-%.*s", name, STEER_NAME_LEN, names[i]);
+		else
+			snprintf(full, sizeof(full), "%s-%u", name, i + 1);
+		if (parse_name(full, "worker", c->err))
+			return STEER_EINPUT;
+		memcpy(out[i], full, STEER_NAME_LEN);
+	}
+	return STEER_OK;
+}
+
+/* Copies of the passed fds, taken before anything else opens a file: a
+ * closed fd 3 would otherwise be reused by a map's fd and taken for it. */
+static int passed_dup(struct ctl *c, uint32_t n, int *fds)
+{
+	for (uint32_t i = 0; i < n; i++) {
+		int fd = SD_LISTEN_FDS_START + (int)i;
+
+		fds[i] = fcntl(fd, F_DUPFD_CLOEXEC, fd + STEER_LISTEN_FDS_MAX);
+		if (fds[i] < 0) {
+			while (i--)
+				close(fds[i]);
+			return ctl_error(c, "--listen-fds: fd %d: fd %d is not open", fd, fd);
+		}
+	}
+	return STEER_OK;
+}
+
+static int add_passed(struct ctl *c, const struct optval *v)
+{
+	struct listener l[STEER_LISTEN_FDS_MAX];
+	char names[STEER_LISTEN_FDS_MAX][STEER_NAME_LEN];
+	int fds[STEER_LISTEN_FDS_MAX];
+	uint32_t n, i = 0;
+	int ret;
+
+	if ((ret = passed_count(c, &n)) || (ret = passed_worker_names(c, v[WA_NAME].s, n, names)) ||
+	    (ret = passed_dup(c, n, fds)))
+		return ret;
+	if ((ret = ctl_open_maps(c)))
+		goto cleanup;
+	/* all of them checked before the first is added */
+	for (; i < n; i++) {
+		if ((ret = listener_take_passed(fds[i], c->maps.netns_ino, &l[i], c->err))) {
+			char why[STEER_ERR_LEN];
+
+			snprintf(why, sizeof(why), "%s", c->err);
+			snprintf(c->err, sizeof(c->err), "--listen-fds: fd %u: %s",
+				 SD_LISTEN_FDS_START + i, why);
+			fds[i] = -1;	/* closed by listener_take_passed */
+			goto cleanup;
+		}
+	}
+	for (i = 0; i < n; i++) {
+		fds[i] = -1;	/* add_one closes it */
+		if ((ret = add_one(c, v, names[i], &l[i])))
+			break;
+	}
+cleanup:
+	for (uint32_t k = 0; k < n; k++)
+		if (fds[k] >= 0)
+			close(fds[k]);
+	return ret;
+}
 
 static int do_worker_add(struct ctl *c, const struct optval *v)
 {
-	struct worker_params params = {
-		.weight = (uint32_t)v[WA_WEIGHT].u,
-		.maxconn = (uint32_t)v[WA_MAXCONN].u,
-	};
 	bool by_addr = v[WA_ADDR].given;
 	struct steer_endpoint ep;
 	struct listener l;
 	int ret;
 
+	if (v[WA_LISTEN_FDS].given)
+		return add_passed(c, v);
 	if (by_addr && parse_endpoint(v[WA_ADDR].s, &ep, c->err))
 		return STEER_EINPUT;
 	if ((ret = ctl_open_maps(c)))
@@ -55,7 +237,7 @@ static int do_worker_add(struct ctl *c, const struct optval *v)
 					    c->maps.netns_ino, &l, c->err);
 	if (ret)
 		return ret;
-	return worker_add(&c->maps, v[WA_POOL].s, v[WA_NAME].s, &l, &params, c->err);
+	return add_one(c, v, v[WA_NAME].s, &l);
 }
 
 enum { WS_NAME, WS_WEIGHT, WS_MAXCONN };
@@ -68,13 +250,24 @@ static const struct opt worker_set_opts[] = {
 
 static int do_worker_set(struct ctl *c, const struct optval *v)
 {
-	uint32_t weight = (uint32_t)v[WS_WEIGHT].u, maxconn = (uint32_t)v[WS_MAXCONN].u;
+	uint32_t weight = (uint32_t)v[WS_WEIGHT].u, maxconn = (uint32_t)v[WS_MAXCONN].u, id;
+	const uint32_t *mc = v[WS_MAXCONN].given ? &maxconn : NULL;
+	struct cpu_allowance a;
+	struct steer_worker w;
 	int ret;
 
 	if ((ret = ctl_open_maps(c)))
 		return ret;
-	return worker_update(&c->maps, v[WS_NAME].s, v[WS_WEIGHT].given ? &weight : NULL,
-			     v[WS_MAXCONN].given ? &maxconn : NULL, NULL, c->err);
+	if (!v[WS_WEIGHT].automatic)
+		return worker_update(&c->maps, v[WS_NAME].s, v[WS_WEIGHT].given ? &weight : NULL,
+				     mc, NULL, c->err);
+	/* from the process that held its listener when it was added */
+	if ((ret = worker_find(&c->maps, v[WS_NAME].s, &id, &w, c->err)) ||
+	    (ret = weight_of(c, &v[WS_WEIGHT], v[WS_NAME].s, w.pid, &weight, &a)) ||
+	    (ret = worker_update_auto(&c->maps, v[WS_NAME].s, weight, mc, c->err)))
+		return ret;
+	say_auto(c, v[WS_NAME].s, weight, &a);
+	return STEER_OK;
 }
 
 static double now_s(void)
@@ -158,6 +351,11 @@ static bool worker_gone(const struct ctl *c, uint32_t id, const struct steer_wor
 			    errno == ENOENT);
 }
 
+static bool weight_auto(const struct steer_worker *w)
+{
+	return w->flags & STEER_WORKER_F_AUTO_WEIGHT;
+}
+
 static void print_worker_json(struct json *j, const struct steer_worker *w, const char *pool,
 			      const char *where, bool gone, const struct steer_worker_stats *st)
 {
@@ -171,6 +369,8 @@ static void print_worker_json(struct json *j, const struct steer_worker *w, cons
 		json_uint(j, "pid", w->pid);
 	json_string(j, "state", gone ? "gone" : state_name(w->state));
 	json_uint(j, "weight", w->weight);
+	/* auto: derived from its CPU allowance (steerd keeps it current) */
+	json_string(j, "weight_from", weight_auto(w) ? STEER_WEIGHT_AUTO : "admin");
 	json_uint(j, "health", w->health);
 	json_uint(j, "maxconn", w->maxconn);
 	json_int(j, "outstanding", st->outstanding);
@@ -187,17 +387,19 @@ static void print_worker_json(struct json *j, const struct steer_worker *w, cons
 static void print_worker_text(const struct steer_worker *w, const char *pool, const char *where,
 			      bool gone, const struct steer_worker_stats *st, bool *header)
 {
-	char maxconn[16];
+	char maxconn[16], weight[24];
 
 	if (!*header) {
-		printf("%-16s %-12s %-22s %-6s %6s %6s %7s %11s %7s %9s\n", "WORKER", "POOL",
+		printf("%-16s %-12s %-22s %-6s %10s %6s %7s %11s %7s %9s\n", "WORKER", "POOL",
 		       "LISTENER", "STATE", "WEIGHT", "HEALTH", "MAXCONN", "OUTSTANDING",
 		       "PENDING", "STEERED");
 		*header = true;
 	}
 	snprintf(maxconn, sizeof(maxconn), w->maxconn ? "%u" : "-", w->maxconn);
-	printf("%-16s %-12s %-22s %-6s %6u %6u %7s %11lld %7llu %9llu\n", w->name, pool, where,
-	       gone ? "gone" : state_name(w->state), w->weight, w->health, maxconn,
+	snprintf(weight, sizeof(weight), "%s%s%u", weight_auto(w) ? STEER_WEIGHT_AUTO : "",
+		 weight_auto(w) ? ":" : "", w->weight);
+	printf("%-16s %-12s %-22s %-6s %10s %6u %7s %11lld %7llu %9llu\n", w->name, pool, where,
+	       gone ? "gone" : state_name(w->state), weight, w->health, maxconn,
 	       (long long)st->outstanding, (unsigned long long)worker_stats_pending(st),
 	       (unsigned long long)st->steered);
 }
@@ -237,9 +439,23 @@ static const struct cmd worker_cmds[] = {
 	  .doc = "--addr finds the process listening on IP:PORT in the namespace (an exact "
 		 "address first, then a wildcard one); --pid/--fd names the socket directly, for "
 		 "a reuseport group. The socket must be a listening TCP socket in the namespace "
-		 "steer is attached to. Adding a name whose worker is gone replaces it." },
+		 "steer is attached to. Adding a name whose worker is gone replaces it. "
+		 "--listen-fds takes the sockets passed to steerctl itself by the sd_listen_fds "
+		 "protocol (LISTEN_PID, LISTEN_FDS, LISTEN_FDNAMES; fds from 3), as systemd passes "
+		 "a socket unit's to a service naming it in Sockets=: one socket is worker NAME; "
+		 "several are NAME-FDNAME, or NAME-1 to NAME-N when LISTEN_FDNAMES does not name "
+		 "each one differently. If any of them is not a listening TCP socket of the "
+		 "namespace, none is added. Its pid is the other process that holds the socket "
+		 "(the worker; not pid 1). --weight auto derives the weight from the CPU allowance "
+		 "of the worker's process: its cgroup's cpu.max quota/period, else "
+		 "cpuset.cpus.effective, else the host's online CPUs, times "
+		 OPT_LIMIT(STEER_WEIGHT_PER_CPU) " per CPU (at most " OPT_LIMIT(STEER_WEIGHT_MAX)
+		 "); steerctl says what it found, the worker is marked auto, and steerd, when it "
+		 "runs, computes it again every interval." },
 	{ .verb = "set", .opts = worker_set_opts, .nopts = ARRAY_SIZE(worker_set_opts),
-	  .rule = RULE_ANY, .run = do_worker_set, .help = "change a worker's weight or cap" },
+	  .rule = RULE_ANY, .run = do_worker_set, .help = "change a worker's weight or cap",
+	  .doc = "--weight auto takes the weight from the CPU allowance of the process that held "
+		 "the worker's listener when it was added (see add); a number ends it." },
 	{ .verb = "drain", .opts = worker_drain_opts, .nopts = ARRAY_SIZE(worker_drain_opts),
 	  .run = do_worker_drain, .help = "no new connections; open ones go on" },
 	{ .verb = "undrain", .opts = worker_name_opt, .nopts = ARRAY_SIZE(worker_name_opt),

@@ -55,6 +55,7 @@ struct conf_worker {
 	char name[STEER_NAME_LEN];	/* unique across all pools */
 	struct steer_endpoint addr;	/* its listener, IP:PORT */
 	uint32_t weight;		/* 0..STEER_WEIGHT_MAX, default 100 */
+	bool weight_auto;		/* weight = "auto": from its CPU allowance */
 	uint32_t maxconn;		/* 0 = no cap (default) */
 	struct conf_check check;
 	struct conf_agent agent;

@@ -84,6 +84,25 @@ CONF_HOOK(conf_parse_burst)
 	return p->has_rate ? conf_parse_value(x, s, f, obj) : conf_fail(x, s, "needs a rate");
 }
 
+/* weight = N | "auto": "auto" derives it from the worker's CPU allowance,
+ * computed again every interval (reconcile.c) */
+CONF_HOOK(conf_parse_weight)
+{
+	struct conf_worker *w = obj;
+	const char *v = NULL;
+
+	if (config_setting_type(s) != CONFIG_TYPE_STRING)
+		return conf_parse_value(x, s, f, obj);
+	if (conf_get_string(x, s, &v))
+		return -1;
+	if (strcmp(v, STEER_WEIGHT_AUTO))
+		return conf_fail(x, s, "\"%s\" is not a whole number %u..%u or \"%s\"", v, 0,
+				 STEER_WEIGHT_MAX, STEER_WEIGHT_AUTO);
+	w->weight_auto = true;
+	w->weight = STEER_WEIGHT_DEFAULT;	/* until its process is known */
+	return 0;
+}
+
 /* Before a pool's workers load: all pools' workers within the kernel's ids. */
 CONF_HOOK(conf_count_workers)
 {

@@ -23,6 +23,7 @@ CONF_HOOK(conf_parse_policy);
 CONF_HOOK(conf_parse_fallback);
 CONF_HOOK(conf_parse_group);
 CONF_HOOK(conf_parse_burst);
+CONF_HOOK(conf_parse_weight);
 CONF_HOOK(conf_default_burst);
 CONF_HOOK(conf_count_workers);
 /* check */

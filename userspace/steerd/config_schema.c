@@ -16,6 +16,8 @@
 #define AT(T, M)	.off = offsetof(T, M), .size = sizeof(((T *)0)->M)
 #define PRESENT(T, M)	.present = offsetof(T, M) + 1
 #define LINE(T)		.line = offsetof(T, line) + 1
+#define OPT_LIMIT_(x)	#x
+#define OPT_LIMIT(x)	OPT_LIMIT_(x)
 #define RANGE(lo, hi)	.min = (lo), .max = (hi)
 
 /* ---- pools[].workers[].check ---- */
@@ -75,7 +77,10 @@ static const struct conf_field worker_fields[] = {
 	{ "addr", CONF_T_ENDPOINT, AT(struct conf_worker, addr), .required = true,
 	  .check = conf_check_worker_addr, .help = "Its listener; one worker per listener" },
 	{ "weight", CONF_T_UINT, AT(struct conf_worker, weight), RANGE(0, STEER_WEIGHT_MAX),
-	  .def = STEER_WEIGHT_DEFAULT, .help = "Its share against the pool's other workers" },
+	  .def = STEER_WEIGHT_DEFAULT, .parse = conf_parse_weight,
+	  .help = "Its share against the pool's other workers; \"auto\": "
+		  OPT_LIMIT(STEER_WEIGHT_PER_CPU) " per CPU of its CPU allowance (cgroup cpu.max, "
+		  "else cpuset.cpus.effective, else the host's online CPUs), again every interval" },
 	{ "maxconn", CONF_T_UINT, AT(struct conf_worker, maxconn), RANGE(0, STEER_MAXCONN_MAX),
 	  .def = STEER_MAXCONN_DEFAULT, .help = "Open connections at most; 0 = no cap" },
 	{ "check", CONF_T_GROUP, AT(struct conf_worker, check), .sub = &check_block,

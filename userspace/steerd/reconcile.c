@@ -23,6 +23,7 @@
 #include <time.h>
 #include <unistd.h>
 #include <bpf/bpf.h>
+#include "cgroup.h"
 #include "daemon.h"
 #include "json.h"
 #include "log.h"
@@ -432,10 +433,55 @@ static int take_listener(struct daemon *d, const char *name, const struct steer_
 	return listener_take_by_addr(ep, d->maps.netns_ino, l, err);
 }
 
+/* weight = "auto" (or steerctl's --weight auto): from the CPU allowance of
+ * the worker's process (cgroup.h), again every pass since cpu.max can
+ * change. False when the process is not known or gone: the weight stays. */
+static bool auto_weight_of(uint32_t pid, uint32_t *weight)
+{
+	struct cpu_allowance a;
+
+	if (!pid || cpu_allowance_of((pid_t)pid, &a))
+		return false;
+	*weight = weight_of_cpus(a.cpus);
+	return true;
+}
+
+/* An auto weight kept current, and maxconn as wanted. */
+static void keep_auto_weight(struct pass *ps, const char *name, const struct steer_worker *cur,
+			     uint32_t maxconn)
+{
+	bool was_auto = cur->flags & STEER_WORKER_F_AUTO_WEIGHT;
+	uint32_t weight = cur->weight, was = cur->weight;
+	char err[STEER_ERR_LEN];
+	int ret;
+
+	auto_weight_of(cur->pid, &weight);
+	if (was_auto && weight == was && cur->maxconn == maxconn)
+		return;
+	if ((ret = worker_update_auto(&ps->d->maps, name, weight, &maxconn, err)))
+		problem(ps, ret, "worker %s: %s", name, err);
+	else
+		log_info("worker %s: weight auto %u (was %u), maxconn %u", name, weight, was, maxconn);
+}
+
+/* The operator's workers set to --weight auto: steerd keeps them current
+ * too (the file's are kept by reconcile_worker). */
+static void refresh_auto_weights(struct pass *ps)
+{
+	for (uint32_t id = 0; id < STEER_MAX_WORKERS; id++) {
+		struct steer_worker w = ps->a->workers[id];	/* a copy: updates write through */
+
+		if (w.in_use && (w.flags & STEER_WORKER_F_AUTO_WEIGHT) &&
+		    !desired_worker(&ps->d->conf, w.name))
+			keep_auto_weight(ps, w.name, &w, w.maxconn);
+	}
+}
+
 static void add_worker(struct pass *ps, const char *pool, const char *name,
-		       const struct steer_endpoint *ep, const struct worker_params *params,
+		       const struct steer_endpoint *ep, const struct worker_params *want,
 		       const char *how)
 {
+	struct worker_params p = *want, *params = &p;
 	char err[STEER_ERR_LEN];
 	struct listener l;
 	int ret;
@@ -445,6 +491,8 @@ static void add_worker(struct pass *ps, const char *pool, const char *name,
 		problem(ps, STEER_OK, "worker %s: %s (will retry)", name, err);
 		return;
 	}
+	if (p.auto_weight)
+		auto_weight_of(l.pid, &p.weight);
 	if ((ret = worker_add(&ps->d->maps, pool, name, &l, params, err)))
 		problem(ps, ret, "worker %s: %s", name, err);
 	else
@@ -479,7 +527,12 @@ static void reconcile_worker(struct pass *ps, const char *pool, const char *name
 		add_worker(ps, pool, name, ep, params, "taken again");
 		return;
 	}
-	if (cur->weight == params->weight && cur->maxconn == params->maxconn)
+	if (params->auto_weight) {
+		keep_auto_weight(ps, name, cur, params->maxconn);
+		return;
+	}
+	if (cur->weight == params->weight && cur->maxconn == params->maxconn &&
+	    !(cur->flags & STEER_WORKER_F_AUTO_WEIGHT))
 		return;
 	if ((ret = worker_update(&ps->d->maps, name, &params->weight, &params->maxconn, NULL, err)))
 		problem(ps, ret, "worker %s: %s", name, err);
@@ -502,7 +555,8 @@ static void reconcile_workers(struct pass *ps)
 
 		for (size_t k = 0; k < p->nworkers; k++) {
 			const struct conf_worker *w = &p->workers[k];
-			struct worker_params params = { .weight = w->weight, .maxconn = w->maxconn };
+			struct worker_params params = { .weight = w->weight, .maxconn = w->maxconn,
+							.auto_weight = w->weight_auto };
 
 			reconcile_worker(ps, p->name, w->name, &w->addr, &params);
 		}
@@ -905,6 +959,7 @@ int daemon_reconcile(struct daemon *d, char *err)
 	reconcile_limits(&ps);
 	remove_dropped(&ps);
 	reconcile_workers(&ps);
+	refresh_auto_weights(&ps);
 	reconcile_services(&ps);
 	remove_dropped_pools(&ps);
 	resolve_workers(d, &a);
@@ -991,7 +1046,8 @@ void daemon_check_maps(struct daemon *d)
 void daemon_retake_worker(struct daemon *d, struct dworker *w)
 {
 	const struct conf_pool *p = config_find_pool(&d->conf, w->pool);
-	struct worker_params params = { .weight = w->conf.weight, .maxconn = w->conf.maxconn };
+	struct worker_params params = { .weight = w->conf.weight, .maxconn = w->conf.maxconn,
+					.auto_weight = w->conf.weight_auto };
 	struct actual a;
 	struct pass ps = { .d = d, .a = &a };
 	struct steer_worker cur;

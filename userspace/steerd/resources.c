@@ -28,34 +28,6 @@ static uint64_t now_us(void)
 	return (uint64_t)ts.tv_sec * 1000000 + (uint64_t)ts.tv_nsec / 1000;
 }
 
-/* Reads a small file whole, NUL-terminated. Returns its length or -errno. */
-static ssize_t read_small(const char *path, char *buf, size_t size)
-{
-	size_t n = 0;
-	int fd = open(path, O_RDONLY | O_CLOEXEC);
-
-	if (fd < 0)
-		return -errno;
-	while (n < size - 1) {
-		ssize_t r = read(fd, buf + n, size - 1 - n);
-
-		if (r < 0 && errno == EINTR)
-			continue;
-		if (r < 0) {
-			int e = errno;
-
-			close(fd);
-			return -e;
-		}
-		if (r == 0)
-			break;
-		n += (size_t)r;
-	}
-	close(fd);
-	buf[n] = '\0';
-	return (ssize_t)n;
-}
-
 /* A /proc/PID file that vanished means the process did. */
 static ssize_t read_proc(pid_t pid, const char *name, char *buf, size_t size)
 {
@@ -63,7 +35,7 @@ static ssize_t read_proc(pid_t pid, const char *name, char *buf, size_t size)
 	ssize_t n;
 
 	snprintf(path, sizeof(path), "/proc/%d/%s", (int)pid, name);
-	n = read_small(path, buf, size);
+	n = read_small_file(path, buf, size);
 	return n == -ENOENT ? -ESRCH : n;
 }
 
@@ -73,7 +45,7 @@ static ssize_t read_at(const char *dir, const char *name, char *buf, size_t size
 
 	if ((size_t)snprintf(path, sizeof(path), "%s/%s", dir, name) >= sizeof(path))
 		return -ENAMETOOLONG;
-	return read_small(path, buf, size);
+	return read_small_file(path, buf, size);
 }
 
 /* The value after "key" at the start of a line ("key value" or "key: value"). */
@@ -134,25 +106,6 @@ static int proc_tgid(pid_t pid, pid_t *tgid)
 	return 0;
 }
 
-/* The path after "0::" in /proc/PID/cgroup: the v2 hierarchy's line. */
-static int proc_cgroup_rel(pid_t pid, char *rel, size_t len)
-{
-	char buf[FILE_BUF], *line, *nl;
-	ssize_t n = read_proc(pid, "cgroup", buf, sizeof(buf));
-
-	if (n < 0)
-		return (int)n;
-	for (line = buf; line && *line; line = nl ? nl + 1 : NULL) {
-		nl = strchr(line, '\n');
-		if (nl)
-			*nl = '\0';
-		if (strncmp(line, "0::", 3))
-			continue;
-		return (size_t)snprintf(rel, len, "%s", line + 3) >= len ? -ENAMETOOLONG : 0;
-	}
-	return -ENOENT;
-}
-
 /* True when cgroup.procs of dir lists tgid and nothing else. */
 static bool cgroup_only_proc(const char *dir, pid_t tgid)
 {
@@ -175,25 +128,6 @@ static bool cgroup_only_proc(const char *dir, pid_t tgid)
 	return seen && !other;
 }
 
-/* The v2 mount point, and pid's cgroup directory under it (the mount point
- * itself for the root cgroup). */
-static int cgroup_locate(pid_t pid, char *root, size_t rlen, char *dir, size_t dlen, bool *is_root)
-{
-	char rel[PATH_MAX];
-	int ret;
-
-	ret = proc_cgroup_rel(pid, rel, sizeof(rel));
-	if (ret)
-		return ret;
-	ret = cgroup2_mount(root, rlen);
-	if (ret)
-		return ret;
-	*is_root = !strcmp(rel, "/");
-	if ((size_t)snprintf(dir, dlen, "%s%s", root, *is_root ? "" : rel) >= dlen)
-		return -ENAMETOOLONG;
-	return 0;
-}
-
 int resource_cgroup_of(pid_t pid, char *path, size_t len, bool *own)
 {
 	char root[PATH_MAX];
@@ -206,7 +140,7 @@ int resource_cgroup_of(pid_t pid, char *path, size_t len, bool *own)
 	ret = proc_tgid(pid, &tgid);
 	if (ret)
 		return ret;
-	ret = cgroup_locate(pid, root, sizeof(root), path, len, &is_root);
+	ret = cgroup2_locate(pid, root, sizeof(root), path, len, &is_root);
 	if (ret)
 		return ret;
 	if (own)
@@ -259,19 +193,18 @@ int resource_cgroup_mem(const char *dir, uint64_t *bytes)
  * both included. */
 void resource_cgroup_limits(const char *root, const char *dir, double *cores, uint64_t *mem)
 {
-	char cur[PATH_MAX], buf[64];
+	char cur[PATH_MAX];
 	size_t rootlen = strlen(root);
+	double quota_cpus = 0;
 
+	/* the quota lowers the CPUs it may run on, never raises them */
+	if (cgroup_cpu_max(root, dir, &quota_cpus) && quota_cpus < *cores)
+		*cores = quota_cpus;
 	snprintf(cur, sizeof(cur), "%s", dir);
 	for (;;) {
 		uint64_t v;
 		char *slash;
-		long long quota, period;
 
-		if (read_at(cur, "cpu.max", buf, sizeof(buf)) >= 0 &&
-		    sscanf(buf, "%lld %lld", &quota, &period) == 2 && quota > 0 && period > 0 &&
-		    (double)quota / (double)period < *cores)
-			*cores = (double)quota / (double)period;
 		if (!read_limit(cur, "memory.max", &v) && v < *mem)
 			*mem = v;
 		if (!read_limit(cur, "memory.high", &v) && v < *mem)
@@ -424,7 +357,7 @@ int resource_sample(pid_t pid, struct resource_sample *out, char *err, size_t er
 	if (ret)
 		goto fail;
 	/* Without a cgroup v2 hierarchy everything comes from /proc. */
-	have_cg = !cgroup_locate(pid, root, sizeof(root), dir, sizeof(dir), &is_root);
+	have_cg = !cgroup2_locate(pid, root, sizeof(root), dir, sizeof(dir), &is_root);
 	own = have_cg && !is_root && cgroup_only_proc(dir, tgid);
 
 	file = NULL;
