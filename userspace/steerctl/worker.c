@@ -171,7 +171,7 @@ static void print_worker_json(struct json *j, const struct steer_worker *w, cons
 		json_uint(j, "pid", w->pid);
 	json_string(j, "state", gone ? "gone" : state_name(w->state));
 	json_uint(j, "weight", w->weight);
-	json_uint(j, "health", w->health);
+	json_double(j, "health", w->health / (double)STEER_HEALTH_FULL);	/* 0..1, as the metrics */
 	json_uint(j, "maxconn", w->maxconn);
 	json_int(j, "outstanding", st->outstanding);
 	json_uint(j, "pending", worker_stats_pending(st));
@@ -196,8 +196,9 @@ static void print_worker_text(const struct steer_worker *w, const char *pool, co
 		*header = true;
 	}
 	snprintf(maxconn, sizeof(maxconn), w->maxconn ? "%u" : "-", w->maxconn);
-	printf("%-16s %-12s %-22s %-6s %6u %6u %7s %11lld %7llu %9llu\n", w->name, pool, where,
-	       gone ? "gone" : state_name(w->state), w->weight, w->health, maxconn,
+	printf("%-16s %-12s %-22s %-6s %6u %6.3f %7s %11lld %7llu %9llu\n", w->name, pool, where,
+	       gone ? "gone" : state_name(w->state), w->weight,
+	       w->health / (double)STEER_HEALTH_FULL, maxconn,
 	       (long long)st->outstanding, (unsigned long long)worker_stats_pending(st),
 	       (unsigned long long)st->steered);
 }

@@ -396,6 +396,7 @@ static int reload(struct daemon *d)
 
 	if (config_load(d->conf_path, &fresh, err, sizeof(err))) {
 		log_err("reload refused, running configuration kept: %s", err);
+		exporter_config_loaded(d, true, false);
 		return STEER_EINPUT;
 	}
 	old = d->conf;
@@ -405,6 +406,7 @@ static int reload(struct daemon *d)
 		d->conf = old;
 		config_free(&fresh);
 		log_err("reload refused: out of memory");
+		exporter_config_loaded(d, true, false);
 		return STEER_ESYS;
 	}
 	config_free(&old);
@@ -413,9 +415,11 @@ static int reload(struct daemon *d)
 		/* a setting that did not take: never say "reloaded" */
 		watch_maintenance(d);
 		log_err("reload: %s", settings_err);
+		exporter_config_loaded(d, true, false);
 		return STEER_ESYS;
 	}
 	watch_maintenance(d);
+	exporter_config_loaded(d, true, true);
 	if (ret)
 		log_warn("reloaded %s; not converged yet: %s", d->conf_path, err);
 	else
@@ -633,6 +637,7 @@ static int daemon_start(struct daemon *d, const struct attach_at *at, char *err)
 		snprintf(err, STEER_ERR_LEN, "out of memory");
 		return STEER_ESYS;
 	}
+	exporter_config_loaded(d, false, true);
 	/* a problem of the first pass (a worker not listening yet, a name an
 	 * operator's object holds) is logged and retried every interval */
 	if (daemon_reconcile(d, err))
