@@ -210,6 +210,7 @@ void render_metrics(struct daemon *d, uint64_t now)
 	v.nw = read_workers(d, wv, pv, pool_ids, v.np);
 	v.ns = read_services(d, sv, pv, pool_ids, v.np);
 	v.d.maintenance_served = d->maint.served;
+	v.d.rendered_s = (double)time(NULL);
 	metrics_render(b, &v);
 	text = metrics_buf_text(b, &len);
 	if (text)

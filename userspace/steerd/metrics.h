@@ -129,6 +129,7 @@ struct metrics_service {
 /* steerd itself. */
 struct metrics_daemon {
 	double start_s;			/* Unix time it started */
+	double rendered_s;		/* Unix time of this render: its loop's pulse */
 	uint64_t reloads, reload_failures;
 	double last_reload_ok_s;	/* Unix time of the last load that took (the start's too) */
 	uint64_t generation;		/* loads that took, the start's included */

@@ -533,6 +533,9 @@ static const struct metric_def metric_table[] = {
 	     "version"),
 	DAEMON("steer_daemon_start_time_seconds", "gauge", d_double, start_s,
 	       "When steerd started, Unix time."),
+	DAEMON("steer_daemon_render_timestamp_seconds", "gauge", d_double, rendered_s,
+	       "When steerd's event loop rendered this page, Unix time: the page is served by "
+	       "another thread, so an old one means the loop is stuck (see /healthz)."),
 	DAEMON("steer_daemon_reloads_total", "counter", d_u64, reloads,
 	       "Reloads (SIGHUP), whether or not they took."),
 	DAEMON("steer_daemon_reload_failures_total", "counter", d_u64, reload_failures,
