@@ -39,7 +39,7 @@ ok $? "the metrics endpoint answers"
 [ -s "$STEER_TMP/metrics" ] && promtool check metrics < "$STEER_TMP/metrics" > "$STEER_TMP/promtool" 2>&1
 ok $? "promtool check metrics accepts it $(head -c 300 "$STEER_TMP/promtool")"
 for m in steer_worker_outstanding steer_worker_steered_total steer_worker_resets_total \
-	steer_worker_health_factor steer_worker_effective_weight steer_worker_up \
+	steer_worker_health_ratio steer_worker_effective_weight steer_worker_up \
 	steer_pool_circuit_state steer_pool_error_ratio steer_pool_quota_left steer_pool_spilled_total \
 	steer_service_lookups_total steer_service_refused_total steer_build_info; do
 	grep -q "^$m{" "$STEER_TMP/metrics" || missing="${missing:-} $m"
