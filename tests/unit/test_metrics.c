@@ -23,6 +23,7 @@
 #include <sys/time.h>
 #include <sys/wait.h>
 #include <cmocka.h>
+#include "man_page.h"
 #include "json.h"
 #include "metrics.h"
 
@@ -334,7 +335,8 @@ static void test_render(void **state)
 	assert_line(text, "steer_worker_pending{pool=\"web\",worker=\"w1\"} 2");
 	assert_line(text, "steer_worker_resets_total{pool=\"web\",worker=\"w1\"} 1");
 	assert_line(text, "steer_worker_check_up{pool=\"web\",worker=\"w1\"} 1");
-	assert_line(text, "steer_worker_check_duration_seconds{pool=\"web\",worker=\"w1\"} 0.000125");
+	assert_line(text,
+		    "steer_worker_check_duration_seconds{pool=\"web\",worker=\"w1\"} 0.000125");
 	assert_null(strstr(text, "steer_worker_check_up{pool=\"web\",worker=\"w2\"}"));
 	/* one-hot states */
 	assert_line(text, "steer_worker_state{pool=\"web\",worker=\"w2\",state=\"drain\"} 1");
@@ -393,21 +395,8 @@ static void test_json_double(void **state)
 /* docs/man/steerd.8's METRICS list is what the table prints. */
 static void test_man_page(void **state)
 {
-	static const char tail[] = "tests/unit/test_metrics.c";
-	size_t n = strlen(__FILE__), t = strlen(tail);
-	char path[4096];
-	int ret;
-
 	(void)state;
-	if (n >= t && !strcmp(__FILE__ + n - t, tail))
-		snprintf(path, sizeof(path), "%.*sdocs/man/steerd.8", (int)(n - t), __FILE__);
-	else
-		snprintf(path, sizeof(path), "docs/man/steerd.8");
-	ret = metrics_doc_update(path, false);
-	if (ret < 0)
-		fail_msg("%s: cannot read it, or it has no metrics markers", path);
-	if (ret)
-		fail_msg("%s: its METRICS list differs from the metrics table; run make docs", path);
+	assert_man_page_fresh("docs/man/steerd.8", metrics_doc_update, "METRICS list");
 }
 
 /* ---- server ---- */

@@ -34,6 +34,8 @@ static const struct scope_info {
 };
 
 #define MAX_INFO 4
+#define STR_(x) #x
+#define STR(x) STR_(x)	/* a limit's literal, for help text */
 
 struct metric_def {
 	const char *name, *type, *help;
@@ -58,6 +60,17 @@ static double u64_at(const void *base, size_t off)
 
 	memcpy(&v, (const char *)base + off, sizeof(v));
 	return (double)v;
+}
+
+/* a u32 field of the view at off, always there */
+static bool u32_field(const struct metric_def *m, const void *o, size_t k, double *v)
+{
+	uint32_t x;
+
+	(void)k;
+	memcpy(&x, (const char *)o + m->off, sizeof(x));
+	*v = x;
+	return true;
 }
 
 /* a counter of worker_stats */
@@ -113,15 +126,6 @@ static bool w_up(const struct metric_def *m, const void *o, size_t k, double *v)
 	return true;
 }
 
-static bool w_weight(const struct metric_def *m, const void *o, size_t k, double *v)
-{
-	const struct metrics_worker *w = o;
-
-	(void)m, (void)k;
-	*v = w->cfg.weight;
-	return true;
-}
-
 static bool w_health(const struct metric_def *m, const void *o, size_t k, double *v)
 {
 	const struct metrics_worker *w = o;
@@ -138,15 +142,6 @@ static bool w_effective(const struct metric_def *m, const void *o, size_t k, dou
 
 	(void)m, (void)k;
 	*v = (double)((uint64_t)w->cfg.weight * w->cfg.health) / STEER_HEALTH_FULL;
-	return true;
-}
-
-static bool w_maxconn(const struct metric_def *m, const void *o, size_t k, double *v)
-{
-	const struct metrics_worker *w = o;
-
-	(void)m, (void)k;
-	*v = w->cfg.maxconn;
 	return true;
 }
 
@@ -250,42 +245,6 @@ static bool p_circuit(const struct metric_def *m, const void *o, size_t k, doubl
 	const struct metrics_pool *p = o;
 
 	*v = !strcmp(m->set[k], circuit_name(p->cfg.circuit));
-	return true;
-}
-
-static bool p_forced(const struct metric_def *m, const void *o, size_t k, double *v)
-{
-	const struct metrics_pool *p = o;
-
-	(void)m, (void)k;
-	*v = p->cfg.circuit_forced;
-	return true;
-}
-
-static bool p_workers(const struct metric_def *m, const void *o, size_t k, double *v)
-{
-	const struct metrics_pool *p = o;
-
-	(void)m, (void)k;
-	*v = p->cfg.nworkers;
-	return true;
-}
-
-static bool p_usable(const struct metric_def *m, const void *o, size_t k, double *v)
-{
-	const struct metrics_pool *p = o;
-
-	(void)m, (void)k;
-	*v = p->usable;
-	return true;
-}
-
-static bool p_table(const struct metric_def *m, const void *o, size_t k, double *v)
-{
-	const struct metrics_pool *p = o;
-
-	(void)m, (void)k;
-	*v = p->cfg.table_len;
 	return true;
 }
 
@@ -420,7 +379,11 @@ static const char *const outcomes[] = { "ok", "error" };
 	.off = offsetof(struct steer_pool_stats, field), .get = p_stat }
 #define WRES(n, t, field, getter, h) { .name = n, .type = t, .help = h, .scope = SC_WORKER, \
 	.off = offsetof(struct resource_sample, field), .get = getter }
-#define GAUGE(n, sc, getter, h) { .name = n, .type = "gauge", .help = h, .scope = sc, .get = getter }
+/* a u32 field of view struct T, always there */
+#define FIELD(n, sc, T, field, h) { .name = n, .type = "gauge", .help = h, .scope = sc, \
+	.off = offsetof(T, field), .get = u32_field }
+#define GAUGE(n, sc, getter, h) { .name = n, .type = "gauge", .help = h, .scope = sc, \
+	.get = getter }
 #define COUNTER(n, sc, getter, h) { .name = n, .type = "counter", .help = h, .scope = sc, \
 	.get = getter }
 #define SET(n, t, sc, lbl, values, getter, h) { .name = n, .type = t, .help = h, .scope = sc, \
@@ -441,8 +404,8 @@ static const struct metric_def metric_table[] = {
 	GAUGE("steer_worker_outstanding", SC_WORKER, w_outstanding,
 	      "Open connections of the worker's listener."),
 	GAUGE("steer_worker_pending", SC_WORKER, w_pending,
-	      "Connections picked for the worker and not established yet (the last 0.27 to "
-	      "0.54 s)."),
+	      "Connections picked for the worker and not established yet (a SYN that never "
+	      "completes is forgotten within two pending buckets, about half a second)."),
 	WSTAT("steer_worker_selected_total", selected,
 	      "New connections sk_lookup picked the worker for (repeats not counted)."),
 	WSTAT("steer_worker_established_total", established,
@@ -452,12 +415,13 @@ static const struct metric_def metric_table[] = {
 	WSTAT("steer_worker_closed_total", closed, "Connections closed."),
 	WSTAT("steer_worker_resets_total", aborted,
 	      "Connections that ended in a reset, from either side."),
-	GAUGE("steer_worker_weight", SC_WORKER, w_weight, "Admin weight, 0 to 10000."),
+	FIELD("steer_worker_weight", SC_WORKER, struct metrics_worker, cfg.weight,
+	      "Admin weight, 0 to " STR(STEER_WEIGHT_MAX) "."),
 	GAUGE("steer_worker_health_ratio", SC_WORKER, w_health,
 	      "Health factor set by steerd, 0 to 1 (steerctl's health)."),
 	GAUGE("steer_worker_effective_weight", SC_WORKER, w_effective,
 	      "Admin weight times health factor."),
-	GAUGE("steer_worker_maxconn", SC_WORKER, w_maxconn,
+	FIELD("steer_worker_maxconn", SC_WORKER, struct metrics_worker, cfg.maxconn,
 	      "Outstanding connections at most; 0: no cap."),
 	GAUGE("steer_worker_pid", SC_WORKER, w_pid,
 	      "The process that owned the listener when it was added (absent: gone)."),
@@ -486,11 +450,12 @@ static const struct metric_def metric_table[] = {
 	INFO("steer_pool_info", SC_POOL, p_info,
 	     "A pool's policy, fallback pool (empty: none) and owner; always 1.", "policy",
 	     "fallback", "owner"),
-	GAUGE("steer_pool_workers", SC_POOL, p_workers, "Workers in the pool."),
-	GAUGE("steer_pool_usable_workers", SC_POOL, p_usable,
+	FIELD("steer_pool_workers", SC_POOL, struct metrics_pool, cfg.nworkers,
+	      "Workers in the pool."),
+	FIELD("steer_pool_usable_workers", SC_POOL, struct metrics_pool, usable,
 	      "Workers that may take a new connection: up, listening, weight and health above "
 	      "0 (maxconn not counted)."),
-	GAUGE("steer_pool_table_slots", SC_POOL, p_table,
+	FIELD("steer_pool_table_slots", SC_POOL, struct metrics_pool, cfg.table_len,
 	      "Slots of the pool's weighted or Maglev table in use (0: none built)."),
 	PSTAT("steer_pool_selected_total", selected,
 	      "Connections given to one of the pool's workers."),
@@ -506,7 +471,7 @@ static const struct metric_def metric_table[] = {
 	PSTAT("steer_pool_probes_total", probes, "Half-open probe connections let through."),
 	SET("steer_pool_circuit_state", "gauge", SC_POOL, "state", circuit_states, p_circuit,
 	    "The circuit breaker's state in the kernel, forced or not: 1 for the current one."),
-	GAUGE("steer_pool_circuit_forced", SC_POOL, p_forced,
+	FIELD("steer_pool_circuit_forced", SC_POOL, struct metrics_pool, cfg.circuit_forced,
 	      "1 while an operator holds the circuit (steerctl circuit POOL open|close)."),
 	GAUGE("steer_pool_error_ratio", SC_POOL, p_errors,
 	      "Errors over outcomes in the circuit window (pools steerd judges)."),
