@@ -123,13 +123,14 @@ $(BUILD)/calib: $(BUILD)/%: $(OBJ)/$(BENCH_SRC)/%.o
 $(BUILD)/listeners: $(call objs_of,$(BENCH_SRC)/listeners.c userspace/lib/netaddr.c)
 	$(CC) $(USER_CFLAGS) $^ -o $@
 
-# steer.conf(5)'s settings list, written from steerd's schema tables
-# (test_config_schema fails while the committed page differs)
-$(OBJ)/scripts/conf_settings.o: EXTRA_INCLUDES := -Iuserspace/steerd
-$(BUILD)/conf_settings: $(OBJ)/scripts/conf_settings.o $(LIBSTEERD) $(LIBSTEER)
+# steer.conf(5)'s settings list and steerd(8)'s metrics list, written from
+# steerd's schema and metrics tables (test_config_schema and test_metrics
+# fail while a committed page differs)
+$(OBJ)/scripts/man_tables.o: EXTRA_INCLUDES := -Iuserspace/steerd
+$(BUILD)/man_tables: $(OBJ)/scripts/man_tables.o $(LIBSTEERD) $(LIBSTEER)
 	$(CC) $(USER_CFLAGS) $^ $(DAEMON_LIBS) $(LDLIBS) -o $@
-docs: $(BUILD)/conf_settings steerctl-docs
-	$(BUILD)/conf_settings docs/man/steer.conf.5
+docs: $(BUILD)/man_tables steerctl-docs
+	$(BUILD)/man_tables docs/man/steer.conf.5 docs/man/steerd.8
 
 -include $(shell find $(BUILD) -name '*.d' 2>/dev/null)
 

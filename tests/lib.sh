@@ -193,8 +193,9 @@ start_agent() {
 	rm -f "$fifo"
 }
 
-# health of a worker as steerd set it (per-mille)
-health_of() { worker_field "$1" health; }
+# health of a worker as steerd set it, in per-mille for the shell's integer
+# tests (steerctl prints the ratio 0..1, as the metrics do)
+health_of() { worker_field "$1" health | awk '{ printf "%d\n", $1 * 1000 + 0.5 }'; }
 
 # ---- invariants ------------------------------------------------------------
 # Called by a test after its traffic. Each returns 0 when the invariant holds,

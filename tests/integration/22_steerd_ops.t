@@ -39,7 +39,7 @@ ok $? "the metrics endpoint answers"
 [ -s "$STEER_TMP/metrics" ] && promtool check metrics < "$STEER_TMP/metrics" > "$STEER_TMP/promtool" 2>&1
 ok $? "promtool check metrics accepts it $(head -c 300 "$STEER_TMP/promtool")"
 for m in steer_worker_outstanding steer_worker_steered_total steer_worker_resets_total \
-	steer_worker_health_factor steer_worker_effective_weight steer_worker_up \
+	steer_worker_health_ratio steer_worker_effective_weight steer_worker_up \
 	steer_pool_circuit_state steer_pool_error_ratio steer_pool_quota_left steer_pool_spilled_total \
 	steer_service_lookups_total steer_service_refused_total steer_build_info; do
 	grep -q "^$m{" "$STEER_TMP/metrics" || missing="${missing:-} $m"
@@ -128,14 +128,14 @@ is "$crashes" 0 "200 fuzzed files: each valid or refused with exit 2 and a line 
 # status and metrics read the kernel's maps: an operator's pool and worker
 # have series, a closed listener is gone at once, a forced circuit shows
 metric() { curl -sf http://127.0.0.1:9110/metrics | awk -v k="$1" '$1 == k { print $2 }'; }
-up_of() { metric "steer_worker_up{worker=\"$1\",pool=\"$2\"}"; }
-circuit_metric() { metric "steer_pool_circuit_state{pool=\"$1\"}"; }
+up_of() { metric "steer_worker_up{pool=\"$2\",worker=\"$1\"}"; }
+circuit_metric() { metric "steer_pool_circuit_state{pool=\"$1\",state=\"$2\"}"; }	# a state set: 1 or 0
 start_worker op1 127.0.0.1:9401
 steer pool add ops
 steer worker add ops op1 --addr 127.0.0.1:9401
 wait_for '[ "$(up_of op1 ops)" = 1 ]'
 ok $? "a worker added with steerctl has metric series (up $(up_of op1 ops))"
-is "$(circuit_metric ops)" 0 "and its pool too"
+is "$(circuit_metric ops closed)" 1 "and its pool too (circuit closed)"
 is "$(worker_field op1 state)/$(worker_field op1 pid)" "up/$LAST_PID" "op1 is up with its pid"
 kill -9 "$LAST_PID"
 wait_for '! ss -Hltn "sport = :9401" | grep -q .'
@@ -146,8 +146,9 @@ check "worker list shows it gone too" bash -c "'$STEERCTL' worker list | grep -q
 wait_for '[ "$(up_of op1 ops)" = 0 ]'
 ok $? "steer_worker_up of the closed worker is 0"
 steer circuit main open
-wait_for '[ "$(circuit_metric main)" = 1 ]'
-ok $? "a forced circuit shows in steer_pool_circuit_state ($(circuit_metric main))"
+wait_for '[ "$(circuit_metric main open)" = 1 ]'
+ok $? "a forced circuit shows in steer_pool_circuit_state ($(circuit_metric main open))"
+is "$(metric 'steer_pool_circuit_forced{pool="main"}')" 1 "and as forced"
 steer circuit main auto
 steer worker del op1
 steer pool del ops

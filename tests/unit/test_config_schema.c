@@ -20,6 +20,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <cmocka.h>
+#include "man_page.h"
 #include "config_schema.h"
 #include "errfmt.h"
 
@@ -419,22 +420,8 @@ static void test_hostile(void **state)
 /* docs/man/steer.conf.5's settings list is what the tables print. */
 static void test_man_page(void **state)
 {
-	static const char tail[] = "tests/unit/test_config_schema.c";
-	size_t n = strlen(__FILE__), t = strlen(tail);
-	char path[4096];
-	int ret;
-
 	(void)state;
-	if (n >= t && !strcmp(__FILE__ + n - t, tail))
-		snprintf(path, sizeof(path), "%.*sdocs/man/steer.conf.5", (int)(n - t), __FILE__);
-	else
-		snprintf(path, sizeof(path), "docs/man/steer.conf.5");
-	ret = conf_schema_doc_update(path, false);
-	if (ret < 0)
-		fail_msg("%s: cannot read it, or it has no settings markers", path);
-	if (ret)
-		fail_msg("%s: its settings list differs from the schema tables; run make docs",
-			 path);
+	assert_man_page_fresh("docs/man/steer.conf.5", conf_schema_doc_update, "settings list");
 }
 
 int main(void)

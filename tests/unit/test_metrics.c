@@ -1,7 +1,9 @@
 // SPDX-License-Identifier: GPL-2.0 OR BSD-2-Clause
 /* Unit tests (cmocka) for metrics.c: the text builder (exact output, refused
- * mistakes, and `promtool check metrics` when it is installed) and the HTTP
- * endpoint, fetched over real loopback sockets. */
+ * mistakes, and `promtool check metrics` when it is installed), the table
+ * (metrics_table.c) over a hand-built view with hostile names, steerd(8)'s
+ * METRICS list against it, and the HTTP endpoint (/metrics, /healthz),
+ * fetched over real loopback sockets. */
 #include <stdarg.h>
 #include <stddef.h>
 #include <setjmp.h>
@@ -21,6 +23,8 @@
 #include <sys/time.h>
 #include <sys/wait.h>
 #include <cmocka.h>
+#include "man_page.h"
+#include "json.h"
 #include "metrics.h"
 
 /* ---- builder ---- */
@@ -65,7 +69,7 @@ static const char expected_page[] =
 	"# HELP steer_worker_health_ratio Health factor, 0..1.\n"
 	"# TYPE steer_worker_health_ratio gauge\n"
 	"steer_worker_health_ratio{worker=\"a1\"} 0.1\n"
-	"steer_worker_health_ratio{worker=\"a2\"} 0.33333333333333331\n"
+	"steer_worker_health_ratio{worker=\"a2\"} 0.3333333333333333\n"
 	"steer_worker_health_ratio{worker=\"a3\"} NaN\n"
 	"steer_worker_health_ratio{worker=\"\"} +Inf\n"
 	"steer_worker_health_ratio{worker=\"\"} -Inf\n"
@@ -241,6 +245,158 @@ static void test_promtool(void **state)
 	/* and it does catch what the builder refuses to write */
 	assert_int_not_equal(promtool_check("# HELP a x\n# TYPE a counter\na 1\n", true), 0);
 	assert_int_not_equal(promtool_check("# HELP a x\n# TYPE a gauge\na{w=\"a\nb\"} 1\n", true), 0);
+}
+
+/* ---- the table: a hand-built view rendered ---- */
+
+static bool has_line(const char *text, const char *line)
+{
+	size_t n = strlen(line);
+
+	for (const char *p = text; (p = strstr(p, line)); p += n)
+		if ((p == text || p[-1] == '\n') && p[n] == '\n')
+			return true;
+	return false;
+}
+
+#define assert_line(text, line) \
+	do { if (!has_line(text, line)) fail_msg("no line '%s' in:\n%s", line, text); } while (0)
+
+static void view_fill(struct metrics_worker *w, struct metrics_pool *p, struct metrics_service *s,
+		      struct metrics_view *v)
+{
+	snprintf(p[0].cfg.name, STEER_NAME_LEN, "web");
+	p[0].stats_ok = p[0].budget_ok = p[0].limits_ok = true;
+	p[0].st.selected = 10;
+	p[0].st.spilled = 2;
+	p[0].bud.quota_on = 1;
+	p[0].bud.quota_left = -3;	/* the kernel overshoots: shown as 0 */
+	p[0].cfg.quota_set = 1;
+	p[0].cfg.quota_conf = 100;
+	p[0].lim.rate_on = 1;
+	p[0].lim.rate_milli = 2500;
+	p[0].lim.burst_milli = 5000;
+	p[0].usable = 1;
+	snprintf(p[1].cfg.name, STEER_NAME_LEN, "b\"ack\nup\\é");
+	p[1].cfg.circuit = STEER_CIRCUIT_OPEN;
+	p[1].cfg.circuit_forced = 1;
+	p[1].judged = true;
+	p[1].error_ratio = 0.25;
+	snprintf(p[0].fallback, STEER_NAME_LEN, "%s", p[1].cfg.name);
+
+	snprintf(w[0].cfg.name, STEER_NAME_LEN, "w1");
+	snprintf(w[0].pool, STEER_NAME_LEN, "web");
+	w[0].cfg.weight = 100;
+	w[0].cfg.health = 560;	/* 100 x 0.56 in doubles is 56.00000000000001 */
+	w[0].alive = w[0].stats_ok = true;
+	w[0].st.outstanding = 3;
+	w[0].st.aborted = 1;
+	w[0].pending = 2;
+	w[0].checked = w[0].check_up = w[0].check_done = true;
+	w[0].check_seconds = 0.000125;
+	snprintf(w[1].cfg.name, STEER_NAME_LEN, "w2");
+	snprintf(w[1].pool, STEER_NAME_LEN, "web");
+	w[1].cfg.state = STEER_WORKER_DRAIN;
+	w[1].alive = w[1].stats_ok = true;
+	snprintf(w[2].cfg.name, STEER_NAME_LEN, "w3");
+	snprintf(w[2].pool, STEER_NAME_LEN, "%s", p[1].cfg.name);
+	w[2].alive = false;	/* gone */
+
+	snprintf(s[0].cfg.name, STEER_NAME_LEN, "svc");
+	snprintf(s[0].pool, STEER_NAME_LEN, "web");
+	s[0].st.lookups = 7;
+	s[0].rf.no_worker = 2;
+	s[0].rf.hops_exhausted = 1;
+	*v = (struct metrics_view){ .w = w, .nw = 3, .p = p, .np = 2, .s = s, .ns = 1 };
+	v->d.reloads = 4;
+	v->d.reload_failures = 1;
+	v->d.generation = 4;
+	snprintf(v->d.config_hash, sizeof(v->d.config_hash), "0123456789abcdef");
+}
+
+static void test_render(void **state)
+{
+	static struct metrics_worker w[3];
+	static struct metrics_pool p[2];
+	static struct metrics_service s[1];
+	struct metrics_view v;
+	struct metrics_buf *b = metrics_buf_new();
+	const char *text;
+
+	(void)state;
+	view_fill(w, p, s, &v);
+	metrics_render(b, &v);
+	text = metrics_buf_text(b, NULL);
+	if (!text)
+		fail_msg("%s", metrics_buf_error(b));
+	assert_line(text, "steer_worker_effective_weight{pool=\"web\",worker=\"w1\"} 56");
+	assert_line(text, "steer_worker_health_ratio{pool=\"web\",worker=\"w1\"} 0.56");
+	assert_line(text, "steer_worker_outstanding{pool=\"web\",worker=\"w1\"} 3");
+	assert_line(text, "steer_worker_pending{pool=\"web\",worker=\"w1\"} 2");
+	assert_line(text, "steer_worker_resets_total{pool=\"web\",worker=\"w1\"} 1");
+	assert_line(text, "steer_worker_check_up{pool=\"web\",worker=\"w1\"} 1");
+	assert_line(text,
+		    "steer_worker_check_duration_seconds{pool=\"web\",worker=\"w1\"} 0.000125");
+	assert_null(strstr(text, "steer_worker_check_up{pool=\"web\",worker=\"w2\"}"));
+	/* one-hot states */
+	assert_line(text, "steer_worker_state{pool=\"web\",worker=\"w2\",state=\"drain\"} 1");
+	assert_line(text, "steer_worker_state{pool=\"web\",worker=\"w2\",state=\"up\"} 0");
+	assert_line(text, "steer_worker_state{pool=\"b\\\"ack\\nup\\\\é\",worker=\"w3\",state=\"gone\"} 1");
+	assert_line(text, "steer_worker_up{pool=\"b\\\"ack\\nup\\\\é\",worker=\"w3\"} 0");
+	assert_line(text, "steer_pool_circuit_state{pool=\"b\\\"ack\\nup\\\\é\",state=\"open\"} 1");
+	assert_line(text, "steer_pool_circuit_state{pool=\"b\\\"ack\\nup\\\\é\",state=\"closed\"} 0");
+	assert_line(text, "steer_pool_circuit_forced{pool=\"b\\\"ack\\nup\\\\é\"} 1");
+	assert_line(text, "steer_pool_circuit_state{pool=\"web\",state=\"closed\"} 1");
+	assert_line(text, "steer_pool_error_ratio{pool=\"b\\\"ack\\nup\\\\é\"} 0.25");
+	assert_null(strstr(text, "steer_pool_error_ratio{pool=\"web\"}"));
+	/* admission */
+	assert_line(text, "steer_pool_quota_left{pool=\"web\"} 0");
+	assert_line(text, "steer_pool_quota{pool=\"web\"} 100");
+	assert_line(text, "steer_pool_rate{pool=\"web\"} 2.5");
+	assert_line(text, "steer_pool_rate_burst{pool=\"web\"} 5");
+	assert_null(strstr(text, "steer_pool_quota_left{pool=\"b"));
+	assert_line(text, "steer_pool_usable_workers{pool=\"web\"} 1");
+	assert_line(text, "steer_pool_info{pool=\"web\",policy=\"least-conn\","
+			  "fallback=\"b\\\"ack\\nup\\\\é\",owner=\"operator\"} 1");
+	/* refusals by cause: every cause, summing to the service's refusals */
+	assert_line(text, "steer_service_lookups_total{service=\"svc\"} 7");
+	assert_line(text, "steer_service_refused_total{service=\"svc\",cause=\"no_worker\"} 2");
+	assert_line(text, "steer_service_refused_total{service=\"svc\",cause=\"hops_exhausted\"} 1");
+	assert_line(text, "steer_service_refused_total{service=\"svc\",cause=\"assign_failed\"} 0");
+	assert_line(text, "steer_daemon_reloads_total 4");
+	assert_line(text, "steer_daemon_reload_failures_total 1");
+	assert_line(text, "steer_daemon_config_info{hash=\"0123456789abcdef\"} 1");
+	assert_null(strstr(text, "\nsteer_daemon_last_reload_success_timestamp_seconds "));
+	if (find_in_path("promtool"))
+		assert_int_equal(promtool_check(text, false), 0);
+	metrics_buf_free(b);
+}
+
+/* Numbers in -j output: shortest round trip, so 0.85 and 56 read as written. */
+static void test_json_double(void **state)
+{
+	char s[JSON_NUMBER_LEN];
+
+	(void)state;
+	json_format_double(850 / 1000.0, s, sizeof(s));
+	assert_string_equal(s, "0.85");
+	json_format_double(100 * 0.56, s, sizeof(s));
+	assert_string_equal(s, "56.00000000000001");	/* why w_effective uses integers */
+	json_format_double(56, s, sizeof(s));
+	assert_string_equal(s, "56");
+	json_format_double(0.1, s, sizeof(s));
+	assert_string_equal(s, "0.1");
+	json_format_double(9007199254740993.0, s, sizeof(s));
+	assert_string_equal(s, "9007199254740992");
+	json_format_double(1.0 / 3, s, sizeof(s));
+	assert_true(strtod(s, NULL) == 1.0 / 3);
+}
+
+/* docs/man/steerd.8's METRICS list is what the table prints. */
+static void test_man_page(void **state)
+{
+	(void)state;
+	assert_man_page_fresh("docs/man/steerd.8", metrics_doc_update, "METRICS list");
 }
 
 /* ---- server ---- */
@@ -424,6 +580,34 @@ static void test_server(void **state)
 	assert_int_not_equal(http_request(AF_INET, port, "GET", "/metrics", &r), 0);
 }
 
+/* /healthz follows the loop's marks, not the server thread's own life. */
+static void test_healthz(void **state)
+{
+	struct metrics_server *s;
+	struct reply r;
+	char err[256];
+	uint16_t port;
+
+	(void)state;
+	s = start_loopback(AF_INET, 0, err, sizeof(err));
+	if (!s)
+		fail_msg("%s", err);
+	port = metrics_server_port(s);
+	assert_int_equal(http_request(AF_INET, port, "GET", "/healthz", &r), 0);
+	assert_int_equal(r.status, 503);	/* the loop never said so */
+	reply_free(&r);
+	metrics_server_alive(s, 300);
+	assert_int_equal(http_request(AF_INET, port, "GET", "/healthz", &r), 0);
+	assert_int_equal(r.status, 200);
+	assert_string_equal(r.body, "ok\n");
+	reply_free(&r);
+	usleep(400 * 1000);
+	assert_int_equal(http_request(AF_INET, port, "GET", "/healthz", &r), 0);
+	assert_int_equal(r.status, 503);	/* no mark for longer than allowed */
+	reply_free(&r);
+	metrics_server_stop(s);
+}
+
 /* A TCP connection to 127.0.0.1:port from the loopback address src. */
 static int connect_from(const char *src, uint16_t port)
 {
@@ -597,6 +781,10 @@ int main(void)
 		cmocka_unit_test(test_builder_arrays_and_growth),
 		cmocka_unit_test(test_builder_mistakes),
 		cmocka_unit_test(test_promtool),
+		cmocka_unit_test(test_render),
+		cmocka_unit_test(test_json_double),
+		cmocka_unit_test(test_man_page),
+		cmocka_unit_test(test_healthz),
 		cmocka_unit_test(test_server),
 		cmocka_unit_test(test_server_per_address),
 		cmocka_unit_test(test_server_bad_addr),

@@ -1,8 +1,7 @@
 // SPDX-License-Identifier: GPL-2.0 OR BSD-2-Clause
 /* Unit tests (cmocka) for lib/netaddr.c: every address parse and format
  * once. Round trips (IPv4, IPv6, IPv4-mapped), sockaddr both ways, the
- * matching of listeners, and hostile input; and the service metrics the
- * refusal causes feed (metrics_services). */
+ * matching of listeners, and hostile input. */
 #include <stdarg.h>
 #include <stddef.h>
 #include <setjmp.h>
@@ -14,7 +13,6 @@
 #include <cmocka.h>
 #include "netaddr.h"
 #include "parse.h"
-#include "metrics.h"
 
 /* s parses, formats back to itself, and parses again to the same. */
 static void round_trip(const char *s, uint32_t family)
@@ -167,28 +165,6 @@ static void test_short_buffer(void **state)
 	assert_int_equal(strlen(buf), sizeof(buf) - 1);
 }
 
-static void test_metrics_services(void **state)
-{
-	struct metrics_service s[1] = { { .name = "web" } };
-	struct metrics_buf *b = metrics_buf_new();
-	const char *text;
-
-	(void)state;
-	s[0].st.lookups = 7;
-	s[0].st.refused = 3;
-	s[0].rf.no_worker = 2;
-	s[0].rf.hops_exhausted = 1;
-	metrics_services(b, s, 1);
-	text = metrics_buf_text(b, NULL);
-	assert_non_null(text);
-	assert_non_null(strstr(text, "steer_service_lookups_total{service=\"web\"} 7\n"));
-	assert_non_null(strstr(text, "steer_service_refused_total{service=\"web\",cause=\"no_worker\"} 2\n"));
-	assert_non_null(strstr(text, "steer_service_refused_total{service=\"web\",cause=\"hops_exhausted\"} 1\n"));
-	assert_non_null(strstr(text, "steer_service_refused_total{service=\"web\",cause=\"no_pool\"} 0\n"));
-	assert_non_null(strstr(text, "cause=\"assign_failed\"} 0\n"));
-	metrics_buf_free(b);
-}
-
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -198,7 +174,6 @@ int main(void)
 		cmocka_unit_test(test_wildcard),
 		cmocka_unit_test(test_hostile),
 		cmocka_unit_test(test_short_buffer),
-		cmocka_unit_test(test_metrics_services),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

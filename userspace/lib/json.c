@@ -1,4 +1,6 @@
 // SPDX-License-Identifier: GPL-2.0 OR BSD-2-Clause
+#include <math.h>
+#include <stdlib.h>
 #include "json.h"
 
 void json_init(struct json *j, FILE *out)
@@ -93,6 +95,29 @@ void json_int(struct json *j, const char *key, int64_t val)
 {
 	put_key(j, key);
 	fprintf(j->out, "%lld", (long long)val);
+}
+
+void json_format_double(double v, char *s, size_t len)
+{
+	/* 15 digits always read back as themselves; 17 always suffice */
+	for (int prec = 15; prec <= 17; prec++) {
+		snprintf(s, len, "%.*g", prec, v);
+		if (strtod(s, NULL) == v)
+			return;
+	}
+}
+
+void json_double(struct json *j, const char *key, double val)
+{
+	char s[JSON_NUMBER_LEN];
+
+	put_key(j, key);
+	if (!isfinite(val)) {	/* JSON has no NaN or Infinity */
+		fputs("null", j->out);
+		return;
+	}
+	json_format_double(val, s, sizeof(s));
+	fputs(s, j->out);
 }
 
 void json_null(struct json *j, const char *key)

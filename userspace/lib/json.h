@@ -5,6 +5,7 @@
 #define STEER_JSON_H
 
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
 
@@ -27,6 +28,12 @@ void json_string(struct json *j, const char *key, const char *val);
 void json_uint(struct json *j, const char *key, uint64_t val);
 void json_int(struct json *j, const char *key, int64_t val);
 void json_null(struct json *j, const char *key);
+/* A finite number, in the shortest text that reads back as the same
+ * double (0.85, not 0.84999999999999998; 56, not 56.000000000000007). */
+void json_double(struct json *j, const char *key, double val);
+#define JSON_NUMBER_LEN 32
+/* That text, into s (JSON_NUMBER_LEN is enough). */
+void json_format_double(double v, char *s, size_t len);
 /* {"error": msg} as the whole output, for -j: the error is data too */
 void json_error(FILE *out, bool pretty, const char *msg);
 

@@ -371,7 +371,7 @@ static void print_worker_json(struct json *j, const struct steer_worker *w, cons
 	json_uint(j, "weight", w->weight);
 	/* auto: derived from its CPU allowance (steerd keeps it current) */
 	json_string(j, "weight_from", weight_auto(w) ? STEER_WEIGHT_AUTO : "admin");
-	json_uint(j, "health", w->health);
+	json_double(j, "health", w->health / (double)STEER_HEALTH_FULL);	/* 0..1, as the metrics */
 	json_uint(j, "maxconn", w->maxconn);
 	json_int(j, "outstanding", st->outstanding);
 	json_uint(j, "pending", worker_stats_pending(st));
@@ -398,8 +398,9 @@ static void print_worker_text(const struct steer_worker *w, const char *pool, co
 	snprintf(maxconn, sizeof(maxconn), w->maxconn ? "%u" : "-", w->maxconn);
 	snprintf(weight, sizeof(weight), "%s%s%u", weight_auto(w) ? STEER_WEIGHT_AUTO : "",
 		 weight_auto(w) ? ":" : "", w->weight);
-	printf("%-16s %-12s %-22s %-6s %10s %6u %7s %11lld %7llu %9llu\n", w->name, pool, where,
-	       gone ? "gone" : state_name(w->state), weight, w->health, maxconn,
+	printf("%-16s %-12s %-22s %-6s %10s %6.3f %7s %11lld %7llu %9llu\n", w->name, pool, where,
+	       gone ? "gone" : state_name(w->state), weight, w->health / (double)STEER_HEALTH_FULL,
+	       maxconn,
 	       (long long)st->outstanding, (unsigned long long)worker_stats_pending(st),
 	       (unsigned long long)st->steered);
 }

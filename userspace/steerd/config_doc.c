@@ -9,6 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include "config_hooks.h"
+#include "docsplice.h"
 #include "config_schema.h"
 
 /* s as man(7) text: backslashes and newlines escaped, no leading dot. */
@@ -160,55 +161,7 @@ void conf_schema_doc(FILE *out)
 	conf_schema_walk(doc_block, out);
 }
 
-/* The text of path, or NULL. */
-static char *read_all(const char *path)
-{
-	char *text = NULL;
-	size_t len = 0;
-	FILE *f = fopen(path, "r");
-
-	if (!f)
-		return NULL;
-	if (getdelim(&text, &len, '\0', f) < 0) {
-		free(text);
-		text = NULL;
-	}
-	fclose(f);
-	return text;
-}
-
 int conf_schema_doc_update(const char *path, bool write)
 {
-	char *page = read_all(path), *list = NULL, *begin, *end;
-	size_t len = 0;
-	FILE *out;
-	int ret = -1;
-
-	if (!page)
-		return -1;
-	begin = strstr(page, CONF_DOC_BEGIN);
-	end = begin ? strstr(begin, CONF_DOC_END) : NULL;
-	out = open_memstream(&list, &len);
-	if (!end || !out)
-		goto cleanup;
-	conf_schema_doc(out);
-	if (fclose(out))
-		goto cleanup;
-	begin += strlen(CONF_DOC_BEGIN);
-	ret = (size_t)(end - begin) != len || memcmp(begin, list, len);
-	if (!ret || !write)
-		goto cleanup;
-	out = fopen(path, "w");
-	if (!out) {
-		ret = -1;
-		goto cleanup;
-	}
-	fwrite(page, 1, begin - page, out);
-	fwrite(list, 1, len, out);
-	fputs(end, out);
-	ret = fclose(out) ? -1 : 0;
-cleanup:
-	free(list);
-	free(page);
-	return ret;
+	return doc_splice(path, CONF_DOC_BEGIN, CONF_DOC_END, conf_schema_doc, write);
 }

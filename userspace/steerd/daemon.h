@@ -75,6 +75,8 @@ struct dworker_live {
 	uint64_t closed, aborted;	/* last seen, for deltas */
 	struct circuit outlier;		/* this worker alone: open = ejected */
 	char last_detail[128];
+	bool check_done;		/* a check finished: check_us is its duration */
+	uint64_t check_us;
 };
 
 struct dworker {
@@ -119,6 +121,7 @@ struct daemon {
 	struct maintenance maint;
 	bool maint_open, maint_watched;
 	struct metrics_server *metrics;
+	struct metrics_daemon mstat;	/* steerd's own series: reloads, generation */
 	struct resource_policy res_policy;
 	uint64_t next_sample_ms;
 };
@@ -161,5 +164,8 @@ void update_circuits(struct daemon *d, uint64_t now);
 
 /* exporter.c: the maps and steerd's view of them as metrics, published */
 void render_metrics(struct daemon *d, uint64_t now);
+/* a configuration was loaded: at the start (reload false), or by a reload
+ * that took (ok) or not; for steer_daemon_reloads_total and friends */
+void exporter_config_loaded(struct daemon *d, bool reload, bool ok);
 
 #endif

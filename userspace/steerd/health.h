@@ -15,9 +15,10 @@
  *	epoll_ctl(ep, EPOLL_CTL_DEL, fd, NULL);
  *	check_free(run);				closes fd
  *
- * Nothing here blocks, reads a clock or sleeps: the caller passes now_ms
- * (CLOCK_MONOTONIC milliseconds) in, which also keeps the state machine
- * testable.
+ * Nothing here blocks or sleeps, and nothing decides by a clock of its own:
+ * the caller passes now_ms (CLOCK_MONOTONIC milliseconds) in, which also
+ * keeps the state machine testable. Only elapsed_us, a check's duration for
+ * the metrics, is measured here.
  */
 #ifndef STEER_HEALTH_H
 #define STEER_HEALTH_H
@@ -66,6 +67,7 @@ struct check_result {
 	enum agent_state agent_state;	/* CHECK_AGENT: last state word seen, else AGENT_NONE */
 	int agent_weight_pct;		/* CHECK_AGENT: "75%" -> 75 (0..1000); -1 when absent */
 	uint32_t elapsed_ms;
+	uint64_t elapsed_us;		/* the same, measured finely (for the metrics) */
 	char detail[CHECK_DETAIL_LEN];	/* one line for logs: "connect: Connection refused",
 					 * "HTTP 503", "agent: down#maintenance",
 					 * "timeout after 200 ms" */

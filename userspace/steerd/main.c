@@ -474,6 +474,7 @@ static int reload(struct daemon *d, char *status, size_t len)
 	if (config_load(d->conf_path, &fresh, err, sizeof(err))) {
 		log_err("reload refused, running configuration kept: %s", err);
 		snprintf(status, len, "reload failed: %s; keeping the last good file", err);
+		exporter_config_loaded(d, true, false);
 		return STEER_EINPUT;
 	}
 	old = d->conf;
@@ -484,6 +485,7 @@ static int reload(struct daemon *d, char *status, size_t len)
 		config_free(&fresh);
 		log_err("reload refused: out of memory");
 		snprintf(status, len, "reload failed: out of memory; keeping the last good file");
+		exporter_config_loaded(d, true, false);
 		return STEER_ESYS;
 	}
 	config_free(&old);
@@ -494,9 +496,11 @@ static int reload(struct daemon *d, char *status, size_t len)
 		watch_maintenance(d);
 		log_err("reload: %s", settings_err);
 		snprintf(status, len, "reload incomplete: %s: %s", what, settings_err);
+		exporter_config_loaded(d, true, false);
 		return STEER_ESYS;
 	}
 	watch_maintenance(d);
+	exporter_config_loaded(d, true, true);
 	if (ret) {
 		log_warn("reloaded %s; not converged yet: %s", d->conf_path, err);
 		snprintf(status, len, "reloaded %s: %s; not converged yet: %s", d->conf_path, what,
@@ -728,6 +732,7 @@ static int daemon_start(struct daemon *d, const struct attach_at *at, char *err)
 		snprintf(err, STEER_ERR_LEN, "out of memory");
 		return STEER_ESYS;
 	}
+	exporter_config_loaded(d, false, true);
 	/* a problem of the first pass (a worker not listening yet, a name an
 	 * operator's object holds) is logged and retried every interval */
 	if (daemon_reconcile(d, err))

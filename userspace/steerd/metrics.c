@@ -11,12 +11,12 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <microhttpd.h>
 #include <bpf/bpf.h>
+#include "json.h"
 #include "metrics.h"
 #include "netaddr.h"
-#include "loader.h"
-#include "state.h"
 
 #define METRICS_ERR_LEN	160
 #define MAX_LABELS	16
@@ -99,17 +99,14 @@ static void put_escaped(struct metrics_buf *b, const char *s, bool quote)
  * 2^53 print as plain integers and 0.1 as 0.1. */
 static void put_value(struct metrics_buf *b, double v)
 {
-	char s[40];
+	char s[JSON_NUMBER_LEN];
 
 	if (isnan(v))
 		snprintf(s, sizeof(s), "NaN");
 	else if (isinf(v))
 		snprintf(s, sizeof(s), v > 0 ? "+Inf" : "-Inf");
-	else {
-		snprintf(s, sizeof(s), "%.15g", v);
-		if (strtod(s, NULL) != v)
-			snprintf(s, sizeof(s), "%.17g", v);
-	}
+	else
+		json_format_double(v, s, sizeof(s));
 	puts_(b, s);
 }
 
@@ -314,46 +311,27 @@ struct metrics_server {
 	pthread_mutex_t lock;		/* guards current and log */
 	struct MHD_Response *current;	/* what GET /metrics gets; NULL before the first publish */
 	char log[METRICS_ERR_LEN];	/* libmicrohttpd's first message, for start errors */
+	uint64_t alive_until_ms;	/* /healthz: 200 before this (CLOCK_MONOTONIC); guarded */
 };
 
+static uint64_t mono_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+}
+
+void metrics_server_alive(struct metrics_server *s, uint32_t max_age_ms)
+{
+	uint64_t until = mono_ms() + max_age_ms;
+
+	pthread_mutex_lock(&s->lock);
+	s->alive_until_ms = until;
+	pthread_mutex_unlock(&s->lock);
+}
+
 /* libmicrohttpd 0.9.77 split from_buffer into _static and _copy. */
-/* ---- the services' counters ------------------------------------------ */
-size_t metrics_read_services(const struct steer_maps *m, struct metrics_service *out)
-{
-	struct steer_service *svc = state_read_all(m, MAP_SERVICES);
-	size_t n = 0;
-
-	for (uint32_t id = 0; svc && id < STEER_MAX_SERVICES; id++) {
-		struct metrics_service *s = &out[n];
-
-		if (!svc[id].in_use)
-			continue;
-		memset(s, 0, sizeof(*s));
-		snprintf(s->name, sizeof(s->name), "%s", svc[id].name);
-		service_stats_read(m, id, &s->st);
-		service_refusals_read(m, id, &s->rf);
-		n++;
-	}
-	free(svc);
-	return n;
-}
-
-void metrics_services(struct metrics_buf *b, const struct metrics_service *s, size_t n)
-{
-	metrics_family(b, "steer_service_lookups_total", "counter",
-		       "Packets sk_lookup matched to the service.");
-	for (size_t i = 0; i < n; i++)
-		metrics_sample(b, "steer_service_lookups_total", (double)s[i].st.lookups, "service",
-			       s[i].name, NULL);
-	metrics_family(b, "steer_service_refused_total", "counter",
-		       "Connections to the service refused at once, by cause.");
-	for (size_t i = 0; i < n; i++)
-		for (int c = 0; c < STEER_REFUSE_COUNT; c++)
-			metrics_sample(b, "steer_service_refused_total",
-				       (double)((const uint64_t *)&s[i].rf)[c], "service", s[i].name,
-				       "cause", steer_refusal_names[c], NULL);
-}
-
 static struct MHD_Response *response_static(const char *text)
 {
 #if MHD_VERSION >= 0x00097701
@@ -388,6 +366,22 @@ static enum MHD_Result reply_text(struct MHD_Connection *c, unsigned status, con
 	return ret;
 }
 
+/* /healthz: whether the event loop marked itself alive lately. This thread
+ * answers even while the loop is stopped, so it must not answer for it. */
+static enum MHD_Result reply_health(struct metrics_server *s, struct MHD_Connection *c)
+{
+	uint64_t now = mono_ms();
+	bool alive;
+
+	pthread_mutex_lock(&s->lock);
+	alive = now < s->alive_until_ms;
+	pthread_mutex_unlock(&s->lock);
+	if (alive)
+		return reply_text(c, MHD_HTTP_OK, "ok\n", NULL);
+	return reply_text(c, MHD_HTTP_SERVICE_UNAVAILABLE, "steerd's event loop is not running\n",
+			  NULL);
+}
+
 /* Runs on libmicrohttpd's thread. The current response is queued under the
  * lock: queueing takes a reference, so a publish that replaces it meanwhile
  * only drops ours and the connection keeps the text it was given. */
@@ -406,8 +400,11 @@ static enum MHD_Result handle(void *cls, struct MHD_Connection *c, const char *u
 	if (strcmp(method, MHD_HTTP_METHOD_GET) && strcmp(method, MHD_HTTP_METHOD_HEAD))
 		return reply_text(c, MHD_HTTP_METHOD_NOT_ALLOWED, "method not allowed\n",
 				  "GET, HEAD");
+	if (!strcmp(url, "/healthz"))
+		return reply_health(s, c);
 	if (strcmp(url, "/metrics"))
-		return reply_text(c, MHD_HTTP_NOT_FOUND, "not found; try /metrics\n", NULL);
+		return reply_text(c, MHD_HTTP_NOT_FOUND, "not found; try /metrics or /healthz\n",
+				  NULL);
 	pthread_mutex_lock(&s->lock);
 	have = s->current != NULL;
 	if (have)

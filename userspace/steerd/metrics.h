@@ -22,8 +22,9 @@
  * in the C locale's format; steerd must not setlocale(LC_NUMERIC).
  *
  * The server runs libmicrohttpd with its own thread. GET (or HEAD) of
- * /metrics returns the last published text; any other path is 404, other
- * methods 405, and /metrics before the first publish 503.
+ * /metrics returns the last published text, /healthz the loop's liveness
+ * (metrics_server_alive); any other path is 404, other methods 405, and
+ * /metrics before the first publish 503.
  */
 #ifndef STEER_METRICS_H
 #define STEER_METRICS_H
@@ -31,6 +32,10 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <sys/socket.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include "netaddr.h"
+#include "resources.h"
 #include "steer.h"
 
 #define METRICS_CONTENT_TYPE "text/plain; version=0.0.4; charset=utf-8"
@@ -72,22 +77,88 @@ const char *metrics_buf_text(const struct metrics_buf *b, size_t *len);
 /* The first mistake, or NULL. */
 const char *metrics_buf_error(const struct metrics_buf *b);
 
-/* One service's kernel counters, as the metrics show them. */
+/* ---- the table (metrics_table.c) ----------------------------------------
+ * Every series steerd serves, written once in a table that drives both the
+ * page (metrics_render) and the METRICS section of steerd(8) (metrics_doc).
+ * The views are plain data: exporter.c fills them from the maps and
+ * steerd's state each interval, a test by hand. */
+
+/* One worker of the maps (steerd's or an operator's). */
+struct metrics_worker {
+	struct steer_worker cfg;
+	struct steer_worker_stats st;
+	bool stats_ok;
+	bool alive;			/* its listener is in the SOCKMAP */
+	uint64_t pending;		/* worker_stats_pending now */
+	char pool[STEER_NAME_LEN];
+	char listener[NETADDR_ENDPOINT_LEN];
+	/* steerd's view; all false for a worker its file does not name */
+	bool in_file;
+	bool checked, check_up;		/* has a health check; its rise/fall verdict */
+	bool check_done;		/* a check finished: check_seconds holds its duration */
+	double check_seconds;
+	bool sampled;			/* res holds its last resource sample */
+	struct resource_sample res;
+	uint32_t res_factor;		/* per-mille */
+};
+
+/* One pool of the maps. */
+struct metrics_pool {
+	struct steer_pool cfg;
+	char fallback[STEER_NAME_LEN];	/* "" when none */
+	bool stats_ok, limits_ok, budget_ok;
+	struct steer_pool_stats st;
+	struct steer_pool_limits lim;
+	struct steer_pool_budget bud;
+	uint32_t usable;		/* members that may take a new connection now */
+	bool judged;			/* steerd keeps its circuit: the fields below hold */
+	double error_ratio;
+	uint64_t reports_ok, reports_err;
+};
+
+/* One service of the maps. */
 struct metrics_service {
-	char name[STEER_NAME_LEN];
+	struct steer_service cfg;
+	char pool[STEER_NAME_LEN];
+	char prefix[NETADDR_ENDPOINT_LEN];	/* "10.0.0.1/32" */
+	char ports[16];				/* "80" or "80-89" */
 	struct steer_service_stats st;
 	struct steer_service_refusals rf;
 };
 
-/* Every service in the maps into out (STEER_MAX_SERVICES entries); returns
- * how many. */
-struct steer_maps;
-size_t metrics_read_services(const struct steer_maps *m, struct metrics_service *out);
+/* steerd itself. */
+struct metrics_daemon {
+	double start_s;			/* Unix time it started */
+	double rendered_s;		/* Unix time of this render: its loop's pulse */
+	uint64_t reloads, reload_failures;
+	double last_reload_ok_s;	/* Unix time of the last load that took (the start's too) */
+	uint64_t generation;		/* loads that took, the start's included */
+	char config_hash[17];		/* of the desired state, hex */
+	uint64_t maintenance_served;
+};
 
-/* The families steer_service_lookups_total{service} and
- * steer_service_refused_total{service,cause}: one sample per cause
- * (steer_refusal_names), so their sum is the service's refusals. */
-void metrics_services(struct metrics_buf *b, const struct metrics_service *s, size_t n);
+struct metrics_view {
+	const struct metrics_worker *w;
+	size_t nw;
+	const struct metrics_pool *p;
+	size_t np;
+	const struct metrics_service *s;
+	size_t ns;
+	struct metrics_daemon d;
+};
+
+/* Every family of the table, in its order, with the view's samples. */
+void metrics_render(struct metrics_buf *b, const struct metrics_view *v);
+
+/* The table as man(7) text: a tagged paragraph per family (name, type,
+ * labels, help), for steerd(8)'s METRICS section. */
+void metrics_doc(FILE *out);
+
+/* steerd(8)'s text between METRICS_DOC_BEGIN and METRICS_DOC_END is what
+ * metrics_doc prints: 0 yes (or rewritten when write), 1 no, -1 cannot. */
+#define METRICS_DOC_BEGIN ".\\\" metrics: begin (make docs writes this list)\n"
+#define METRICS_DOC_END ".\\\" metrics: end\n"
+int metrics_doc_update(const char *path, bool write);
 
 struct metrics_server;
 
@@ -106,6 +177,12 @@ const struct sockaddr *metrics_server_addr(const struct metrics_server *s, sockl
  * with the text they started with. Returns 0, or -ENOMEM (the old text
  * stays). */
 int metrics_server_publish(struct metrics_server *s, const char *text, size_t len);
+
+/* The event loop is alive now: GET /healthz answers 200 "ok" until max_age_ms
+ * pass without another call, then 503 (a stopped or stuck loop, even while
+ * this server's own thread still answers). Before the first call: 503.
+ * Thread-safe. */
+void metrics_server_alive(struct metrics_server *s, uint32_t max_age_ms);
 
 /* Stops the thread, closes every connection and frees s. NULL is fine. */
 void metrics_server_stop(struct metrics_server *s);

@@ -112,6 +112,8 @@ static void check_done(struct daemon *d, struct dworker *w, const struct check_r
 			log_warn("worker %s is down (%s)", w->name, res->detail);
 	}
 	snprintf(w->live.last_detail, sizeof(w->live.last_detail), "%s", res->detail);
+	w->live.check_done = true;
+	w->live.check_us = res->elapsed_us;
 	if (!p)
 		return;
 	failing = pool_check_failures(d, w->pool, &checked);
