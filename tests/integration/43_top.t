@@ -259,7 +259,9 @@ if command -v zsh > /dev/null; then
 	}
 	is "$(zcomplete '')" "$(steer help --complete | tr '\n' ' ')" "zsh: the objects and global options"
 	is "$(zcomplete t '')" "--delay --iterations " "zsh: top's flags, by a prefix"
-	is "$(zcomplete worker add p w1 --)" "--weight --maxconn --addr --pid --fd " "zsh: worker add's flags"
+	# the flags worker add's option table has, in its order (what bash offers too)
+	add_flags=$(steer help --complete worker add p w1 -- | tr '\n' ' ')
+	is "$(zcomplete worker add p w1 --)" "$add_flags" "zsh: worker add's flags"
 	is "$(zcomplete -j pool set p --policy r)" "least-conn round-robin random hash " \
 		"zsh: --policy's values after -j (zsh filters them by the prefix)"
 	is "$(zcomplete pool quota p '')" "" "zsh: nothing to offer for a number"
@@ -277,8 +279,9 @@ zpty -d z
 ZSH
 	tab=$(timeout 20 zsh -f "$STEER_TMP/tab.zsh" "$ZCOMP" "$(dirname "$STEERCTL")" \
 		"steerctl worker add p w1 --" | sed 's/\x1b\[[0-9;?]*[a-zA-Z]//g' |
-		grep -oE -- '--[a-z]+' | sort -u | tr '\n' ' ')
-	is "$tab" "--addr --fd --maxconn --pid --weight " "zsh -i: TAB after 'worker add p w1 --' lists its flags"
+		grep -oE -- '--[a-z-]+[a-z]' | sort -u | tr '\n' ' ')
+	is "$tab" "$(tr ' ' '\n' <<< "$add_flags" | grep . | sort -u | tr '\n' ' ')" \
+		"zsh -i: TAB after 'worker add p w1 --' lists its flags"
 else
 	ok 0 "# SKIP zsh is not installed (scripts/install-deps.sh installs it)"
 fi

@@ -41,6 +41,8 @@ int ctl_with_json(struct ctl *c, void (*print)(struct ctl *c, struct json *j));
  * one per slot. NULL when it cannot be read. */
 const void *ctl_table(struct ctl *c, enum steer_map_id map);
 void pool_name_of(struct ctl *c, uint32_t id, char *buf, size_t len);
+/* "auto:800" for a weight derived from its CPU allowance, else "800" */
+const char *worker_weight_text(const struct steer_worker *w, char *buf, size_t len);
 
 /* The options that may stand anywhere in argv (ctl_global_opts takes them out). */
 enum global { GLOBAL_JSON, GLOBAL_PRETTY, GLOBAL_VERSION, GLOBAL_BPFFS, GLOBAL_COUNT };

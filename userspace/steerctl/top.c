@@ -314,15 +314,16 @@ static void print_worker(const struct view *v, uint32_t id)
 	const struct frame *p = v->prev;
 	bool same = p->wrk && p->maps == v->cur->maps && p->wrk[id].in_use &&
 		    p->wrk[id].gen == w->gen && same_name(p->wrk[id].name, w->name);
-	char name[ESC_NAME_LEN], maxconn[16], conns[32];
+	char name[ESC_NAME_LEN], maxconn[16], conns[32], weight[24];
 
 	name_text(name, w->name);
 	snprintf(maxconn, sizeof(maxconn), w->maxconn ? "%u" : "-", w->maxconn);
 	rate_text(conns, sizeof(conns), same, st->established, same ? p->wrk_st[id].established : 0,
 		  v->cur->t - p->t);
 	/* health as a ratio 0..1, the metrics' unit */
-	fprintf(v->out, "  %-*s %-6s %6u %6.3f %8.1f %11lld %7llu %7s %7s %4s\n", v->name_w - 2,
-		name, state_name(w->state), w->weight, (double)w->health / STEER_HEALTH_FULL,
+	fprintf(v->out, "  %-*s %-6s %9s %6.3f %8.1f %11lld %7llu %7s %7s %4s\n", v->name_w - 2,
+		name, state_name(w->state), worker_weight_text(w, weight, sizeof(weight)),
+		(double)w->health / STEER_HEALTH_FULL,
 		(double)w->weight * w->health / STEER_HEALTH_FULL, (long long)st->outstanding,
 		(unsigned long long)worker_stats_pending(st), conns, maxconn,
 		st->gone || !v->cur->alive[id] ? "yes" : "-");
@@ -344,7 +345,7 @@ static void print_frame(struct view *v)
 	fprintf(v->out, "\n%-*s %-11s %-9s %10s %10s %10s %12s %8s %8s\n", v->name_w, "POOL",
 		"POLICY", "CIRCUIT", "QUOTA_LEFT", "RATE", "SELECTED/S", "FALLBACK_OUT", "REFUSED",
 		"SPILLED");
-	fprintf(v->out, "  %-*s %-6s %6s %6s %8s %11s %7s %7s %7s %4s\n", v->name_w - 2, "WORKER",
+	fprintf(v->out, "  %-*s %-6s %9s %6s %8s %11s %7s %7s %7s %4s\n", v->name_w - 2, "WORKER",
 		"STATE", "WEIGHT", "HEALTH", "EFF_W", "OUTSTANDING", "PENDING", "CONN/S", "MAXCONN",
 		"GONE");
 	for (uint32_t i = 0; i < STEER_MAX_POOLS; i++) {

@@ -356,6 +356,12 @@ static bool weight_auto(const struct steer_worker *w)
 	return w->flags & STEER_WORKER_F_AUTO_WEIGHT;
 }
 
+const char *worker_weight_text(const struct steer_worker *w, char *buf, size_t len)
+{
+	snprintf(buf, len, "%s%u", weight_auto(w) ? STEER_WEIGHT_AUTO ":" : "", w->weight);
+	return buf;
+}
+
 static void print_worker_json(struct json *j, const struct steer_worker *w, const char *pool,
 			      const char *where, bool gone, const struct steer_worker_stats *st)
 {
@@ -396,10 +402,8 @@ static void print_worker_text(const struct steer_worker *w, const char *pool, co
 		*header = true;
 	}
 	snprintf(maxconn, sizeof(maxconn), w->maxconn ? "%u" : "-", w->maxconn);
-	snprintf(weight, sizeof(weight), "%s%s%u", weight_auto(w) ? STEER_WEIGHT_AUTO : "",
-		 weight_auto(w) ? ":" : "", w->weight);
 	printf("%-16s %-12s %-22s %-6s %10s %6.3f %7s %11lld %7llu %9llu\n", w->name, pool, where,
-	       gone ? "gone" : state_name(w->state), weight, w->health / (double)STEER_HEALTH_FULL,
+	       gone ? "gone" : state_name(w->state), worker_weight_text(w, weight, sizeof(weight)), w->health / (double)STEER_HEALTH_FULL,
 	       maxconn,
 	       (long long)st->outstanding, (unsigned long long)worker_stats_pending(st),
 	       (unsigned long long)st->steered);
