@@ -84,33 +84,23 @@ static int gated_fd_open(const char *sym, int (**real)(const char *, int, ...), 
 	return (*real)(path, flags, mode);
 }
 
-int open(const char *path, int flags, ...)
-{
-	static int (*real)(const char *, int, ...);
-	mode_t mode = 0;
-	va_list ap;
-
-	if (flags & (O_CREAT | O_TMPFILE)) {
-		va_start(ap, flags);
-		mode = va_arg(ap, mode_t);
-		va_end(ap);
-	}
-	return gated_fd_open("open", &real, path, flags, mode);
+/* open() and open64(): the same gate; the mode is there only with O_CREAT/O_TMPFILE */
+#define GATED_OPEN(fn)								\
+int fn(const char *path, int flags, ...)					\
+{										\
+	static int (*real)(const char *, int, ...);				\
+	mode_t mode = 0;							\
+	va_list ap;								\
+										\
+	if (flags & (O_CREAT | O_TMPFILE)) {					\
+		va_start(ap, flags);						\
+		mode = va_arg(ap, mode_t);					\
+		va_end(ap);							\
+	}									\
+	return gated_fd_open(#fn, &real, path, flags, mode);			\
 }
-
-int open64(const char *path, int flags, ...)
-{
-	static int (*real)(const char *, int, ...);
-	mode_t mode = 0;
-	va_list ap;
-
-	if (flags & (O_CREAT | O_TMPFILE)) {
-		va_start(ap, flags);
-		mode = va_arg(ap, mode_t);
-		va_end(ap);
-	}
-	return gated_fd_open("open64", &real, path, flags, mode);
-}
+GATED_OPEN(open)
+GATED_OPEN(open64)
 
 static void print_escaped(const char *s, size_t n)
 {

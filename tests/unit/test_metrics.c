@@ -519,6 +519,19 @@ static struct metrics_server *start_loopback(int family, uint16_t port, char *er
 	return metrics_server_start((struct sockaddr *)&a4, sizeof(a4), err, errlen);
 }
 
+/* a server on an IPv4 loopback port of the kernel's choice, or the test fails */
+static struct metrics_server *serve_any_port(uint16_t *port)
+{
+	struct metrics_server *s;
+	char err[256];
+
+	s = start_loopback(AF_INET, 0, err, sizeof(err));
+	if (!s)
+		fail_msg("%s", err);
+	*port = metrics_server_port(s);
+	return s;
+}
+
 static void test_server(void **state)
 {
 	const char *v1 = "# HELP steer_up x\n# TYPE steer_up gauge\nsteer_up 1\n";
@@ -529,10 +542,7 @@ static void test_server(void **state)
 	uint16_t port;
 
 	(void)state;
-	s = start_loopback(AF_INET, 0, err, sizeof(err));
-	if (!s)
-		fail_msg("%s", err);
-	port = metrics_server_port(s);
+	s = serve_any_port(&port);
 	assert_true(port > 0);
 
 	assert_int_equal(http_request(AF_INET, port, "GET", "/metrics", &r), 0);
@@ -585,14 +595,10 @@ static void test_healthz(void **state)
 {
 	struct metrics_server *s;
 	struct reply r;
-	char err[256];
 	uint16_t port;
 
 	(void)state;
-	s = start_loopback(AF_INET, 0, err, sizeof(err));
-	if (!s)
-		fail_msg("%s", err);
-	port = metrics_server_port(s);
+	s = serve_any_port(&port);
 	assert_int_equal(http_request(AF_INET, port, "GET", "/healthz", &r), 0);
 	assert_int_equal(r.status, 503);	/* the loop never said so */
 	reply_free(&r);
