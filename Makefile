@@ -162,7 +162,7 @@ FUZZ_CFLAGS := -g -O1 -Wall -Wextra -Werror -D_GNU_SOURCE -Ibpf -Iuserspace/lib 
 	-fsanitize=fuzzer,address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer
 FUZZERS := build/fuzz/fuzz_config build/fuzz/fuzz_parse
 # each is one clang line over its sources, so it depends on every header it may read
-FUZZ_LIB := userspace/lib/parse.c userspace/lib/netaddr.c userspace/lib/errfmt.c $(wildcard bpf/*.h userspace/lib/*.h)
+FUZZ_LIB := userspace/lib/parse.c userspace/lib/netaddr.c userspace/lib/errfmt.c userspace/lib/docsplice.c $(wildcard bpf/*.h userspace/lib/*.h)
 build/fuzz/fuzz_config: tests/fuzz/fuzz_config.c $(wildcard userspace/steerd/config*.[ch]) $(FUZZ_LIB)
 	mkdir -p $(@D) && $(CLANG) $(FUZZ_CFLAGS) $(filter %.c,$^) -lconfig -ldl -o $@
 build/fuzz/fuzz_parse: tests/fuzz/fuzz_parse.c $(FUZZ_LIB)
