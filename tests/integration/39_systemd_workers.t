@@ -214,6 +214,24 @@ for fdn in $'a\nx:b' 'é:b' "$(printf 'x%.0s' {1..80}):b" 'a/b:c'; do
 		"fd name $(printf %q "${fdn:0:20}"): exit 2, one error line, nothing added ($NAMES_ERR)"
 done
 is "$(maps_digest)" "$hostile_digest" "after all the hostile cases: the maps are as before"
+# all or none (break9): copies of one socket (fd 4 a dup of fd 3) are one
+# socket, refused before any is added; and a late failure, the 2nd socket
+# already another worker's ("o", added from the same holder first), takes
+# back the first it added
+before=$(workers_now)
+sa_run "$STEER_TMP/dup.err" 127.0.0.1:9207 -E STEERCTL="$STEERCTL" -- bash -c \
+	'export LISTEN_PID=$$ LISTEN_FDS=2; exec 4<&3; exec "$STEERCTL" worker add p h --listen-fds'
+is "$?/$(grep '^Error' "$STEER_TMP/dup.err")" "2/Error: --listen-fds: fd 4: the same socket as fd 3" \
+	"LISTEN_FDS=2, fd 4 a copy of fd 3: exit 2"
+is "$(workers_now)" "$before" "nothing added, not even h-1"
+sa_run "$STEER_TMP/late.err" 127.0.0.1:9204 -l 127.0.0.1:9205 -E STEERCTL="$STEERCTL" -- bash -c \
+	'(exec 3<&4; LISTEN_PID=$BASHPID LISTEN_FDS=1 exec "$STEERCTL" worker add p o --listen-fds) &&
+	 LISTEN_PID=$$ LISTEN_FDS=2 exec "$STEERCTL" worker add p h --listen-fds'
+is "$?/$(grep '^Error' "$STEER_TMP/late.err")" "2/Error: that socket is already worker 'o'" \
+	"the 2nd socket already worker o's: exit 2"
+is "$(steer -j worker list | jq -r '[.workers[] | select(.name | test("^(o|h-.*)$")) | .name] | join(" ")')" "o" \
+	"h-1, added before h-2 failed, is taken back"
+steer worker del o
 # two sockets with the same name: NAME-1, NAME-2 (the names do not tell them apart)
 names_env 'x:x'
 is "$NAMES_RC/$(steer -j worker list | jq -r '[.workers[] | select(.name | startswith("n-")) | .name] | sort | join(" ")')" \

@@ -17,6 +17,15 @@
  *   libconfig's depth of 10, so a file that includes itself five times was
  *   read 5^11 times (steerd --check ran for minutes; a SIGHUP would have
  *   stalled the daemon) before libconfig said "nesting too deep".
+ * - Found by break9 (brk2): steer's scan and libconfig's scanner could
+ *   disagree on what is an @include, and libconfig then read one itself
+ *   (a FIFO blocked the loader, a directory made flex exit the process):
+ *   an included file that ends inside a string ('x = "') turns the
+ *   including file's strings inside out, so an "@include" steer saw inside
+ *   a string reached libconfig at a line's start; and the rest of a
+ *   directive's line (`@include "a" @include "b"`) was put on a line of its
+ *   own, where its @include was at a line's start. A directive without a
+ *   quoted name (`@include pools.conf`) was dropped from the text silently.
  */
 #include <stdarg.h>
 #include <stddef.h>
@@ -246,6 +255,58 @@ static void test_include_dir(void **state)
 	assert_non_null(strstr(err, "nowhere: No such file"));
 }
 
+/* what libconfig would read itself must be refused: here a FIFO, which
+ * would block the loader */
+static void test_include_desync(void **state)
+{
+	static const char *const tops[][2] = {
+		/* an included file that ends inside a string or a comment */
+		{ "@include \"open.inc\"\ny = \"\n@include \"%s\"\nz = \" # \"\n",
+		  "open.inc:1: a string opened here is not closed" },
+		{ "@include \"comment.inc\"\n", "comment.inc:2: a comment opened here is not closed" },
+		/* text after a directive on its line */
+		{ "@include \"empty.inc\" @include \"%s\"\n",
+		  "top.conf:1: @include \"empty.inc\": only a comment may follow" },
+		{ "# x\n@include %s\n", "top.conf:2: @include: the file's name must follow in double quotes" },
+		{ "@include \"%s\n", "top.conf:1: @include: the file's name must follow in double quotes" },
+	};
+	struct dir *d = *state;
+	struct steer_config c = {};
+	char err[512] = "", top[128], fifo[128], text[512];
+
+	put(d->path, "open.inc", "x = \"\n");
+	put(d->path, "comment.inc", "# a\n/* b\n c\n");
+	put(d->path, "empty.inc", "# nothing\n");
+	snprintf(fifo, sizeof(fifo), "%s/sub/fifo", d->path);
+	assert_int_equal(mkfifo(fifo, 0600), 0);
+	snprintf(top, sizeof(top), "%s/top.conf", d->path);
+	alarm_why = "libconfig read an @include steer did not see, a FIFO";
+	signal(SIGALRM, on_alarm);
+	for (size_t i = 0; i < sizeof(tops) / sizeof(tops[0]); i++) {
+		snprintf(text, sizeof(text), tops[i][0], fifo);
+		put(d->path, "top.conf", text);
+		alarm(5);
+		assert_int_equal(config_load(top, &c, err, sizeof(err)), -1);
+		alarm(0);
+		if (!strstr(err, tops[i][1]))
+			fail_msg("case %zu: %s", i, err);
+	}
+	/* still fine: a comment after a directive, CRLF lines, an @include in
+	 * a string or a comment (not one), a string that spans lines */
+	put(d->path, "p.inc", "pools = ( { name = \"a\"; } );\r\n");
+	put(d->path, "top.conf", "@include \"p.inc\"  # pools\r\n"
+				 "/* @include \"nothing\"\n@include \"nothing\" */\r\n"
+				 "daemon = { socket_group = \"a\n@include \\\"x\\\" b\"; };\r\n");
+	assert_int_equal(config_load(top, &c, err, sizeof(err)), -1);
+	if (!strstr(err, "top.conf:4: daemon.socket_group: "))
+		fail_msg("%s", err);
+	put(d->path, "top.conf", "@include \"p.inc\" /* pools */\r\n# @include \"x\"\n");
+	if (config_load(top, &c, err, sizeof(err)))
+		fail_msg("%s", err);
+	assert_int_equal(c.npools, 1);
+	config_free(&c);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -254,6 +315,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_self_include, dir_setup, dir_teardown),
 		cmocka_unit_test_setup_teardown(test_include_lines, dir_setup, dir_teardown),
 		cmocka_unit_test_setup_teardown(test_include_dir, dir_setup, dir_teardown),
+		cmocka_unit_test_setup_teardown(test_include_desync, dir_setup, dir_teardown),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

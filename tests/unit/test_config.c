@@ -326,7 +326,7 @@ static const struct bad_case bad_cases[] = {
 	/* syntax, from libconfig */
 	{ "daemon = {\n  interval_ms = = 5;\n};\n", 2, NULL, "syntax error" },
 	{ "daemon = {\n  interval_ms = 5;\n", 3, NULL, "syntax error" },
-	{ "daemon = {\n  socket = \"abc\n};\n", 4, NULL, "syntax error" },	/* at the end */
+	{ "daemon = {\n  socket = \"abc\n};\n", 2, NULL, "a string opened here is not closed" },	/* where it opens */
 	{ "daemon = { interval_ms = 5; };\ndaemon = { interval_ms = 6; };\n", 2, NULL, "duplicate" },
 
 	/* unknown settings, at every level */

@@ -182,35 +182,82 @@ static int passed_dup(struct ctl *c, uint32_t n, int *fds)
 	return STEER_OK;
 }
 
+/* fds[i]'s socket is one of fds[0..i-1]'s (copies of one socket passed
+ * twice): refused before any is added, as two workers cannot share it */
+static bool passed_twice(const struct listener *l, uint32_t i, uint32_t *first)
+{
+	for (*first = 0; *first < i; (*first)++)
+		if (l[*first].cookie == l[i].cookie)
+			return true;
+	return false;
+}
+
+/* Take every passed socket; all are checked before the first is added. */
+static int take_passed(struct ctl *c, uint32_t n, int *fds, struct listener *l)
+{
+	char why[STEER_ERR_LEN];
+	uint32_t first;
+	int ret;
+
+	for (uint32_t i = 0; i < n; i++) {
+		ret = listener_take_passed(fds[i], c->maps.netns_ino, &l[i], c->err);
+		fds[i] = -1;	/* closed by listener_take_passed on error, else l[i].fd */
+		if (!ret && !passed_twice(l, i, &first))
+			continue;
+		if (!ret) {
+			snprintf(why, sizeof(why), "the same socket as fd %u",
+				 SD_LISTEN_FDS_START + first);
+			fds[i] = l[i].fd;
+			ret = STEER_EINPUT;
+		} else {
+			snprintf(why, sizeof(why), "%s", c->err);
+		}
+		snprintf(c->err, sizeof(c->err), "--listen-fds: fd %u: %s", SD_LISTEN_FDS_START + i,
+			 why);
+		while (i--)
+			fds[i] = l[i].fd;	/* closed by the caller */
+		return ret;
+	}
+	return STEER_OK;
+}
+
+/* A late failure (the pool full, a socket in use, auto without a process)
+ * takes back the workers this run added: all of them or none. One that was
+ * there already (the same command again, a new socket for it) stays. */
+static void unadd_passed(struct ctl *c, char (*names)[STEER_NAME_LEN], const bool *fresh,
+			 uint32_t added)
+{
+	char err[STEER_ERR_LEN];
+
+	for (uint32_t i = 0; i < added; i++)
+		if (fresh[i] && worker_del(&c->maps, names[i], err))
+			fprintf(stderr, "Warning: worker %s stays: %s\n", names[i], err);
+}
+
 static int add_passed(struct ctl *c, const struct optval *v)
 {
 	struct listener l[STEER_LISTEN_FDS_MAX];
-	char names[STEER_LISTEN_FDS_MAX][STEER_NAME_LEN];
+	char names[STEER_LISTEN_FDS_MAX][STEER_NAME_LEN], err[STEER_ERR_LEN];
+	bool fresh[STEER_LISTEN_FDS_MAX];
 	int fds[STEER_LISTEN_FDS_MAX];
-	uint32_t n, i = 0;
+	uint32_t n, i, id;
+	struct steer_worker w;
 	int ret;
 
 	if ((ret = passed_count(c, &n)) || (ret = passed_worker_names(c, v[WA_NAME].s, n, names)) ||
 	    (ret = passed_dup(c, n, fds)))
 		return ret;
-	if ((ret = ctl_open_maps(c)))
+	if ((ret = ctl_open_maps(c)) || (ret = take_passed(c, n, fds, l)))
 		goto cleanup;
-	/* all of them checked before the first is added */
-	for (; i < n; i++) {
-		if ((ret = listener_take_passed(fds[i], c->maps.netns_ino, &l[i], c->err))) {
-			char why[STEER_ERR_LEN];
-
-			snprintf(why, sizeof(why), "%s", c->err);
-			snprintf(c->err, sizeof(c->err), "--listen-fds: fd %u: %s",
-				 SD_LISTEN_FDS_START + i, why);
-			fds[i] = -1;	/* closed by listener_take_passed */
-			goto cleanup;
-		}
-	}
 	for (i = 0; i < n; i++) {
+		fresh[i] = worker_find(&c->maps, names[i], &id, &w, err) != STEER_OK;
 		fds[i] = -1;	/* add_one closes it */
-		if ((ret = add_one(c, v, names[i], &l[i])))
+		if ((ret = add_one(c, v, names[i], &l[i]))) {
+			unadd_passed(c, names, fresh, i);
+			while (++i < n)
+				fds[i] = l[i].fd;
 			break;
+		}
 	}
 cleanup:
 	for (uint32_t k = 0; k < n; k++)

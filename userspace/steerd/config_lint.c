@@ -79,9 +79,10 @@ static const char *skip_number(const char *p, int *bits)
 	return p;
 }
 
-/* Past the closing quote of a string that starts after p's quote; the
- * contents, unescaped as @include reads them, go to buf when it is given. */
-static const char *skip_string(const char *p, int *line, char *buf, size_t len)
+/* Past the closing quote of a string that starts after p's quote, or
+ * NULL when the text ends first; the contents, unescaped as @include reads
+ * them, go to buf when it is given (*cut when they did not fit). */
+static const char *skip_string(const char *p, int *line, char *buf, size_t len, bool *cut)
 {
 	size_t n = 0;
 
@@ -92,10 +93,12 @@ static const char *skip_string(const char *p, int *line, char *buf, size_t len)
 			(*line)++;
 		if (buf && n + 1 < len)
 			buf[n++] = *p;
+		else if (buf)
+			*cut = true;
 	}
 	if (buf)
 		buf[n] = '\0';
-	return *p ? p + 1 : p;
+	return *p ? p + 1 : NULL;
 }
 
 static void too_big(char *err, size_t errlen, const char *file, int line, const char *num, size_t n,
@@ -327,6 +330,15 @@ static bool include_at(const char *line_start, const char *p)
 	       (p[strlen("@include")] == ' ' || p[strlen("@include")] == '\t');
 }
 
+/* What may follow a directive on its line: blanks, then a comment or the
+ * line's end. Anything else would reach libconfig at the start of a line
+ * of its own (the rest goes there), where an "@include" is libconfig's. */
+static bool only_comment(const char *p)
+{
+	p += strspn(p, " \t\r");
+	return !*p || *p == '\n' || *p == '#' || (p[0] == '/' && (p[1] == '/' || p[1] == '*'));
+}
+
 /* At p, an @include: its file in place of the directive. *pp ends past
  * its closing quote, *line on the line there. */
 static int expand_include(struct walk *w, const char **pp, const char *file, unsigned int *line)
@@ -335,15 +347,20 @@ static int expand_include(struct walk *w, const char **pp, const char *file, uns
 	const char *p = *pp + strlen("@include");
 	struct origin o = { .from = file, .name = name, .line = *line };
 	int l = (int)*line;
+	bool cut = false;
 
 	while (*p == ' ' || *p == '\t')
 		p++;
-	if (*p != '"') {	/* not one to libconfig either: its syntax error */
-		*pp = p;
-		return 0;
+	if (*p != '"' || !(p = skip_string(p + 1, &l, name, sizeof(name), &cut))) {
+		conf_set_err(w->err, w->errlen, "%s:%u: @include: the file's name must follow in "
+			     "double quotes, closed on its line", file, *line);
+		return -1;
 	}
-	*pp = skip_string(p + 1, &l, name, sizeof(name));
-	*line = (unsigned int)l;
+	if (cut || (unsigned int)l != *line)
+		return refuse(w, &o, name, cut ? strerror(ENAMETOOLONG) : "a name of one line");
+	if (!only_comment(p))
+		return refuse(w, &o, name, "only a comment may follow on its line");
+	*pp = p;
 	/* relative to the top file's directory, for nested ones too, as
 	 * libconfig's include_dir was */
 	if (name[0] != '/' && w->t->base)
@@ -356,6 +373,16 @@ static int expand_include(struct walk *w, const char **pp, const char *file, uns
 	if (w->t->len && w->t->text[w->t->len - 1] != '\n' && emit(w->t, "\n", 1))
 		return -1;
 	return span(w->t, file, *line);
+}
+
+/* A file must end where it began, outside strings and comments: else the
+ * including file's text would be read in the other state by libconfig
+ * (its strings as text, an "@include" in one as a directive) */
+static int unclosed(struct walk *w, const char *file, unsigned int line, const char *what)
+{
+	conf_set_err(w->err, w->errlen, "%s:%u: a %s opened here is not closed at the end of the "
+		     "file", file, line, what);
+	return -1;
 }
 
 /* text (of file) into the composite, with its @includes in place and its
@@ -377,12 +404,16 @@ static int expand_text(struct walk *w, const char *text, const char *file)
 			while (*p && *p != '\n')
 				p++;
 		} else if (p[0] == '/' && p[1] == '*') {
-			for (p += 2; *p && !(p[0] == '*' && p[1] == '/'); p++)
+			for (l = (int)line, p += 2; *p && !(p[0] == '*' && p[1] == '/'); p++)
 				line += *p == '\n';
-			p += *p ? 2 : 0;
+			if (!*p)
+				return unclosed(w, file, (unsigned int)l, "comment");
+			p += 2;
 		} else if (*p == '"') {
 			l = (int)line;
-			p = skip_string(p + 1, &l, NULL, 0);
+			if (!(end = skip_string(p + 1, &l, NULL, 0, NULL)))
+				return unclosed(w, file, line, "string");
+			p = end;
 			line = (unsigned int)l;
 		} else if (*p == '@' && include_at(line_start, p)) {
 			if (emit(w->t, done, (size_t)(p - done)))
