@@ -103,8 +103,9 @@ for w in status['workers']:
             same(what, W[f], v, **key)
         elif f == 'state':
             one_hot(what, 'steer_worker_state', v, ['up', 'drain', 'down', 'gone'], **key)
-        elif f in ('listener', 'addr', 'owner'):
-            info(what, 'steer_worker_info', {'listener': w['listener'], 'owner': w['owner']}, **key)
+        elif f in ('listener', 'addr', 'owner', 'weight_from'):
+            info(what, 'steer_worker_info', {'listener': w['listener'], 'owner': w['owner'],
+                                             'weight_from': w['weight_from']}, **key)
         elif f not in ('name', 'pool'):
             bad.append('%s: field %s has no series' % (what, f))
 

@@ -102,12 +102,14 @@ static uint64_t watchdog_usec(void)
  * that is stuck stops pinging, and systemd restarts it. */
 static int setup_watchdog(struct daemon *d, char *err)
 {
-	uint64_t half = watchdog_usec() / 2;
+	uint64_t usec = watchdog_usec(), half = usec / 2;
 	struct itimerspec its;
 
 	d->watchdog_fd = -1;
-	if (!half)
+	if (!usec)
 		return STEER_OK;
+	if (!half)
+		half = 1;	/* WATCHDOG_USEC=1: ping as often as a timer can, never not at all */
 	its.it_interval.tv_sec = (time_t)(half / 1000000);
 	its.it_interval.tv_nsec = (long)(half % 1000000) * 1000;
 	its.it_value = its.it_interval;

@@ -161,6 +161,8 @@ static void w_info(const void *o, const char *vals[MAX_INFO])
 	vals[0] = w->listener;
 	vals[1] = owner_name(w->cfg.owner);
 	vals[2] = w->in_file ? "true" : "false";
+	/* auto: derived from its CPU allowance, as worker list's weight_from */
+	vals[3] = w->cfg.flags & STEER_WORKER_F_AUTO_WEIGHT ? STEER_WEIGHT_AUTO : "admin";
 }
 
 static bool w_check_up(const struct metric_def *m, const void *o, size_t k, double *v)
@@ -395,8 +397,9 @@ static const char *const outcomes[] = { "ok", "error" };
 
 static const struct metric_def metric_table[] = {
 	INFO("steer_worker_info", SC_WORKER, w_info,
-	     "A worker's listener address, its owner (steerd or operator) and whether steerd's "
-	     "file names it; always 1.", "listener", "owner", "in_file"),
+	     "A worker's listener address, its owner (steerd or operator), whether steerd's "
+	     "file names it and where its weight comes from (admin or auto); always 1.",
+	     "listener", "owner", "in_file", "weight_from"),
 	SET("steer_worker_state", "gauge", SC_WORKER, "state", worker_states, w_state,
 	    "The worker's state: 1 for the current one. gone: its listener closed."),
 	GAUGE("steer_worker_up", SC_WORKER, w_up,
