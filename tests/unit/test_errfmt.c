@@ -57,12 +57,28 @@ static void test_print_one_line(void **state)
 	assert_string_equal(buf, "Error: pool '\\nx\\n' does not exist\\n\n");
 }
 
+static void test_utf8_len(void **state)
+{
+	static const struct { const char *s; size_t n; } cases[] = {
+		{ "a", 1 }, { "", 1 }, { "\xc3\xa9", 2 }, { "\xe2\x82\xac", 3 },
+		{ "\xf0\x9f\x98\x80", 4 }, { "\xf4\x8f\xbf\xbf", 4 },
+		{ "\xff", 0 }, { "\x80", 0 }, { "\xc0\xaf", 0 }, { "\xc3", 0 },
+		{ "\xe0\x80\xaf", 0 }, { "\xed\xa0\x80", 0 }, { "\xf4\x90\x80\x80", 0 },
+		{ "\xe2\x82", 0 }, { "\xf0\x9f\x98", 0 },
+	};
+
+	(void)state;
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++)
+		assert_int_equal(errfmt_utf8_len(cases[i].s), cases[i].n);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_escapes),
 		cmocka_unit_test(test_cut),
 		cmocka_unit_test(test_print_one_line),
+		cmocka_unit_test(test_utf8_len),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

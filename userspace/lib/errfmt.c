@@ -39,6 +39,25 @@ size_t errfmt_escape(char *out, size_t len, const char *in)
 	return n;
 }
 
+size_t errfmt_utf8_len(const char *s)
+{
+	const unsigned char *u = (const unsigned char *)s;
+	size_t n = u[0] < 0x80 ? 1 : u[0] >= 0xc2 && u[0] <= 0xdf ? 2 :
+		   u[0] >= 0xe0 && u[0] <= 0xef ? 3 : u[0] >= 0xf0 && u[0] <= 0xf4 ? 4 : 0;
+	/* the second byte's range: no overlong form, surrogate or > U+10FFFF */
+	unsigned char lo = u[0] == 0xe0 ? 0xa0 : u[0] == 0xf0 ? 0x90 : 0x80;
+	unsigned char hi = u[0] == 0xed ? 0x9f : u[0] == 0xf4 ? 0x8f : 0xbf;
+
+	if (n < 2)
+		return n;
+	if (u[1] < lo || u[1] > hi)
+		return 0;
+	for (size_t i = 2; i < n; i++)
+		if (u[i] < 0x80 || u[i] > 0xbf)
+			return 0;
+	return n;
+}
+
 void errfmt_print(FILE *f, const char *prefix, const char *msg)
 {
 	char line[STEER_ERR_LEN * 8];

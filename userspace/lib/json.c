@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: GPL-2.0 OR BSD-2-Clause
 #include <math.h>
 #include <stdlib.h>
+#include "errfmt.h"
 #include "json.h"
 
 void json_init(struct json *j, FILE *out)
@@ -28,15 +29,19 @@ static void newline(struct json *j, int depth)
 static void put_escaped(FILE *f, const char *s)
 {
 	fputc('"', f);
-	for (; *s; s++) {
+	while (*s) {
 		unsigned char c = (unsigned char)*s;
+		size_t n = errfmt_utf8_len(s);
 
 		if (c == '"' || c == '\\')
 			fprintf(f, "\\%c", c);
 		else if (c < 0x20)
 			fprintf(f, "\\u%04x", c);
+		else if (!n)
+			fprintf(f, "\\\\x%02x", c);	/* JSON is UTF-8: the byte as text */
 		else
-			fputc(c, f);
+			fwrite(s, 1, n, f);
+		s += n ? n : 1;
 	}
 	fputc('"', f);
 }

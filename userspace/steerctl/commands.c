@@ -5,9 +5,11 @@
  * the same way, then the verb's option table; `steerctl help` and
  * `steerctl OBJECT help` from the same tables.
  */
+#include <limits.h>
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <bpf/bpf.h>
 #include "ctl.h"
 #include "errfmt.h"
@@ -34,6 +36,15 @@ int ctl_error(struct ctl *c, const char *fmt, ...)
 int ctl_open_maps(struct ctl *c)
 {
 	return steer_maps_open(&c->paths, &c->maps, c->err);
+}
+
+ino_t ctl_pin_inode(const struct ctl *c, enum steer_map_id map)
+{
+	char path[PATH_MAX + 16];
+	struct stat st;
+
+	snprintf(path, sizeof(path), "%s/maps/%s", c->paths.dir, steer_map_names[map]);
+	return stat(path, &st) ? 0 : st.st_ino;
 }
 
 int ctl_with_json(struct ctl *c, void (*print)(struct ctl *c, struct json *j))

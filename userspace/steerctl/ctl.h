@@ -5,6 +5,7 @@
 #define STEERCTL_CTL_H
 
 #include <stdbool.h>
+#include <sys/types.h>
 #include "json.h"
 #include "loader.h"
 #include "options.h"
@@ -34,6 +35,9 @@ void ctl_done(struct ctl *c);
 
 int ctl_error(struct ctl *c, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 int ctl_open_maps(struct ctl *c);
+/* the inode of MAP's pin, 0 when there is none: another after an unload
+ * and a load, so a long-running command knows its maps went away */
+ino_t ctl_pin_inode(const struct ctl *c, enum steer_map_id map);
 /* open the maps, then print as text or, with -j, as one JSON object */
 int ctl_with_json(struct ctl *c, void (*print)(struct ctl *c, struct json *j));
 /* The whole array map in one read (one batch syscall where the kernel can),

@@ -18,10 +18,12 @@
 #include <time.h>
 #include <unistd.h>
 #include <sys/mman.h>
+#include <sys/stat.h>
 #include <bpf/bpf.h>
 #include <bpf/libbpf.h>
 #include "ctl.h"
 #include "defaults.h"
+#include "errfmt.h"
 #include "netaddr.h"
 #include "state.h"
 
@@ -88,6 +90,9 @@ struct monitor {
 	struct ring_buffer *rb;
 	int ring_fd;
 	int slot;		/* -1: none taken */
+	uint64_t lease;		/* the deadline we last wrote to our slot */
+	uint32_t rate;		/* --rate, for a slot taken again */
+	ino_t pins;		/* the pin of monitor_ctl we mapped: another after a reload */
 	uint64_t count, printed;
 	uint64_t base_emitted, base_dropped, dropped_told;
 	int64_t mono_to_real_ns;
@@ -230,9 +235,16 @@ static void format_time(const struct monitor *m, uint64_t mono_ns, bool iso, cha
 	snprintf(buf + n, len - n, iso ? ".%06ldZ" : ".%06ld", us);
 }
 
-static const char *or_dash(const char *s)
+#define ESC_NAME_LEN	(STEER_NAME_LEN * 4 + 1)	/* every byte as \xNN */
+
+/* a name for a text line: "-" for none, escaped (a name from the map may
+ * hold a newline or an ESC sequence; top shows it the same way) */
+static const char *text_name(const char *s, char buf[ESC_NAME_LEN])
 {
-	return s ? s : "-";
+	if (!s)
+		return "-";
+	errfmt_escape(buf, ESC_NAME_LEN, s);
+	return buf;
 }
 
 static void json_name(struct json *j, const char *key, const char *name)
@@ -273,17 +285,19 @@ static void print_text(const struct monitor *m, const struct steer_monitor_event
 		       const char *when, const char *client, const char *svc_addr)
 {
 	uint32_t pool = final_pool(m, e);
+	char sb[ESC_NAME_LEN], pb[ESC_NAME_LEN], wb[ESC_NAME_LEN], fb[ESC_NAME_LEN];
 
 	printf("%s %s -> %s %s pool=%s worker=%s cause=%s", when, client,
-	       or_dash(service_of(m, e->service_id)), svc_addr, or_dash(pool_of(m, pool)),
-	       e->cause == STEER_MON_REFUSED ? "-" : or_dash(worker_of(m, e->worker)),
+	       text_name(service_of(m, e->service_id), sb), svc_addr,
+	       text_name(pool_of(m, pool), pb),
+	       text_name(e->cause == STEER_MON_REFUSED ? NULL : worker_of(m, e->worker), wb),
 	       e->cause < STEER_MON_CAUSE_COUNT ? filter_names[cause_name[e->cause]] : "unknown");
 	if (e->cause == STEER_MON_REFUSED && e->refusal < STEER_REFUSE_COUNT)
 		printf(" refusal=%s", steer_refusal_names[e->refusal]);
 	if (e->why < STEER_WHY_COUNT && why_name[e->why] >= 0)
 		printf(" why=%s", filter_names[why_name[e->why]]);
 	if (e->first_pool != pool)
-		printf(" first=%s", or_dash(pool_of(m, e->first_pool)));
+		printf(" first=%s", text_name(pool_of(m, e->first_pool), fb));
 	if (e->hops)
 		printf(" hops=%u", e->hops);
 	putchar('\n');
@@ -339,12 +353,25 @@ static void publish_deadline(struct steer_monitor_ctl *ctl)
 							   __ATOMIC_SEQ_CST, __ATOMIC_RELAXED));
 }
 
-static void renew_lease(struct monitor *m)
+static uint64_t lease_end(void)
 {
-	uint64_t d = clock_ns(CLOCK_MONOTONIC) + STEER_MONITOR_LEASE_S * 1000000000ull;
+	return clock_ns(CLOCK_MONOTONIC) + STEER_MONITOR_LEASE_S * 1000000000ull;
+}
 
-	__atomic_store_n(&m->ctl->slot[m->slot].deadline_ns, d, __ATOMIC_SEQ_CST);
+/* Our lease again, if the slot is still ours: a compare and swap from the
+ * deadline we wrote. Stopped (^Z, SIGSTOP) past the lease, another monitor
+ * may have taken the slot and put its ring there (or freed it since):
+ * false, and the slot is left to it. */
+static bool renew_lease(struct monitor *m)
+{
+	uint64_t want = lease_end(), old = m->lease;
+
+	if (!__atomic_compare_exchange_n(&m->ctl->slot[m->slot].deadline_ns, &old, want, false,
+					 __ATOMIC_SEQ_CST, __ATOMIC_SEQ_CST))
+		return false;
+	m->lease = want;
 	publish_deadline(m->ctl);
+	return true;
 }
 
 /* Our slot's emitted and dropped counts, summed over the CPUs. */
@@ -385,8 +412,11 @@ static void report_drops(struct monitor *m, bool final)
 	m->dropped_told = dropped;
 }
 
-/* A free slot (no lease running), under the writers' lock: two monitors
- * starting at once do not take the same one. */
+static void free_slot(struct monitor *m);
+
+/* A free slot (no lease running), taken with a compare and swap of its
+ * deadline: two monitors starting at once, or one that was stopped past
+ * its lease and goes on, do not take the same one. */
 static int take_slot(struct monitor *m, uint32_t rate)
 {
 	uint64_t now = clock_ns(CLOCK_MONOTONIC);
@@ -394,20 +424,27 @@ static int take_slot(struct monitor *m, uint32_t rate)
 	uint32_t key;
 
 	for (int i = 0; i < STEER_MONITOR_SLOTS; i++) {
-		if (m->ctl->slot[i].deadline_ns > now)
+		uint64_t old = __atomic_load_n(&m->ctl->slot[i].deadline_ns, __ATOMIC_SEQ_CST);
+		uint64_t want = lease_end();
+
+		if (old > now || !__atomic_compare_exchange_n(&m->ctl->slot[i].deadline_ns, &old,
+							       want, false, __ATOMIC_SEQ_CST,
+							       __ATOMIC_SEQ_CST))
 			continue;
 		m->slot = i;
+		m->lease = want;
 		key = (uint32_t)i;
 		m->ctl->slot[i].rate = rate;
 		m->ctl->slot[i].burst = rate;
+		slot_counts(m, &m->base_emitted, &m->base_dropped);
+		m->dropped_told = 0;
 		if (bpf_map_update_elem(c->maps.fd[MAP_MONITOR_RINGS], &key, &m->ring_fd, BPF_ANY)) {
-			m->slot = -1;
 			snprintf(c->err, sizeof(c->err), "cannot install the monitor's ring: %s",
 				 strerror(errno));
+			free_slot(m);
 			return STEER_ESYS;
 		}
-		slot_counts(m, &m->base_emitted, &m->base_dropped);
-		renew_lease(m);
+		publish_deadline(m->ctl);
 		return STEER_OK;
 	}
 	snprintf(c->err, sizeof(c->err), "%d monitors are running already (at most %d at once)",
@@ -419,23 +456,39 @@ static int take_slot(struct monitor *m, uint32_t rate)
  * with our fd); the global deadline drops to the others' latest. */
 static void free_slot(struct monitor *m)
 {
+	uint64_t mine = m->lease;
 	uint32_t key;
 
 	if (m->slot < 0)
 		return;
 	key = (uint32_t)m->slot;
-	__atomic_store_n(&m->ctl->slot[m->slot].deadline_ns, 0, __ATOMIC_SEQ_CST);
-	publish_deadline(m->ctl);
-	bpf_map_delete_elem(m->c->maps.fd[MAP_MONITOR_RINGS], &key);
+	/* only a slot still ours: another monitor may hold it now */
+	if (__atomic_load_n(&m->ctl->slot[m->slot].deadline_ns, __ATOMIC_SEQ_CST) == mine) {
+		bpf_map_delete_elem(m->c->maps.fd[MAP_MONITOR_RINGS], &key);
+		__atomic_compare_exchange_n(&m->ctl->slot[m->slot].deadline_ns, &mine, 0, false,
+					    __ATOMIC_SEQ_CST, __ATOMIC_SEQ_CST);
+		publish_deadline(m->ctl);
+	}
 	m->slot = -1;
 }
 
+/* A name in the map holds any bytes (bpftool writes them): cut each at
+ * its last byte so that it ends within its field. */
+#define TERMINATE_NAMES(arr, n)						\
+	do {								\
+		for (uint32_t i_ = 0; (arr) && i_ < (n); i_++)		\
+			(arr)[i_].name[STEER_NAME_LEN - 1] = '\0';	\
+	} while (0)
+
 static void read_names(struct monitor *m)
 {
-	void *s = state_read_all(&m->c->maps, MAP_SERVICES);
-	void *p = state_read_all(&m->c->maps, MAP_POOLS);
-	void *w = state_read_all(&m->c->maps, MAP_WORKERS);
+	struct steer_service *s = state_read_all(&m->c->maps, MAP_SERVICES);
+	struct steer_pool *p = state_read_all(&m->c->maps, MAP_POOLS);
+	struct steer_worker *w = state_read_all(&m->c->maps, MAP_WORKERS);
 
+	TERMINATE_NAMES(s, STEER_MAX_SERVICES);
+	TERMINATE_NAMES(p, STEER_MAX_POOLS);
+	TERMINATE_NAMES(w, STEER_MAX_WORKERS);
 	/* keep the last good copy when a read fails */
 	if (s) {
 		free(m->services);
@@ -526,6 +579,8 @@ static int start(struct monitor *m, const struct optval *v)
 	}
 	if ((ret = take_slot(m, (uint32_t)v[MO_RATE].u)))
 		return ret;
+	m->rate = (uint32_t)v[MO_RATE].u;
+	m->pins = ctl_pin_inode(c, MAP_MONITOR_CTL);
 	/* we only read from here on: writers must not wait for us */
 	steer_maps_unlock(&c->maps);
 	read_names(m);
@@ -566,20 +621,44 @@ static void sync_clocks(struct monitor *m)
 	m->mono_to_real_ns = (int64_t)(clock_ns(CLOCK_REALTIME) - clock_ns(CLOCK_MONOTONIC));
 }
 
+/* Stopped past our lease, the slot went to another monitor: a free one
+ * again, or the end (all taken). Records written meanwhile are lost. */
+static int retake_slot(struct monitor *m)
+{
+	int lost = m->slot, ret;
+
+	m->slot = -1;
+	if ((ret = take_slot(m, m->rate)))
+		return ret;
+	fprintf(stderr, "steerctl monitor: slot %d went to another monitor while this one was "
+		"stopped; now slot %d of %d (records in between are missing)\n", lost + 1,
+		m->slot + 1, STEER_MONITOR_SLOTS);
+	return STEER_OK;
+}
+
+/* Still the maps we took a slot in? After an unload and a load they are
+ * others, which we would renew a lease in for no one. */
+static int still_loaded(struct monitor *m)
+{
+	if (steer_is_loaded(&m->c->paths) && ctl_pin_inode(m->c, MAP_MONITOR_CTL) == m->pins)
+		return STEER_OK;
+	snprintf(m->c->err, sizeof(m->c->err), "steer was unloaded");
+	return STEER_ESYS;
+}
+
 static int run_loop(struct monitor *m)
 {
 	uint64_t next = 0;
-	int n;
+	int n, ret;
 
 	while (!stop_signal) {
 		uint64_t now = clock_ns(CLOCK_MONOTONIC);
 
 		if (now >= next) {
-			if (!steer_is_loaded(&m->c->paths)) {
-				snprintf(m->c->err, sizeof(m->c->err), "steer was unloaded");
-				return STEER_ESYS;
-			}
-			renew_lease(m);
+			if ((ret = still_loaded(m)))
+				return ret;
+			if (!renew_lease(m) && (ret = retake_slot(m)))
+				return ret;
 			read_names(m);
 			sync_clocks(m);
 			report_drops(m, false);

@@ -115,16 +115,6 @@ static int frame_read(struct ctl *c, struct frame *f)
 
 /* ---- the maps, reopened when steer is loaded again ---------------------- */
 
-/* the inode of one pin: another after an unload and a load */
-static ino_t pin_inode(const struct ctl *c)
-{
-	char path[PATH_MAX + 16];
-	struct stat st;
-
-	snprintf(path, sizeof(path), "%s/maps/%s", c->paths.dir, steer_map_names[MAP_WORKERS]);
-	return stat(path, &st) ? 0 : st.st_ino;
-}
-
 /* open the maps and let go of the writers' lock: top only reads */
 static int maps_open(struct ctl *c, ino_t *ino)
 {
@@ -133,7 +123,7 @@ static int maps_open(struct ctl *c, ino_t *ino)
 	if ((ret = ctl_open_maps(c)))
 		return ret;
 	steer_maps_unlock(&c->maps);
-	*ino = pin_inode(c);
+	*ino = ctl_pin_inode(c, MAP_WORKERS);
 	return STEER_OK;
 }
 
@@ -141,7 +131,7 @@ static int maps_open(struct ctl *c, ino_t *ino)
  * loaded, or its new pins cannot be opened yet (tried again next time). */
 static int frame_take(struct ctl *c, struct frame *f, ino_t *ino)
 {
-	ino_t now = pin_inode(c);
+	ino_t now = ctl_pin_inode(c, MAP_WORKERS);
 
 	if (now && now != *ino) {
 		steer_maps_close(&c->maps);
@@ -417,16 +407,16 @@ static void term_leave(struct term *t)
 
 /* One frame's lines to the screen: from the top left, each cut at the width
  * and cleared to its end, no more lines than rows, the rest cleared. Off a
- * terminal, the lines as they are and a blank line after. */
-static void present(const struct term *t, char *text)
+ * terminal, the lines as they are and a blank line after. False once the
+ * output is gone (a closed pipe when SIGPIPE is ignored, a hung-up tty). */
+static bool present(const struct term *t, char *text)
 {
 	int row = 0;
 
 	if (!t->tty) {
 		fputs(text, stdout);
 		fputc('\n', stdout);
-		fflush(stdout);
-		return;
+		return !fflush(stdout) && !ferror(stdout);
 	}
 	fputs(CSI "H", stdout);
 	for (char *line = text; *line && row < t->rows; row++) {
@@ -438,22 +428,24 @@ static void present(const struct term *t, char *text)
 		line += len + (line[len] == '\n');
 	}
 	fputs(CSI "J", stdout);
-	fflush(stdout);
+	return !fflush(stdout) && !ferror(stdout);
 }
 
+/* STEER_OK, or -1 when no one reads the output any more: the end, as for q */
 static int draw(const struct term *t, struct view *v)
 {
 	char *text = NULL;
 	size_t len = 0;
+	bool gone;
 
 	if (!(v->out = open_memstream(&text, &len)))
 		return STEER_ESYS;
 	print_frame(v);
 	fclose(v->out);
 	v->out = NULL;
-	present(t, text);
+	gone = !present(t, text);
 	free(text);
-	return STEER_OK;
+	return gone ? -1 : STEER_OK;
 }
 
 /* ---- the loop ------------------------------------------------------------- */
@@ -572,8 +564,11 @@ static int run_loop(struct ctl *c, struct term *t, struct view *v, uint32_t iter
 			next = frames[cur].t + v->delay;
 			done++;
 		}
-		if (v->cur && (ev == EV_REFRESH || ev == EV_REDRAW) && (ret = draw(t, v)))
+		if (v->cur && (ev == EV_REFRESH || ev == EV_REDRAW) && (ret = draw(t, v))) {
+			if (ret < 0)
+				ret = STEER_OK;	/* the reader went away: done */
 			break;
+		}
 		if (iterations && done >= iterations)
 			break;
 		ev = wait_event(sfd, t, v, next);

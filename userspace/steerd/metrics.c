@@ -14,6 +14,7 @@
 #include <time.h>
 #include <microhttpd.h>
 #include <bpf/bpf.h>
+#include "errfmt.h"
 #include "json.h"
 #include "metrics.h"
 #include "netaddr.h"
@@ -80,18 +81,28 @@ static void puts_(struct metrics_buf *b, const char *s)
 	put(b, s, strlen(s));
 }
 
-/* HELP text escapes \ and newline; label values also ". */
+/* HELP text escapes \ and newline; label values also ". The format is
+ * UTF-8 (Prometheus refuses the whole page for one bad label value): a
+ * byte that is not is written as the text \xNN. */
 static void put_escaped(struct metrics_buf *b, const char *s, bool quote)
 {
-	for (const char *p = s; *p; p++) {
-		if (*p == '\\')
+	char hex[8];
+
+	while (*s) {
+		size_t n = errfmt_utf8_len(s);
+
+		if (*s == '\\')
 			puts_(b, "\\\\");
-		else if (*p == '\n')
+		else if (*s == '\n')
 			puts_(b, "\\n");
-		else if (*p == '"' && quote)
+		else if (*s == '"' && quote)
 			puts_(b, "\\\"");
-		else
-			put(b, p, 1);
+		else if (!n) {
+			snprintf(hex, sizeof(hex), "\\\\x%02x", (unsigned char)*s);
+			puts_(b, hex);
+		} else
+			put(b, s, n);
+		s += n ? n : 1;
 	}
 }
 
