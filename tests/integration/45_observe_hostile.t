@@ -144,8 +144,9 @@ if kill -0 ${MPID[r]} 2> /dev/null; then
 else
 	wait ${MPID[r]}
 	rc=$?
-	is "$rc $(grep -c 'unloaded' "$STEER_TMP/r.err")" "1 1" \
-		"or it ended: exit 1, steer was unloaded ($(tail -n 1 "$STEER_TMP/r.err"))"
+	# under -j the error is the stream's last line, {"error": ...} on stdout
+	is "$rc $(tail -n 1 "$STEER_TMP/r.out" | jq -r .error)" "1 steer was unloaded" \
+		"or it ended: exit 1, steer was unloaded ($(tail -n 1 "$STEER_TMP/r.out"))"
 fi
 
 done_testing
