@@ -415,6 +415,7 @@ restart_steerd() { steerd_spawn "$@"; }
 steerd_spawn() {
 	local before
 	before=$(grep -c "running:" "$STEER_TMP/steerd.log" 2> /dev/null)
+	: >> "$STEER_TMP/steerd.log"	# there before the first look, not when the child opens it
 	"$STEERD" -c "$1" --cgroup "$STEER_TEST_CGROUP" 2>> "$STEER_TMP/steerd.log" &
 	STEERD_PID=$!
 	disown "$STEERD_PID"
