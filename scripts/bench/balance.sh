@@ -11,6 +11,12 @@
 #   steer-lc      steer least-conn (an exact scan at <= 16 workers; steer
 #                 switches to two random choices above 16 by itself, so
 #                 "two choices" is not a separate setting here)
+#   steer-lobby   steer least-conn with a lobby (issue 10): every agent
+#                 `--slots 1` in steer and `--lobby-fd 3` (one lobby socket
+#                 made by lobby_launch.py); a connection that finds every
+#                 worker busy waits in the lobby for the first one to free.
+#                 Skipped, with a line saying so, by a steerctl without
+#                 `pool lobby`
 #   haproxy       HAProxy mode tcp, balance leastconn
 #   central       one listening socket shared by all workers (agent
 #                 --procs): a single FIFO queue, the best any dispatcher
@@ -18,7 +24,7 @@
 # steer-lc and haproxy, the two exact balancers whose results are close,
 # run a second time at the end of each cell, in the reverse order (not in
 # --quick). jsqsim replays the same trace for ideal JSQ (and rr, random,
-# central).
+# central, and jiq: join-idle-queue, the bound of steer-lobby).
 # Outstanding connections per worker are sampled every 0.2 s with
 # `steerctl -j worker list`; for reuseport and haproxy steer is loaded only
 # to count (the workers are in a pool no service uses). The one shared
@@ -43,7 +49,9 @@ if [ "${2:-}" = --quick ]; then
 fi
 SEED=${BALANCE_SEED:-1}
 MEAN_MS=5.95
-BALANCERS=(reuseport steer-rr steer-random steer-lc haproxy central)
+BALANCERS=(reuseport steer-rr steer-random steer-lc steer-lobby haproxy central)
+LOBBY=yes
+lobby_supported || LOBBY=
 mkdir -p "$OUT/balance"
 : > "$OUT/balance.tsv"
 : > "$OUT/jsq.tsv"
@@ -71,6 +79,11 @@ setup() {	# balancer workers -> TARGET, SAMPLE (yes/no)
 			"$STEERCTL" worker add p "w$i" --pid "$pid" --fd "$fd" >/dev/null
 		done
 		TARGET=127.0.0.1:8080 ;;
+	steer-lobby)
+		lobby_agents "$n" 9101 - --mode fcfs
+		steer_up least-conn service
+		steer_add_lobby "$n" 9101 1
+		TARGET=$VIP:$VIP_PORT ;;
 	steer-*)
 		start_agents "$n" 9101 --mode fcfs
 		case $b in
@@ -128,6 +141,10 @@ for n in $WORKERS; do
 		second=()
 		for k in $(seq 0 $((nb - 1))); do
 			b=${BALANCERS[$(((k + cell) % nb))]}
+			if [ "$b" = steer-lobby ] && [ -z "$LOBBY" ]; then
+				lobby_skip "B $n workers load $load"
+				continue
+			fi
 			run_one "$b" "$n" 1
 			# the two exact balancers run again, in the reverse order
 			case $b in steer-lc|haproxy) second=("$b" "${second[@]}") ;; esac

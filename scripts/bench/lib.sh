@@ -26,6 +26,9 @@ STEERCTL=${STEERCTL:-$TOP/build/steerctl}
 AGENT=$TOP/build/agent
 LOADGEN=$TOP/build/loadgen
 JSQSIM=$TOP/build/jsqsim
+LOBBY_LAUNCH=$TOP/scripts/examples/lobby_launch.py
+# a pool's lobby (steer-lobby): one listening socket all its agents share
+LOBBY_ADDR=127.0.0.1:9100
 LISTENERS=$TOP/build/listeners
 SCLIENT=$TOP/tests/tools/sclient
 SWORKER=$TOP/tests/tools/sworker
@@ -146,6 +149,52 @@ start_agents() {
 		AGENT_PIDS+=("$LAST_PID")
 	done
 	for i in $(seq "$n"); do wait_ready "$BENCH_TMP/agent$i.out"; done
+}
+
+# lobby_agents N FIRST_PORT SLOTS AGENT_ARGS...: the lobby socket made once
+# at $LOBBY_ADDR by lobby_launch.py, which starts agents w1..wN on 127.0.0.1:
+# FIRST_PORT.. with it inherited as fd 3 (--lobby-fd 3); SLOTS: "-", or a
+# comma list giving agent i `--slots` field i. AGENT_PIDS = the launcher
+# (SIGTERM to it stops them all), LOBBY_PID = the process holding the lobby
+# as fd 3, for `steerctl pool lobby p --pid $LOBBY_PID --fd 3`
+lobby_agents() {
+	local n=$1 port=$2 slots=$3 i cmd=() ready=0 s
+	shift 3
+	for i in $(seq "$n"); do
+		cmd+=(-- "$AGENT" --listen "127.0.0.1:$((port + i - 1))" --name "w$i" --lobby-fd 3 "$@")
+		s=$(cut -d, -f"$i" <<< "$slots")
+		[ "$slots" = - ] || cmd+=(--slots "$s")
+	done
+	start_srv lobby "$LOBBY_LAUNCH" --lobby "$LOBBY_ADDR" --fd 3 "${cmd[@]}"
+	AGENT_PIDS=("$LAST_PID")
+	for i in $(seq 100); do
+		ready=$(grep -c '^ready' "$BENCH_TMP/lobby.out" 2>/dev/null || true)
+		[ "${ready:-0}" -ge $((n + 1)) ] && break
+		sleep 0.05
+	done
+	[ "${ready:-0}" -ge $((n + 1)) ] || bench_die "lobby agents not ready: $(cat "$BENCH_TMP/lobby.err")"
+	LOBBY_PID=$(awk '$1 == "lobby" { print $2; exit }' "$BENCH_TMP/lobby.out")
+}
+
+# lobby_supported: steerctl has `pool lobby` (issue 10's kernel side); the
+# scripts skip steer-lobby, with a line saying so, where it has not
+lobby_supported() { "$STEERCTL" pool help 2>&1 | grep -q 'steerctl pool lobby '; }
+lobby_skip() { bench_log "$1: steer-lobby skipped: this steerctl has no 'pool lobby' (the lobby's kernel side is not built in)"; }
+
+# steer_add_lobby N FIRST_PORT SLOTS [WEIGHT...]: workers w1..wN by address
+# with --slots SLOTS (one number for all, or a comma list: field i for wi), and the
+# lobby of lobby_agents as pool p's lobby
+steer_add_lobby() {
+	local n=$1 port=$2 slots=$3 i w s
+	shift 3
+	for i in $(seq "$n"); do
+		w=${1:-100}
+		[ $# -gt 0 ] && shift
+		s=$(cut -d, -f"$i" <<< "$slots")
+		"$STEERCTL" worker add p "w$i" --addr "127.0.0.1:$((port + i - 1))" --weight "$w" \
+			--slots "$s" >/dev/null
+	done
+	"$STEERCTL" pool lobby p --pid "$LOBBY_PID" --fd 3 >/dev/null
 }
 
 # listener_fds IP:PORT: "PID FD" of every process listening there
@@ -273,8 +322,8 @@ overhead_summary() {
 				RR[c] = RR[c] " " rate[i] / (dr / k); CR[c] = CR[c] " " cpu[i] / (dc / k); GR[c] = GR[c] " " cg[i] / (dg / k)
 			}
 		}
-		split("direct reuseport steer-rr steer-lc haproxy nginx", want, " ")
-		for (w = 1; w <= 6; w++) {
+		nw = split("direct reuseport steer-rr steer-lc steer-lobby haproxy nginx", want, " ")
+		for (w = 1; w <= nw; w++) {
 			c = want[w]; if (!(c in n)) continue
 			printf "%s\t%d\t%.0f\t%s\t%.1f\t%s\t%.1f\t%s\t%d\t%s\t%s\n", c, n[c], median(R[c]),
 				RR[c] == "" ? "-" : sprintf("%.3f", median(RR[c])), median(C[c]),

@@ -6,6 +6,9 @@
 #   reuseport    an SO_REUSEPORT group (4 agents --reuseport on one port)
 #   steer-rr     steer, round-robin     (4 agents on their own ports)
 #   steer-lc     steer, least-conn
+#   steer-lobby  steer, least-conn with a lobby (4 agents --slots 64 on one
+#                lobby socket, steer --slots 64): the decision's cost with a
+#                lobby pool (skipped by a steerctl without `pool lobby`)
 #   haproxy      HAProxy `mode tcp`, `balance leastconn`
 #   nginx        nginx `stream`, `least_conn`
 # REPS repetitions; every configuration runs between two runs of direct
@@ -27,6 +30,8 @@ OUT=$1
 REPS=4 DUR=3 WARM=1 CONNS=${OVERHEAD_CONNS:-32}
 [ "${2:-}" = --quick ] && REPS=1 DUR=1 WARM=1
 OTHERS=(reuseport steer-rr steer-lc haproxy nginx)
+PS_SLOTS=64	# the agents' --slots in steer-lobby, told to steer too
+if lobby_supported; then OTHERS=(reuseport steer-rr steer-lc steer-lobby haproxy nginx); else lobby_skip A; fi
 
 setup() {	# config -> TARGET
 	case $1 in
@@ -47,6 +52,11 @@ setup() {	# config -> TARGET
 		start_agents 4 9101 --mode ps
 		if [ "$1" = steer-rr ]; then steer_up round-robin service; else steer_up least-conn service; fi
 		steer_add_agents 4 9101
+		TARGET=$VIP:$VIP_PORT ;;
+	steer-lobby)
+		lobby_agents 4 9101 "$PS_SLOTS" --mode ps
+		steer_up least-conn service
+		steer_add_lobby 4 9101 "$PS_SLOTS"
 		TARGET=$VIP:$VIP_PORT ;;
 	haproxy)
 		start_agents 4 9101 --mode ps

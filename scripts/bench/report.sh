@@ -78,7 +78,10 @@ ms() { awk -v u="$1" 'BEGIN { if (u == "-" || u == "") print "-"; else if (u >= 
 
 B_CELLS=
 have balance.tsv && B_CELLS=$(awk -F'\t' '!s[$1 " " $2]++ { print $1 "/" $2 }' "$R/balance.tsv")
-B_BALANCERS="reuseport steer-rr steer-random steer-lc haproxy central"
+B_BALANCERS="reuseport steer-rr steer-random steer-lc steer-lobby haproxy central"
+# the lobby's rows are there (issue 10's kernel side was built in)
+HAVE_LOBBY=
+have balance.tsv && awk -F'\t' '$3 == "steer-lobby" { f = 1 } END { exit !f }' "$R/balance.tsv" && HAVE_LOBBY=1
 
 # ---- plots -----------------------------------------------------------------------
 # gp_bars SIZE OUT TITLE: the gnuplot lines every bar chart here starts with
@@ -108,8 +111,8 @@ plot_b() {
 	for n in $(awk -F'\t' '!s[$1]++ { print $1 }' "$R/balance.tsv"); do
 		awk -F'\t' -v n="$n" '$1 == n { v[$2, $3] = $7; if (!($2 in L)) { L[$2] = 1; loads[++k] = $2 } }
 			END { for (i = 1; i <= k; i++) { l = loads[i]; printf "%s", l
-				split("reuseport steer-rr steer-random steer-lc haproxy central", b, " ")
-				for (j = 1; j <= 6; j++) printf " %s", ((l, b[j]) in v) ? v[l, b[j]] / 1000 : "NaN"
+				nb = split("reuseport steer-rr steer-random steer-lc steer-lobby haproxy central", b, " ")
+				for (j = 1; j <= nb; j++) printf " %s", ((l, b[j]) in v) ? v[l, b[j]] / 1000 : "NaN"
 				printf "\n" } }' "$R/balance.tsv" > "$R/plot/b_$n.dat"
 		awk -F'\t' -v n="$n" '$1 == n && $3 == "jsq" { print $2, $5 / 1000 }' "$R/jsq.tsv" > "$R/plot/b_${n}_jsq.dat"
 		files+=("$n")
@@ -131,8 +134,9 @@ plot_b() {
 			echo "  \"\" using 1:3 with linespoints title \"steer round-robin\", \\"
 			echo "  \"\" using 1:4 with linespoints title \"steer random\", \\"
 			echo "  \"\" using 1:5 with linespoints lw 3 title \"steer least-conn\", \\"
-			echo "  \"\" using 1:6 with linespoints title \"HAProxy leastconn\", \\"
-			echo "  \"\" using 1:7 with linespoints title \"one shared listener\", \\"
+			echo "  \"\" using 1:6 with linespoints lw 3 title \"steer lobby\", \\"
+			echo "  \"\" using 1:7 with linespoints title \"HAProxy leastconn\", \\"
+			echo "  \"\" using 1:8 with linespoints title \"one shared listener\", \\"
 			echo "  \"$R/plot/b_${n}_jsq.dat\" using 1:2 with linespoints dt 2 lc black title \"JSQ (simulated)\""
 		done
 		echo "unset multiplot"
@@ -290,7 +294,8 @@ if have a_summary.tsv; then
 	echo
 	echo "| | rate / direct (median) | range over the runs | CPU per connection / direct |"
 	echo "|---|---|---|---|"
-	for c in reuseport steer-rr steer-lc haproxy nginx; do
+	for c in reuseport steer-rr steer-lc steer-lobby haproxy nginx; do
+		[ "$(aval $c 4)" = - ] && [ "$c" = steer-lobby ] && continue
 		echo "| $c | $(aval $c 4) | $(aval $c 10) – $(aval $c 11) | $(aval $c 6) |"
 	done
 	echo
@@ -310,6 +315,20 @@ if [ -n "$B_CELLS" ]; then
 	fi
 	echo
 fi
+if [ -n "$HAVE_LOBBY" ]; then
+	echo "**The lobby** (steer least-conn with a lobby: a connection that finds every worker busy waits"
+	echo "in one shared queue; short-request p99 as a ratio of the shared listener's and of steer least-conn's,"
+	echo "long-request p99 of steer least-conn's; simulated join-idle-queue, the bound):"
+	echo
+	echo "| workers | load | steer-lobby p99 (ms) | ÷ shared listener | ÷ steer least-conn | long p99 ÷ steer least-conn | simulated JIQ p99 (ms) |"
+	echo "|---|---|---|---|---|---|---|"
+	for cell in $B_CELLS; do
+		n=${cell%/*} l=${cell#*/}
+		lb=$(b_val "$n" "$l" steer-lobby 7)
+		echo "| $n | $l | $(ms "$lb") | $(ratio "$lb" "$(b_val "$n" "$l" central 7)") | $(ratio "$lb" "$(b_val "$n" "$l" steer-lc 7)") | $(ratio "$(b_val "$n" "$l" steer-lobby 10)" "$(b_val "$n" "$l" steer-lc 10)") | $(ms "$(sim_val "$n" "$l" jiq 5)") |"
+	done
+	echo
+fi
 
 # ---- targets
 echo "## Targets"
@@ -320,6 +339,24 @@ if have a_summary.tsv; then
 	for c in steer-lc steer-rr; do
 		v=$(aval $c 4)
 		echo "| A: $c rate / direct ≥ 0.97 | $v | $(verdict "$v" ">=" 0.97) |"
+	done
+fi
+if have a_summary.tsv && [ "$(aval steer-lobby 4)" != - ]; then
+	v=$(ratio "$(aval steer-lobby 4)" "$(aval steer-lc 4)")
+	echo "| A: steer-lobby rate ≥ 0.97 × steer-lc's (ratios to direct) | $v | $(verdict "$v" ">=" 0.97) |"
+fi
+if [ -n "$HAVE_LOBBY" ]; then
+	for cell in $B_CELLS; do
+		n=${cell%/*} l=${cell#*/}
+		lb=$(b_val "$n" "$l" steer-lobby 7)
+		v=$(ratio "$lb" "$(b_val "$n" "$l" central 7)")
+		echo "| B $n workers, load $l: steer-lobby short p99 ≤ 1.15 × shared listener | $v | $(verdict "$v" "<=" 1.15) |"
+		if [ "$l" = 0.85 ]; then
+			v=$(ratio "$lb" "$(b_val "$n" "$l" steer-lc 7)")
+			echo "| B $n workers, load $l: steer-lobby short p99 ≤ 0.7 × steer-lc | $v | $(verdict "$v" "<=" 0.7) |"
+		fi
+		v=$(ratio "$(b_val "$n" "$l" steer-lobby 10)" "$(b_val "$n" "$l" steer-lc 10)")
+		echo "| B $n workers, load $l: steer-lobby long p99 ≤ 1.05 × steer-lc | $v | $(verdict "$v" "<=" 1.05) |"
 	done
 fi
 if have cost.txt; then
@@ -470,7 +507,8 @@ if have a_summary.tsv; then
 	echo
 	echo "- direct: one listening socket shared by 4 worker processes (\`agent --procs 4\`, EPOLLEXCLUSIVE)."
 	echo "- reuseport: 4 agents with SO_REUSEPORT on one port. steer-rr / steer-lc: 4 agents on their"
-	echo "  own ports behind steer. haproxy / nginx: the same 4 agents behind the proxy (two TCP"
+	echo "  own ports behind steer. steer-lobby: the same with a lobby (\`--slots 64\` in steer and in"
+	echo "  the agents, one lobby socket they all accept from). haproxy / nginx: the same 4 agents behind the proxy (two TCP"
 	echo "  connections per request, and the proxy's CPU)."
 	echo
 	echo "![A overhead](a_overhead.png)"
@@ -510,7 +548,10 @@ if [ -n "$B_CELLS" ]; then
 	echo "(\"p99 ÷ steer-lc\" divides by the mean of steer-lc's runs). Latencies in ms. Peak outstanding: per worker, the highest of the"
 	echo "0.2 s samples (for SO_REUSEPORT and HAProxy steer is loaded only to count). Two random"
 	echo "choices: steer switches to it above 16 workers by itself, so it is not a separate setting at"
-	echo "4 and 8 workers."
+	echo "4 and 8 workers. steer-lobby: steer least-conn, every agent \`--slots 1\` in steer and on one"
+	echo "lobby socket (\`--lobby-fd 3\`, made once by scripts/examples/lobby_launch.py): a connection that"
+	echo "finds every worker busy waits in the lobby for the first worker to free. *jiq (simulated)*:"
+	echo "join-idle-queue on the same trace, the bound of a lobby (with one-at-a-time workers it equals central)."
 	for cell in $B_CELLS; do
 		n=${cell%/*} l=${cell#*/}
 		echo
@@ -527,7 +568,7 @@ if [ -n "$B_CELLS" ]; then
 				echo "| $label | $(ms "$(b_val "$n" "$l" "$b" 6 "$r")") | $(ms "$(b_val "$n" "$l" "$b" 7 "$r")") | $(ms "$(b_val "$n" "$l" "$b" 8 "$r")") | $(ms "$(b_val "$n" "$l" "$b" 10 "$r")") | $(ratio "$(b_val "$n" "$l" "$b" 7 "$r")" "$lc") | $(b_val_run "$n" "$l" "$b" 13 "$r") | $(b_val_run "$n" "$l" "$b" 14 "$r") | $(b_val "$n" "$l" "$b" 5 "$r") |"
 			done
 		done
-		for p in jsq rr random central; do
+		for p in jsq rr random central jiq; do
 			echo "| *$p (simulated)* | $(ms "$(sim_val "$n" "$l" $p 4)") | $(ms "$(sim_val "$n" "$l" $p 5)") | $(ms "$(sim_val "$n" "$l" $p 6)") | | $(ratio "$(sim_val "$n" "$l" $p 5)" "$lc") | | | |"
 		done
 	done
@@ -546,7 +587,8 @@ if have unequal.tsv; then
 	echo "## C. Unequal workers"
 	echo
 	echo "w1, w2: \`agent --mode ps --slots 1\`; w3, w4: \`--slots 8\`; steer least-conn; the part B mix at"
-	echo "70% of the 18 slots. \"weighted\": weights 100, 100, 800, 800 (from capacity); \"equal\": 100 each."
+	echo "70% of the 18 slots. \"weighted\": weights 100, 100, 800, 800 (from capacity); \"equal\": 100 each;"
+	echo "\"lobby\": weighted, with steer \`--slots\` 1, 1, 8, 8 and the four agents on one lobby socket."
 	echo
 	echo "| weights | short p50 | short p99 | short p99.9 | long p99 | share w1 / w2 / w3 / w4 | peak outstanding | errors |"
 	echo "|---|---|---|---|---|---|---|---|"

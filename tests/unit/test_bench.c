@@ -323,6 +323,16 @@ static void test_sim_jsq_ties(void **state)
 	       (const unsigned[]){ 0, 1, 0, 1, 1 });
 }
 
+/* jiq on the hand case: j2 finds S1 idle (j1 left at 2), j3 finds none
+ * and waits in the lobby for S1 at 4: central's answer, by another route. */
+static void test_sim_hand_jiq(void **state)
+{
+	(void)state;
+	struct sim_out out[4];
+	run_sim(SIM_JIQ, 2, hand_jobs, 4, out);
+	expect(out, 4, (const uint64_t[]){ 0, 0, 0, 1 }, (const unsigned[]){ 0, 1, 1, 1 });
+}
+
 static struct sim_job *jobs_from(const struct trace_req *t, size_t n)
 {
 	struct sim_job *j = malloc(n * sizeof(*j));
@@ -359,6 +369,33 @@ static void test_sim_single_server(void **state)
 	}
 	free(want);
 	free(out);
+	free(jobs);
+	free(t);
+}
+
+/* With one-at-a-time servers and exact idleness, join-idle-queue is the
+ * central queue: the same wait for every job of a heavy-tailed trace at
+ * load 0.85 on 4 servers (the lobby's bound in part B). */
+static void test_sim_jiq_is_central(void **state)
+{
+	(void)state;
+	struct mix m = mix_of(MIX_DEFAULT);
+	size_t n, queued = 0;
+	struct trace_req *t = trace_generate(7, 0.85 * 4 * 1000 / 5.95, 20, &m, &n);
+	struct sim_job *jobs = jobs_from(t, n);
+	struct sim_out *a = malloc(n * sizeof(*a)), *b = malloc(n * sizeof(*b));
+
+	assert_non_null(a);
+	assert_non_null(b);
+	run_sim(SIM_CENTRAL, 4, jobs, n, a);
+	run_sim(SIM_JIQ, 4, jobs, n, b);
+	for (size_t i = 0; i < n; i++) {
+		assert_int_equal(a[i].wait_ns, b[i].wait_ns);
+		queued += b[i].wait_ns > 0;
+	}
+	assert_true(queued > n / 20); /* the lobby was used */
+	free(a);
+	free(b);
 	free(jobs);
 	free(t);
 }
@@ -419,6 +456,8 @@ int main(void)
 		cmocka_unit_test(test_sim_hand_rr),
 		cmocka_unit_test(test_sim_hand_jsq),
 		cmocka_unit_test(test_sim_hand_central),
+		cmocka_unit_test(test_sim_hand_jiq),
+		cmocka_unit_test(test_sim_jiq_is_central),
 		cmocka_unit_test(test_sim_jsq_ties),
 		cmocka_unit_test(test_sim_single_server),
 		cmocka_unit_test(test_sim_random_spread),

@@ -8,6 +8,7 @@
  * Usage:
  *   agent --listen IP:PORT [--name NAME] [--mode fcfs|ps] [--slots N]
  *         [--backlog N] [--reuseport] [--procs N] [--health-status S]
+ *         [--lobby IP:PORT | --lobby-fd FD]
  *
  * Requests: any method (HEAD gets no body) on
  *   /health            answered 200 (or --health-status S: a worker that
@@ -35,6 +36,20 @@
  * EPOLLEXCLUSIVE (one wake-up per connection). SIGTERM to the first
  * process stops them all.
  *
+ * Lobby (steer issue 10; the protocol is in the README, "Lobby-aware
+ * workers"): with --lobby IP:PORT (the agent creates the pool's lobby
+ * listener, once, before --procs forks) or --lobby-fd FD (a listening
+ * socket it inherited: a launcher, systemd), the agent also accepts from
+ * the lobby, which every lobby-aware worker of the pool shares. It takes
+ * from its own listener first and from the lobby only while it holds
+ * fewer than --slots connections (fcfs: 1, so only when idle); in lobby
+ * mode "busy" counts open connections, as steer's outstanding does. With
+ * --procs N each process is its own worker: process i listens on PORT+i-1
+ * and all share the one lobby. SIGUSR1 drains: no more lobby accepts (the
+ * own listener is still served; steer's `worker drain` stops that side);
+ * SIGUSR2 undrains. Each response carries "X-Via: own|lobby"; on exit each
+ * process prints "stats NAME own N lobby N max_conns N" on stderr.
+ *
  * Prints "ready PID" on stdout once listening; SIGTERM/SIGINT exit 0.
  */
 #include "cli.h"
@@ -60,7 +75,9 @@
 #include <sys/eventfd.h>
 #include <sys/prctl.h>
 #include <sys/signalfd.h>
+#include <fcntl.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/timerfd.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -85,10 +102,13 @@ struct opts {
 	bool reuseport;
 	unsigned procs;
 	int health_status; /* what /health answers */
+	int lobby_fd;      /* inherited lobby listener, or -1 */
+	bool lobby_create; /* --lobby: create it at lobby_addr */
+	struct sockaddr_in lobby_addr;
 };
 
 /* What an epoll_event's data.ptr points at: the first member of each. */
-enum src { SRC_LISTEN, SRC_TIMER, SRC_SIGNAL, SRC_POOL, SRC_CONN };
+enum src { SRC_LISTEN, SRC_LOBBY, SRC_TIMER, SRC_SIGNAL, SRC_POOL, SRC_CONN };
 
 enum cstate { CS_READING, CS_QUEUED, CS_ACTIVE, CS_WRITING, CS_CLOSED };
 
@@ -99,6 +119,7 @@ struct conn {
 	bool peer_gone;  /* read saw EOF or an error */
 	bool keep_alive; /* of the current request */
 	bool head;
+	bool via_lobby;  /* accepted from the lobby */
 	double ms, cpu;  /* work of the current request */
 	uint64_t deadline_ns;
 	size_t in_len, out_len, out_off;
@@ -139,8 +160,13 @@ struct timer_heap {
 struct agent {
 	const struct opts *o;
 	int ep, lfd, tfd, sfd;
-	enum src listen_src, timer_src, signal_src;
-	bool listen_armed, quit;
+	int lobfd; /* the pool's lobby listener (shared), or -1 */
+	enum src listen_src, lobby_src, timer_src, signal_src;
+	bool listen_armed, lobby_armed, quit;
+	bool draining; /* SIGUSR1: no lobby accepts until SIGUSR2 */
+	unsigned nconns; /* open connections */
+	unsigned long long taken_own, taken_lobby;
+	unsigned max_conns;
 	bool exclusive; /* shared listener in ps mode: EPOLLEXCLUSIVE */
 	unsigned active;      /* requests in progress */
 	struct fifo pending;  /* parsed requests waiting for a slot */
@@ -211,6 +237,7 @@ static void usage(FILE *f)
 	fprintf(f,
 		"Usage: agent --listen IP:PORT [--name NAME] [--mode fcfs|ps] [--slots N]\n"
 		"             [--backlog N] [--reuseport] [--procs N] [--health-status S]\n"
+		"             [--lobby IP:PORT | --lobby-fd FD]\n"
 		"  --listen IP:PORT  address to listen on\n"
 		"  --name NAME       worker name returned in responses (default agent-PID)\n"
 		"  --mode MODE       fcfs: one request at a time (default); ps: --slots at once\n"
@@ -218,7 +245,11 @@ static void usage(FILE *f)
 		"  --backlog N       listen backlog (default 1024)\n"
 		"  --reuseport       set SO_REUSEPORT (several agents on one address)\n"
 		"  --procs N         fork N workers sharing one listening socket (NAME.1 ..)\n"
-		"  --health-status S what GET /health answers (default 200; 500: serves, fails checks)\n");
+		"  --health-status S what GET /health answers (default 200; 500: serves, fails checks)\n"
+		"  --lobby IP:PORT   create the pool's lobby listener there and accept from it too\n"
+		"                    (with --procs N: shared by all N, process i on PORT+i-1)\n"
+		"  --lobby-fd FD     accept from the inherited lobby listener FD too\n"
+		"  SIGUSR1 stops lobby accepts (drain), SIGUSR2 resumes them\n");
 }
 
 static int parse_uint(const char *s, unsigned long lo, unsigned long hi,
@@ -244,12 +275,53 @@ static bool name_ok(const char *s)
 	return true;
 }
 
+/* An inherited fd must be a listening TCP socket; the lobby is shared,
+ * so O_NONBLOCK is set on the one open file every sharer uses. */
+static int lobby_fd_check(int fd)
+{
+	int acc = 0, type = 0;
+	socklen_t len = sizeof(acc);
+	struct stat st;
+
+	if (fstat(fd, &st) || !S_ISSOCK(st.st_mode) ||
+	    getsockopt(fd, SOL_SOCKET, SO_ACCEPTCONN, &acc, &len) || !acc)
+		return -1;
+	len = sizeof(type);
+	if (getsockopt(fd, SOL_SOCKET, SO_TYPE, &type, &len) || type != SOCK_STREAM)
+		return -1;
+	int fl = fcntl(fd, F_GETFL);
+	if (fl < 0 || fcntl(fd, F_SETFL, fl | O_NONBLOCK))
+		return -1;
+	return fcntl(fd, F_SETFD, FD_CLOEXEC);
+}
+
+static int parse_lobby_opt(struct opts *o, int c, const char *arg)
+{
+	unsigned long v;
+
+	if (o->lobby_fd >= 0 || o->lobby_create)
+		return cli_bad_arg("give one of --lobby and --lobby-fd, once", arg);
+	if (c == 'B') {
+		if (cli_parse_ip_port(arg, &o->lobby_addr))
+			return cli_bad_arg("--lobby must be IPv4:PORT", arg);
+		o->lobby_create = true;
+		return 0;
+	}
+	if (parse_uint(arg, 0, INT_MAX, &v) || lobby_fd_check((int)v))
+		return cli_bad_arg("--lobby-fd must be an open listening TCP socket", arg);
+	o->lobby_fd = (int)v;
+	return 0;
+}
+
 static int parse_opt(struct opts *o, int c, const char *arg, bool *slots_set,
 		     bool *have_listen)
 {
 	unsigned long v;
 
 	switch (c) {
+	case 'B':
+	case 'L':
+		return parse_lobby_opt(o, c, arg);
 	case 'l':
 		if (cli_parse_ip_port(arg, &o->addr))
 			return cli_bad_arg("--listen must be IPv4:PORT", arg);
@@ -308,6 +380,11 @@ static int check_opts(struct opts *o, bool slots_set, bool have_listen)
 		o->slots = 1;
 	if (!o->name[0])
 		snprintf(o->name, sizeof(o->name), "agent-%d", (int)getpid());
+	if (o->procs > 1 && (o->lobby_create || o->lobby_fd >= 0) &&
+	    ntohs(o->addr.sin_port) + o->procs - 1 > 65535) {
+		fprintf(stderr, "Error: --procs with a lobby needs ports PORT..PORT+N-1 (<= 65535)\n");
+		return -1;
+	}
 	if (o->procs > 1 && strlen(o->name) + 3 > NAME_MAX_LEN) {
 		fprintf(stderr, "Error: --name must be at most %d characters with --procs\n",
 			NAME_MAX_LEN - 3);
@@ -340,6 +417,8 @@ static int parse_args(int argc, char **argv, struct opts *o)
 		{ "reuseport", no_argument, NULL, 'r' },
 		{ "procs", required_argument, NULL, 'p' },
 		{ "health-status", required_argument, NULL, 'H' },
+		{ "lobby", required_argument, NULL, 'B' },
+		{ "lobby-fd", required_argument, NULL, 'L' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
@@ -351,6 +430,7 @@ static int parse_args(int argc, char **argv, struct opts *o)
 	o->backlog = 1024;
 	o->procs = 1;
 	o->health_status = 200;
+	o->lobby_fd = -1;
 	if (cli_parse(argc, argv, longopts, usage, take_opt, &st))
 		return -1;
 	return check_opts(o, st.slots_set, st.have_listen);
@@ -686,6 +766,7 @@ static struct conn *conn_new(struct agent *a, int fd)
 	if (a->conns)
 		a->conns->prev = c;
 	a->conns = c;
+	a->nconns++;
 	return c;
 }
 
@@ -699,6 +780,7 @@ static void conn_close(struct agent *a, struct conn *c)
 	c->st = CS_CLOSED;
 	close(c->fd);
 	c->fd = -1;
+	a->nconns--;
 	if (c->prev)
 		c->prev->next = c->next;
 	else
@@ -774,8 +856,10 @@ static void conn_respond(struct agent *a, struct conn *c, int status)
 		c->keep_alive = false;
 	n = snprintf(c->out, OUT_CAP,
 		     "HTTP/1.1 %d %s\r\nContent-Type: text/plain\r\n"
-		     "Content-Length: %d\r\nX-Worker: %s\r\nConnection: %s\r\n\r\n%s",
+		     "Content-Length: %d\r\nX-Worker: %s\r\n%s%sConnection: %s\r\n\r\n%s",
 		     status, reason(status), blen, name,
+		     a->lobfd < 0 ? "" : "X-Via: ",
+		     a->lobfd < 0 ? "" : c->via_lobby ? "lobby\r\n" : "own\r\n",
 		     c->keep_alive ? "keep-alive" : "close", c->head ? "" : body);
 	c->out_len = (size_t)n;
 	c->out_off = 0;
@@ -917,37 +1001,98 @@ static void timers_expire(struct agent *a)
 
 /* ---------- listening ---------- */
 
+/* What stops accepts: requests in progress + waiting; with a lobby also
+ * the open connections, the count steer's "free slot" test uses. */
+static unsigned busy(const struct agent *a)
+{
+	unsigned q = queued(a);
+	return a->lobfd >= 0 && a->nconns > q ? a->nconns : q;
+}
+
+static bool lobby_open(const struct agent *a)
+{
+	return a->lobfd >= 0 && !a->draining;
+}
+
+/* One non-blocking accept: the fd, or -1 when the queue is empty (EAGAIN:
+ * for the shared lobby, another worker may have taken it first). */
+static int accept_one(int lfd)
+{
+	for (;;) {
+		int fd = accept4(lfd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
+		if (fd >= 0)
+			return fd;
+		if (errno == EINTR || errno == ECONNABORTED)
+			continue;
+		if (errno != EAGAIN)
+			perror("Error: accept");
+		return -1;
+	}
+}
+
+static void take_conn(struct agent *a, int fd, bool via_lobby)
+{
+	int one = 1;
+
+	setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+	struct conn *c = conn_new(a, fd);
+	if (!c) {
+		perror("Error: new connection");
+		close(fd);
+		return;
+	}
+	c->via_lobby = via_lobby;
+	if (via_lobby)
+		a->taken_lobby++;
+	else
+		a->taken_own++;
+	if (a->nconns > a->max_conns)
+		a->max_conns = a->nconns;
+	conn_process(a, c);
+}
+
+/* Own listener first; the lobby only when the own queue is empty and a
+ * slot is free. */
 static void accept_some(struct agent *a)
 {
-	while (queued(a) < a->o->slots) {
-		int fd = accept4(a->lfd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
-		if (fd < 0) {
-			if (errno == EINTR || errno == ECONNABORTED)
-				continue;
-			if (errno != EAGAIN)
-				perror("Error: accept");
-			return;
+	while (busy(a) < a->o->slots) {
+		bool lobby = false;
+		int fd = accept_one(a->lfd);
+
+		if (fd < 0 && lobby_open(a)) {
+			fd = accept_one(a->lobfd);
+			lobby = true;
 		}
-		int one = 1;
-		setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
-		struct conn *c = conn_new(a, fd);
-		if (!c) {
-			perror("Error: new connection");
-			close(fd);
+		if (fd < 0)
 			return;
-		}
-		conn_process(a, c);
+		take_conn(a, fd, lobby);
 	}
+}
+
+/* Level-triggered lobby interest while a slot is free and not draining:
+ * every idle worker sees a waiting connection (a wake-up that loses the
+ * race gets EAGAIN). */
+static void lobby_update(struct agent *a)
+{
+	bool want = lobby_open(a) && busy(a) < a->o->slots;
+	struct epoll_event ev = { .events = want ? EPOLLIN : 0,
+				  .data.ptr = &a->lobby_src };
+
+	if (a->lobfd < 0 || want == a->lobby_armed)
+		return;
+	if (epoll_ctl(a->ep, EPOLL_CTL_MOD, a->lobfd, &ev) == 0)
+		a->lobby_armed = want;
 }
 
 /* Listen for new connections only while there is a free slot, so excess
  * connections queue in the kernel, in order. */
 static void listen_update(struct agent *a)
 {
-	bool want = queued(a) < a->o->slots;
+	bool want = busy(a) < a->o->slots;
 	struct epoll_event ev = { .events = want ? EPOLLIN : 0,
 				  .data.ptr = &a->listen_src };
 
+	lobby_update(a);
 	if (want == a->listen_armed)
 		return;
 	if (a->exclusive) {
@@ -962,7 +1107,7 @@ static void listen_update(struct agent *a)
 		a->listen_armed = want;
 }
 
-static int listen_socket(const struct opts *o)
+static int listen_socket(const struct sockaddr_in *addr, bool reuseport, int backlog)
 {
 	int one = 1, fd = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
 	char ip[NETADDR_ENDPOINT_LEN];
@@ -972,15 +1117,15 @@ static int listen_socket(const struct opts *o)
 		return -1;
 	}
 	setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
-	if (o->reuseport &&
+	if (reuseport &&
 	    setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof(one))) {
 		perror("Error: SO_REUSEPORT");
 		close(fd);
 		return -1;
 	}
-	if (bind(fd, (const struct sockaddr *)&o->addr, sizeof(o->addr)) ||
-	    listen(fd, o->backlog)) {
-		netaddr_format_sockaddr((const struct sockaddr *)&o->addr, ip, sizeof(ip));
+	if (bind(fd, (const struct sockaddr *)addr, sizeof(*addr)) ||
+	    listen(fd, backlog)) {
+		netaddr_format_sockaddr((const struct sockaddr *)addr, ip, sizeof(ip));
 		fprintf(stderr, "Error: cannot listen on %s: %s\n", ip, strerror(errno));
 		close(fd);
 		return -1;
@@ -996,6 +1141,8 @@ static int signal_fd(void)
 	sigemptyset(&set);
 	sigaddset(&set, SIGTERM);
 	sigaddset(&set, SIGINT);
+	sigaddset(&set, SIGUSR1);
+	sigaddset(&set, SIGUSR2);
 	/* blocked before any thread starts, so the pool inherits the mask */
 	if (pthread_sigmask(SIG_BLOCK, &set, NULL))
 		return -1;
@@ -1003,12 +1150,14 @@ static int signal_fd(void)
 	return signalfd(-1, &set, SFD_NONBLOCK | SFD_CLOEXEC);
 }
 
-static int agent_setup(struct agent *a, const struct opts *o, int lfd)
+static int agent_setup(struct agent *a, const struct opts *o, int lfd, int lobfd)
 {
 	memset(a, 0, sizeof(*a));
 	a->o = o;
 	a->lfd = a->tfd = a->sfd = a->ep = -1;
+	a->lobfd = lobfd;
 	a->listen_src = SRC_LISTEN;
+	a->lobby_src = SRC_LOBBY;
 	a->timer_src = SRC_TIMER;
 	a->signal_src = SRC_SIGNAL;
 	a->sfd = signal_fd();
@@ -1023,16 +1172,18 @@ static int agent_setup(struct agent *a, const struct opts *o, int lfd)
 		return -1;
 	}
 	a->lfd = lfd;
-	a->exclusive = o->procs > 1 && o->mode == MODE_PS;
+	a->exclusive = o->procs > 1 && o->mode == MODE_PS && lobfd < 0;
 	if (epoll_add(a->ep, a->lfd, EPOLLIN | (a->exclusive ? EPOLLEXCLUSIVE : 0),
 		      &a->listen_src) ||
 	    epoll_add(a->ep, a->tfd, EPOLLIN, &a->timer_src) ||
 	    epoll_add(a->ep, a->sfd, EPOLLIN, &a->signal_src) ||
-	    (a->pool && epoll_add(a->ep, a->pool->efd, EPOLLIN, a->pool))) {
+	    (a->pool && epoll_add(a->ep, a->pool->efd, EPOLLIN, a->pool)) ||
+	    (lobfd >= 0 && epoll_add(a->ep, lobfd, EPOLLIN, &a->lobby_src))) {
 		perror("Error: epoll_ctl");
 		return -1;
 	}
 	a->listen_armed = true;
+	a->lobby_armed = lobfd >= 0;
 	return 0;
 }
 
@@ -1048,10 +1199,26 @@ static void free_graveyard(struct agent *a)
 	}
 }
 
+/* SIGTERM/SIGINT quit; SIGUSR1 drains the lobby side, SIGUSR2 undrains. */
+static void signal_event(struct agent *a)
+{
+	struct signalfd_siginfo si;
+
+	while (read(a->sfd, &si, sizeof(si)) == (ssize_t)sizeof(si)) {
+		if (si.ssi_signo == SIGUSR1)
+			a->draining = true;
+		else if (si.ssi_signo == SIGUSR2)
+			a->draining = false;
+		else
+			a->quit = true;
+	}
+}
+
 static void dispatch(struct agent *a, void *ptr, uint32_t events)
 {
 	switch (*(enum src *)ptr) {
 	case SRC_LISTEN:
+	case SRC_LOBBY:
 		accept_some(a);
 		break;
 	case SRC_TIMER:
@@ -1061,7 +1228,7 @@ static void dispatch(struct agent *a, void *ptr, uint32_t events)
 		pool_done(a);
 		break;
 	case SRC_SIGNAL:
-		a->quit = true;
+		signal_event(a);
 		break;
 	case SRC_CONN:
 		conn_event(a, ptr, events);
@@ -1101,12 +1268,17 @@ static void agent_teardown(struct agent *a)
 	struct conn *c;
 
 	pool_destroy(a->pool);
+	if (a->lobfd >= 0)
+		fprintf(stderr, "stats %s own %llu lobby %llu max_conns %u\n", a->o->name,
+			a->taken_own, a->taken_lobby, a->max_conns);
 	for (c = a->conns; c; c = a->conns)
 		conn_close(a, c);
 	free_graveyard(a);
 	free(a->timers.v);
 	if (a->lfd >= 0)
 		close(a->lfd);
+	if (a->lobfd >= 0)
+		close(a->lobfd);
 	if (a->tfd >= 0)
 		close(a->tfd);
 	if (a->sfd >= 0)
@@ -1153,23 +1325,57 @@ static void stop_procs(const struct opts *o, const pid_t *kids)
 			waitpid(kids[i], NULL, 0);
 }
 
+/* With a lobby every process is a worker of its own: process i listens
+ * on PORT+i. All are bound before the fork (a failure stops everything,
+ * and "ready" means every one listens); each process keeps only its own. */
+static int own_listeners(const struct opts *o, int *lfds)
+{
+	struct sockaddr_in addr = o->addr;
+
+	for (unsigned i = 0; i < o->procs; i++) {
+		addr.sin_port = htons((uint16_t)(ntohs(o->addr.sin_port) + i));
+		lfds[i] = listen_socket(&addr, o->reuseport, o->backlog);
+		if (lfds[i] < 0) {
+			while (i--)
+				close(lfds[i]);
+			return -1;
+		}
+	}
+	return 0;
+}
+
+static int keep_own(const struct opts *o, int *lfds, int idx)
+{
+	for (unsigned i = 0; i < o->procs; i++)
+		if ((int)i != idx)
+			close(lfds[i]);
+	return lfds[idx];
+}
+
 int main(int argc, char **argv)
 {
 	pid_t kids[MAX_PROCS] = { 0 };
+	int lfds[MAX_PROCS];
 	struct opts o;
 	struct agent a;
-	int rc, lfd, idx = 0;
+	int rc, lfd = -1, lobfd, idx = 0;
+	bool lobby;
 
 	if (parse_args(argc, argv, &o))
 		return 2;
-	lfd = listen_socket(&o);
-	if (lfd < 0)
+	lobby = o.lobby_create || o.lobby_fd >= 0;
+	lobfd = o.lobby_create ? listen_socket(&o.lobby_addr, false, o.backlog) : o.lobby_fd;
+	if (lobby && (lobfd < 0 || own_listeners(&o, lfds)))
+		return 1;
+	if (!lobby && (lfd = listen_socket(&o.addr, o.reuseport, o.backlog)) < 0)
 		return 1;
 	if (o.procs > 1 && (idx = fork_procs(&o, kids)) < 0) {
 		stop_procs(&o, kids);
 		return 1;
 	}
-	if (agent_setup(&a, &o, lfd)) {
+	if (lobby)
+		lfd = keep_own(&o, lfds, idx);
+	if (agent_setup(&a, &o, lfd, lobfd)) {
 		agent_teardown(&a);
 		if (idx == 0)
 			stop_procs(&o, kids);

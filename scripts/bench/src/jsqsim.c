@@ -10,7 +10,7 @@
  *
  * Usage:
  *   jsqsim --workers K --rate R --duration S --seed N [--mix SPEC]
- *          [--policy jsq|rr|random|central|all]
+ *          [--policy jsq|rr|random|central|jiq|all]
  */
 #include "cli.h"
 #include "hist.h"
@@ -45,7 +45,7 @@ static void usage(FILE *f)
 {
 	fprintf(f,
 		"Usage: jsqsim --workers K --rate R --duration S --seed N [--mix SPEC]\n"
-		"              [--policy jsq|rr|random|central|all]\n"
+		"              [--policy jsq|rr|random|central|jiq|all]\n"
 		"  --workers K    number of FCFS servers\n"
 		"  --rate R       Poisson arrival rate per second\n"
 		"  --duration S   trace length in seconds\n"

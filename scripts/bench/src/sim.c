@@ -16,6 +16,7 @@ static const char *const policy_names[SIM_NPOLICIES] = {
 	[SIM_RR] = "rr",
 	[SIM_RANDOM] = "random",
 	[SIM_CENTRAL] = "central",
+	[SIM_JIQ] = "jiq",
 };
 
 /* Finish times of the jobs at one server, oldest first (non-decreasing
@@ -134,6 +135,68 @@ static void servers_free(struct server *sv, unsigned k)
 	free(sv);
 }
 
+/* The server that frees first (ties: lowest index). */
+static unsigned first_free(const struct server *sv, unsigned k)
+{
+	unsigned best = 0;
+	for (unsigned s = 1; s < k; s++)
+		if (sv[s].free_at < sv[best].free_at)
+			best = s;
+	return best;
+}
+
+static void jiq_start(struct server *sv, unsigned s, uint64_t start,
+		      const struct sim_job *jobs, size_t j, struct sim_out *out)
+{
+	out[j].wait_ns = start - jobs[j].arrival_ns;
+	out[j].server = s;
+	sv[s].free_at = start + jobs[j].service_ns;
+}
+
+/* Servers that free up by `now` take from the lobby, oldest first. */
+static void jiq_release(struct server *sv, unsigned k, uint64_t now,
+			size_t *head, size_t tail, const size_t *lobby,
+			const struct sim_job *jobs, struct sim_out *out)
+{
+	while (*head < tail) {
+		unsigned s = first_free(sv, k);
+		if (sv[s].free_at > now)
+			return;
+		size_t j = lobby[(*head)++];
+		uint64_t start = sv[s].free_at > jobs[j].arrival_ns ? sv[s].free_at : jobs[j].arrival_ns;
+		jiq_start(sv, s, start, jobs, j, out);
+	}
+}
+
+static int sim_jiq(unsigned k, const struct sim_job *jobs, size_t n,
+		   struct sim_out *out)
+{
+	struct server *sv = calloc(k, sizeof(*sv));
+	size_t *lobby = malloc((n ? n : 1) * sizeof(*lobby)), head = 0, tail = 0;
+
+	if (!sv || !lobby) {
+		free(sv);
+		free(lobby);
+		return -1;
+	}
+	for (size_t i = 0; i < n; i++) {
+		uint64_t now = jobs[i].arrival_ns;
+		unsigned s;
+
+		jiq_release(sv, k, now, &head, tail, lobby, jobs, out);
+		for (s = 0; s < k && sv[s].free_at > now; s++)
+			;
+		if (s < k && head == tail)
+			jiq_start(sv, s, now, jobs, i, out);
+		else
+			lobby[tail++] = i;
+	}
+	jiq_release(sv, k, UINT64_MAX, &head, tail, lobby, jobs, out);
+	free(sv);
+	free(lobby);
+	return 0;
+}
+
 int sim_run(enum sim_policy p, unsigned k, uint64_t seed,
 	    const struct sim_job *jobs, size_t n, struct sim_out *out)
 {
@@ -142,6 +205,8 @@ int sim_run(enum sim_policy p, unsigned k, uint64_t seed,
 
 	if (k == 0 || p >= SIM_NPOLICIES)
 		return -1;
+	if (p == SIM_JIQ)
+		return sim_jiq(k, jobs, n, out);
 	sv = calloc(k, sizeof(*sv));
 	if (!sv)
 		return -1;

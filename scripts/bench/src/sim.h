@@ -12,6 +12,13 @@
  *   random  uniform server from a PRNG seeded with `seed`
  *   central one shared FIFO queue: a job goes to the first server to be
  *           free (an idle server with the lowest index, if any)
+ *   jiq     join-idle-queue (Lu et al. 2011; steer's lobby): a job goes
+ *           straight to an idle server (the lowest index) if there is one,
+ *           else to one lobby FIFO that a server drains when it frees
+ *           (its own queue first: always empty here, as a server gets a
+ *           direct job only while idle). Simulated apart from central, by
+ *           events; with one-at-a-time servers and exact idleness it must
+ *           give central's waits, the bound a lobby can reach.
  *
  * Not a program: compiled into jsqsim and test_bench.
  */
@@ -21,7 +28,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-enum sim_policy { SIM_JSQ, SIM_RR, SIM_RANDOM, SIM_CENTRAL, SIM_NPOLICIES };
+enum sim_policy { SIM_JSQ, SIM_RR, SIM_RANDOM, SIM_CENTRAL, SIM_JIQ, SIM_NPOLICIES };
 
 struct sim_job {
 	uint64_t arrival_ns;
