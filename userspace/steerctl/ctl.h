@@ -73,6 +73,11 @@ void print_services(struct ctl *c, struct json *j);
 struct steer_service_refusals;
 void format_refusals(const struct steer_service_refusals *rf, char *out, size_t len);
 void print_pools(struct ctl *c, struct json *j);
+struct listener;
+/* The listening socket --addr, or --pid and --fd, name (worker add, pool
+ * lobby); opens the maps first. */
+int ctl_take_listener(struct ctl *c, const struct optval *addr, const struct optval *pid,
+		      const struct optval *fd, struct listener *l);
 void print_workers(struct ctl *c, struct json *j);
 
 #endif
