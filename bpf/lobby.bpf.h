@@ -31,6 +31,7 @@ static __always_inline __u64 hold_make(__u32 who, __u32 gen)
 struct served_ctx {
 	const struct steer_pool *pool;
 	__u32 family;
+	__u32 epoch;
 	__u32 found;
 };
 
@@ -41,9 +42,11 @@ static long served_one(__u32 i, void *data)
 	struct steer_worker_stats *s = bpf_map_lookup_elem(&worker_stats, &id);
 	struct steer_worker *w = bpf_map_lookup_elem(&workers, &id);
 
-	/* lobby-aware (slots set), up, weighted and alive: it will accept
-	 * from the lobby. A drained or down worker no longer counts. */
-	if (w && s && w->slots && worker_takes(w, s, c->family)) {
+	/* lobby-aware (slots set), up, weighted, alive and below its maxconn:
+	 * it will accept from the lobby. A drained or down worker no longer
+	 * counts, nor one at its cap: a pool whose workers are all at their
+	 * maxconn is full, and hands over to its fallback as without a lobby. */
+	if (w && s && w->slots && worker_usable(w, s, c->family, c->epoch)) {
 		c->found = 1;
 		return 1;	/* one is enough: stop the loop */
 	}
@@ -52,9 +55,10 @@ static long served_one(__u32 i, void *data)
 
 /* Someone serves the lobby: a lobby-aware worker of the pool is up and
  * alive. Scanned only when every worker is busy. */
-static __always_inline bool lobby_served(const struct steer_pool *pool, __u32 family)
+static __always_inline bool lobby_served(const struct steer_pool *pool, __u32 family,
+					 __u32 epoch)
 {
-	struct served_ctx c = { .pool = pool, .family = family };
+	struct served_ctx c = { .pool = pool, .family = family, .epoch = epoch };
 	__u32 n = pool->nworkers;
 
 	if (n > STEER_MAX_POOL_WORKERS)
@@ -93,7 +97,7 @@ static __always_inline bool lobby_full(struct bpf_sock *sk)
  * listener that took its SYN, so only the socket is needed. Global:
  * verified once. */
 __noinline __u32 assign_lobby(struct bpf_sk_lookup *ctx, __u32 pool_id, __u32 family,
-			      __u32 repeat)
+			      __u32 epoch, __u32 repeat)
 {
 	struct steer_lobby_stats *ls = bpf_map_lookup_elem(&lobby_stats, &pool_id);
 	struct steer_lobby *lb = bpf_map_lookup_elem(&pool_lobbies, &pool_id);
@@ -105,7 +109,7 @@ __noinline __u32 assign_lobby(struct bpf_sk_lookup *ctx, __u32 pool_id, __u32 fa
 		return STEER_REFUSE_NO_WORKER;	/* no lobby (or one half-written) */
 	if (!(lb->family_mask & family))
 		return STEER_REFUSE_NO_WORKER;	/* an IPv4 lobby cannot take IPv6 */
-	if (!repeat && !lobby_served(pool, family))
+	if (!repeat && !lobby_served(pool, family, epoch))
 		return STEER_REFUSE_NO_WORKER;	/* no one would take it */
 	sk = bpf_map_lookup_elem(&lobby_socks, &pool_id);
 	if (!sk) {

@@ -135,7 +135,7 @@ __noinline __u32 try_pool(struct bpf_sk_lookup *ctx, __u32 pool_id, __u64 now_ns
 			 * frees up. A lobby full, gone or that nobody serves is
 			 * skipped: least-conn (the pool's policy) over the usable
 			 * workers, exactly as without a lobby. */
-			if (assign_lobby(ctx, pool_id, family, false) == STEERED) {
+			if (assign_lobby(ctx, pool_id, family, epoch, false) == STEERED) {
 				t->why = STEERED;
 				t->lobby = 1;
 				t->probe = verdict == ADMIT_PROBE;
@@ -203,7 +203,7 @@ static __always_inline __u32 steer_to_pool(struct bpf_sk_lookup *ctx, __u32 svc_
 		/* a repeat of a lobby connection goes back to the lobby's
 		 * listener: with SYN cookies only it accepts the final ACK */
 		if (id != STEER_NONE && (id & STEER_LOBBY_PICK) &&
-		    assign_lobby(ctx, id & STEER_HOLD_ID, lookup_family(ctx), true) == STEERED) {
+		    assign_lobby(ctx, id & STEER_HOLD_ID, lookup_family(ctx), epoch, true) == STEERED) {
 			d->pool = id & STEER_HOLD_ID;
 			d->cause = STEER_MON_REPEAT;
 			return STEERED;

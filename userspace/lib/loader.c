@@ -473,14 +473,18 @@ static int pin_new_maps(struct steer_bpf *skel, const struct steer_paths *p, con
 	return STEER_OK;
 }
 
-/* Attach tracepoint program i and pin its link at path (upgrade from a
- * version that had none). */
+/* Attach tracepoint program i and pin its link at path, in place of the
+ * running version's (a tracing link cannot swap its program, and bpffs
+ * renames nothing): the new link is attached first, then the old pin (and
+ * with it the old link) goes, then the new one is pinned; no moment runs
+ * without one. Both run for a moment: a lobby child is moved once,
+ * whichever moves it (lobby_take). */
 static int attach_trace(struct steer_bpf *skel, int i, const char *path, char *err)
 {
 	struct bpf_link *link = bpf_program__attach_trace(trace_prog(skel, i));
 	int ret = STEER_OK;
 
-	if (!link || bpf_link__pin(link, path)) {
+	if (!link || (unlink(path) && errno != ENOENT) || bpf_link__pin(link, path)) {
 		snprintf(err, STEER_ERR_LEN, "cannot attach the program of %s: %s", path,
 			 strerror(errno));
 		ret = STEER_ESYS;
@@ -527,13 +531,13 @@ int steer_upgrade(const struct steer_paths *p, char *err)
 		int link;
 
 		path_join(path, sizeof(path), p->dir, "links", link_names[i]);
-		link = bpf_obj_get(path);
-		if (link < 0 && errno == ENOENT && i >= LINK_FIRST_TRACE) {
-			/* a running version without the lobby's programs: attach them */
+		if (i >= LINK_FIRST_TRACE) {
+			/* attached anew (also when the running version had none) */
 			if ((ret = attach_trace(skel, i, path, err)))
 				goto cleanup;
 			continue;
 		}
+		link = bpf_obj_get(path);
 		if (link < 0 || bpf_link_update(link, bpf_program__fd(progs[i]), NULL)) {
 			snprintf(err, STEER_ERR_LEN, "cannot swap the program in %s: %s", path,
 				 strerror(errno));
