@@ -229,5 +229,49 @@ ok $? "pool lobby p off"
 is "$(steer -j pool list | jq -c '.pools[] | select(.name == "p") | .lobby')" null "p has no lobby"
 out=$("$SCLIENT" --connect $SVC4:80 -n 6 -c 0 --mode sleep:50 --timeout-ms 5000)
 is "$(client_ok "$out")" "6 0 0" "without a lobby: served by the workers (least-conn)"
-check_invariants "$out" web "$outq" api
+# ---- steerd: slots and lobby from the file; a lobby no one listens on
+# yet is taken once someone does; a restart with connections waiting ----
+cat > "$STEER_TMP/steer.conf" <<CONF
+daemon = { interval_ms = 200; socket = "$STEER_TMP/steerd.sock"; };
+pools = ( { name = "sd"; lobby = "127.0.0.1:9700"; workers = (
+	{ name = "s1"; addr = "127.0.0.1:9401"; slots = 1; resources = false; },
+	{ name = "s2"; addr = "127.0.0.1:9402"; slots = 1; resources = false; } ); } );
+services = ( { name = "sds"; prefix = "$SVC4/32"; port = 82; pool = "sd"; } );
+CONF
+start_lobby lobbysd 127.0.0.1:9701	# not the file's address: nothing there yet
+for i in 1 2; do start_worker "s$i" "127.0.0.1:940$i" --slots 1 --lobby-from "$LOBBY_PID"; done
+start_steerd "$STEER_TMP/steer.conf"
+wait_for '[ "$(worker_field s1 slots)/$(worker_field s2 slots)" = "1/1" ]'
+ok $? "steerd: the file's slots are in the maps"
+is "$(steer -j pool list | jq -c '.pools[] | select(.name == "sd") | .lobby')" null \
+	"no one listens on the file's lobby address: no lobby yet"
+grep -q "lobby: .*will retry" "$STEER_TMP/steerd.log"
+ok $? "steerd says it will retry"
+# the holder and its workers again, on the file's address
+kill -9 "$LOBBY_PID"
+start_lobby lobbysd 127.0.0.1:9700
+for i in 1 2; do
+	kill -9 "$(worker_field "s$i" pid)"
+	start_worker "s$i" "127.0.0.1:940$i" --slots 1 --lobby-from "$LOBBY_PID"
+	SPID[i]=$LAST_PID
+done
+wait_for '[ "$(lobby_field sd addr)/$(lobby_field sd state)" = "127.0.0.1:9700/up" ]' 10
+ok $? "once someone listens there, steerd takes it as sd's lobby"
+# (a process that accepts from the lobby before steerd knows it is its
+# worker's is counted unattributed: wait until both are taken again)
+wait_for '[ "$(worker_field s1 pid)/$(worker_field s2 pid)" = "${SPID[1]}/${SPID[2]}" ]'
+ok $? "the restarted workers taken again with their new processes"
+"$SCLIENT" --connect $SVC4:82 -n 12 -c 0 --mode sleep:150 --timeout-ms 10000 > "$STEER_TMP/sd" 2>&1 &
+c=$!
+wait_for '[ "$(lobby_field sd waiting)" -ge 5 ]'
+ok $? "connections wait in sd's lobby ($(lobby_field sd waiting))"
+kill "$STEERD_PID"
+wait_for '! kill -0 "$STEERD_PID" 2> /dev/null'
+start_steerd "$STEER_TMP/steer.conf"
+wait $c
+is "$(client_ok "$(cat "$STEER_TMP/sd")")" "12 0 0" "steerd restarted while they waited: all 12 served"
+wait_for 'settled sd'
+ok $? "sd's counts back to 0"
+is "$(lobby_field sd sent)" "$(lobby_field sd taken)" "sd: every connection sent to the lobby was taken (the lobby kept across the restart)"
+check_invariants "$out" web "$outq" api "$(cat "$STEER_TMP/sd")" sds
 done_testing
