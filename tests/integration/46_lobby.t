@@ -23,6 +23,16 @@ add_lw() {
 one() { "$SCLIENT" --connect $SVC4:80 -n 1 --mode "sleep:$1" --timeout-ms 8000 > "$2" 2>&1 & }
 who() { awk '$1 == "worker" { print $2 }' "$1"; }
 settled() { [ "$(lobby_field "$1" waiting)" = 0 ] && [ "$(total_outstanding "$1")" = 0 ]; }
+# refused_now DESCRIPTION: 3 connections to web refused (RST), within 1 s
+refused_now() {
+	local start ms out
+	start=$(date +%s%N)
+	out=$("$SCLIENT" --connect $SVC4:80 -n 3 --timeout-ms 3000)
+	ms=$(( ($(date +%s%N) - start) / 1000000 ))
+	is "$(client_ok "$out")" "0 0 3" "$1: refused"
+	[ "$ms" -lt 1000 ]
+	ok $? "$1: at once ($ms ms), not left waiting"
+}
 
 steer_load
 steer pool add p
@@ -87,12 +97,8 @@ is "$(worker_field w1 selected)" "$sel" "none sent straight to the drained w1"
 ok $? "w2 got the first directly, the rest waited in the lobby w2 keeps served"
 steer worker drain w2
 sent=$(lobby_field p sent)
-start=$(date +%s%N)
-out=$("$SCLIENT" --connect $SVC4:80 -n 3 --timeout-ms 3000)
-ms=$(( ($(date +%s%N) - start) / 1000000 ))
-is "$(client_ok "$out")/$(lobby_field p sent)" "0 0 3/$sent" "both drained, no fallback: refused, not sent to a lobby nobody serves"
-[ "$ms" -lt 1000 ]
-ok $? "refused at once ($ms ms)"
+refused_now "both drained, no fallback"
+is "$(lobby_field p sent)" "$sent" "none sent to a lobby nobody serves"
 steer worker undrain w1
 steer worker undrain w2
 wait_for 'settled p'
@@ -147,12 +153,7 @@ wait_for 'settled p'
 
 # ---- a lobby whose lobby-aware workers all died ----
 kill -9 $W1 $W2
-start=$(date +%s%N)
-out=$("$SCLIENT" --connect $SVC4:80 -n 3 --timeout-ms 3000)
-ms=$(( ($(date +%s%N) - start) / 1000000 ))
-is "$(client_ok "$out")" "0 0 3" "workers dead, lobby still open: refused, not left waiting"
-[ "$ms" -lt 1000 ]
-ok $? "at once ($ms ms)"
+refused_now "workers dead, their lobby still open"
 steer worker del w1
 steer worker del w2
 add_lw p w1 9101 1

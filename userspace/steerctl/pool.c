@@ -98,12 +98,9 @@ static const char *const off_word[] = { "off", NULL };
 
 static const struct opt pool_lobby_opts[] = {
 	[PL_NAME] = { .arg = "NAME", .type = OPT_STR, .help = "the pool" },
-	[PL_ADDR] = { .flag = "addr", .arg = "IP:PORT", .type = OPT_STR, .alt = 1,
-		      .help = "the listening socket there is the lobby" },
-	[PL_PID] = { .flag = "pid", .arg = "PID", .type = OPT_U32, .min = 1, .max = INT32_MAX,
-		     .alt = 2, .help = "a process that holds the lobby's socket" },
-	[PL_FD] = { .flag = "fd", .arg = "FD", .type = OPT_U32, .max = INT32_MAX, .alt = 2,
-		    .help = "the lobby's fd in that process" },
+	[PL_ADDR] = LISTENER_ADDR_OPT(1, "the listening socket there is the lobby"),
+	[PL_PID] = LISTENER_PID_OPT(2, "a process that holds the lobby's socket"),
+	[PL_FD] = LISTENER_FD_OPT(2, "the lobby's fd in that process"),
 	[PL_OFF] = { .type = OPT_CHOICE, .choices = off_word, .alt = 3,
 		     .help = "no lobby: connections go to workers only" },
 };
