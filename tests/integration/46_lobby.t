@@ -202,6 +202,7 @@ bad() {	# bad DESCRIPTION ARGS...
 bad "lobby on an address no one listens on" pool lobby p --addr 127.0.0.1:9999
 bad "lobby on a worker's listener" pool lobby p --addr 127.0.0.1:9301
 bad "lobby that is another pool's" pool lobby p --addr 127.0.0.1:9600
+bad "a worker on a lobby's socket" worker add p wl --addr 127.0.0.1:9600
 bad "lobby of no pool" pool lobby nosuch --addr 127.0.0.1:9500
 bad "lobby with no socket named" pool lobby p
 bad "lobby with both" pool lobby p off --addr 127.0.0.1:9500

@@ -644,6 +644,8 @@ static bool same_listener(const struct steer_maps *m, uint32_t id, const struct 
 	       cookie == l->cookie && !map_get(m, MAP_WORKER_STATS, id, &st) && st.gen == w->gen;
 }
 
+static int lobby_in_use(const struct steer_maps *m, uint64_t cookie, uint32_t skip, char *err);
+
 /* ---- the lobby: which process is which lobby-aware worker ---- */
 
 /* worker_by_tgid's key for worker w: its process in its pool */
@@ -825,6 +827,7 @@ int worker_add(const struct steer_maps *m, const char *pool_name, const char *na
 		goto cleanup;
 	if ((ret = pool_find(m, pool_name, &pool_id, pool, err)) ||
 	    (ret = worker_slot(m, name, pool_id, l, &id, &was, &existing, err)) ||
+	    (ret = lobby_in_use(m, l->cookie, STEER_NONE, err)) ||
 	    (ret = tgid_check(m, pool_id, l->pid, id, params->slots, err)))
 		goto cleanup;
 	if (!existing && pool->nworkers >= STEER_MAX_POOL_WORKERS) {
@@ -1089,14 +1092,20 @@ static int lobby_off(const struct steer_maps *m, uint32_t id, char *err)
 /* The socket is no worker's listener and no other pool's lobby. */
 static int lobby_socket_free(const struct steer_maps *m, uint32_t id, uint64_t cookie, char *err)
 {
+	if (listener_in_use(m, cookie, STEER_NONE, err))
+		return STEER_EINPUT;
+	return lobby_in_use(m, cookie, id, err);
+}
+
+/* The pool whose lobby the socket is, but skip: an error naming it. */
+static int lobby_in_use(const struct steer_maps *m, uint64_t cookie, uint32_t skip, char *err)
+{
 	const struct steer_pool *pools = state_pools(m);
 	struct steer_lobby lb;
 	struct steer_pool p;
 
-	if (listener_in_use(m, cookie, STEER_NONE, err))
-		return STEER_EINPUT;
 	for (uint32_t i = 0; i < STEER_MAX_POOLS; i++) {
-		if (i == id || pool_lobby_read(m, i, &lb, NULL) || !lb.in_use || lb.cookie != cookie)
+		if (i == skip || pool_lobby_read(m, i, &lb, NULL) || !lb.in_use || lb.cookie != cookie)
 			continue;
 		if (pools)
 			p = pools[i];
