@@ -63,6 +63,17 @@ is "$(lobby_field p sent)" 3 "3 connections went through the lobby"
 wait_for 'settled p'
 ok $? "counts back to 0"
 
+# ---- steerctl monitor: the cause lobby ----
+"$STEERCTL" -j monitor --cause lobby --count 2 > "$STEER_TMP/mon.out" 2> "$STEER_TMP/mon.err" &
+mpid=$!
+WORKER_PIDS+=("$mpid")
+wait_until 'grep -qs "monitor: on" "$STEER_TMP/mon.err"' 10
+"$SCLIENT" --connect $SVC4:80 -n 4 -c 0 --mode sleep:50 --timeout-ms 5000 > /dev/null
+wait_until '! kill -0 $mpid 2> /dev/null' 5
+is "$(jq -r '"\(.cause)/\(.pool)/\(.worker)"' "$STEER_TMP/mon.out" | sort -u)" "lobby/p/null" \
+	"monitor --cause lobby: the waiting ones, pool p, no worker yet"
+wait_for 'settled p'
+
 # ---- a worker with a free slot gets a connection directly ----
 # (w1's process serves 2 at once now, as its slots say)
 kill -9 $W1
