@@ -38,6 +38,7 @@ steer_load
 steer pool add p
 steer service add web --prefix $SVC4/32 --port 80 --pool p
 start_lobby lobby 127.0.0.1:9500
+P_LOBBY=$LOBBY_PID
 add_lw p w1 9101 1
 W1=$LAST_PID
 add_lw p w2 9102 1
@@ -200,6 +201,15 @@ is "$(( $(client_count "$outp" w1) + $(client_count "$outp" w2) ))/$(( $(client_
 ok $? "both lobbies were used"
 wait_for 'settled p && settled q'
 ok $? "both pools' counts back to 0"
+
+# ---- the same command again changes nothing, counts kept ----
+sent=$(lobby_field p sent)
+steer pool lobby p --addr 127.0.0.1:9500
+ok $? "pool lobby p --addr again: exit 0"
+is "$(lobby_field p sent)/$(lobby_field p state)" "$sent/up" "the same socket again: counts kept"
+steer pool lobby p --pid "$P_LOBBY" --fd "$(ls -l /proc/$P_LOBBY/fd | awk '/socket:/ { print $9; exit }')"
+ok $? "pool lobby p --pid --fd, the same socket: exit 0"
+is "$(lobby_field p sent)" "$sent" "by --pid/--fd, the same socket: counts kept"
 
 # ---- bad input: exit 2, nothing changed ----
 before=$(steer -j status)
