@@ -121,6 +121,49 @@ struct {
 	__type(value, struct steer_worker_tag);
 } worker_tags SEC(".maps");
 
+/* pool id -> its lobby: address, generation, backlog (config; steer.h) */
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, STEER_MAX_POOLS);
+	__type(key, __u32);
+	__type(value, struct steer_lobby);
+} pool_lobbies SEC(".maps");
+
+/* pool id -> the lobby's waiting, taken and sent counts (kernel-owned;
+ * gen is set by userspace when a new lobby takes the slot) */
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, STEER_MAX_POOLS);
+	__type(key, __u32);
+	__type(value, struct steer_lobby_stats);
+} lobby_stats SEC(".maps");
+
+/* pool id -> the lobby's listening socket; like worker_socks, the entry
+ * leaves by itself when the listener closes */
+struct {
+	__uint(type, BPF_MAP_TYPE_SOCKMAP);
+	__uint(max_entries, STEER_MAX_POOLS);
+	__type(key, __u32);
+	__type(value, __u64);
+} lobby_socks SEC(".maps");
+
+/* worker id -> connections it took from its pool's lobby (kernel-owned) */
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, STEER_MAX_WORKERS);
+	__type(key, __u32);
+	__type(value, struct steer_worker_lobby);
+} worker_lobby SEC(".maps");
+
+/* (tgid, pool id) -> the lobby-aware worker that process is: the accept
+ * program's answer to "who took this lobby connection" (userspace) */
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, STEER_MAX_WORKERS);
+	__type(key, struct steer_tgid_key);
+	__type(value, __u32);
+} worker_by_tgid SEC(".maps");
+
 /* hash(4-tuple) -> a set of the flows (exact 4-tuples) picked or closed
  * moments ago and their workers, so a repeat meets the same listener
  * (recent.bpf.h) */

@@ -227,6 +227,9 @@ __noinline __u32 repeat_worker(__u32 tag, __u32 way, __u32 svc_pool, __u32 famil
 	    now - set->stamp_ms[RECENT_WAY(way)] > STEER_REPEAT_MS)
 		return STEER_NONE;
 	id = set->worker_id[RECENT_WAY(way)];
+	/* a lobby's flow: back to that lobby while the service may use its pool */
+	if (id & STEER_LOBBY_PICK)
+		return pool_on_chain(svc_pool, id & STEER_HOLD_ID) ? id : STEER_NONE;
 	w = bpf_map_lookup_elem(&workers, &id);
 	s = bpf_map_lookup_elem(&worker_stats, &id);
 	/* no maxconn here: the flow's own SYN is already in the worker's

@@ -26,14 +26,18 @@ struct scan_ctx {
 	__u32 start;
 	__u32 family;
 	__u32 epoch;
+	__u32 free_only;
 	struct pick best;
 };
 
 /* Consider worker id for least-conn: keep it when (load+1)/weight is lower
  * than the best so far, compared without division. Returns whether the
- * worker is usable at all. A global function: the verifier checks it once,
- * not once per call site, which keeps the whole program small to verify. */
-__noinline int pick_consider(struct pick *best, __u32 id, __u32 family, __u32 epoch)
+ * worker is usable at all. free_only (a lobby pool's first look): usable
+ * only with a free slot (worker_has_slot). A global function: the verifier
+ * checks it once, not once per call site, which keeps the whole program
+ * small to verify. */
+__noinline int pick_consider(struct pick *best, __u32 id, __u32 family, __u32 epoch,
+			     __u32 free_only)
 {
 	struct steer_worker_stats *s;
 	struct steer_worker *w;
@@ -44,6 +48,8 @@ __noinline int pick_consider(struct pick *best, __u32 id, __u32 family, __u32 ep
 	w = bpf_map_lookup_elem(&workers, &id);
 	s = bpf_map_lookup_elem(&worker_stats, &id);
 	if (!w || !s || !worker_usable(w, s, family, epoch))
+		return false;
+	if (free_only && !worker_has_slot(w, s, epoch))
 		return false;
 	load = worker_load(s, epoch) + 1;
 	weight = worker_weight(w);
@@ -67,18 +73,19 @@ static long scan_one(__u32 i, void *data)
 
 	if (idx >= c->n)
 		idx -= c->n;
-	pick_consider(&c->best, member_at(c->pool, idx), c->family, c->epoch);
+	pick_consider(&c->best, member_at(c->pool, idx), c->family, c->epoch, c->free_only);
 	return 0;
 }
 
 /* Exact weighted least-conn over every member. The scan starts at a random
  * member so that ties do not all go to the first one. */
 static __always_inline __u32 pick_least_conn_scan(const struct steer_pool *pool, __u32 n,
-						  __u32 family, __u32 epoch)
+						  __u32 family, __u32 epoch, __u32 free_only)
 {
 	struct scan_ctx c = {
 		.pool = pool, .n = n, .start = bpf_get_prandom_u32() % n,
-		.family = family, .epoch = epoch, .best = { .id = STEER_NONE },
+		.family = family, .epoch = epoch, .free_only = free_only,
+		.best = { .id = STEER_NONE },
 	};
 
 	bpf_loop(n, scan_one, &c, 0);
@@ -88,43 +95,45 @@ static __always_inline __u32 pick_least_conn_scan(const struct steer_pool *pool,
 /* Two random choices: the better of two usable members drawn at random.
  * Same cost at 32 workers as at 1,024. */
 static __always_inline __u32 pick_two_choices(const struct steer_pool *pool, __u32 n,
-					      __u32 family, __u32 epoch)
+					      __u32 family, __u32 epoch, __u32 free_only)
 {
 	struct pick best = { .id = STEER_NONE };
 	__u32 found = 0;
 
 	for (int i = 0; i < STEER_P2C_DRAWS && found < 2; i++)
-		if (pick_consider(&best, member_at(pool, bpf_get_prandom_u32() % n), family, epoch))
+		if (pick_consider(&best, member_at(pool, bpf_get_prandom_u32() % n), family, epoch,
+				  free_only))
 			found++;
 	if (best.id != STEER_NONE)
 		return best.id;
-	/* Most of the pool is unusable: look at everyone rather than refuse. */
-	return pick_least_conn_scan(pool, n, family, epoch);
+	/* Most of the pool is unusable (or busy): look at everyone rather
+	 * than refuse (or send to the lobby while a worker is free). */
+	return pick_least_conn_scan(pool, n, family, epoch, free_only);
 }
 
 static __always_inline __u32 pick_least_conn(const struct steer_pool *pool, __u32 family,
-					     __u32 epoch)
+					     __u32 epoch, __u32 free_only)
 {
 	__u32 n = pool->nworkers;
 
 	if (n == 0 || n > STEER_MAX_POOL_WORKERS)
 		return STEER_NONE;
 	if (n <= STEER_SCAN_MAX)
-		return pick_least_conn_scan(pool, n, family, epoch);
-	return pick_two_choices(pool, n, family, epoch);
+		return pick_least_conn_scan(pool, n, family, epoch, free_only);
+	return pick_two_choices(pool, n, family, epoch, free_only);
 }
 
-static __always_inline bool id_usable(__u32 id, __u32 family, __u32 epoch)
+static __always_inline bool id_usable(__u32 id, __u32 family, __u32 epoch, __u32 free_only)
 {
 	struct pick scratch = { .id = STEER_NONE };
 
-	return pick_consider(&scratch, id, family, epoch);
+	return pick_consider(&scratch, id, family, epoch, free_only);
 }
 
 /* Table policies: the slot decides; an unusable worker's slot passes to the
  * next slots, which Maglev's permutations spread over the other workers. */
 static __always_inline __u32 pick_from_table(__u32 pool_id, const struct steer_pool *pool,
-					     __u32 slot, __u32 family, __u32 epoch)
+					     __u32 slot, __u32 family, __u32 epoch, __u32 free_only)
 {
 	__u32 len = pool->table_len;
 
@@ -134,7 +143,7 @@ static __always_inline __u32 pick_from_table(__u32 pool_id, const struct steer_p
 		__u32 key = pool_id * STEER_TABLE_SIZE + (slot + i) % len;
 		__u32 *id = bpf_map_lookup_elem(&pool_tables, &key);
 
-		if (id && id_usable(*id, family, epoch))
+		if (id && id_usable(*id, family, epoch, free_only))
 			return *id;
 	}
 	return STEER_NONE;
@@ -160,9 +169,12 @@ static __always_inline __u32 hash_remote(const struct bpf_sk_lookup *ctx)
 			  ctx->remote_ip6[3]);
 }
 
-/* The worker of pool_id that gets this connection, or STEER_NONE.
- * Global, so it is verified once however often the caller loops. */
-__noinline __u32 pick_worker(struct bpf_sk_lookup *ctx, __u32 pool_id, __u32 family, __u32 epoch)
+/* The worker of pool_id that gets this connection, or STEER_NONE; with
+ * free_only, only one with a free slot (a lobby pool: STEER_NONE sends the
+ * connection to the lobby). Global, so it is verified once however often
+ * the caller loops. */
+__noinline __u32 pick_worker(struct bpf_sk_lookup *ctx, __u32 pool_id, __u32 family, __u32 epoch,
+			     __u32 free_only)
 {
 	struct steer_pool *pool = bpf_map_lookup_elem(&pools, &pool_id);
 	struct steer_pool_stats *ps;
@@ -176,20 +188,20 @@ __noinline __u32 pick_worker(struct bpf_sk_lookup *ctx, __u32 pool_id, __u32 fam
 		ps = bpf_map_lookup_elem(&pool_stats, &pool_id);
 		if (ps)
 			id = pick_from_table(pool_id, pool, __sync_fetch_and_add(&ps->rr_next, 1),
-					     family, epoch);
+					     family, epoch, free_only);
 		break;
 	case STEER_POLICY_RANDOM:
-		id = pick_from_table(pool_id, pool, bpf_get_prandom_u32(), family, epoch);
+		id = pick_from_table(pool_id, pool, bpf_get_prandom_u32(), family, epoch, free_only);
 		break;
 	case STEER_POLICY_HASH:
-		id = pick_from_table(pool_id, pool, hash_remote(ctx), family, epoch);
+		id = pick_from_table(pool_id, pool, hash_remote(ctx), family, epoch, free_only);
 		break;
 	default:
 		break;
 	}
 	/* least-conn, or a table with no usable slot nearby: scan the pool. */
 	if (id == STEER_NONE)
-		id = pick_least_conn(pool, family, epoch);
+		id = pick_least_conn(pool, family, epoch, free_only);
 	return id;
 }
 

@@ -1,9 +1,12 @@
 // SPDX-License-Identifier: GPL-2.0 OR BSD-2-Clause
 /*
- * steer.bpf.c - the two kernel programs:
+ * steer.bpf.c - the kernel programs:
  *  - steer_lookup (sk_lookup): for a new connection to a service address,
- *    pick a worker's listening socket and assign it;
- *  - steer_sockops (sockops): keep each worker's exact outstanding count.
+ *    pick a worker's listening socket (or its pool's lobby) and assign it;
+ *  - steer_sockops (sockops): keep each worker's exact outstanding count;
+ *  - steer_recv, steer_send (BTF tracepoints of sock_recvmsg/sendmsg): a
+ *    connection accepted from a lobby counts from then on on the worker
+ *    whose process took it.
  */
 #include "vmlinux.h"
 #include <bpf/bpf_helpers.h>
@@ -12,6 +15,7 @@
 #include "maps.bpf.h"
 #include "admit.bpf.h"
 #include "select.bpf.h"
+#include "lobby.bpf.h"
 #include "recent.bpf.h"
 #include "monitor.bpf.h"
 
@@ -39,9 +43,6 @@ static __always_inline struct steer_service_target *find_service(const struct bp
 	}
 	return bpf_map_lookup_elem(&services_lpm, &key);
 }
-
-/* Not a refusal: a worker took the connection (beside enum steer_refusal). */
-#define STEERED		STEER_REFUSE_COUNT
 
 /* Hand the connection to worker id's listener: STEERED, or why not. A
  * listener that is missing from worker_socks has closed: mark the worker
@@ -79,6 +80,7 @@ struct turn {
 	__u32 why;	/* enum steer_refusal, or STEERED */
 	__u32 pass;	/* the monitor's why: enum steer_monitor_why */
 	__u32 probe;	/* taken as a half-open probe */
+	__u32 lobby;	/* given to the pool's lobby, to wait (t->worker: none) */
 };
 
 /* The monitor's why for a pool that was admitted but took no connection. */
@@ -121,9 +123,30 @@ __noinline __u32 try_pool(struct bpf_sk_lookup *ctx, __u32 pool_id, __u64 now_ns
 	/* Two tries: the first pick may find a listener that just died. The
 	 * why is the first try's when the second finds no one: a listener
 	 * that died, not a pool that had no one. */
-	for (int try = 0; admitted(verdict) && try < 2; try++) {
-		__u32 id = pick_worker(ctx, pool_id, lookup_family(ctx), epoch);
+	/* A lobby pool looks first only at workers with a free slot. */
+	__u32 lobby = pool_has_lobby(pool_id);
 
+	for (int try = 0; admitted(verdict) && try < 2; try++) {
+		__u32 family = lookup_family(ctx);
+		__u32 id = pick_worker(ctx, pool_id, family, epoch, lobby);
+
+		if (id == STEER_NONE && lobby) {
+			/* Every worker busy: wait in the lobby for the first that
+			 * frees up. A lobby full, gone or that nobody serves is
+			 * skipped: least-conn (the pool's policy) over the usable
+			 * workers, exactly as without a lobby. */
+			if (assign_lobby(ctx, pool_id, family, epoch, false) == STEERED) {
+				t->why = STEERED;
+				t->lobby = 1;
+				t->probe = verdict == ADMIT_PROBE;
+				__sync_fetch_and_add(&ps->selected, 1);
+				if (t->probe)
+					__sync_fetch_and_add(&ps->probes, 1);
+				return TRY_ASSIGNED;
+			}
+			lobby = 0;
+			id = pick_worker(ctx, pool_id, family, epoch, 0);
+		}
 		if (id == STEER_NONE) {
 			if (try == 0)
 				t->why = STEER_REFUSE_NO_WORKER;
@@ -177,8 +200,17 @@ static __always_inline __u32 steer_to_pool(struct bpf_sk_lookup *ctx, __u32 svc_
 	way = recent_way(&d->flow, tag, now);
 	if (way & RECENT_FOUND) {
 		id = repeat_worker(tag, way, svc_pool, lookup_family(ctx), now_ns);
+		/* a repeat of a lobby connection goes back to the lobby's
+		 * listener: with SYN cookies only it accepts the final ACK */
+		if (id != STEER_NONE && (id & STEER_LOBBY_PICK) &&
+		    assign_lobby(ctx, id & STEER_HOLD_ID, lookup_family(ctx), epoch, true) == STEERED) {
+			d->pool = id & STEER_HOLD_ID;
+			d->cause = STEER_MON_REPEAT;
+			return STEERED;
+		}
 		/* a repeat that cannot go back is picked anew, as a new one */
-		if (id != STEER_NONE && assign_worker(ctx, id, epoch, true) == STEERED) {
+		if (id != STEER_NONE && !(id & STEER_LOBBY_PICK) &&
+		    assign_worker(ctx, id, epoch, true) == STEERED) {
 			d->worker = id;
 			d->pool = STEER_NONE;	/* the worker's: userspace knows it */
 			d->cause = STEER_MON_REPEAT;
@@ -195,10 +227,12 @@ static __always_inline __u32 steer_to_pool(struct bpf_sk_lookup *ctx, __u32 svc_
 			continue;
 		}
 		d->worker = t.worker;
-		d->cause = t.probe ? STEER_MON_PROBE : hop ? STEER_MON_FALLBACK : STEER_MON_ASSIGNED;
+		d->cause = t.lobby ? STEER_MON_LOBBY : t.probe ? STEER_MON_PROBE :
+			   hop ? STEER_MON_FALLBACK : STEER_MON_ASSIGNED;
 		set = recent_set(tag);
 		if (set)
-			recent_record(set, way, &d->flow, tag, t.worker, now);
+			recent_record(set, way, &d->flow, tag,
+				      t.lobby ? STEER_LOBBY_PICK | d->pool : t.worker, now);
 		return STEERED;
 	}
 	/* stopped with a pool still to try: the chain is longer than allowed
@@ -263,8 +297,18 @@ static __always_inline void count_open(struct bpf_sock_ops *skops)
 	if (!sk)
 		return;
 	tag = bpf_sk_storage_get(&worker_tags, sk, 0, 0);
-	if (!tag || tag->counted)
+	if (!tag)
 		return;		/* not a worker's connection */
+	if (tag->lobby) {
+		/* a lobby's child: counts on its holder (lobby.bpf.h) */
+		tag->steered = skops->local_port != tag->port;
+		if (lobby_open(tag, tag->steered))
+			bpf_sock_ops_cb_flags_set(skops, skops->bpf_sock_ops_cb_flags |
+						  BPF_SOCK_OPS_STATE_CB_FLAG);
+		return;
+	}
+	if (tag->counted)
+		return;		/* counted once already */
 	s = bpf_map_lookup_elem(&worker_stats, &tag->worker_id);
 	if (!s || s->gen != tag->gen)
 		return;		/* the worker slot was reused since */
@@ -278,6 +322,24 @@ static __always_inline void count_open(struct bpf_sock_ops *skops)
 	pending_sub(s, pending_epoch_now());
 	/* Only counted sockets pay for state callbacks. */
 	bpf_sock_ops_cb_flags_set(skops, skops->bpf_sock_ops_cb_flags | BPF_SOCK_OPS_STATE_CB_FLAG);
+}
+
+/* A lobby child's count ends (lobby_done); a steered one's late segments
+ * are repeats that go where it is held: its worker's listener, or the
+ * lobby's if it never left the queue. */
+static __always_inline void lobby_close(struct bpf_sock_ops *skops, struct steer_worker_tag *tag,
+					bool aborted)
+{
+	__u64 held = lobby_done(tag, tag->steered, aborted);
+	__u32 who = (__u32)held;
+
+	if (!held)
+		return;
+	bpf_sock_ops_cb_flags_set(skops, skops->bpf_sock_ops_cb_flags & ~BPF_SOCK_OPS_STATE_CB_FLAG);
+	if (!tag->steered)
+		return;
+	recent_record_close(skops, who & (STEER_HOLD_LOBBY | STEER_HOLD_STRAY) ?
+			    STEER_LOBBY_PICK | hold_id(held) : hold_id(held));
 }
 
 /* The worker is done with a counted socket once it sends its FIN (FIN_WAIT1,
@@ -299,6 +361,16 @@ static __always_inline void count_done(struct bpf_sock_ops *skops)
 	if (!sk)
 		return;
 	tag = bpf_sk_storage_get(&worker_tags, sk, 0, 0);
+	if (tag && tag->lobby) {
+		/* The worker's own FIN (close or shutdown: FIN_WAIT1, or
+		 * LAST_ACK after the client's) runs in its process: one that
+		 * closes a lobby connection before any read or write took it.
+		 * A CLOSE may run in softirq, whose current task is anyone's. */
+		if (new != BPF_TCP_CLOSE)
+			lobby_take(tag, (__u32)(bpf_get_current_pid_tgid() >> 32));
+		lobby_close(skops, tag, new == BPF_TCP_CLOSE);
+		return;
+	}
 	if (!tag || !tag->counted)
 		return;
 	tag->counted = 0;
@@ -342,4 +414,38 @@ int steer_sockops(struct bpf_sock_ops *skops)
 	/* 1: the operation goes on as it would without us; sockops only
 	 * counts, it never vetoes a socket's callbacks */
 	return 1;
+}
+
+/* A lobby's child meets its first read or write, in the process that
+ * accepted it: it now belongs to that process's worker (lobby_take). An
+ * fexit on inet_csk_accept would see the accept itself, but this kernel
+ * refuses every fentry/fexit program (EPERM, even an empty one), while
+ * raw BTF tracepoints load: sock_recvmsg and sock_sendmsg end in these
+ * two. Every read and write on the machine runs them, and for all but a
+ * lobby child they end at the storage lookup (no tag, or a worker's own
+ * child). */
+static __always_inline int lobby_io(struct sock *sk)
+{
+	struct steer_worker_tag *tag;
+
+	if (!sk)
+		return 0;
+	tag = bpf_sk_storage_get(&worker_tags, sk, 0, 0);
+	if (!tag || !tag->lobby)
+		return 0;
+	lobby_take(tag, (__u32)(bpf_get_current_pid_tgid() >> 32));
+	return 0;
+}
+
+/* (struct sock *sk, int ret, int flags): ctx[0] is the socket */
+SEC("tp_btf/sock_recv_length")
+int steer_recv(unsigned long long *ctx)
+{
+	return lobby_io((struct sock *)ctx[0]);
+}
+
+SEC("tp_btf/sock_send_length")
+int steer_send(unsigned long long *ctx)
+{
+	return lobby_io((struct sock *)ctx[0]);
 }

@@ -262,12 +262,16 @@ struct steer_worker {
 	__u32 gen;		/* matches worker_stats.gen and worker_tag.gen */
 	__u32 pid;		/* owner process when added, for operators */
 	__u16 port;		/* listener's port, host order */
-	__u16 pad;
+	__u16 slots;		/* connections it serves at once: 0 = not lobby-aware
+				 * (was padding: the layout is the same, so upgrade
+				 * carries the map over) */
 	__u8 addr[16];		/* listener's address, IPv4-mapped for IPv4 */
 	__u64 cookie;		/* listener's socket cookie */
 	__u32 owner;		/* enum steer_owner */
 	__u32 flags;		/* STEER_WORKER_F_* (userspace only) */
 };
+
+#define STEER_SLOTS_MAX		65535	/* steer_worker.slots is 16 bits */
 
 /* steer_worker.flags */
 #define STEER_WORKER_F_AUTO_WEIGHT	(1u << 0)	/* weight derived from its CPU
@@ -293,12 +297,78 @@ struct steer_worker_stats {
  * child socket (BPF_F_CLONE). It is how sockops knows a socket is a worker's
  * connection without a per-connection tuple map. */
 struct steer_worker_tag {
-	__u32 worker_id;
-	__u32 gen;
-	__u16 counted;		/* this child holds +1 in outstanding */
+	union {
+		struct {
+			__u32 worker_id;	/* a lobby child: STEER_HOLD_* | id */
+			__u32 gen;
+		};
+		__u64 hold;	/* a lobby child: both, changed by compare and swap */
+	};
+	__u16 counted;		/* this child holds +1 in outstanding (not a lobby child) */
 	__u16 steered;		/* it came through a service address */
 	__u16 port;		/* listener's port: a different local port = steered */
+	__u16 lobby;		/* 1: a lobby's child, counted through hold (was padding) */
+};
+
+/* ---- the lobby: one shared accept queue per pool (join-idle-queue) ----
+ * A lobby child's tag says in one 64-bit word (hold) who holds it: the
+ * lobby of pool P while it waits, worker W once a worker's process took it
+ * (the accept program moves it), or a process that is no worker of the
+ * pool (stray); and whether it holds a count (it reached ESTABLISHED and
+ * has not closed). The established and close callbacks run under the
+ * child's lock, one after the other; only the accept races them, so each
+ * change is a compare and swap of the whole word, and a count moves with
+ * the owner in the same swap: nothing counts twice or leaks. */
+#define STEER_HOLD_COUNTED	(1u << 31)	/* holds +1 on its owner */
+#define STEER_HOLD_LOBBY	(1u << 30)	/* owner: pool id's lobby (waiting) */
+#define STEER_HOLD_STRAY	(1u << 29)	/* owner: pool id, taken by no worker */
+#define STEER_HOLD_ID		0xffffu		/* the worker or pool id */
+
+/* recent_picks.worker_id of a flow sent to pool id's lobby: a repeat
+ * (a SYN-cookie ACK above all) must meet the lobby listener again */
+#define STEER_LOBBY_PICK	(1u << 30)
+
+/* pool_lobbies: array, key = pool id. Config (userspace). A lobby is a
+ * listening socket every lobby-aware worker of the pool also accepts from;
+ * its socket is lobby_socks[pool id]. A map of its own: upgrade carries a
+ * map over only in the same layout, and creates one the running version
+ * lacks. */
+struct steer_lobby {
+	__u32 in_use;
+	__u32 gen;		/* matches lobby_stats.gen and the lobby tag's gen */
+	__u32 backlog;		/* listen()'s backlog when registered, for operators (the
+				 * kernel reads the live one from the socket) */
+	__u32 family_mask;	/* STEER_FAMILY_* the listener can take */
+	__u32 pid;		/* the process that held it when registered */
+	__u16 port;		/* host order */
 	__u16 pad;
+	__u8 addr[16];		/* IPv4-mapped for IPv4 */
+	__u64 cookie;		/* the listener's socket cookie */
+};
+
+/* lobby_stats: array, key = pool id. Kernel-owned, updated atomically. */
+struct steer_lobby_stats {
+	__s64 waiting;		/* established in the lobby's queue, not yet accepted */
+	__s64 stray;		/* taken by a process that is no worker of the pool, open */
+	__u64 sent;		/* new connections sk_lookup gave the lobby */
+	__u64 taken;		/* accepted from the lobby by a worker of the pool */
+	__u64 stray_total;	/* accepted from the lobby by another process */
+	__u32 gen;		/* set by userspace when a new lobby takes the slot */
+	__u32 gone;		/* kernel saw the listener missing from lobby_socks */
+};
+
+/* worker_lobby: array, key = worker id. Kernel-owned (gen by userspace). */
+struct steer_worker_lobby {
+	__u64 taken;		/* connections it accepted from its pool's lobby */
+	__u32 gen;		/* the worker's generation these belong to */
+	__u32 pad;
+};
+
+/* worker_by_tgid: (process, pool) -> its lobby-aware worker, written by
+ * userspace, read by the accept program: who took a lobby connection. */
+struct steer_tgid_key {
+	__u32 tgid;
+	__u32 pool_id;
 };
 
 /* ---- steerctl monitor: one record per steering decision ----
@@ -320,6 +390,7 @@ enum steer_monitor_cause {
 	STEER_MON_FALLBACK = 2,	/* a pool on the fallback chain took it */
 	STEER_MON_PROBE = 3,	/* a half-open pool took it as a probe */
 	STEER_MON_REFUSED = 4,	/* SK_DROP: refusal says why */
+	STEER_MON_LOBBY = 5,	/* every worker busy: to the pool's lobby to wait */
 	STEER_MON_CAUSE_COUNT,
 };
 

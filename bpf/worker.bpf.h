@@ -83,4 +83,15 @@ static __always_inline bool worker_usable(const struct steer_worker *w,
 	return true;
 }
 
+/* A free slot in a lobby pool: open plus on their way below its slots. A
+ * worker without slots (lobby-unaware: it never accepts from the lobby, so
+ * nothing waits on it) counts as free only when idle, as if it had one. */
+static __always_inline bool worker_has_slot(const struct steer_worker *w,
+					    const struct steer_worker_stats *s, __u32 epoch)
+{
+	__u64 slots = w->slots ? w->slots : 1;
+
+	return worker_load(s, epoch) < slots;
+}
+
 #endif /* STEER_WORKER_BPF_H */

@@ -39,7 +39,7 @@ bad() {
 # ---- prefixes --------------------------------------------------------------
 before=$(maps_digest)
 is "$(steer w l)" "$(steer worker list)" "'w l' is 'worker list'"
-is "$(steer p l)" "$(steer pool list)" "'p l' is 'pool list'"
+is "$(steer p li)" "$(steer pool list)" "'p li' is 'pool list' ('p l' is pool list or pool lobby)"
 is "$(steer -j se li)" "$(steer -j service list)" "'-j se li' is '-j service list'"
 is "$(steer st)" "$(steer status)" "'st' is 'status'"
 bad "ambiguous steerctl command 's': status, service" s
@@ -259,7 +259,7 @@ complete_words() {	# complete_words WORD...: what bash offers after steerctl WOR
 objects=$(steer help | sed -n 's/^OBJECT := { \(.*\) }$/\1/p' | tr -d '|' | tr -s ' ')
 is "$(complete_words '' | sed 's/ help .*//')" "$objects" "completion: the objects of 'steerctl help'"
 is "$(complete_words w '')" "add set drain undrain del list help " "completion: a prefix object's verbs"
-is "$(complete_words worker add p w1 --)" "--weight --maxconn --addr --pid --fd --listen-fds " "completion: worker add's flags"
+is "$(complete_words worker add p w1 --)" "--weight --maxconn --slots --addr --pid --fd --listen-fds " "completion: worker add's flags"
 is "$(complete_words -j pool set p --policy r)" "round-robin random " "completion: --policy's values, after -j"
 is "$(complete_words pool quota p '')" "" "completion: nothing to offer for a number"
 checked=0

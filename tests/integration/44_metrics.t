@@ -95,7 +95,8 @@ W = {'outstanding': 'steer_worker_outstanding', 'pending': 'steer_worker_pending
      'selected': 'steer_worker_selected_total', 'steered': 'steer_worker_steered_total',
      'established': 'steer_worker_established_total', 'closed': 'steer_worker_closed_total',
      'weight': 'steer_worker_weight', 'health': 'steer_worker_health_ratio',
-     'maxconn': 'steer_worker_maxconn', 'pid': 'steer_worker_pid'}
+     'maxconn': 'steer_worker_maxconn', 'pid': 'steer_worker_pid',
+     'slots': 'steer_worker_slots', 'lobby_taken': 'steer_worker_lobby_taken_total'}
 for w in status['workers']:
     what, key = 'worker ' + w['name'], dict(pool=w['pool'], worker=w['name'])
     for f, v in w.items():
@@ -126,7 +127,17 @@ for p in status['pools']:
             one_hot(what, 'steer_pool_circuit_state', v, ['closed', 'open', 'half-open'], **key)
         elif f in ('policy', 'fallback', 'owner'):
             info(what, 'steer_pool_info', {'policy': p['policy'], 'fallback': p['fallback'] or '',
-                                           'owner': p['owner']}, **key)
+                                           'owner': p['owner'],
+                                           'lobby': (p['lobby'] or {}).get('addr', '')}, **key)
+        elif f == 'lobby':
+            L = {'waiting': 'steer_pool_lobby_waiting', 'backlog': 'steer_pool_lobby_backlog',
+                 'pid': 'steer_pool_lobby_pid', 'sent': 'steer_pool_lobby_sent_total',
+                 'taken': 'steer_pool_lobby_taken_total',
+                 'unattributed': 'steer_pool_lobby_unattributed',
+                 'unattributed_total': 'steer_pool_lobby_unattributed_total'}
+            for lf, name in L.items():
+                same(what, name, None if v is None else v[lf], **key)
+            same(what, 'steer_pool_lobby_up', None if v is None else int(v['state'] == 'up'), **key)
         elif f != 'name':
             bad.append('%s: field %s has no series' % (what, f))
 

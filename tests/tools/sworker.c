@@ -11,12 +11,21 @@
  *
  * Any other line is ignored; client EOF or error closes the connection.
  * Single-threaded, non-blocking, epoll driven.
+ *
+ * Lobby mode (steer's lobby, `steerctl pool lobby`): --lobby-from PID takes
+ * a copy of the one listening socket process PID holds (pidfd_getfd) and
+ * accepts from it too; --slots N serves at most N connections at once,
+ * accepting from its own listener first and from the lobby only while it
+ * has a free slot, as a lobby-aware worker must.
  */
 #include "common.h"
 
+#include <dirent.h>
 #include <fcntl.h>
 #include <getopt.h>
 #include <sys/epoll.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
 
 #define NAME_MAX_LEN  200
 #define LINE_MAX_LEN  256
@@ -34,6 +43,8 @@ struct options {
 	bool reuseport;
 	bool v6only;
 	bool listen_fds;   /* take fd 3, passed by systemd's protocol */
+	unsigned long slots;     /* connections at once; 0: no limit */
+	unsigned long lobby_pid; /* the process holding the lobby socket; 0: none */
 };
 
 /* What an epoll event refers to: the listener, the signalfd or a conn. */
@@ -65,7 +76,11 @@ struct conn {
 struct worker {
 	int epfd;
 	struct source listener;
+	struct source lobby;      /* fd -1: no lobby */
 	struct source signals;
+	size_t slots;             /* 0: no limit */
+	bool accepting;           /* the listeners are in the epoll set */
+	bool no_accept;           /* --no-accept: never */
 	const char *name;
 	size_t name_len;
 	struct timer_heap timers;
@@ -82,6 +97,7 @@ static void usage(FILE *f)
 {
 	fputs("Usage: sworker (--listen ADDR:PORT | --listen-fds) [--name NAME] [--backlog N]\n"
 	      "               [--no-accept] [--reuseport] [--v6only]\n"
+	      "               [--slots N] [--lobby-from PID]\n"
 	      "--listen-fds: serve the socket passed as fd 3 (LISTEN_PID, LISTEN_FDS).\n"
 	      "ADDR:PORT is IPv4:PORT or [IPv6]:PORT. Prints 'ready PID' once\n"
 	      "listening; SIGUSR1 prints 'open N' on stderr.\n", f);
@@ -101,7 +117,8 @@ static bool valid_name(const char *s)
 
 static void parse_args(int argc, char **argv, struct options *o)
 {
-	enum { OPT_NO_ACCEPT = 256, OPT_REUSEPORT, OPT_V6ONLY, OPT_LISTEN_FDS };
+	enum { OPT_NO_ACCEPT = 256, OPT_REUSEPORT, OPT_V6ONLY, OPT_LISTEN_FDS, OPT_SLOTS,
+	       OPT_LOBBY_FROM };
 	static const struct option longopts[] = {
 		{ "listen",    required_argument, NULL, 'l' },
 		{ "name",      required_argument, NULL, 'N' },
@@ -110,6 +127,8 @@ static void parse_args(int argc, char **argv, struct options *o)
 		{ "reuseport", no_argument,       NULL, OPT_REUSEPORT },
 		{ "v6only",    no_argument,       NULL, OPT_V6ONLY },
 		{ "listen-fds", no_argument,      NULL, OPT_LISTEN_FDS },
+		{ "slots",     required_argument, NULL, OPT_SLOTS },
+		{ "lobby-from", required_argument, NULL, OPT_LOBBY_FROM },
 		{ "help",      no_argument,       NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
@@ -147,6 +166,14 @@ static void parse_args(int argc, char **argv, struct options *o)
 			break;
 		case OPT_LISTEN_FDS:
 			o->listen_fds = true;
+			break;
+		case OPT_SLOTS:
+			if (parse_ulong(optarg, 1, INT_MAX, &o->slots))
+				usage_error("invalid --slots '%s'", optarg);
+			break;
+		case OPT_LOBBY_FROM:
+			if (parse_ulong(optarg, 1, INT_MAX, &o->lobby_pid))
+				usage_error("invalid --lobby-from '%s'", optarg);
 			break;
 		case 'h':
 			usage(stdout);
@@ -229,6 +256,61 @@ static void ep_ctl(struct worker *w, int op, struct source *s, uint32_t events)
 		fatal("epoll_ctl: %s", strerror(errno));
 }
 
+/* ---- lobby ---------------------------------------------------------------- */
+
+/* The one socket process pid holds, copied with pidfd_getfd. */
+static int lobby_take(unsigned long pid)
+{
+	char dir[64], path[320], link[64];
+	int pidfd, fd = -1, found = -1;
+	struct dirent *e;
+	DIR *d;
+
+	snprintf(dir, sizeof(dir), "/proc/%lu/fd", pid);
+	if (!(d = opendir(dir)))
+		fatal("--lobby-from %lu: %s", pid, strerror(errno));
+	while ((e = readdir(d))) {
+		ssize_t n;
+
+		snprintf(path, sizeof(path), "%s/%s", dir, e->d_name);
+		n = readlink(path, link, sizeof(link) - 1);
+		if (n <= 0)
+			continue;
+		link[n] = '\0';
+		if (!strncmp(link, "socket:", 7)) {
+			if (found >= 0)
+				fatal("--lobby-from %lu: more than one socket", pid);
+			found = atoi(e->d_name);
+		}
+	}
+	closedir(d);
+	if (found < 0)
+		fatal("--lobby-from %lu: no socket", pid);
+	pidfd = (int)syscall(SYS_pidfd_open, (pid_t)pid, 0);
+	if (pidfd >= 0)
+		fd = (int)syscall(SYS_pidfd_getfd, pidfd, found, 0);
+	if (fd < 0)
+		fatal("--lobby-from %lu: cannot copy fd %d: %s", pid, found, strerror(errno));
+	close(pidfd);
+	if (fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK) || fcntl(fd, F_SETFD, FD_CLOEXEC))
+		fatal("lobby fd: %s", strerror(errno));
+	return fd;
+}
+
+/* Accept only with a free slot: the listeners leave the epoll set when
+ * every slot is taken and come back when one frees. */
+static void set_accepting(struct worker *w)
+{
+	bool want = !w->slots || w->nopen < w->slots;
+
+	if (want == w->accepting || w->no_accept)
+		return;
+	w->accepting = want;
+	ep_ctl(w, EPOLL_CTL_MOD, &w->listener, want ? EPOLLIN : 0);
+	if (w->lobby.fd >= 0)
+		ep_ctl(w, EPOLL_CTL_MOD, &w->lobby, want ? EPOLLIN : 0);
+}
+
 /* ---- connections -------------------------------------------------------- */
 
 static void conn_close(struct worker *w, struct conn *c, bool rst)
@@ -249,6 +331,7 @@ static void conn_close(struct worker *w, struct conn *c, bool rst)
 		w->accept_paused = false;
 		ep_ctl(w, EPOLL_CTL_MOD, &w->listener, EPOLLIN);
 	}
+	set_accepting(w);
 }
 
 static void conn_want_out(struct worker *w, struct conn *c, bool want)
@@ -419,12 +502,24 @@ static void run_timers(struct worker *w)
 
 /* ---- listener and signals ----------------------------------------------- */
 
+/* One connection: from its own listener first, then from the lobby. */
+static int accept_one(struct worker *w)
+{
+	int fd = accept4(w->listener.fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
+
+	if (fd < 0 && (errno == EAGAIN || errno == EWOULDBLOCK) && w->lobby.fd >= 0)
+		fd = accept4(w->lobby.fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
+	return fd;
+}
+
 static void accept_ready(struct worker *w)
 {
 	for (int i = 0; i < ACCEPT_BATCH; i++) {
-		int fd = accept4(w->listener.fd, NULL, NULL,
-				 SOCK_NONBLOCK | SOCK_CLOEXEC);
+		int fd;
 
+		if (w->slots && w->nopen >= w->slots)
+			return;	/* every slot taken: the rest wait */
+		fd = accept_one(w);
 		if (fd >= 0) {
 			conn_accepted(w, fd);
 			continue;
@@ -464,7 +559,8 @@ static void dispatch(struct worker *w, const struct epoll_event *ev)
 
 	switch (s->kind) {
 	case SRC_LISTENER:
-		accept_ready(w);
+		if (w->accepting)
+			accept_ready(w);
 		break;
 	case SRC_SIGNAL:
 		signal_ready(w);
@@ -496,6 +592,8 @@ static void shutdown_all(struct worker *w)
 	while (w->conns)
 		conn_close(w, w->conns, false);
 	close(w->listener.fd);
+	if (w->lobby.fd >= 0)
+		close(w->lobby.fd);
 	close(w->signals.fd);
 	close(w->epfd);
 	free(w->timers.v);
@@ -513,12 +611,19 @@ int main(int argc, char **argv)
 	w.name_len = strlen(opts.name);
 	w.signals = (struct source){ SRC_SIGNAL, setup_signalfd() };
 	w.listener = (struct source){ SRC_LISTENER, open_listener(&opts) };
+	w.lobby = (struct source){ SRC_LISTENER, opts.lobby_pid ? lobby_take(opts.lobby_pid) : -1 };
+	w.slots = opts.slots;
+	w.no_accept = opts.no_accept;
 	w.epfd = epoll_create1(EPOLL_CLOEXEC);
 	if (w.epfd < 0)
 		fatal("epoll_create1: %s", strerror(errno));
 	ep_ctl(&w, EPOLL_CTL_ADD, &w.signals, EPOLLIN);
-	if (!opts.no_accept)
+	if (!opts.no_accept) {
 		ep_ctl(&w, EPOLL_CTL_ADD, &w.listener, EPOLLIN);
+		if (w.lobby.fd >= 0)
+			ep_ctl(&w, EPOLL_CTL_ADD, &w.lobby, EPOLLIN);
+		w.accepting = true;
+	}
 
 	printf("ready %d\n", (int)getpid());
 	fflush(stdout);

@@ -110,7 +110,7 @@ static void test_errors(void **state)
 	expect_err(parse("worker", "add", v, err, "p", NULL), err,
 		   "missing NAME (see 'steerctl worker help')");
 	expect_err(parse("worker", "set", v, err, "w1", NULL), err,
-		   "worker set needs --weight W and/or --maxconn N");
+		   "worker set needs --weight W, --maxconn N and/or --slots N");
 	expect_err(parse("worker", "set", v, err, "w1", "--weight", "10001", NULL), err,
 		   "weight '10001' is not a whole number from 0 to 10000 or auto");
 	expect_err(parse("worker", "add", v, err, "p", "w1", "--listen-fds", "--addr", "x", NULL),

@@ -357,7 +357,7 @@ static void test_render(void **state)
 	assert_null(strstr(text, "steer_pool_quota_left{pool=\"b"));
 	assert_line(text, "steer_pool_usable_workers{pool=\"web\"} 1");
 	assert_line(text, "steer_pool_info{pool=\"web\",policy=\"least-conn\","
-			  "fallback=\"b\\\"ack\\nup\\\\é\",owner=\"operator\"} 1");
+			  "fallback=\"b\\\"ack\\nup\\\\é\",owner=\"operator\",lobby=\"\"} 1");
 	/* refusals by cause: every cause, summing to the service's refusals */
 	assert_line(text, "steer_service_lookups_total{service=\"svc\"} 7");
 	assert_line(text, "steer_service_refused_total{service=\"svc\",cause=\"no_worker\"} 2");

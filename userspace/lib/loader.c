@@ -32,16 +32,31 @@ const char *const steer_map_names[MAP_COUNT] = {
 	[MAP_WORKER_STATS] = "worker_stats",
 	[MAP_WORKER_SOCKS] = "worker_socks",
 	[MAP_WORKER_TAGS] = "worker_tags",
+	[MAP_POOL_LOBBIES] = "pool_lobbies",
+	[MAP_LOBBY_STATS] = "lobby_stats",
+	[MAP_LOBBY_SOCKS] = "lobby_socks",
+	[MAP_WORKER_LOBBY] = "worker_lobby",
+	[MAP_WORKER_BY_TGID] = "worker_by_tgid",
 	[MAP_RECENT_PICKS] = "recent_picks",
 	[MAP_MONITOR_RINGS] = "monitor_rings",
 	[MAP_MONITOR_CTL] = "monitor_ctl",
 	[MAP_MONITOR_CPU] = "monitor_cpu",
 };
 
-static const char *const link_names[] = { "lookup", "sockops" };
+/* sk_lookup, sockops and the lobby's two tracepoint programs (the first
+ * read or write of a lobby connection moves it to the worker that took it) */
+#define NLINKS	4
+#define LINK_FIRST_TRACE	2
+static const char *const link_names[NLINKS] = { "lookup", "sockops", "recv", "send" };
 
 /* libbpf writes its own multi-line warnings to stderr; our errors say the
  * same in one line. They are kept for $STEER_DEBUG (verifier logs). */
+/* The program of link i (i >= LINK_FIRST_TRACE) */
+static struct bpf_program *trace_prog(struct steer_bpf *skel, int i)
+{
+	return i == LINK_FIRST_TRACE ? skel->progs.steer_recv : skel->progs.steer_send;
+}
+
 static int libbpf_print(enum libbpf_print_level level, const char *fmt, va_list ap)
 {
 	if (!getenv("STEER_DEBUG") || (level == LIBBPF_DEBUG && strcmp(getenv("STEER_DEBUG"), "2")))
@@ -181,11 +196,11 @@ static int make_dirs(const struct steer_paths *p, char *err)
 }
 
 /* Take back the pins this load made, and only those. */
-static void unpin_ours(struct steer_bpf *skel, struct bpf_link *links[2])
+static void unpin_ours(struct steer_bpf *skel, struct bpf_link *links[NLINKS])
 {
 	struct bpf_map *map;
 
-	for (int i = 0; i < 2; i++)
+	for (int i = 0; i < NLINKS; i++)
 		if (links[i] && bpf_link__pin_path(links[i]))
 			bpf_link__unpin(links[i]);
 	bpf_object__for_each_map(map, skel->obj)
@@ -196,7 +211,7 @@ static void unpin_ours(struct steer_bpf *skel, struct bpf_link *links[2])
 /* Pin maps first, then links: steer counts as loaded once links/lookup is
  * there. On failure, what was pinned here is unpinned again. */
 static int pin_all(struct steer_bpf *skel, const struct steer_paths *p,
-		   struct bpf_link *links[2], char *err)
+		   struct bpf_link *links[NLINKS], char *err)
 {
 	char path[PATH_MAX];
 	struct bpf_map *map;
@@ -208,7 +223,8 @@ static int pin_all(struct steer_bpf *skel, const struct steer_paths *p,
 		if (bpf_map__pin(map, path))
 			goto fail;
 	}
-	for (int i = 0; i < 2; i++) {
+	/* lookup last: steer counts as loaded once links/lookup is there */
+	for (int i = NLINKS - 1; i >= 0; i--) {
 		path_join(path, sizeof(path), p->dir, "links", link_names[i]);
 		if (bpf_link__pin(links[i], path))
 			goto fail;
@@ -271,7 +287,7 @@ static int open_target(const char *path, const char *what, char *err)
 
 int steer_load(const struct steer_paths *p, const char *netns, const char *cgroup, char *err)
 {
-	struct bpf_link *links[2] = { NULL, NULL };
+	struct bpf_link *links[NLINKS] = { NULL };
 	struct steer_bpf *skel = NULL;
 	char cgroot[PATH_MAX];
 	int netns_fd = -1, cg_fd = -1, lock_fd = -1, ret = STEER_ESYS;
@@ -320,12 +336,20 @@ int steer_load(const struct steer_paths *p, const char *netns, const char *cgrou
 			 strerror(errno));
 		goto cleanup;
 	}
+	for (int i = LINK_FIRST_TRACE; i < NLINKS; i++) {
+		links[i] = bpf_program__attach_trace(trace_prog(skel, i));
+		if (!links[i]) {
+			snprintf(err, STEER_ERR_LEN, "cannot attach the %s tracepoint program: %s",
+				 link_names[i], strerror(errno));
+			goto cleanup;
+		}
+	}
 	if ((ret = make_dirs(p, err)) || (ret = pin_all(skel, p, links, err)))
 		goto cleanup;
 	ret = STEER_OK;
 cleanup:
 	/* The pins keep the links and maps alive once we let go. */
-	for (int i = 0; i < 2; i++)
+	for (int i = 0; i < NLINKS; i++)
 		bpf_link__destroy(links[i]);
 	steer_bpf__destroy(skel);
 	if (cg_fd >= 0)
@@ -449,10 +473,30 @@ static int pin_new_maps(struct steer_bpf *skel, const struct steer_paths *p, con
 	return STEER_OK;
 }
 
+/* Attach tracepoint program i and pin its link at path, in place of the
+ * running version's (a tracing link cannot swap its program, and bpffs
+ * renames nothing): the new link is attached first, then the old pin (and
+ * with it the old link) goes, then the new one is pinned; no moment runs
+ * without one. Both run for a moment: a lobby child is moved once,
+ * whichever moves it (lobby_take). */
+static int attach_trace(struct steer_bpf *skel, int i, const char *path, char *err)
+{
+	struct bpf_link *link = bpf_program__attach_trace(trace_prog(skel, i));
+	int ret = STEER_OK;
+
+	if (!link || (unlink(path) && errno != ENOENT) || bpf_link__pin(link, path)) {
+		snprintf(err, STEER_ERR_LEN, "cannot attach the program of %s: %s", path,
+			 strerror(errno));
+		ret = STEER_ESYS;
+	}
+	bpf_link__destroy(link);
+	return ret;
+}
+
 int steer_upgrade(const struct steer_paths *p, char *err)
 {
 	bool repin[MAP_COUNT] = { false };
-	struct bpf_program *progs[2];
+	struct bpf_program *progs[NLINKS];
 	struct steer_bpf *skel;
 	char path[PATH_MAX];
 	int lock_fd = -1, ret;
@@ -481,10 +525,18 @@ int steer_upgrade(const struct steer_paths *p, char *err)
 	}
 	progs[0] = skel->progs.steer_lookup;
 	progs[1] = skel->progs.steer_sockops;
-	for (int i = 0; i < 2; i++) {
+	progs[2] = skel->progs.steer_recv;
+	progs[3] = skel->progs.steer_send;
+	for (int i = 0; i < NLINKS; i++) {
 		int link;
 
 		path_join(path, sizeof(path), p->dir, "links", link_names[i]);
+		if (i >= LINK_FIRST_TRACE) {
+			/* attached anew (also when the running version had none) */
+			if ((ret = attach_trace(skel, i, path, err)))
+				goto cleanup;
+			continue;
+		}
 		link = bpf_obj_get(path);
 		if (link < 0 || bpf_link_update(link, bpf_program__fd(progs[i]), NULL)) {
 			snprintf(err, STEER_ERR_LEN, "cannot swap the program in %s: %s", path,

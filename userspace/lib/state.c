@@ -5,6 +5,9 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/socket.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <time.h>
 #include <unistd.h>
 #include <bpf/bpf.h>
@@ -198,6 +201,8 @@ cleanup:
 	return ret;
 }
 
+static int lobby_off(const struct steer_maps *m, uint32_t id, char *err);
+
 int pool_del(const struct steer_maps *m, const char *name, char *err)
 {
 	struct steer_pool *p = calloc(1, sizeof(*p)), *other = calloc(1, sizeof(*p));
@@ -231,6 +236,8 @@ int pool_del(const struct steer_maps *m, const char *name, char *err)
 			goto cleanup;
 		}
 	}
+	if ((ret = lobby_off(m, id, err)))
+		goto cleanup;
 	memset(p, 0, sizeof(*p));
 	ret = map_put(m, MAP_POOLS, id, p) ? sys_error(err, "write pools") : STEER_OK;
 cleanup:
@@ -637,6 +644,58 @@ static bool same_listener(const struct steer_maps *m, uint32_t id, const struct 
 	       cookie == l->cookie && !map_get(m, MAP_WORKER_STATS, id, &st) && st.gen == w->gen;
 }
 
+static int lobby_in_use(const struct steer_maps *m, uint64_t cookie, uint32_t skip, char *err);
+
+/* ---- the lobby: which process is which lobby-aware worker ---- */
+
+/* worker_by_tgid's key for worker w: its process in its pool */
+static struct steer_tgid_key tgid_key(const struct steer_worker *w)
+{
+	return (struct steer_tgid_key){ .tgid = w->pid, .pool_id = w->pool_id };
+}
+
+/* A lobby-aware worker id with process pid in pool_id: refused when
+ * another live lobby-aware worker of the pool is that process, as the
+ * kernel tells who took a lobby connection by its process alone. */
+static int tgid_check(const struct steer_maps *m, uint32_t pool_id, uint32_t pid, uint32_t id,
+		      uint32_t slots, char *err)
+{
+	struct steer_tgid_key k = { .tgid = pid, .pool_id = pool_id };
+	struct steer_worker w;
+	uint32_t other;
+
+	if (!slots || !pid || bpf_map_lookup_elem(m->fd[MAP_WORKER_BY_TGID], &k, &other) ||
+	    other == id)
+		return STEER_OK;
+	/* a stale entry (that worker gone or changed) is taken over */
+	if (map_get(m, MAP_WORKERS, other, &w) || !w.in_use || !w.slots || w.pid != pid ||
+	    w.pool_id != pool_id || !worker_listener_alive(m, other))
+		return STEER_OK;
+	snprintf(err, STEER_ERR_LEN, "process %u is already lobby-aware worker '%s' of this pool "
+		 "(one process can be one lobby-aware worker of a pool)", pid, w.name);
+	return STEER_EINPUT;
+}
+
+/* worker_by_tgid after worker id changed from was to now (either NULL):
+ * the old process's entry goes if it was this worker's, the new one's is
+ * written when now is lobby-aware with a known process. */
+static int tgid_sync(const struct steer_maps *m, uint32_t id, const struct steer_worker *was,
+		     const struct steer_worker *now)
+{
+	struct steer_tgid_key k;
+	uint32_t other;
+
+	if (was && was->slots && was->pid) {
+		k = tgid_key(was);
+		if (!bpf_map_lookup_elem(m->fd[MAP_WORKER_BY_TGID], &k, &other) && other == id)
+			bpf_map_delete_elem(m->fd[MAP_WORKER_BY_TGID], &k);
+	}
+	if (!now || !now->slots || !now->pid)
+		return 0;
+	k = tgid_key(now);
+	return bpf_map_update_elem(m->fd[MAP_WORKER_BY_TGID], &k, &id, BPF_ANY);
+}
+
 /* Put id in its pool's members (once), then rebuild the pool's table. */
 static int pool_link(const struct steer_maps *m, uint32_t pool_id, uint32_t id, char *err)
 {
@@ -683,9 +742,11 @@ static int write_worker(const struct steer_maps *m, uint32_t id, uint32_t pool_i
 	if (!keep) {
 		uint32_t gen = stats.gen + 1;
 
+		struct steer_worker_lobby wl = { .gen = gen };
+
 		memset(&stats, 0, sizeof(stats));
 		stats.gen = gen;
-		if (map_put(m, MAP_WORKER_STATS, id, &stats))
+		if (map_put(m, MAP_WORKER_LOBBY, id, &wl) || map_put(m, MAP_WORKER_STATS, id, &stats))
 			return -1;
 	}
 	tag.worker_id = id;
@@ -704,6 +765,7 @@ static int write_worker(const struct steer_maps *m, uint32_t id, uint32_t pool_i
 	/* health is steerd's: a restarted worker comes up by its checks */
 	w.health = was ? was->health : STEER_HEALTH_FULL;
 	w.maxconn = params->maxconn;
+	w.slots = (uint16_t)params->slots;
 	w.family_mask = l->family_mask;
 	w.gen = stats.gen;
 	w.pid = l->pid;
@@ -711,7 +773,9 @@ static int write_worker(const struct steer_maps *m, uint32_t id, uint32_t pool_i
 	memcpy(w.addr, l->addr, 16);
 	w.cookie = l->cookie;
 	w.owner = was ? was->owner : writer_owner;
-	return map_put(m, MAP_WORKERS, id, &w);
+	if (map_put(m, MAP_WORKERS, id, &w))
+		return -1;
+	return tgid_sync(m, id, was, &w);
 }
 
 /* Which slot name gets: its own entry when it may be replaced (its
@@ -762,7 +826,9 @@ int worker_add(const struct steer_maps *m, const char *pool_name, const char *na
 	if (parse_name(name, "worker", err))
 		goto cleanup;
 	if ((ret = pool_find(m, pool_name, &pool_id, pool, err)) ||
-	    (ret = worker_slot(m, name, pool_id, l, &id, &was, &existing, err)))
+	    (ret = worker_slot(m, name, pool_id, l, &id, &was, &existing, err)) ||
+	    (ret = lobby_in_use(m, l->cookie, STEER_NONE, err)) ||
+	    (ret = tgid_check(m, pool_id, l->pid, id, params->slots, err)))
 		goto cleanup;
 	if (!existing && pool->nworkers >= STEER_MAX_POOL_WORKERS) {
 		snprintf(err, STEER_ERR_LEN, "pool '%s' is full (%d workers)", pool_name,
@@ -863,6 +929,7 @@ int worker_del(const struct steer_maps *m, const char *name, char *err)
 	if ((ret = pool_rebuild_table(m, w.pool_id, err)))
 		goto cleanup;
 	bpf_map_delete_elem(m->fd[MAP_WORKER_SOCKS], &id);	/* gone already if it died */
+	tgid_sync(m, id, &w, NULL);
 	memset(&w, 0, sizeof(w));
 	ret = map_put(m, MAP_WORKERS, id, &w) ? sys_error(err, "write workers") : STEER_OK;
 	goto cleanup;
@@ -953,4 +1020,164 @@ uint64_t worker_stats_pending(const struct steer_worker_stats *s)
 	if (s->pending_epoch[prev & 1] == prev)
 		n += s->pending[prev & 1];
 	return n;
+}
+
+int worker_set_slots(const struct steer_maps *m, const char *name, uint32_t slots, char *err)
+{
+	struct steer_worker w, was;
+	uint32_t id;
+	int ret;
+
+	if (slots > STEER_SLOTS_MAX) {
+		snprintf(err, STEER_ERR_LEN, "slots %u is out of range (1..%u)", slots,
+			 STEER_SLOTS_MAX);
+		return STEER_EINPUT;
+	}
+	if ((ret = worker_find(m, name, &id, &w, err)) ||
+	    (ret = tgid_check(m, w.pool_id, w.pid, id, slots, err)))
+		return ret;
+	was = w;
+	w.slots = (uint16_t)slots;
+	if (map_put(m, MAP_WORKERS, id, &w) || tgid_sync(m, id, &was, &w))
+		return sys_error(err, "write workers");
+	return STEER_OK;
+}
+
+uint64_t worker_lobby_taken(const struct steer_maps *m, uint32_t id,
+			    const struct steer_worker_stats *st)
+{
+	struct steer_worker_lobby wl;
+
+	if (bpf_map_lookup_elem(m->fd[MAP_WORKER_LOBBY], &id, &wl) || wl.gen != st->gen)
+		return 0;
+	return wl.taken;
+}
+
+int pool_lobby_read(const struct steer_maps *m, uint32_t pool_id, struct steer_lobby *lb,
+		    struct steer_lobby_stats *st)
+{
+	if (bpf_map_lookup_elem(m->fd[MAP_POOL_LOBBIES], &pool_id, lb))
+		return -1;
+	if (st && bpf_map_lookup_elem(m->fd[MAP_LOBBY_STATS], &pool_id, st))
+		return -1;
+	return 0;
+}
+
+bool pool_lobby_alive(const struct steer_maps *m, uint32_t pool_id)
+{
+	struct steer_lobby lb;
+	uint64_t cookie;
+
+	return !pool_lobby_read(m, pool_id, &lb, NULL) && lb.in_use &&
+	       !bpf_map_lookup_elem(m->fd[MAP_LOBBY_SOCKS], &pool_id, &cookie) &&
+	       cookie == lb.cookie;
+}
+
+/* No lobby for pool id: the kernel stops sending to it first (in_use),
+ * then its socket leaves the map. Connections waiting in it stay the
+ * workers' to accept. */
+static int lobby_off(const struct steer_maps *m, uint32_t id, char *err)
+{
+	struct steer_lobby lb = {};
+
+	if (!pool_lobby_read(m, id, &lb, NULL) && !lb.in_use)
+		return STEER_OK;
+	lb.in_use = 0;
+	if (bpf_map_update_elem(m->fd[MAP_POOL_LOBBIES], &id, &lb, BPF_ANY))
+		return sys_error(err, "write pool_lobbies");
+	bpf_map_delete_elem(m->fd[MAP_LOBBY_SOCKS], &id);	/* gone already if it closed */
+	return STEER_OK;
+}
+
+/* The socket is no worker's listener and no other pool's lobby. */
+static int lobby_socket_free(const struct steer_maps *m, uint32_t id, uint64_t cookie, char *err)
+{
+	if (listener_in_use(m, cookie, STEER_NONE, err))
+		return STEER_EINPUT;
+	return lobby_in_use(m, cookie, id, err);
+}
+
+/* The pool whose lobby the socket is, but skip: an error naming it. */
+static int lobby_in_use(const struct steer_maps *m, uint64_t cookie, uint32_t skip, char *err)
+{
+	const struct steer_pool *pools = state_pools(m);
+	struct steer_lobby lb;
+	struct steer_pool p;
+
+	for (uint32_t i = 0; i < STEER_MAX_POOLS; i++) {
+		if (i == skip || pool_lobby_read(m, i, &lb, NULL) || !lb.in_use || lb.cookie != cookie)
+			continue;
+		if (pools)
+			p = pools[i];
+		else if (map_get(m, MAP_POOLS, i, &p))
+			continue;
+		snprintf(err, STEER_ERR_LEN, "that socket is already the lobby of pool '%s'", p.name);
+		return STEER_EINPUT;
+	}
+	return STEER_OK;
+}
+
+/* listen()'s backlog, from TCP_INFO (a listener reports it as tcpi_sacked) */
+static uint32_t listener_backlog(int fd)
+{
+	struct tcp_info ti = {};
+	socklen_t len = sizeof(ti);
+
+	return getsockopt(fd, IPPROTO_TCP, TCP_INFO, &ti, &len) ? 0 : ti.tcpi_sacked;
+}
+
+/* Write pool id's lobby for listener l. A new socket starts afresh: a new
+ * generation (children of an older lobby no longer touch its counts),
+ * counts zero. Counts and tag first, the socket next, the config (which
+ * makes the kernel use it) last. */
+static int lobby_write(const struct steer_maps *m, uint32_t id, const struct listener *l)
+{
+	struct steer_lobby_stats st = {};
+	struct steer_worker_tag tag = {};
+	struct steer_lobby lb = {};
+	uint64_t sock = (uint64_t)l->fd;
+
+	if (bpf_map_lookup_elem(m->fd[MAP_LOBBY_STATS], &id, &st))
+		return -1;
+	lb.gen = st.gen + 1;
+	memset(&st, 0, sizeof(st));
+	st.gen = lb.gen;
+	tag.worker_id = STEER_HOLD_LOBBY | id;
+	tag.gen = lb.gen;
+	tag.port = l->port;
+	tag.lobby = 1;
+	if (bpf_map_update_elem(m->fd[MAP_LOBBY_STATS], &id, &st, BPF_ANY) ||
+	    bpf_map_update_elem(m->fd[MAP_WORKER_TAGS], &l->fd, &tag, BPF_ANY) ||
+	    bpf_map_update_elem(m->fd[MAP_LOBBY_SOCKS], &id, &sock, BPF_ANY))
+		return -1;
+	lb.in_use = 1;
+	lb.backlog = listener_backlog(l->fd);
+	lb.family_mask = l->family_mask;
+	lb.pid = l->pid;
+	lb.port = l->port;
+	memcpy(lb.addr, l->addr, 16);
+	lb.cookie = l->cookie;
+	return bpf_map_update_elem(m->fd[MAP_POOL_LOBBIES], &id, &lb, BPF_ANY);
+}
+
+int pool_set_lobby(const struct steer_maps *m, const char *name, struct listener *l, char *err)
+{
+	struct steer_lobby lb;
+	uint32_t id;
+	int ret;
+
+	if ((ret = pool_find(m, name, &id, NULL, err)) || !l)
+		return ret ? ret : lobby_off(m, id, err);
+	if ((ret = lobby_socket_free(m, id, l->cookie, err)))
+		goto cleanup;
+	/* the same socket, alive: nothing to do, its counts go on */
+	if (pool_lobby_alive(m, id) && !pool_lobby_read(m, id, &lb, NULL) && lb.cookie == l->cookie)
+		goto cleanup;
+	if (lobby_write(m, id, l))
+		ret = sys_error(err, "set the lobby");
+cleanup:
+	/* never keep the lobby's socket: when it closes it must leave the map */
+	close(l->fd);
+	l->fd = -1;
+	return ret;
 }

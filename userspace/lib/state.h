@@ -87,6 +87,8 @@ struct worker_params {
 	uint32_t weight;
 	uint32_t maxconn;
 	bool auto_weight;	/* weight came from its CPU allowance: STEER_WORKER_F_AUTO_WEIGHT */
+	uint32_t slots;		/* connections it serves at once, 1..STEER_SLOTS_MAX; 0: not
+				 * lobby-aware */
 };
 /* Takes ownership of l->fd: it is closed before return, in every case.
  * The same name again in the same pool replaces the entry in place when
@@ -104,6 +106,22 @@ int worker_update(const struct steer_maps *m, const char *name, const uint32_t *
 int worker_update_auto(const struct steer_maps *m, const char *name, uint32_t weight,
 		       const uint32_t *maxconn, char *err);
 int worker_del(const struct steer_maps *m, const char *name, char *err);
+/* Its slots (0: not lobby-aware). A lobby-aware worker is known to the
+ * kernel by its process (pid when added): one process may be one
+ * lobby-aware worker of a pool, a second is refused. */
+int worker_set_slots(const struct steer_maps *m, const char *name, uint32_t slots, char *err);
+
+/* A pool's lobby: a listening socket every lobby-aware worker of the pool
+ * also accepts from (takes ownership of l->fd, closed before return), or
+ * with l NULL none. The same socket again is a no-op (counts kept). */
+int pool_set_lobby(const struct steer_maps *m, const char *name, struct listener *l, char *err);
+/* The lobby is registered and its socket is still in lobby_socks. */
+bool pool_lobby_alive(const struct steer_maps *m, uint32_t pool_id);
+int pool_lobby_read(const struct steer_maps *m, uint32_t pool_id, struct steer_lobby *lb,
+		    struct steer_lobby_stats *st);
+/* connections worker id took from its pool's lobby (0 for another generation) */
+uint64_t worker_lobby_taken(const struct steer_maps *m, uint32_t id,
+			    const struct steer_worker_stats *st);
 /* The same entry (socket, counts, state) under another name. */
 int worker_rename(const struct steer_maps *m, const char *name, const char *new_name, char *err);
 /* steerd's health factor (per-mille) for worker id, if it still is name. */

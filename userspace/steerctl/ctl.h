@@ -73,6 +73,20 @@ void print_services(struct ctl *c, struct json *j);
 struct steer_service_refusals;
 void format_refusals(const struct steer_service_refusals *rf, char *out, size_t len);
 void print_pools(struct ctl *c, struct json *j);
+/* The options that name a listening socket (worker add, pool lobby): alt_
+ * is their alternative, --pid and --fd going together. */
+#define LISTENER_ADDR_OPT(alt_, help_) { .flag = "addr", .arg = "IP:PORT", .type = OPT_STR, \
+	.alt = (alt_), .help = (help_) }
+#define LISTENER_PID_OPT(alt_, help_) { .flag = "pid", .arg = "PID", .type = OPT_U32, .min = 1, \
+	.max = INT32_MAX, .alt = (alt_), .help = (help_) }
+#define LISTENER_FD_OPT(alt_, help_) { .flag = "fd", .arg = "FD", .type = OPT_U32, \
+	.max = INT32_MAX, .alt = (alt_), .help = (help_) }
+
+struct listener;
+/* The listening socket --addr, or --pid and --fd, name (worker add, pool
+ * lobby); opens the maps first. */
+int ctl_take_listener(struct ctl *c, const struct optval *addr, const struct optval *pid,
+		      const struct optval *fd, struct listener *l);
 void print_workers(struct ctl *c, struct json *j);
 
 #endif

@@ -33,7 +33,7 @@
 enum {
 	F_ASSIGNED, F_REPEAT, F_FALLBACK, F_PROBE, F_REFUSED, F_SPILLED,
 	F_CIRCUIT, F_QUOTA, F_RATE, F_NO_WORKER, F_GONE, F_ASSIGN, F_NO_POOL,
-	F_HOPS, F_ADMISSION, F_COUNT,
+	F_HOPS, F_ADMISSION, F_LOBBY, F_COUNT,
 };
 static const char *const filter_names[F_COUNT + 1] = {
 	[F_ASSIGNED] = "assigned", [F_REPEAT] = "repeat", [F_FALLBACK] = "fallback",
@@ -41,11 +41,12 @@ static const char *const filter_names[F_COUNT + 1] = {
 	[F_CIRCUIT] = "circuit_open", [F_QUOTA] = "quota_spent", [F_RATE] = "rate_spent",
 	[F_NO_WORKER] = "no_worker", [F_GONE] = "listener_gone", [F_ASSIGN] = "assign_failed",
 	[F_NO_POOL] = "no_pool", [F_HOPS] = "hops_exhausted", [F_ADMISSION] = "admission",
+	[F_LOBBY] = "lobby",
 };
 static const int cause_name[STEER_MON_CAUSE_COUNT] = {
 	[STEER_MON_ASSIGNED] = F_ASSIGNED, [STEER_MON_REPEAT] = F_REPEAT,
 	[STEER_MON_FALLBACK] = F_FALLBACK, [STEER_MON_PROBE] = F_PROBE,
-	[STEER_MON_REFUSED] = F_REFUSED,
+	[STEER_MON_REFUSED] = F_REFUSED, [STEER_MON_LOBBY] = F_LOBBY,
 };
 static const int why_name[STEER_WHY_COUNT] = {
 	[STEER_WHY_NONE] = -1, [STEER_WHY_CIRCUIT] = F_CIRCUIT, [STEER_WHY_QUOTA] = F_QUOTA,
@@ -140,7 +141,7 @@ static int parse_causes(struct ctl *c, const char *text, uint32_t *out)
 
 		if (k < 0)
 			return ctl_error(c, "--cause: unknown cause '%s' (one of: assigned, repeat, "
-					 "fallback, probe, refused, spilled, a why or a refusal; see "
+					 "fallback, probe, refused, lobby, spilled, a why or a refusal; see "
 					 "'steerctl monitor help')", word);
 		*out |= 1u << k;
 	}

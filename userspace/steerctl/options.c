@@ -193,8 +193,15 @@ static int take_flag(const struct cmd *cmd, int argc, char **argv, int *i, struc
 	return STEER_OK;
 }
 
+static void arg_text(char *buf, size_t len, const struct opt *o);
+
+/* a positional (in an alternative) is its word: "off" */
 static void flag_text(char *buf, size_t len, const struct opt *o)
 {
+	if (!o->flag) {
+		arg_text(buf, len, o);
+		return;
+	}
 	snprintf(buf, len, "--%s%s%s", o->flag, o->arg ? " " : "", o->arg ? o->arg : "");
 }
 
@@ -277,8 +284,9 @@ static int check_given(const struct cmd *cmd, const char *where, const char *obj
 {
 	char missing[160];
 
+	/* a positional in an alternative (pool lobby POOL off) is the rule's */
 	for (size_t i = 0; i < cmd->nopts; i++)
-		if (!cmd->opts[i].flag && !v[i].given)
+		if (!cmd->opts[i].flag && !cmd->opts[i].alt && !v[i].given)
 			return input_error(err, "missing %s (see 'steerctl %s help')",
 					   cmd->opts[i].arg ? cmd->opts[i].arg : "argument", object);
 	if (missing_text(cmd, v, missing, sizeof(missing)))
@@ -432,7 +440,7 @@ void opts_synopsis(FILE *f, const struct object *obj, const struct cmd *cmd)
 
 		if (cmd->opts[i].alt > last)
 			last = cmd->opts[i].alt;
-		if (cmd->opts[i].flag)
+		if (cmd->opts[i].flag || cmd->opts[i].alt)
 			continue;
 		arg_text(arg, sizeof(arg), &cmd->opts[i]);
 		fprintf(f, " %s", arg);
@@ -442,7 +450,13 @@ void opts_synopsis(FILE *f, const struct object *obj, const struct cmd *cmd)
 
 		fprintf(f, "%s", a == 1 ? " (" : " | ");
 		for (size_t i = 0; i < cmd->nopts; i++) {
-			if (cmd->opts[i].alt == a) {
+			if (cmd->opts[i].alt == a && !cmd->opts[i].flag) {
+				char arg[96];
+
+				arg_text(arg, sizeof(arg), &cmd->opts[i]);
+				fprintf(f, "%s%s", first ? "" : " ", arg);
+				first = false;
+			} else if (cmd->opts[i].alt == a) {
 				print_flag(f, cmd, &cmd->opts[i], false, !first);
 				first = false;
 			}

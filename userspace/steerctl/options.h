@@ -18,7 +18,7 @@
 #ifndef ARRAY_SIZE
 #define ARRAY_SIZE(a) (sizeof(a) / sizeof((a)[0]))
 #endif
-#define OPT_MAX 8		/* options of one command */
+#define OPT_MAX 10		/* options of one command */
 /* a limit from steer.h or defaults.h inside help text: "at most " OPT_LIMIT(X) */
 #define OPT_LIMIT_(x) #x
 #define OPT_LIMIT(x) OPT_LIMIT_(x)

@@ -1,11 +1,12 @@
 // SPDX-License-Identifier: GPL-2.0 OR BSD-2-Clause
-/* pool.c - steerctl pool add|set|del|list|quota|rate: a set of workers,
- * its policy, its fallback and its admission limits. */
+/* pool.c - steerctl pool add|set|del|list|quota|rate|lobby: a set of
+ * workers, its policy, its fallback, its admission limits and its lobby. */
 #include <stdlib.h>
 #include <string.h>
 #include <bpf/bpf.h>
 #include "ctl.h"
 #include "defaults.h"
+#include "netaddr.h"
 #include "state.h"
 
 enum { PA_NAME, PA_POLICY, PA_FALLBACK };
@@ -91,7 +92,88 @@ static int do_pool_rate(struct ctl *c, const struct optval *v)
 	return pool_set_rate(&c->maps, v[PR_NAME].s, !v[PR_RATE].off, rate, burst, c->err);
 }
 
-static void print_pool_json(struct json *j, const struct steer_pool *p, const char *fallback,
+enum { PL_NAME, PL_ADDR, PL_PID, PL_FD, PL_OFF };
+
+static const char *const off_word[] = { "off", NULL };
+
+static const struct opt pool_lobby_opts[] = {
+	[PL_NAME] = { .arg = "NAME", .type = OPT_STR, .help = "the pool" },
+	[PL_ADDR] = LISTENER_ADDR_OPT(1, "the listening socket there is the lobby"),
+	[PL_PID] = LISTENER_PID_OPT(2, "a process that holds the lobby's socket"),
+	[PL_FD] = LISTENER_FD_OPT(2, "the lobby's fd in that process"),
+	[PL_OFF] = { .type = OPT_CHOICE, .choices = off_word, .alt = 3,
+		     .help = "no lobby: connections go to workers only" },
+};
+
+static int do_pool_lobby(struct ctl *c, const struct optval *v)
+{
+	struct listener l;
+	int ret;
+
+	if (v[PL_OFF].given) {
+		if ((ret = ctl_open_maps(c)))
+			return ret;
+		return pool_set_lobby(&c->maps, v[PL_NAME].s, NULL, c->err);
+	}
+	if ((ret = ctl_take_listener(c, &v[PL_ADDR], &v[PL_PID], &v[PL_FD], &l)))
+		return ret;
+	return pool_set_lobby(&c->maps, v[PL_NAME].s, &l, c->err);
+}
+
+/* The pool's lobby as -j shows it: null, or its address and counts. */
+static void print_lobby_json(struct json *j, struct ctl *c, uint32_t id)
+{
+	struct steer_lobby_stats st;
+	struct steer_lobby lb;
+	char where[NETADDR_ENDPOINT_LEN];
+
+	if (pool_lobby_read(&c->maps, id, &lb, &st) || !lb.in_use) {
+		json_null(j, "lobby");
+		return;
+	}
+	netaddr_format_endpoint(lb.addr, lb.port, where, sizeof(where));
+	json_object_begin(j, "lobby");
+	json_string(j, "addr", where);
+	json_string(j, "state", pool_lobby_alive(&c->maps, id) ? "up" : "gone");
+	json_uint(j, "pid", lb.pid);
+	json_uint(j, "backlog", lb.backlog);
+	json_int(j, "waiting", st.gen == lb.gen ? st.waiting : 0);
+	json_uint(j, "sent", st.gen == lb.gen ? st.sent : 0);
+	json_uint(j, "taken", st.gen == lb.gen ? st.taken : 0);
+	/* accepted by a process that is no lobby-aware worker of the pool */
+	json_int(j, "unattributed", st.gen == lb.gen ? st.stray : 0);
+	json_uint(j, "unattributed_total", st.gen == lb.gen ? st.stray_total : 0);
+	json_object_end(j);
+}
+
+/* The lobbies under the pools table, when there is one. */
+static void print_lobbies_text(struct ctl *c, const struct steer_pool *pools)
+{
+	char where[NETADDR_ENDPOINT_LEN];
+	struct steer_lobby_stats st;
+	struct steer_lobby lb;
+	bool header = false;
+
+	for (uint32_t i = 0; pools && i < STEER_MAX_POOLS; i++) {
+		if (!pools[i].in_use || pool_lobby_read(&c->maps, i, &lb, &st) || !lb.in_use)
+			continue;
+		if (st.gen != lb.gen)
+			memset(&st, 0, sizeof(st));
+		if (!header) {
+			printf("\n%-16s %-22s %-5s %7s %7s %10s %10s %12s\n", "LOBBY_POOL", "LOBBY",
+			       "STATE", "WAITING", "BACKLOG", "SENT", "TAKEN", "UNATTRIBUTED");
+			header = true;
+		}
+		netaddr_format_endpoint(lb.addr, lb.port, where, sizeof(where));
+		printf("%-16s %-22s %-5s %7lld %7u %10llu %10llu %12lld\n", pools[i].name, where,
+		       pool_lobby_alive(&c->maps, i) ? "up" : "gone", (long long)st.waiting,
+		       lb.backlog, (unsigned long long)st.sent, (unsigned long long)st.taken,
+		       (long long)st.stray);
+	}
+}
+
+static void print_pool_json(struct json *j, struct ctl *c, uint32_t id,
+			    const struct steer_pool *p, const char *fallback,
 			    const struct steer_pool_stats *st, const struct steer_pool_limits *lim,
 			    const struct steer_pool_budget *bud)
 {
@@ -125,6 +207,7 @@ static void print_pool_json(struct json *j, const struct steer_pool *p, const ch
 		json_uint(j, "quota", p->quota_conf);
 	else
 		json_null(j, "quota");
+	print_lobby_json(j, c, id);
 	json_object_end(j);
 }
 
@@ -175,12 +258,14 @@ void print_pools(struct ctl *c, struct json *j)
 			memset(&bud, 0, sizeof(bud));
 		pool_name_of(c, p->fallback, fallback, sizeof(fallback));
 		if (j)
-			print_pool_json(j, p, fallback, &st, &lim, &bud);
+			print_pool_json(j, c, i, p, fallback, &st, &lim, &bud);
 		else
 			print_pool_text(p, fallback, &st, &bud, &header);
 	}
 	if (j)
 		json_array_end(j);
+	else
+		print_lobbies_text(c, pools);
 	free(p);
 }
 
@@ -204,6 +289,20 @@ static const struct cmd pool_cmds[] = {
 	{ .verb = "rate", .opts = pool_rate_opts, .nopts = ARRAY_SIZE(pool_rate_opts),
 	  .run = do_pool_rate,
 	  .help = "a token bucket of RATE connections per second; above it, spill to the fallback" },
+	{ .verb = "lobby", .opts = pool_lobby_opts, .nopts = ARRAY_SIZE(pool_lobby_opts),
+	  .rule = RULE_EITHER, .run = do_pool_lobby,
+	  .help = "a listening socket as the pool's lobby, where connections wait for a free worker",
+	  .doc = "A lobby is one accept queue that every lobby-aware worker of the pool (worker "
+		 "--slots) also accepts from, taking from its own listener first and from the lobby "
+		 "only while it has a free slot. A new connection goes straight to a worker with a "
+		 "free slot (outstanding + pending below its slots; a worker without slots only when "
+		 "idle), by the pool's policy; when none has one, it waits in the lobby and the "
+		 "first worker that frees up takes it. A lobby whose accept queue is full, whose "
+		 "socket closed, or that no lobby-aware worker up and alive serves is skipped: the "
+		 "connection goes to a worker as without a lobby. Admission (circuit, quota, rate) "
+		 "comes first, as always. --addr and --pid/--fd find the socket as worker add does; "
+		 "the same socket again changes nothing; off removes the lobby (connections waiting "
+		 "in it stay for the workers to accept)." },
 };
 
 const struct object obj_pool = { "pool", pool_cmds, ARRAY_SIZE(pool_cmds) };

@@ -24,22 +24,24 @@
 	.max = STEER_MAXCONN_MAX, .flags = (flags_), .def = STEER_MAXCONN_DEFAULT, \
 	.alt = (alt_), .help = "outstanding connections at most; 0: no cap" }
 
+#define SLOTS_OPT(alt_) { .flag = "slots", .arg = "N", .type = OPT_U32, .min = 1, \
+	.max = STEER_SLOTS_MAX, .flags = OPT_OFF, .alt = (alt_), \
+	.help = "connections it serves at once: lobby-aware (off: not)" }
+
 /* sd_listen_fds(3): the sockets passed to a process start at fd 3 */
 #define SD_LISTEN_FDS_START 3
 
-enum { WA_POOL, WA_NAME, WA_WEIGHT, WA_MAXCONN, WA_ADDR, WA_PID, WA_FD, WA_LISTEN_FDS };
+enum { WA_POOL, WA_NAME, WA_WEIGHT, WA_MAXCONN, WA_SLOTS, WA_ADDR, WA_PID, WA_FD, WA_LISTEN_FDS };
 
 static const struct opt worker_add_opts[] = {
 	[WA_POOL] = { .arg = "POOL", .type = OPT_STR, .help = "the pool it joins" },
 	[WA_NAME] = { .arg = "NAME", .type = OPT_NAME, .what = "worker", .help = "the worker" },
 	[WA_WEIGHT] = WEIGHT_OPT(0, OPT_DEFAULT),
 	[WA_MAXCONN] = MAXCONN_OPT(0, OPT_DEFAULT),
-	[WA_ADDR] = { .flag = "addr", .arg = "IP:PORT", .type = OPT_STR, .alt = 1,
-		      .help = "the process listening there" },
-	[WA_PID] = { .flag = "pid", .arg = "PID", .type = OPT_U32, .min = 1, .max = INT32_MAX,
-		     .alt = 2, .help = "the process" },
-	[WA_FD] = { .flag = "fd", .arg = "FD", .type = OPT_U32, .max = INT32_MAX, .alt = 2,
-		    .help = "its listening socket's fd" },
+	[WA_SLOTS] = SLOTS_OPT(0),
+	[WA_ADDR] = LISTENER_ADDR_OPT(1, "the process listening there"),
+	[WA_PID] = LISTENER_PID_OPT(2, "the process"),
+	[WA_FD] = LISTENER_FD_OPT(2, "its listening socket's fd"),
 	[WA_LISTEN_FDS] = { .flag = "listen-fds", .type = OPT_FLAG, .alt = 3,
 			    .help = "the sockets systemd passed to steerctl (LISTEN_FDS)" },
 };
@@ -87,6 +89,7 @@ static int add_one(struct ctl *c, const struct optval *v, const char *name, stru
 	struct worker_params params = {
 		.maxconn = (uint32_t)v[WA_MAXCONN].u,
 		.auto_weight = v[WA_WEIGHT].automatic,
+		.slots = v[WA_SLOTS].given && !v[WA_SLOTS].off ? (uint32_t)v[WA_SLOTS].u : 0,
 	};
 	struct cpu_allowance a;
 	int ret = weight_of(c, &v[WA_WEIGHT], name, l->pid, &params.weight, &a);
@@ -268,31 +271,38 @@ cleanup:
 
 static int do_worker_add(struct ctl *c, const struct optval *v)
 {
-	bool by_addr = v[WA_ADDR].given;
-	struct steer_endpoint ep;
 	struct listener l;
 	int ret;
 
 	if (v[WA_LISTEN_FDS].given)
 		return add_passed(c, v);
-	if (by_addr && parse_endpoint(v[WA_ADDR].s, &ep, c->err))
-		return STEER_EINPUT;
-	if ((ret = ctl_open_maps(c)))
-		return ret;
-	ret = by_addr ? listener_take_by_addr(&ep, c->maps.netns_ino, &l, c->err)
-		      : listener_take_by_fd((uint32_t)v[WA_PID].u, (uint32_t)v[WA_FD].u,
-					    c->maps.netns_ino, &l, c->err);
-	if (ret)
+	if ((ret = ctl_take_listener(c, &v[WA_ADDR], &v[WA_PID], &v[WA_FD], &l)))
 		return ret;
 	return add_one(c, v, v[WA_NAME].s, &l);
 }
 
-enum { WS_NAME, WS_WEIGHT, WS_MAXCONN };
+int ctl_take_listener(struct ctl *c, const struct optval *addr, const struct optval *pid,
+		      const struct optval *fd, struct listener *l)
+{
+	struct steer_endpoint ep;
+	int ret;
+
+	if (addr->given && parse_endpoint(addr->s, &ep, c->err))
+		return STEER_EINPUT;
+	if ((ret = ctl_open_maps(c)))
+		return ret;
+	if (addr->given)
+		return listener_take_by_addr(&ep, c->maps.netns_ino, l, c->err);
+	return listener_take_by_fd((uint32_t)pid->u, (uint32_t)fd->u, c->maps.netns_ino, l, c->err);
+}
+
+enum { WS_NAME, WS_WEIGHT, WS_MAXCONN, WS_SLOTS };
 
 static const struct opt worker_set_opts[] = {
 	[WS_NAME] = { .arg = "NAME", .type = OPT_STR, .help = "the worker" },
 	[WS_WEIGHT] = WEIGHT_OPT(1, 0),
 	[WS_MAXCONN] = MAXCONN_OPT(2, 0),
+	[WS_SLOTS] = SLOTS_OPT(3),
 };
 
 static int do_worker_set(struct ctl *c, const struct optval *v)
@@ -305,6 +315,14 @@ static int do_worker_set(struct ctl *c, const struct optval *v)
 
 	if ((ret = ctl_open_maps(c)))
 		return ret;
+	/* slots first: the one that can be refused (a process already
+	 * another lobby-aware worker of the pool) before anything changed */
+	if (v[WS_SLOTS].given &&
+	    (ret = worker_set_slots(&c->maps, v[WS_NAME].s,
+				    v[WS_SLOTS].off ? 0 : (uint32_t)v[WS_SLOTS].u, c->err)))
+		return ret;
+	if (!v[WS_WEIGHT].given && !v[WS_MAXCONN].given)
+		return STEER_OK;
 	if (!v[WS_WEIGHT].automatic)
 		return worker_update(&c->maps, v[WS_NAME].s, v[WS_WEIGHT].given ? &weight : NULL,
 				     mc, NULL, c->err);
@@ -410,7 +428,8 @@ const char *worker_weight_text(const struct steer_worker *w, char *buf, size_t l
 }
 
 static void print_worker_json(struct json *j, const struct steer_worker *w, const char *pool,
-			      const char *where, bool gone, const struct steer_worker_stats *st)
+			      const char *where, bool gone, const struct steer_worker_stats *st,
+			      uint64_t lobby_taken)
 {
 	json_object_begin(j, NULL);
 	json_string(j, "name", w->name);
@@ -432,28 +451,35 @@ static void print_worker_json(struct json *j, const struct steer_worker *w, cons
 	json_uint(j, "steered", st->steered);
 	json_uint(j, "established", st->established);
 	json_uint(j, "closed", st->closed);
+	if (w->slots)
+		json_uint(j, "slots", w->slots);
+	else
+		json_null(j, "slots");	/* not lobby-aware */
+	json_uint(j, "lobby_taken", lobby_taken);
 	json_string(j, "owner", owner_name(w->owner));
 	json_string(j, "addr", where);
 	json_object_end(j);
 }
 
 static void print_worker_text(const struct steer_worker *w, const char *pool, const char *where,
-			      bool gone, const struct steer_worker_stats *st, bool *header)
+			      bool gone, const struct steer_worker_stats *st, uint64_t lobby_taken,
+			      bool *header)
 {
-	char maxconn[16], weight[24];
+	char maxconn[16], weight[24], slots[16];
 
 	if (!*header) {
-		printf("%-16s %-12s %-22s %-6s %10s %6s %7s %11s %7s %9s\n", "WORKER", "POOL",
-		       "LISTENER", "STATE", "WEIGHT", "HEALTH", "MAXCONN", "OUTSTANDING",
-		       "PENDING", "STEERED");
+		printf("%-16s %-12s %-22s %-6s %10s %6s %7s %11s %7s %9s %5s %11s\n", "WORKER",
+		       "POOL", "LISTENER", "STATE", "WEIGHT", "HEALTH", "MAXCONN", "OUTSTANDING",
+		       "PENDING", "STEERED", "SLOTS", "LOBBY_TAKEN");
 		*header = true;
 	}
 	snprintf(maxconn, sizeof(maxconn), w->maxconn ? "%u" : "-", w->maxconn);
-	printf("%-16s %-12s %-22s %-6s %10s %6.3f %7s %11lld %7llu %9llu\n", w->name, pool, where,
-	       gone ? "gone" : state_name(w->state), worker_weight_text(w, weight, sizeof(weight)), w->health / (double)STEER_HEALTH_FULL,
-	       maxconn,
-	       (long long)st->outstanding, (unsigned long long)worker_stats_pending(st),
-	       (unsigned long long)st->steered);
+	snprintf(slots, sizeof(slots), w->slots ? "%u" : "-", w->slots);
+	printf("%-16s %-12s %-22s %-6s %10s %6.3f %7s %11lld %7llu %9llu %5s %11llu\n", w->name,
+	       pool, where, gone ? "gone" : state_name(w->state),
+	       worker_weight_text(w, weight, sizeof(weight)), w->health / (double)STEER_HEALTH_FULL,
+	       maxconn, (long long)st->outstanding, (unsigned long long)worker_stats_pending(st),
+	       (unsigned long long)st->steered, slots, (unsigned long long)lobby_taken);
 }
 
 void print_workers(struct ctl *c, struct json *j)
@@ -476,9 +502,11 @@ void print_workers(struct ctl *c, struct json *j)
 		pool_name_of(c, w.pool_id, pool, sizeof(pool));
 		netaddr_format_endpoint(w.addr, w.port, where, sizeof(where));
 		if (j)
-			print_worker_json(j, &w, pool, where, worker_gone(c, i, &st), &st);
+			print_worker_json(j, &w, pool, where, worker_gone(c, i, &st), &st,
+					  worker_lobby_taken(&c->maps, i, &st));
 		else
-			print_worker_text(&w, pool, where, worker_gone(c, i, &st), &st, &header);
+			print_worker_text(&w, pool, where, worker_gone(c, i, &st), &st,
+					  worker_lobby_taken(&c->maps, i, &st), &header);
 	}
 	if (j)
 		json_array_end(j);
@@ -505,9 +533,13 @@ static const struct cmd worker_cmds[] = {
 		 "); steerctl says what it found, the worker is marked auto, and steerd, when it "
 		 "runs, computes it again every interval." },
 	{ .verb = "set", .opts = worker_set_opts, .nopts = ARRAY_SIZE(worker_set_opts),
-	  .rule = RULE_ANY, .run = do_worker_set, .help = "change a worker's weight or cap",
+	  .rule = RULE_ANY, .run = do_worker_set,
+	  .help = "change a worker's weight, cap or slots",
 	  .doc = "--weight auto takes the weight from the CPU allowance of the process that held "
-		 "the worker's listener when it was added (see add); a number ends it." },
+		 "the worker's listener when it was added (see add); a number ends it. --slots "
+		 "makes it lobby-aware (see pool lobby): its process (the pid that held its "
+		 "listener) also accepts from its pool's lobby; one process can be one lobby-aware "
+		 "worker of a pool." },
 	{ .verb = "drain", .opts = worker_drain_opts, .nopts = ARRAY_SIZE(worker_drain_opts),
 	  .run = do_worker_drain, .help = "no new connections; open ones go on" },
 	{ .verb = "undrain", .opts = worker_name_opt, .nopts = ARRAY_SIZE(worker_name_opt),

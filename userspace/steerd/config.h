@@ -57,6 +57,8 @@ struct conf_worker {
 	uint32_t weight;		/* 0..STEER_WEIGHT_MAX, default 100 */
 	bool weight_auto;		/* weight = "auto": from its CPU allowance */
 	uint32_t maxconn;		/* 0 = no cap (default) */
+	bool has_slots;
+	uint32_t slots;			/* lobby-aware: 1..STEER_SLOTS_MAX at once */
 	struct conf_check check;
 	struct conf_agent agent;
 	bool resources;			/* sample CPU/memory/fds, default true */
@@ -82,6 +84,8 @@ struct conf_pool {
 	double rate;			/* connections per second, (0, STEER_RATE_MAX] */
 	uint32_t burst;			/* default max(1, rate), rounded down */
 	double eject_max;		/* [0, 1], default 0.5 */
+	bool has_lobby;
+	struct steer_endpoint lobby;	/* the lobby's listening socket, IP:PORT */
 	struct conf_worker *workers;
 	size_t nworkers;
 	int line;

@@ -83,6 +83,10 @@ static const struct conf_field worker_fields[] = {
 		  "else cpuset.cpus.effective, else the host's online CPUs), again every interval" },
 	{ "maxconn", CONF_T_UINT, AT(struct conf_worker, maxconn), RANGE(0, STEER_MAXCONN_MAX),
 	  .def = STEER_MAXCONN_DEFAULT, .help = "Open connections at most; 0 = no cap" },
+	{ "slots", CONF_T_UINT, AT(struct conf_worker, slots), RANGE(1, STEER_SLOTS_MAX),
+	  PRESENT(struct conf_worker, has_slots), .def_from = CONF_DEF_NONE,
+	  .help = "Connections it serves at once: it is lobby-aware (also accepts from its "
+		  "pool's lobby); none: not lobby-aware" },
 	{ "check", CONF_T_GROUP, AT(struct conf_worker, check), .sub = &check_block,
 	  .help = "Its health check" },
 	{ "agent", CONF_T_GROUP, AT(struct conf_worker, agent), .sub = &agent_block,
@@ -137,6 +141,11 @@ static const struct conf_field pool_fields[] = {
 	  .help = "Connections at once above the rate; needs a rate" },
 	{ "eject_max", CONF_T_DOUBLE, AT(struct conf_pool, eject_max), RANGE(0, 1),
 	  .def = STEER_EJECT_MAX_DEFAULT, .help = "Share of the pool health checks may take down" },
+	{ "lobby", CONF_T_ENDPOINT, AT(struct conf_pool, lobby), PRESENT(struct conf_pool, has_lobby),
+	  .def_from = CONF_DEF_NONE,
+	  .help = "The pool's lobby, IP:PORT: a listening socket its lobby-aware workers also "
+		  "accept from, where a connection waits while every worker is busy; none: no "
+		  "lobby. Taken when someone listens there, retried every interval" },
 	{ "workers", CONF_T_LIST, AT(struct conf_pool, workers), RANGE(0, STEER_MAX_POOL_WORKERS),
 	  .sub = &worker_block, .count_off = offsetof(struct conf_pool, nworkers),
 	  .item_size = sizeof(struct conf_worker), .parse = conf_count_workers,

@@ -48,6 +48,15 @@ static size_t read_pools(struct daemon *d, uint64_t now, struct metrics_pool *pv
 		v->stats_ok = !bpf_map_lookup_elem(d->maps.fd[MAP_POOL_STATS], &id, &v->st);
 		v->limits_ok = !pool_limits_read(&d->maps, id, &v->lim);
 		v->budget_ok = !pool_budget_read(&d->maps, id, &v->bud);
+		v->lobby_on = !pool_lobby_read(&d->maps, id, &v->lobby, &v->lobby_st) &&
+			      v->lobby.in_use;
+		if (v->lobby_on) {
+			v->lobby_alive = pool_lobby_alive(&d->maps, id);
+			if (v->lobby_st.gen != v->lobby.gen)
+				memset(&v->lobby_st, 0, sizeof(v->lobby_st));
+			netaddr_format_endpoint(v->lobby.addr, v->lobby.port, v->lobby_addr,
+						sizeof(v->lobby_addr));
+		}
 		if (v->cfg.fallback < STEER_MAX_POOLS && pools[v->cfg.fallback].in_use)
 			snprintf(v->fallback, sizeof(v->fallback), "%s", pools[v->cfg.fallback].name);
 		for (size_t k = 0; k < d->npools; k++) {
@@ -104,6 +113,7 @@ static size_t read_workers(struct daemon *d, struct metrics_worker *wv, struct m
 		v->stats_ok = !worker_stats_read(&d->maps, id, &v->st);
 		v->pending = v->stats_ok ? worker_stats_pending(&v->st) : 0;
 		v->alive = worker_listener_alive(&d->maps, id);
+		v->lobby_taken = v->stats_ok ? worker_lobby_taken(&d->maps, id, &v->st) : 0;
 		netaddr_format_endpoint(v->cfg.addr, v->cfg.port, v->listener, sizeof(v->listener));
 		if ((dw = dworker_of(d, id, v->cfg.name)))
 			worker_from_daemon(v, dw);

@@ -100,6 +100,7 @@ struct metrics_worker {
 	bool sampled;			/* res holds its last resource sample */
 	struct resource_sample res;
 	uint32_t res_factor;		/* per-mille */
+	uint64_t lobby_taken;		/* connections it took from its pool's lobby */
 };
 
 /* One pool of the maps. */
@@ -111,6 +112,10 @@ struct metrics_pool {
 	struct steer_pool_limits lim;
 	struct steer_pool_budget bud;
 	uint32_t usable;		/* members that may take a new connection now */
+	bool lobby_on, lobby_alive;	/* a lobby registered; its socket still open */
+	struct steer_lobby lobby;
+	struct steer_lobby_stats lobby_st;	/* zero unless of the lobby's generation */
+	char lobby_addr[NETADDR_ENDPOINT_LEN];	/* "" when none */
 	bool judged;			/* steerd keeps its circuit: the fields below hold */
 	double error_ratio;
 	uint64_t reports_ok, reports_err;

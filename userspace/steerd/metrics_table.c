@@ -268,6 +268,63 @@ static bool p_quota(const struct metric_def *m, const void *o, size_t k, double 
 	return p->cfg.quota_set && p->budget_ok && p->bud.quota_on;
 }
 
+/* a field of the pool's lobby stats (s64 or u64 at off), absent without a lobby */
+static bool p_lobby(const struct metric_def *m, const void *o, size_t k, double *v)
+{
+	const struct metrics_pool *p = o;
+	int64_t x;
+
+	(void)k;
+	memcpy(&x, (const char *)&p->lobby_st + m->off, sizeof(x));
+	*v = m->type[0] == 'c' ? (double)(uint64_t)x : (double)x;
+	return p->lobby_on;
+}
+
+static bool p_lobby_up(const struct metric_def *m, const void *o, size_t k, double *v)
+{
+	const struct metrics_pool *p = o;
+
+	(void)m, (void)k;
+	*v = p->lobby_alive;
+	return p->lobby_on;
+}
+
+static bool p_lobby_backlog(const struct metric_def *m, const void *o, size_t k, double *v)
+{
+	const struct metrics_pool *p = o;
+
+	(void)m, (void)k;
+	*v = p->lobby.backlog;
+	return p->lobby_on;
+}
+
+static bool p_lobby_pid(const struct metric_def *m, const void *o, size_t k, double *v)
+{
+	const struct metrics_pool *p = o;
+
+	(void)m, (void)k;
+	*v = p->lobby.pid;
+	return p->lobby_on;
+}
+
+static bool w_slots(const struct metric_def *m, const void *o, size_t k, double *v)
+{
+	const struct metrics_worker *w = o;
+
+	(void)m, (void)k;
+	*v = w->cfg.slots;
+	return w->cfg.slots;
+}
+
+static bool w_lobby_taken(const struct metric_def *m, const void *o, size_t k, double *v)
+{
+	const struct metrics_worker *w = o;
+
+	(void)m, (void)k;
+	*v = (double)w->lobby_taken;
+	return w->stats_ok;
+}
+
 static bool p_rate(const struct metric_def *m, const void *o, size_t k, double *v)
 {
 	const struct metrics_pool *p = o;
@@ -311,6 +368,7 @@ static void p_info(const void *o, const char *vals[MAX_INFO])
 	vals[0] = policy_name(p->cfg.policy);
 	vals[1] = p->fallback;
 	vals[2] = owner_name(p->cfg.owner);
+	vals[3] = p->lobby_addr;
 }
 
 static bool s_lookups(const struct metric_def *m, const void *o, size_t k, double *v)
@@ -392,6 +450,8 @@ static const char *const outcomes[] = { "ok", "error" };
 	.set_label = lbl, .set = values, .nset = sizeof(values) / sizeof(values[0]), .get = getter }
 #define INFO(n, sc, fn, h, ...) { .name = n, .type = "gauge", .help = h, .scope = sc, \
 	.info = (const char *const[]){ __VA_ARGS__, NULL }, .info_values = fn }
+#define LOBBY(n, t, field, h) { .name = n, .type = t, .help = h, .scope = SC_POOL, \
+	.off = offsetof(struct steer_lobby_stats, field), .get = p_lobby }
 #define DAEMON(n, t, getter, field, h) { .name = n, .type = t, .help = h, .scope = SC_DAEMON, \
 	.off = offsetof(struct metrics_daemon, field), .get = getter }
 
@@ -426,6 +486,10 @@ static const struct metric_def metric_table[] = {
 	      "Admin weight times health factor."),
 	FIELD("steer_worker_maxconn", SC_WORKER, struct metrics_worker, cfg.maxconn,
 	      "Outstanding connections at most; 0: no cap."),
+	GAUGE("steer_worker_slots", SC_WORKER, w_slots,
+	      "Connections a lobby-aware worker serves at once (absent: not lobby-aware)."),
+	COUNTER("steer_worker_lobby_taken_total", SC_WORKER, w_lobby_taken,
+		"Connections the worker took from its pool's lobby."),
 	GAUGE("steer_worker_pid", SC_WORKER, w_pid,
 	      "The process that owned the listener when it was added (absent: gone)."),
 	GAUGE("steer_worker_check_up", SC_WORKER, w_check_up,
@@ -451,8 +515,8 @@ static const struct metric_def metric_table[] = {
 	      "The health factor's resource part, 0 to 1."),
 
 	INFO("steer_pool_info", SC_POOL, p_info,
-	     "A pool's policy, fallback pool (empty: none) and owner; always 1.", "policy",
-	     "fallback", "owner"),
+	     "A pool's policy, fallback pool (empty: none), owner and lobby address (empty: "
+	     "none); always 1.", "policy", "fallback", "owner", "lobby"),
 	FIELD("steer_pool_workers", SC_POOL, struct metrics_pool, cfg.nworkers,
 	      "Workers in the pool."),
 	FIELD("steer_pool_usable_workers", SC_POOL, struct metrics_pool, usable,
@@ -488,6 +552,24 @@ static const struct metric_def metric_table[] = {
 	      "The token bucket's rate, connections per second (absent: no rate)."),
 	GAUGE("steer_pool_rate_burst", SC_POOL, p_burst,
 	      "The token bucket's size, connections (absent: no rate)."),
+	GAUGE("steer_pool_lobby_up", SC_POOL, p_lobby_up,
+	      "1 while the pool's lobby socket is open, 0 once it closed (absent: no lobby)."),
+	LOBBY("steer_pool_lobby_waiting", "gauge", waiting,
+	      "Connections waiting in the lobby's queue now (absent: no lobby)."),
+	GAUGE("steer_pool_lobby_backlog", SC_POOL, p_lobby_backlog,
+	      "The lobby listener's backlog when registered (absent: no lobby)."),
+	GAUGE("steer_pool_lobby_pid", SC_POOL, p_lobby_pid,
+	      "A process that held the lobby's socket when registered (absent: no lobby)."),
+	LOBBY("steer_pool_lobby_sent_total", "counter", sent,
+	      "New connections sent to the lobby to wait: every worker was busy."),
+	LOBBY("steer_pool_lobby_taken_total", "counter", taken,
+	      "Connections a worker of the pool took from the lobby."),
+	LOBBY("steer_pool_lobby_unattributed", "gauge", stray,
+	      "Open connections a process that is no lobby-aware worker of the pool took from "
+	      "the lobby."),
+	LOBBY("steer_pool_lobby_unattributed_total", "counter", stray_total,
+	      "Connections a process that is no lobby-aware worker of the pool took from the "
+	      "lobby."),
 
 	INFO("steer_service_info", SC_SERVICE, s_info,
 	     "A service's pool, prefix, ports and owner; always 1.", "pool", "prefix", "ports",

@@ -527,6 +527,12 @@ static void reconcile_worker(struct pass *ps, const char *pool, const char *name
 		add_worker(ps, pool, name, ep, params, "taken again");
 		return;
 	}
+	if (cur->slots != params->slots) {
+		if ((ret = worker_set_slots(&ps->d->maps, name, params->slots, err)))
+			problem(ps, ret, "worker %s: %s", name, err);
+		else
+			log_info("worker %s: slots %u", name, params->slots);
+	}
 	if (params->auto_weight) {
 		keep_auto_weight(ps, name, cur, params->maxconn);
 		return;
@@ -556,11 +562,56 @@ static void reconcile_workers(struct pass *ps)
 		for (size_t k = 0; k < p->nworkers; k++) {
 			const struct conf_worker *w = &p->workers[k];
 			struct worker_params params = { .weight = w->weight, .maxconn = w->maxconn,
-							.auto_weight = w->weight_auto };
+							.auto_weight = w->weight_auto,
+							.slots = w->has_slots ? w->slots : 0 };
 
 			reconcile_worker(ps, p->name, w->name, &w->addr, &params);
 		}
 	}
+}
+
+/* ---- lobbies ------------------------------------------------------------ */
+
+/* Pool p's lobby as the file says: taken when it is not the live one (a
+ * lobby whose socket closed is gone, as a worker's listener: taken again
+ * once someone listens there, tried every interval), or removed. */
+static void reconcile_lobby(struct pass *ps, const struct conf_pool *p)
+{
+	char err[STEER_ERR_LEN];
+	struct steer_lobby lb;
+	struct listener l;
+	uint32_t id;
+	int ret;
+
+	if (!actual_pool(ps->a, p->name, &id))
+		return;		/* its pool could not be made: reported */
+	if (pool_lobby_read(&ps->d->maps, id, &lb, NULL))
+		memset(&lb, 0, sizeof(lb));
+	if (!p->has_lobby) {
+		if (lb.in_use && (ret = pool_set_lobby(&ps->d->maps, p->name, NULL, err)))
+			problem(ps, ret, "pool %s: %s", p->name, err);
+		else if (lb.in_use)
+			log_info("pool %s: lobby off", p->name);
+		return;
+	}
+	if (lb.in_use && pool_lobby_alive(&ps->d->maps, id) &&
+	    netaddr_same_endpoint(lb.addr, lb.port, &p->lobby, true))
+		return;
+	if ((ret = listener_take_by_addr(&p->lobby, ps->d->maps.netns_ino, &l, err))) {
+		/* no one listens there yet: retried every interval, not an error */
+		problem(ps, STEER_OK, "pool %s: lobby: %s (will retry)", p->name, err);
+		return;
+	}
+	if ((ret = pool_set_lobby(&ps->d->maps, p->name, &l, err)))
+		problem(ps, ret, "pool %s: lobby: %s", p->name, err);
+	else
+		log_info("pool %s: lobby taken (pid %u)", p->name, l.pid);
+}
+
+static void reconcile_lobbies(struct pass *ps)
+{
+	for (size_t i = 0; i < ps->d->conf.npools; i++)
+		reconcile_lobby(ps, &ps->d->conf.pools[i]);
 }
 
 /* ---- services ----------------------------------------------------------- */
@@ -959,6 +1010,7 @@ int daemon_reconcile(struct daemon *d, char *err)
 	reconcile_limits(&ps);
 	remove_dropped(&ps);
 	reconcile_workers(&ps);
+	reconcile_lobbies(&ps);
 	refresh_auto_weights(&ps);
 	reconcile_services(&ps);
 	remove_dropped_pools(&ps);
@@ -1047,7 +1099,8 @@ void daemon_retake_worker(struct daemon *d, struct dworker *w)
 {
 	const struct conf_pool *p = config_find_pool(&d->conf, w->pool);
 	struct worker_params params = { .weight = w->conf.weight, .maxconn = w->conf.maxconn,
-					.auto_weight = w->conf.weight_auto };
+					.auto_weight = w->conf.weight_auto,
+					.slots = w->conf.has_slots ? w->conf.slots : 0 };
 	struct actual a;
 	struct pass ps = { .d = d, .a = &a };
 	struct steer_worker cur;
