@@ -80,4 +80,61 @@ poke_lobby USR2
 ok $? "a send() on the lobby's listener"
 hold_check "after a send() on the listener"
 
+# steerctl in a pid namespace of its own (a container with the host's
+# network): the pids it sees are not the ones the kernel names the taking
+# process by (the host's). Its lobby-aware workers must be refused, or
+# their lobby connections must count on them: never every one of them
+# 'unattributed' while the workers look free.
+steer pool add q
+steer service add web2 --prefix 127.10.0.2/32 --port 80 --pool q
+unshare --pid --fork --mount-proc --kill-child bash -c '
+	"$1" --listen 127.0.0.1:9510 --name nlobby --no-accept & l=$!
+	sleep 0.3
+	"$1" --listen 127.0.0.1:9111 --name n1 --slots 1 --lobby-from $l &
+	"$1" --listen 127.0.0.1:9112 --name n2 --slots 1 --lobby-from $l &
+	wait' _ "$SWORKER" > "$STEER_TMP/ns.out" 2>&1 &
+NSU=$!
+WORKER_PIDS+=("$NSU")
+wait_for '[ "$(grep -c ^ready "$STEER_TMP/ns.out")" = 3 ]' || bail "workers in a pid namespace"
+NSINIT=$(tr -d " " < /proc/$NSU/task/$NSU/children)
+WORKER_PIDS+=("$NSINIT")
+nsteer() { nsenter -t "$NSINIT" -p -m "$STEERCTL" "$@"; }
+nsteer pool lobby q --addr 127.0.0.1:9510 || bail "pool lobby q from the pid namespace: $(nsteer pool lobby q --addr 127.0.0.1:9510 2>&1; cat "$STEER_TMP/ns.out"; echo ns=$NSINIT)"
+out1=$(nsteer worker add q n1 --addr 127.0.0.1:9111 --slots 1 2>&1); rc1=$?
+out2=$(nsteer worker add q n2 --addr 127.0.0.1:9112 --slots 1 2>&1); rc2=$?
+if [ $rc1 -ne 0 ] || [ $rc2 -ne 0 ]; then
+	is "$rc1 $rc2" "2 2" "lobby-aware workers from a pid namespace: both refused"
+	ok "$([[ $out1 == Error:*namespace* ]])$?" "with a one-line error naming the pid namespace ($out1)"
+	is "$(steer -j worker list | jq '[.workers[] | select(.pool == "q")] | length')" 0 \
+		"and nothing written"
+else
+	out=$("$SCLIENT" --connect 127.10.0.2:80 -n 20 -c 0 --mode sleep:100 --timeout-ms 8000)
+	is "$(client_ok "$out")" "20 0 0" "pid namespace: 20 served"
+	wait_for '[ "$(lobby_field q waiting)" = 0 ] && [ "$(total_outstanding q)" = 0 ]' 10
+	is "$(lobby_field q unattributed_total)" 0 "pid namespace: none unattributed"
+	is "$(lobby_field q taken)" "$(lobby_field q sent)" "pid namespace: taken = sent"
+fi
+
+# A listener whose process is not known (passed to steerctl, which is its
+# only other holder): as a lobby-aware worker every connection it took from
+# the lobby would be unattributed, so --slots is refused; without it, fine.
+listen_fds_add() {	# listen_fds_add PORT ARGS...: worker add q ... --listen-fds ARGS
+	python3 -c '
+import os, socket, sys
+s = socket.socket(); s.bind(("127.0.0.1", int(sys.argv[1]))); s.listen(16)
+fd = s.detach()
+if fd != 3:
+    os.dup2(fd, 3); os.close(fd)
+os.set_inheritable(3, True)
+os.environ.update(LISTEN_FDS="1", LISTEN_PID=str(os.getpid()))
+os.execv(sys.argv[2], [sys.argv[2], "worker", "add", "q", "lf" + sys.argv[1], "--listen-fds"] + sys.argv[3:])
+' "$@"
+}
+out=$(listen_fds_add 9121 "$STEERCTL" --slots 1 2>&1)
+is "$?" 2 "worker add --listen-fds --slots, its process unknown: refused"
+ok "$([[ $out == Error:*--pid* ]])$?" "one line saying to name it with --pid and --fd ($out)"
+is "$(steer -j worker list | jq '[.workers[] | select(.pool == "q")] | length')" 0 "nothing written"
+listen_fds_add 9122 "$STEERCTL" >/dev/null 2>&1
+is "$?" 0 "without --slots it is added as before"
+
 done_testing
