@@ -137,4 +137,30 @@ is "$(steer -j worker list | jq '[.workers[] | select(.pool == "q")] | length')"
 listen_fds_add 9122 "$STEERCTL" >/dev/null 2>&1
 is "$?" 0 "without --slots it is added as before"
 
+# A listener that init (systemd's socket units) holds as well as the worker:
+# --addr names the worker's process, not pid 1 (with --slots, pid 1 would
+# make every lobby take unattributed, and a second worker would be refused
+# as "already lobby-aware worker" of that same process). Pid 1 of a pid
+# namespace stands for init here, in it both hold the socket.
+unshare --pid --fork --mount-proc --kill-child python3 -c '
+import os, socket, time
+s = socket.socket(); s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+s.bind(("127.0.0.1", 9131)); s.listen(16)
+pid = os.fork()
+if pid == 0:
+    while True:
+        time.sleep(1)
+print("worker", pid, flush=True)
+while True:
+    time.sleep(1)
+' > "$STEER_TMP/init.out" 2>&1 &
+NSU2=$!
+WORKER_PIDS+=("$NSU2")
+wait_for 'grep -q ^worker "$STEER_TMP/init.out"' || bail "init and worker in a pid namespace"
+NSINIT2=$(tr -d " " < /proc/$NSU2/task/$NSU2/children)
+WORKER_PIDS+=("$NSINIT2")
+nsenter -t "$NSINIT2" -p -m "$STEERCTL" worker add q i1 --addr 127.0.0.1:9131 || bail "worker add i1"
+is "$(worker_field i1 pid)" "$(awk '/^worker/ { print $2 }' "$STEER_TMP/init.out")" \
+	"a listener init holds too: the worker's pid is its process's, not init's"
+
 done_testing
