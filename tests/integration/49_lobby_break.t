@@ -80,6 +80,23 @@ poke_lobby USR2
 ok $? "a send() on the lobby's listener"
 hold_check "after a send() on the listener"
 
+# steerctl upgrade with connections waiting: the programs after it still
+# attribute every lobby take to its worker (the maps are carried)
+b_sent=$(lobby_field p sent); b_taken=$(lobby_field p taken)
+"$SCLIENT" --connect $SVC4:80 -n 16 -c 0 --mode sleep:100 --timeout-ms 8000 > "$STEER_TMP/up" 2>&1 &
+c=$!
+wait_for '[ "$(lobby_field p waiting)" -ge 4 ]'
+ok $? "connections wait in the lobby ($(lobby_field p waiting))"
+steer upgrade
+ok $? "steerctl upgrade while they wait"
+wait $c
+is "$(client_ok "$(cat "$STEER_TMP/up")")" "16 0 0" "all 16 served across the upgrade"
+wait_for '[ "$(lobby_field p waiting)" = 0 ] && [ "$(total_outstanding p)" = 0 ]' 10
+ok $? "counts back to 0 after the upgrade"
+is "$(( $(lobby_field p taken) - b_taken ))" "$(( $(lobby_field p sent) - b_sent ))" \
+	"across the upgrade: taken = sent"
+is "$(lobby_field p unattributed_total)" 0 "across the upgrade: none unattributed"
+
 # steerctl in a pid namespace of its own (a container with the host's
 # network): the pids it sees are not the ones the kernel names the taking
 # process by (the host's). Its lobby-aware workers must be refused, or
