@@ -180,4 +180,38 @@ nsenter -t "$NSINIT2" -p -m "$STEERCTL" worker add q i1 --addr 127.0.0.1:9131 ||
 is "$(worker_field i1 pid)" "$(awk '/^worker/ { print $2 }' "$STEER_TMP/init.out")" \
 	"a listener init holds too: the worker's pid is its process's, not init's"
 
+# steerd: a reload that moves a lobby from one pool to another (the pool
+# that now has it first in the file) converges in that pass: the lobby
+# the file drops is let go before one the file adds is taken.
+write_conf() {	# write_conf LOBBY_OF_S1 LOBBY_OF_S2 ("" = none)
+	local l1="" l2=""
+	[ -n "$1" ] && l1="lobby = \"$1\";"
+	[ -n "$2" ] && l2="lobby = \"$2\";"
+	cat > "$STEER_TMP/steer.conf" <<CONF
+daemon = { interval_ms = 5000; socket = "$STEER_TMP/steerd.sock"; };
+pools = (
+  { name = "s1"; $l1
+    workers = ( { name = "m1"; addr = "127.0.0.1:9141"; slots = 1; resources = false; } ); },
+  { name = "s2"; $l2
+    workers = ( { name = "m2"; addr = "127.0.0.1:9142"; slots = 1; resources = false; } ); }
+);
+services = ( { name = "d1"; prefix = "127.10.0.3/32"; port = 80; pool = "s1"; },
+             { name = "d2"; prefix = "127.10.0.3/32"; port = 81; pool = "s2"; } );
+CONF
+}
+start_worker dlobby 127.0.0.1:9520 --no-accept
+DLOBBY=$LAST_PID
+start_worker m1 127.0.0.1:9141 --slots 1 --lobby-from "$DLOBBY"
+start_worker m2 127.0.0.1:9142 --slots 1 --lobby-from "$DLOBBY"
+write_conf "" 127.0.0.1:9520
+start_steerd "$STEER_TMP/steer.conf"
+is "$(lobby_field s1 addr)/$(lobby_field s2 addr)" "null/127.0.0.1:9520" "steerd: s2 has the lobby"
+write_conf 127.0.0.1:9520 ""
+kill -HUP "$STEERD_PID"
+wait_for '[ "$(lobby_field s1 addr)" = 127.0.0.1:9520 ]' 2
+ok $? "the reload moves it to s1 at once (s1 $(lobby_field s1 addr), s2 $(lobby_field s2 addr))"
+is "$(lobby_field s2 addr)" null "and s2 has none"
+ok "$(! grep -q 'not converged' "$STEER_TMP/steerd.log")$?" \
+	"the reload converged ($(grep 'not converged' "$STEER_TMP/steerd.log" | tail -1))"
+
 done_testing
