@@ -608,8 +608,45 @@ static void reconcile_lobby(struct pass *ps, const struct conf_pool *p)
 		log_info("pool %s: lobby taken (pid %u)", p->name, l.pid);
 }
 
+/* The file gives pool id's lobby (lb) to another pool: let it go before
+ * any is taken, so a lobby that moves between pools in one reload is free
+ * for its new pool in that same pass (reconcile_lobby turns off the ones
+ * the file drops; a dropped pool's goes with it, remove_dropped_pools). */
+static bool lobby_let_go(const struct pass *ps, uint32_t id, const struct steer_lobby *lb)
+{
+	const struct steer_pool *ap = &ps->a->pools[id];
+	const struct conf_pool *own = config_find_pool(&ps->d->conf, ap->name);
+	bool wanted = false;
+
+	if (own && own->has_lobby && netaddr_same_endpoint(lb->addr, lb->port, &own->lobby, true))
+		return false;	/* still its own */
+	for (size_t i = 0; i < ps->d->conf.npools; i++) {
+		const struct conf_pool *p = &ps->d->conf.pools[i];
+
+		wanted |= p != own && p->has_lobby &&
+			  netaddr_same_endpoint(lb->addr, lb->port, &p->lobby, true);
+	}
+	return wanted;
+}
+
 static void reconcile_lobbies(struct pass *ps)
 {
+	char err[STEER_ERR_LEN];
+	struct steer_lobby lb;
+	int ret;
+
+	for (uint32_t id = 0; ps->a->pools && id < STEER_MAX_POOLS; id++) {
+		const struct steer_pool *ap = &ps->a->pools[id];
+
+		if (!ap->in_use || ap->owner != STEER_OWNER_STEERD ||
+		    pool_lobby_read(&ps->d->maps, id, &lb, NULL) || !lb.in_use ||
+		    !lobby_let_go(ps, id, &lb))
+			continue;
+		if ((ret = pool_set_lobby(&ps->d->maps, ap->name, NULL, err)))
+			problem(ps, ret, "pool %s: %s", ap->name, err);
+		else
+			log_info("pool %s: lobby off", ap->name);
+	}
 	for (size_t i = 0; i < ps->d->conf.npools; i++)
 		reconcile_lobby(ps, &ps->d->conf.pools[i]);
 }
