@@ -1195,9 +1195,10 @@ int pool_set_lobby(const struct steer_maps *m, const char *name, struct listener
 	uint32_t id;
 	int ret;
 
-	if ((ret = pool_find(m, name, &id, NULL, err)) || !l)
-		return ret ? ret : lobby_off(m, id, err);
-	if ((ret = lobby_socket_free(m, id, l->cookie, err)))
+	if (!l)
+		return (ret = pool_find(m, name, &id, NULL, err)) ? ret : lobby_off(m, id, err);
+	if ((ret = pool_find(m, name, &id, NULL, err)) ||
+	    (ret = lobby_socket_free(m, id, l->cookie, err)))
 		goto cleanup;
 	/* the same socket, alive: nothing to do, its counts go on */
 	if (pool_lobby_alive(m, id) && !pool_lobby_read(m, id, &lb, NULL) && lb.cookie == l->cookie)
