@@ -183,6 +183,7 @@ is "$(worker_field i1 pid)" "$(awk '/^worker/ { print $2 }' "$STEER_TMP/init.out
 # steerd: a reload that moves a lobby from one pool to another (the pool
 # that now has it first in the file) converges in that pass: the lobby
 # the file drops is let go before one the file adds is taken.
+S3="" D3=""	# later: a third pool and service
 write_conf() {	# write_conf LOBBY_OF_S1 LOBBY_OF_S2 ("" = none)
 	local l1="" l2=""
 	[ -n "$1" ] && l1="lobby = \"$1\";"
@@ -194,9 +195,10 @@ pools = (
     workers = ( { name = "m1"; addr = "127.0.0.1:9141"; slots = 1; resources = false; } ); },
   { name = "s2"; $l2
     workers = ( { name = "m2"; addr = "127.0.0.1:9142"; slots = 1; resources = false; } ); }
+  ${S3:+, $S3}
 );
 services = ( { name = "d1"; prefix = "127.10.0.3/32"; port = 80; pool = "s1"; },
-             { name = "d2"; prefix = "127.10.0.3/32"; port = 81; pool = "s2"; } );
+             { name = "d2"; prefix = "127.10.0.3/32"; port = 81; pool = "s2"; } ${D3:+, $D3} );
 CONF
 }
 start_worker dlobby 127.0.0.1:9520 --no-accept
@@ -213,5 +215,48 @@ ok $? "the reload moves it to s1 at once (s1 $(lobby_field s1 addr), s2 $(lobby_
 is "$(lobby_field s2 addr)" null "and s2 has none"
 ok "$(! grep -q 'not converged' "$STEER_TMP/steerd.log")$?" \
 	"the reload converged ($(grep 'not converged' "$STEER_TMP/steerd.log" | tail -1))"
+
+# steerd: a lobby-aware worker whose process is replaced while its listener
+# stays open (systemd restarting a socket-activated service; here the
+# launcher that held it too dies): steerd takes its new process, or every
+# connection it takes from the lobby is unattributed while it looks free.
+python3 -c '
+import os, socket, sys, time
+def listen(port):
+    s = socket.socket(); s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    s.bind(("127.0.0.1", port)); s.listen(64); return s
+own, lobby = listen(9151), listen(9530)
+pid = os.fork()
+if pid == 0:
+    o, l = os.dup(own.fileno()), os.dup(lobby.fileno())	# above 3 and 4
+    os.dup2(o, 3); os.dup2(l, 4)	# inheritable
+    os.environ.update(LISTEN_FDS="2", LISTEN_FDNAMES="http:lobby", LISTEN_PID=str(os.getpid()))
+    os.execv(sys.executable, [sys.executable, sys.argv[1], "--slots", "1", "--name", "L1"])
+print(os.getpid(), pid, flush=True)
+while True:
+    time.sleep(1)
+' "$TOP/scripts/examples/lobby_worker.py" > "$STEER_TMP/launch.out" 2>&1 &
+wait_for '[ -s "$STEER_TMP/launch.out" ]' || bail "launcher"
+read -r LAUNCHER L1PID < "$STEER_TMP/launch.out"
+WORKER_PIDS+=("$LAUNCHER" "$L1PID")
+S3='{ name = "s3"; lobby = "127.0.0.1:9530";
+  workers = ( { name = "L1"; addr = "127.0.0.1:9151"; slots = 1; resources = false; } ); }'
+D3='{ name = "d3"; prefix = "127.10.0.3/32"; port = 82; pool = "s3"; }'
+write_conf 127.0.0.1:9520 ""
+kill -HUP "$STEERD_PID"
+wait_for '[ "$(worker_field L1 pid)" = "$LAUNCHER" ] && [ "$(lobby_field s3 state)" = up ]' 3 ||
+	bail "steerd did not take L1 ($(worker_field L1 pid), $(tail -3 "$STEER_TMP/steerd.log"))"
+kill -9 "$LAUNCHER"
+sleep 6	# beyond one interval (5 s): steerd had its chance to look again
+cpids=()
+for i in $(seq 8); do
+	curl -s -m 8 "http://127.10.0.3:82/?ms=150" > /dev/null &
+	cpids+=($!)
+done
+wait "${cpids[@]}"
+wait_for '[ "$(lobby_field s3 waiting)" = 0 ] && [ "$(total_outstanding s3)" = 0 ]' 5
+ok "$([ "$(lobby_field s3 sent)" -gt 0 ])$?" "L1's process replaced: connections waited in s3's lobby ($(lobby_field s3 sent))"
+is "$(lobby_field s3 unattributed_total)/$(lobby_field s3 taken)" "0/$(lobby_field s3 sent)" \
+	"and L1's new process took them as L1 (unattributed_total/taken; worker pid $(worker_field L1 pid), its process $L1PID)"
 
 done_testing
