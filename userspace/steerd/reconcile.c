@@ -14,6 +14,7 @@
  */
 #include <errno.h>
 #include <limits.h>
+#include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -424,6 +425,16 @@ static bool worker_whole(struct pass *ps, uint32_t id, const struct steer_worker
 	       pool_has(&ps->a->pools[w->pool_id], id);
 }
 
+/* A lobby-aware worker whose process is gone while its listener lives on
+ * (another process holds it too: systemd restarting a socket-activated
+ * service). The kernel knows who takes a lobby connection by its process:
+ * taken again (the same listener: its counts are kept), steerd names the
+ * new one, else every lobby take would be unattributed. */
+static bool process_replaced(const struct steer_worker *w)
+{
+	return w->slots && w->pid && kill((pid_t)w->pid, 0) && errno == ESRCH;
+}
+
 static int take_listener(struct daemon *d, const char *name, const struct steer_endpoint *ep,
 			 struct listener *l, char *err)
 {
@@ -525,6 +536,10 @@ static void reconcile_worker(struct pass *ps, const char *pool, const char *name
 	}
 	if (!worker_whole(ps, id, cur)) {
 		add_worker(ps, pool, name, ep, params, "taken again");
+		return;
+	}
+	if (process_replaced(cur)) {
+		add_worker(ps, pool, name, ep, params, "taken again (a new process)");
 		return;
 	}
 	if (cur->slots != params->slots) {
