@@ -682,10 +682,11 @@ static int tgid_check(const struct steer_maps *m, uint32_t pool_id, uint32_t pid
 	if (!slots)
 		return STEER_OK;
 	/* without its process, every connection it takes from the lobby
-	 * would be unattributed while the worker looks free */
-	if (!pid) {
+	 * would be unattributed while the worker looks free; init (systemd
+	 * holding a socket unit's fd while its service restarts) is never it */
+	if (pid <= 1) {
 		snprintf(err, STEER_ERR_LEN, "a lobby-aware worker (--slots) needs its process, and "
-			 "no other process holds that socket: name it with --pid and --fd");
+			 "no other process than init holds that socket: name it with --pid and --fd");
 		return STEER_EINPUT;
 	}
 	if (!pids_are_the_kernels()) {
