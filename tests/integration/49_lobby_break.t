@@ -80,6 +80,27 @@ poke_lobby USR2
 ok $? "a send() on the lobby's listener"
 hold_check "after a send() on the listener"
 
+# A worker deleted while connections it took from the lobby are open, its
+# slot reused at once by a new worker: their closes do not touch the new
+# worker's counts (generations).
+"$SCLIENT" --connect $SVC4:80 -n 2 -c 0 --mode hold > /dev/null 2>&1 < <(sleep 30) &
+ha=$!
+wait_for '[ "$(total_outstanding p)" = 2 ]' || bail "2 direct"
+"$SCLIENT" --connect $SVC4:80 -n 4 -c 0 --mode hold > /dev/null 2>&1 < <(sleep 30) &
+hb=$!
+wait_for '[ "$(lobby_field p waiting)" = 4 ]' || bail "4 waiting"
+kill "$ha"
+wait_for '[ "$(lobby_field p waiting)" = 2 ] && [ "$(total_outstanding p)" = 2 ]'
+ok $? "the workers free up and take 2 from the lobby ($(lobby_field p waiting) waiting, $(outstanding_all))"
+steer worker del w1
+# the lowest free slot (find_free): w1's, the first added
+start_worker w9 127.0.0.1:9109 --slots 1 --lobby-from "$LOBBY_PID"
+steer worker add p w9 --addr 127.0.0.1:9109 --slots 1 || bail "worker add w9"
+kill "$hb"
+wait_for '[ "$(lobby_field p waiting)" = 0 ] && [ "$(worker_field w2 outstanding)" = 0 ]' 10
+ok $? "all closed: waiting and w2 back to 0"
+is "$(worker_field w9 outstanding)/$(worker_field w9 closed)" "0/0" "w1's lobby connections closed without touching w9 (outstanding/closed)"
+
 # steerctl upgrade with connections waiting: the programs after it still
 # attribute every lobby take to its worker (the maps are carried)
 b_sent=$(lobby_field p sent); b_taken=$(lobby_field p taken)
