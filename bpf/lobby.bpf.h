@@ -4,8 +4,9 @@
  * lobby's listener, a queue every lobby-aware worker also accepts from, and
  * the first worker that frees up takes it. The counts stay exact through
  * the lobby child's tag (steer.h: hold): sockops counts a lobby child on
- * whoever holds it, and the accept program (fexit inet_csk_accept) moves it
- * from the lobby to the worker whose process accepted it. */
+ * whoever holds it, and the take (its first read or write, or its worker's
+ * FIN: steer.bpf.c) moves it from the lobby to the worker whose process
+ * accepted it. */
 #ifndef STEER_LOBBY_BPF_H
 #define STEER_LOBBY_BPF_H
 

@@ -433,6 +433,11 @@ static __always_inline int lobby_io(struct sock *sk)
 	tag = bpf_sk_storage_get(&worker_tags, sk, 0, 0);
 	if (!tag || !tag->lobby)
 		return 0;
+	/* The lobby's listener holds the tag its children are cloned from: a
+	 * recv or send on it (which fails, but runs the tracepoints) must not
+	 * take it, or every later child would be born taken. */
+	if (sk->__sk_common.skc_state == TCP_LISTEN)
+		return 0;
 	lobby_take(tag, (__u32)(bpf_get_current_pid_tgid() >> 32));
 	return 0;
 }

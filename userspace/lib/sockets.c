@@ -235,7 +235,10 @@ int listener_take_by_addr(const struct steer_endpoint *ep, uint64_t netns_ino,
 			 where);
 		return STEER_EINPUT;
 	}
-	if (find_socket_owner(inodes[0], 0, &pid, &fd)) {
+	/* init (systemd) holds every socket unit's fd: the worker is another
+	 * holder when there is one (its pid is the one the lobby needs) */
+	if (find_socket_owner(inodes[0], getpid(), &pid, &fd) &&
+	    find_socket_owner(inodes[0], 0, &pid, &fd)) {
 		snprintf(err, STEER_ERR_LEN, "no process holds the listener on %s", where);
 		return STEER_EINPUT;
 	}

@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/stat.h>
 #include <sys/socket.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
@@ -657,6 +658,20 @@ static struct steer_tgid_key tgid_key(const struct steer_worker *w)
 /* A lobby-aware worker id with process pid in pool_id: refused when
  * another live lobby-aware worker of the pool is that process, as the
  * kernel tells who took a lobby connection by its process alone. */
+/* The kernel names the process that takes a lobby connection by its tgid
+ * in the host's (initial) pid namespace, the one whose inode is this
+ * constant of the kernel's (PROC_PID_INIT_INO). */
+#define HOST_PID_NS_INO 0xEFFFFFFCu
+
+/* A pid steerctl saw (by /proc or --pid) is the kernel's: it runs in the
+ * host's pid namespace (or cannot tell). */
+static bool pids_are_the_kernels(void)
+{
+	struct stat st;
+
+	return stat("/proc/self/ns/pid", &st) || st.st_ino == HOST_PID_NS_INO;
+}
+
 static int tgid_check(const struct steer_maps *m, uint32_t pool_id, uint32_t pid, uint32_t id,
 		      uint32_t slots, char *err)
 {
@@ -664,8 +679,23 @@ static int tgid_check(const struct steer_maps *m, uint32_t pool_id, uint32_t pid
 	struct steer_worker w;
 	uint32_t other;
 
-	if (!slots || !pid || bpf_map_lookup_elem(m->fd[MAP_WORKER_BY_TGID], &k, &other) ||
-	    other == id)
+	if (!slots)
+		return STEER_OK;
+	/* without its process, every connection it takes from the lobby
+	 * would be unattributed while the worker looks free; init (systemd
+	 * holding a socket unit's fd while its service restarts) is never it */
+	if (pid <= 1) {
+		snprintf(err, STEER_ERR_LEN, "a lobby-aware worker (--slots) needs its process, and "
+			 "no other process than init holds that socket: name it with --pid and --fd");
+		return STEER_EINPUT;
+	}
+	if (!pids_are_the_kernels()) {
+		snprintf(err, STEER_ERR_LEN, "a lobby-aware worker (--slots) cannot be added from a "
+			 "pid namespace other than the host's (the kernel knows its process by the "
+			 "host's pid): run steerctl or steerd in the host's pid namespace");
+		return STEER_EINPUT;
+	}
+	if (bpf_map_lookup_elem(m->fd[MAP_WORKER_BY_TGID], &k, &other) || other == id)
 		return STEER_OK;
 	/* a stale entry (that worker gone or changed) is taken over */
 	if (map_get(m, MAP_WORKERS, other, &w) || !w.in_use || !w.slots || w.pid != pid ||
@@ -1166,9 +1196,10 @@ int pool_set_lobby(const struct steer_maps *m, const char *name, struct listener
 	uint32_t id;
 	int ret;
 
-	if ((ret = pool_find(m, name, &id, NULL, err)) || !l)
-		return ret ? ret : lobby_off(m, id, err);
-	if ((ret = lobby_socket_free(m, id, l->cookie, err)))
+	if (!l)
+		return (ret = pool_find(m, name, &id, NULL, err)) ? ret : lobby_off(m, id, err);
+	if ((ret = pool_find(m, name, &id, NULL, err)) ||
+	    (ret = lobby_socket_free(m, id, l->cookie, err)))
 		goto cleanup;
 	/* the same socket, alive: nothing to do, its counts go on */
 	if (pool_lobby_alive(m, id) && !pool_lobby_read(m, id, &lb, NULL) && lb.cookie == l->cookie)

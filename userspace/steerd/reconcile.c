@@ -14,6 +14,7 @@
  */
 #include <errno.h>
 #include <limits.h>
+#include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -424,6 +425,16 @@ static bool worker_whole(struct pass *ps, uint32_t id, const struct steer_worker
 	       pool_has(&ps->a->pools[w->pool_id], id);
 }
 
+/* A lobby-aware worker whose process is gone while its listener lives on
+ * (another process holds it too: systemd restarting a socket-activated
+ * service). The kernel knows who takes a lobby connection by its process:
+ * taken again (the same listener: its counts are kept), steerd names the
+ * new one, else every lobby take would be unattributed. */
+static bool process_replaced(const struct steer_worker *w)
+{
+	return w->slots && w->pid && kill((pid_t)w->pid, 0) && errno == ESRCH;
+}
+
 static int take_listener(struct daemon *d, const char *name, const struct steer_endpoint *ep,
 			 struct listener *l, char *err)
 {
@@ -527,6 +538,10 @@ static void reconcile_worker(struct pass *ps, const char *pool, const char *name
 		add_worker(ps, pool, name, ep, params, "taken again");
 		return;
 	}
+	if (process_replaced(cur)) {
+		add_worker(ps, pool, name, ep, params, "taken again (a new process)");
+		return;
+	}
 	if (cur->slots != params->slots) {
 		if ((ret = worker_set_slots(&ps->d->maps, name, params->slots, err)))
 			problem(ps, ret, "worker %s: %s", name, err);
@@ -608,8 +623,45 @@ static void reconcile_lobby(struct pass *ps, const struct conf_pool *p)
 		log_info("pool %s: lobby taken (pid %u)", p->name, l.pid);
 }
 
+/* The file gives pool id's lobby (lb) to another pool: let it go before
+ * any is taken, so a lobby that moves between pools in one reload is free
+ * for its new pool in that same pass (reconcile_lobby turns off the ones
+ * the file drops; a dropped pool's goes with it, remove_dropped_pools). */
+static bool lobby_let_go(const struct pass *ps, uint32_t id, const struct steer_lobby *lb)
+{
+	const struct steer_pool *ap = &ps->a->pools[id];
+	const struct conf_pool *own = config_find_pool(&ps->d->conf, ap->name);
+	bool wanted = false;
+
+	if (own && own->has_lobby && netaddr_same_endpoint(lb->addr, lb->port, &own->lobby, true))
+		return false;	/* still its own */
+	for (size_t i = 0; i < ps->d->conf.npools; i++) {
+		const struct conf_pool *p = &ps->d->conf.pools[i];
+
+		wanted |= p != own && p->has_lobby &&
+			  netaddr_same_endpoint(lb->addr, lb->port, &p->lobby, true);
+	}
+	return wanted;
+}
+
 static void reconcile_lobbies(struct pass *ps)
 {
+	char err[STEER_ERR_LEN];
+	struct steer_lobby lb;
+	int ret;
+
+	for (uint32_t id = 0; ps->a->pools && id < STEER_MAX_POOLS; id++) {
+		const struct steer_pool *ap = &ps->a->pools[id];
+
+		if (!ap->in_use || ap->owner != STEER_OWNER_STEERD ||
+		    pool_lobby_read(&ps->d->maps, id, &lb, NULL) || !lb.in_use ||
+		    !lobby_let_go(ps, id, &lb))
+			continue;
+		if ((ret = pool_set_lobby(&ps->d->maps, ap->name, NULL, err)))
+			problem(ps, ret, "pool %s: %s", ap->name, err);
+		else
+			log_info("pool %s: lobby off", ap->name);
+	}
 	for (size_t i = 0; i < ps->d->conf.npools; i++)
 		reconcile_lobby(ps, &ps->d->conf.pools[i]);
 }
