@@ -188,12 +188,31 @@ static __always_inline void recent_record(struct steer_recent_set *set, __u32 wa
 	*t = tag;
 }
 
+/* May pool id take a repeat now? Not with its circuit open; and a closed
+ * flow's repeat not with its quota spent either. A repeat is checked, never
+ * charged: sk_lookup cannot tell a late segment of a closed flow from a new
+ * SYN that reuses its 4-tuple, so a pool that admits nothing must not take
+ * either. A pick's repeat (a SYN-cookie ACK) was admitted and charged at
+ * its SYN, and must meet the same listener even if that took the last unit. */
+static __always_inline bool pool_admits_repeat(__u32 id, const struct steer_pool *p, bool closed)
+{
+	struct steer_pool_budget *bud;
+
+	if (p->circuit == STEER_CIRCUIT_OPEN)
+		return false;
+	if (!closed)
+		return true;
+	bud = bpf_map_lookup_elem(&pool_budgets, &id);
+	return !bud || !bud->quota_on || bud->quota_left > 0;
+}
+
 /* The pool worker pool_id may serve a repeat for a service whose pool is
- * svc_pool: that pool or one on its fallback chain now, in use and with
- * its circuit not open. A repeat is a flow the service's pools took once;
- * it must not outlive the pool's leaving the chain, its circuit opening,
- * nor reach another service's pool through a colliding entry. */
-static __always_inline bool pool_on_chain(__u32 svc_pool, __u32 pool_id)
+ * svc_pool: that pool or one on its fallback chain now, in use, and taking
+ * repeats (above). A repeat is a flow the service's pools took once; it
+ * must not outlive the pool's leaving the chain, its circuit opening or
+ * (after the close) its quota running out, nor reach another service's
+ * pool through a colliding entry. */
+static __always_inline bool pool_on_chain(__u32 svc_pool, __u32 pool_id, bool closed)
 {
 	__u32 id = svc_pool;
 
@@ -203,7 +222,7 @@ static __always_inline bool pool_on_chain(__u32 svc_pool, __u32 pool_id)
 		if (!p || !p->in_use)
 			return false;
 		if (id == pool_id)
-			return p->circuit != STEER_CIRCUIT_OPEN;
+			return pool_admits_repeat(id, p, closed);
 		id = p->fallback;
 	}
 	return false;
@@ -220,6 +239,7 @@ __noinline __u32 repeat_worker(__u32 tag, __u32 way, __u32 svc_pool, __u32 famil
 	struct steer_recent_set *set = recent_set(tag);
 	struct steer_worker_stats *s;
 	struct steer_worker *w;
+	bool closed;
 	__u32 id;
 
 	/* the tag again: another CPU may have reused the way since the scan */
@@ -227,16 +247,18 @@ __noinline __u32 repeat_worker(__u32 tag, __u32 way, __u32 svc_pool, __u32 famil
 	    now - set->stamp_ms[RECENT_WAY(way)] > STEER_REPEAT_MS)
 		return STEER_NONE;
 	id = set->worker_id[RECENT_WAY(way)];
+	closed = id & STEER_CLOSED_FLOW;
+	id &= ~STEER_CLOSED_FLOW;
 	/* a lobby's flow: back to that lobby while the service may use its pool */
 	if (id & STEER_LOBBY_PICK)
-		return pool_on_chain(svc_pool, id & STEER_HOLD_ID) ? id : STEER_NONE;
+		return pool_on_chain(svc_pool, id & STEER_HOLD_ID, closed) ? id : STEER_NONE;
 	w = bpf_map_lookup_elem(&workers, &id);
 	s = bpf_map_lookup_elem(&worker_stats, &id);
 	/* no maxconn here: the flow's own SYN is already in the worker's
 	 * count, and a cookie ACK sent elsewhere would be reset */
 	if (!w || !s || !worker_takes(w, s, family))
 		return STEER_NONE;
-	if (!pool_on_chain(svc_pool, w->pool_id))
+	if (!pool_on_chain(svc_pool, w->pool_id, closed))
 		return STEER_NONE;
 	return id;
 }
@@ -258,7 +280,7 @@ static __always_inline void recent_record_close(const struct bpf_sock_ops *skops
 		return;
 	/* inline here: a call costs more than the scan on a mitigated CPU */
 	way = recent_scan(set, &f, tag, now);
-	recent_record(set, way, &f, tag, worker_id, now);
+	recent_record(set, way, &f, tag, worker_id | STEER_CLOSED_FLOW, now);
 }
 
 #endif /* STEER_RECENT_BPF_H */

@@ -327,6 +327,10 @@ struct steer_worker_tag {
 /* recent_picks.worker_id of a flow sent to pool id's lobby: a repeat
  * (a SYN-cookie ACK above all) must meet the lobby listener again */
 #define STEER_LOBBY_PICK	(1u << 30)
+/* recent_picks.worker_id recorded at the close, not at the pick: a late
+ * segment, or a new SYN that reuses the 4-tuple, so it is checked against
+ * the pool's admission (a pick's repeat, a SYN-cookie ACK, was admitted) */
+#define STEER_CLOSED_FLOW	(1u << 29)
 
 /* pool_lobbies: array, key = pool id. Config (userspace). A lobby is a
  * listening socket every lobby-aware worker of the pool also accepts from;

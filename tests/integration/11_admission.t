@@ -22,18 +22,38 @@ is "$left" 0 "quota_left is 0"
 ok $? "750 spills are counted ($spilled)"
 # Long connections: when they close, late segments of them (the peer's ACK
 # racing the close) reach sk_lookup again; they must not eat the quota.
+# The quota is granted again once all are in, so that the pool still admits
+# when they close: a repeat is checked against admission, never charged.
 pools_selected() { steer -j pool list | jq '[.pools[].selected] | add'; }
+quota_left() { steer -j pool list | jq '.pools[] | select(.name == "main") | .quota_left'; }
 steer pool quota main 400
 sel=$(pools_selected)
 look=$(steer -j service list | jq '.services[] | select(.name == "web") | .lookups')
-out=$("$SCLIENT" --connect $SVC4:80 -n 800 -c 200 --mode hold --hold-ms 1300 --src-range 127.30.0.0/16)
+"$SCLIENT" --connect $SVC4:80 -n 800 -c 800 --mode hold --hold-ms 2500 --src-range 127.30.0.0/16 \
+	> "$STEER_TMP/held" &
+held=$!
+wait_for '[ "$(total_outstanding)" = 800 ]'
+steer pool quota main 1000
+wait $held
+out=$(cat "$STEER_TMP/held")
 is "$(client_ok "$out")" "800 0 0" "quota, held connections: all 800 succeed"
 is "$(client_count "$out" m1)/$(client_count "$out" b1)" "400/400" \
-	"quota 400: exactly 400 connections held 1.3 s reach the pool"
+	"quota 400: exactly 400 connections held 2.5 s reach the pool"
 wait_for all_outstanding_zero
 look=$(( $(steer -j service list | jq '.services[] | select(.name == "web") | .lookups') - look ))
-is "$(( $(pools_selected) - sel ))" 800 \
-	"800 selections for 800 connections ($((look - 800)) late segments of closed ones were repeats)"
+is "$(( $(pools_selected) - sel )) $(quota_left)" "800 1000" \
+	"800 selections for 800 connections, and the quota granted again untouched by their closes ($((look - 800)) late segments were repeats)"
+# With SYN cookies the handshake's last ACK runs sk_lookup again: it is a
+# repeat of the pick, admitted at its SYN, and must meet the same listener
+# even when that SYN took the quota's last unit (quota 1, one at a time).
+sysctl -qw net.ipv4.tcp_syncookies=2
+for i in 1 2 3; do
+	steer pool quota main 1
+	out=$("$SCLIENT" --connect $SVC4:80 -n 1 --timeout-ms 3000)
+	is "$(client_ok "$out") $(client_count "$out" m1) $(quota_left)" "1 0 0 1 0" \
+		"syncookies=2, quota 1: the cookie ACK after the SYN that took the last unit reaches m1 (try $i)"
+done
+sysctl -qw net.ipv4.tcp_syncookies=1
 steer pool quota main off
 out=$("$SCLIENT" --connect $SVC4:80 -n 100 -c 10)
 is "$(client_count "$out" m1)" 100 "quota off: the pool takes everything again"

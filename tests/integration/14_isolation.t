@@ -110,5 +110,23 @@ read -r wa2 wb2 pa2 pb2 <<< "$(snap_sel)"
 is "$((wa2 - wa)) $((wb2 - wb)) $((pa2 - pa0)) $((pb2 - pb0))" "100 100 100 100" \
 	"colliding ports: 100 selections per pool for 100 connections each"
 is "$(total_outstanding)" 0 "outstanding back to 0"
+
+# 5. A repeat is checked against the pool's admission, never charged: the
+# same 4-tuple again at once (the client's RST leaves no TIME_WAIT, so the
+# port is free) is what a new SYN reusing it looks like to sk_lookup, and a
+# pool whose quota is spent or whose circuit is open must not take it.
+for closed in "quota 0:pool quota pb 0:pool quota pb off" \
+	      "circuit open:circuit pb open:circuit pb auto"; do
+	IFS=: read -r what close reopen <<< "$closed"
+	port=$((23000 + ${#what}))
+	first=$("$SCLIENT" --connect $B:80 --src 127.0.0.78 --src-port $port -n 1 --mode client-rst)
+	steer $close
+	again=$("$SCLIENT" --connect $B:80 --src 127.0.0.78 --src-port $port -n 1 --mode client-rst \
+		--timeout-ms 3000)
+	steer $reopen
+	is "$(client_ok "$first") $(client_ok "$again")" "1 0 0 0 0 1" \
+		"$what: the same 4-tuple again at once is refused, not taken as a repeat"
+done
+wait_for all_outstanding_zero
 check_invariants "$out_a" sa "$out_b" sb
 done_testing
