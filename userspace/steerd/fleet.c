@@ -84,9 +84,10 @@ static void on_cmd_state(struct daemon *d, bool up, void *priv)
 {
 	struct fleet *f = priv;
 
-	(void)d;
-	f->script_loaded = false;	/* a restarted Redis has no scripts */
+	f->sha[0] = '\0';	/* a restarted Redis has no scripts */
 	f->redis_down_since = up ? 0 : now_ms();
+	if (up)
+		budgets_redis_up(d);
 }
 
 static bool same_fleet(const struct conf_fleet *a, const struct conf_fleet *b)

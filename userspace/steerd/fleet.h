@@ -29,8 +29,9 @@ struct fleet {
 	struct conf_fleet conf;		/* what cmd and sub were opened with */
 	struct rconn *cmd, *sub;
 	void *circuit;			/* fleet_circuit.c's own state */
-	bool script_loaded;		/* the lease script's SHA is known to this Redis */
 	uint64_t redis_down_since;	/* 0 while up */
+	char sha[48];			/* the lease script's SCRIPT LOAD answer, "" unknown */
+	unsigned int returns_out;	/* at exit: returns not answered yet */
 };
 
 /* a pool with a global_quota or token budget: fleet.c's view of it */
@@ -41,6 +42,8 @@ struct fpool {
 	struct conf_pool conf;		/* its settings (workers not kept) */
 	enum budget_source source;
 	bool inflight;			/* a lease request is out */
+	uint64_t req_seq;		/* its number: a reply finds its pool by it */
+	bool returning;			/* at exit: a return is out */
 	uint64_t window;		/* Redis' window index of the current lease; 0 none */
 	uint64_t window_end;		/* local deadline of that window (now_ms) */
 	uint64_t granted_at;		/* when the last lease came (now_ms) */
@@ -53,6 +56,9 @@ struct fpool {
 	uint64_t token_window;		/* local token window index */
 	uint64_t token_window_end;
 	uint64_t tokens_used;		/* reported this window */
+	uint64_t token_conns;		/* connections those reports covered */
+	uint64_t token_granted;		/* admissions given to the kernel this window */
+	uint64_t token_budget;		/* of a window */
 	int64_t tokens_left;		/* of the window's budget (the fleet's when shared) */
 	uint64_t spill_until;		/* provider said 0 remaining: spill until its reset */
 	uint64_t reports;		/* token reports taken */
@@ -81,5 +87,6 @@ const char *budget_source_name(enum budget_source s);
 int budgets_apply(struct daemon *d);
 void budgets_tick(struct daemon *d, uint64_t now);
 void budgets_stop(struct daemon *d);
+void budgets_redis_up(struct daemon *d);
 
 #endif

@@ -221,26 +221,66 @@ struct dpool *pool_named(struct daemon *d, const char *name)
 	return NULL;
 }
 
-/* "WORKER ok N errors M": what the application saw, for the circuit. */
-static void read_reports(struct daemon *d)
+/* A whole number of at most max, all of s. */
+static bool report_num(const char *s, unsigned long long max, unsigned long long *out)
 {
-	char buf[256], name[STEER_NAME_LEN];
-	unsigned long long ok, errors;
+	char *end;
+
+	if (!s || *s < '0' || *s > '9')
+		return false;
+	errno = 0;
+	*out = strtoull(s, &end, 10);
+	return !errno && !*end && *out <= max;
+}
+
+/* The report datagram, one of:
+ *   "WORKER ok N errors M"            outcomes, for the circuit
+ *   "WORKER ok N errors M tokens T"   and the tokens they cost (token budget)
+ *   "@pool POOL remaining R reset S"  the provider's rate-limit headers
+ * (a name never starts with '@'). Split on spaces, each number checked. */
+#define REPORT_WORDS	8
+static bool take_report(struct daemon *d, char *buf)
+{
+	unsigned long long ok, errors, tokens = 0, remaining, reset;
+	char *word[REPORT_WORDS + 1], *save = NULL;
 	struct dworker *w;
 	struct dpool *p;
+	int n = 0;
+
+	for (char *t = strtok_r(buf, " ", &save); t && n <= REPORT_WORDS;
+	     t = strtok_r(NULL, " ", &save))
+		word[n++] = t;
+	if (n == 6 && !strcmp(word[0], "@pool") && !strcmp(word[2], "remaining") &&
+	    !strcmp(word[4], "reset") && report_num(word[3], STEER_TOKENS_MAX, &remaining) &&
+	    report_num(word[5], STEER_TOKEN_RESET_S_MAX, &reset))
+		return !fleet_pool_remaining(d, word[1], remaining, (uint32_t)reset);
+	if ((n != 5 && n != 7) || strcmp(word[1], "ok") || strcmp(word[3], "errors") ||
+	    !report_num(word[2], STEER_REPORT_COUNT_MAX, &ok) ||
+	    !report_num(word[4], STEER_REPORT_COUNT_MAX, &errors) ||
+	    (n == 7 && (strcmp(word[5], "tokens") ||
+			!report_num(word[6], STEER_TOKENS_MAX, &tokens))) ||
+	    !(w = worker_named(d, word[0])) || !(p = pool_named(d, w->pool)))
+		return false;
+	circuit_record(&p->live.circuit, now_ms(), ok, errors);
+	circuit_record(&w->live.outlier, now_ms(), ok, errors);
+	p->live.reports_ok += ok;
+	p->live.reports_err += errors;
+	if (n == 7)
+		fleet_report_tokens(d, w->pool, tokens, ok + errors);
+	return true;
+}
+
+static void read_reports(struct daemon *d)
+{
+	char buf[256], copy[256];
 	ssize_t n;
 
 	while ((n = recv(d->report_fd, buf, sizeof(buf) - 1, 0)) > 0) {
 		buf[n] = '\0';
-		if (sscanf(buf, "%31s ok %llu errors %llu", name, &ok, &errors) != 3 ||
-		    !(w = worker_named(d, name)) || !(p = pool_named(d, w->pool))) {
-			log_warn("report ignored: '%.*s'", (int)strcspn(buf, "\n"), buf);
-			continue;
-		}
-		circuit_record(&p->live.circuit, now_ms(), ok, errors);
-		circuit_record(&w->live.outlier, now_ms(), ok, errors);
-		p->live.reports_ok += ok;
-		p->live.reports_err += errors;
+		buf[strcspn(buf, "\n")] = '\0';
+		snprintf(copy, sizeof(copy), "%s", buf);
+		if (!take_report(d, buf))
+			log_warn("report ignored: '%s'", copy);
 	}
 }
 

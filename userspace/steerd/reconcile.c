@@ -380,6 +380,9 @@ static void reconcile_limits(struct pass *ps)
 		if (!(cur = actual_pool(ps->a, p->name, &id)) || pool_limits_read(&ps->d->maps, id, &lim) ||
 		    pool_budget_read(&ps->d->maps, id, &bud))
 			continue;
+		/* a global quota or token budget is fleet.c's (budgets.c) */
+		if (p->has_global_quota || p->has_tokens)
+			goto rate;
 		if (cur->quota_set != p->has_quota || bud.quota_on != p->has_quota ||
 		    (p->has_quota && cur->quota_conf != p->quota)) {
 			if ((ret = pool_set_quota(&ps->d->maps, p->name, p->has_quota,
@@ -391,6 +394,7 @@ static void reconcile_limits(struct pass *ps)
 			else
 				log_info("pool %s: quota off", p->name);
 		}
+rate:
 		if (lim.rate_on == p->has_rate && lim.rate_milli == rate_milli &&
 		    lim.burst_milli == burst_milli)
 			continue;

@@ -1,0 +1,179 @@
+#!/bin/bash
+# Global quotas shared by a fleet through Redis (steerd fleet.c, budgets.c):
+# three hosts (network namespaces, tests/fleet_lib.sh), each with steer,
+# its own steerd and workers, and clients on every host; one Redis.
+# Bounds per window: admitted in total <= global_quota, and under load
+# >= global_quota - hosts x chunk. Redis killed: nothing refused, the lease
+# is spent for lease_ttl_s, then the static share. kill -9 of a steerd:
+# the others go on, its lease is not counted twice.
+source "$(dirname "$0")/../lib.sh"
+source "$(dirname "$0")/../fleet_lib.sh"
+
+HOSTS=(h1 h2 h3)
+Q=300; Q2=120; CHUNK=20; WINDOW=3600
+
+# ---- bad fleet settings: exit 2 with FILE:LINE: fleet.X ------------------
+bad() {	# bad DESC PATTERN CONF-TEXT
+	local f=$STEER_TMP/bad.conf out rc
+	printf '%s\n' "$3" > "$f"
+	out=$("$STEERD" -c "$f" --check 2>&1); rc=$?
+	if [ "$rc" = 2 ] && grep -q "$2" <<< "$out"; then ok 0 "bad: $1"; else
+		ok 1 "bad: $1"; why "rc=$rc: $out"; fi
+}
+bad "no redis" "bad.conf:1: fleet: missing required setting 'redis'" 'fleet = { host_id = "a"; };'
+bad "bad IP:PORT" "bad.conf:1: fleet.redis:" 'fleet = { redis = "10.0.0.1:70000"; };'
+bad "unicode host_id" "bad.conf:1: fleet.host_id:" 'fleet = { redis = "10.0.0.1:1"; host_id = "hé"; };'
+bad "newline in host_id" "bad.conf:1: fleet.host_id:" 'fleet = { redis = "10.0.0.1:1"; host_id = "a\nb"; };'
+bad "huge chunk" "fleet.chunk: .* out of range" 'fleet = { redis = "10.0.0.1:1"; chunk = 9999999999999L; };'
+bad "password_file missing" "bad.conf:1: fleet.password_file: /nonexistent" 'fleet = { redis = "10.0.0.1:1"; password_file = "/nonexistent"; };'
+bad "global_quota without a fleet" "pools\[0\].global_quota: needs a fleet block" 'pools = ( { name = "p"; global_quota = 10; } );'
+bad "global_quota with quota" "bad.conf:2: pools\[0\].global_quota: excludes quota" \
+	"$(printf 'fleet = { redis = "10.0.0.1:1"; };\npools = ( { name = "p"; quota = 5; global_quota = 10; } );')"
+
+# ---- the fleet -------------------------------------------------------------
+fleet_redis_start
+conf_of() {	# conf_of HOST QUOTA
+	local h=$1
+	fleet_fleet_block "$h" "chunk = $CHUNK; lease_ttl_s = 2; expected_hosts = 3;"
+	cat <<-EOF
+	pools = (
+	  { name = "p"; global_quota = $2; window_s = $WINDOW; fallback = "fb";
+	    workers = ( { name = "w1"; addr = "127.0.0.1:9101"; } ); },
+	  { name = "q"; global_quota = $Q2; window_s = $WINDOW; static_share = 5; fallback = "fb";
+	    workers = ( { name = "w2"; addr = "127.0.0.1:9102"; } ); },
+	  { name = "fb"; workers = ( { name = "f1"; addr = "127.0.0.1:9201"; } ); }
+	);
+	services = ( { name = "web"; prefix = "$SVC4/32"; port = 80; pool = "p"; },
+	             { name = "api"; prefix = "$SVC4/32"; port = 81; pool = "q"; } );
+	EOF
+}
+for h in "${HOSTS[@]}"; do
+	fleet_host_add "$h" w1=127.0.0.1:9101 w2=127.0.0.1:9102 f1=127.0.0.1:9201
+	conf_of "$h" $Q > "$(fleet_dir "$h")/steer.conf"
+	fleet_steerd "$h" "$(fleet_dir "$h")/steer.conf" || bail "steerd on $h did not start"
+done
+# not in the last minute of the window: the phases below stay in one
+wait_until '[ $(( $(fleet_redis_cli TIME | head -1) % WINDOW )) -lt $((WINDOW - 60)) ]' 70
+wait_until '[ "$(grep -c "budget from lease" "$(fleet_dir h3)/steerd.log")" -ge 2 ]' 5
+IDX=$(( $(fleet_redis_cli TIME | head -1) / WINDOW ))
+granted() { fleet_redis_cli GET "steer:{$1}:q:$IDX" | tr -d '\r'; }
+
+# paced_load HOST PORT N OUT: N connections in bursts of 5 every 50 ms
+# (about 100 a second: less than half a chunk per 100 ms tick, the rate
+# the lower bound is for; a faster burst spills what the next lease
+# would have covered)
+paced_load() {
+	local i out=""
+	for i in $(seq $(($3 / 5))); do
+		out+=$(in_host "$1" "$SCLIENT" --connect $SVC4:$2 -n 5 -c 5)$'\n'
+		sleep 0.05
+	done
+	awk '$1 == "ok" { o += $2; f += $4; r += $6 } $1 == "worker" { w[$2] += $3 }
+		END { print "ok", o, "failed", f, "refused", r; for (k in w) print "worker", k, w[k] }' \
+		<<< "$out" > "$4"
+}
+# load on every host at once: 200 + 100 connections a host
+for h in "${HOSTS[@]}"; do
+	paced_load "$h" 80 200 "$STEER_TMP/out.$h.p" &
+	paced_load "$h" 81 100 "$STEER_TMP/out.$h.q" &
+done
+wait
+sum() {	# sum POOL_WORKER: what the clients of all hosts got from it
+	local t=0 h o
+	for h in "${HOSTS[@]}"; do
+		o=$(client_count "$(cat "$STEER_TMP/out.$h.$2")" "$1"); t=$((t + o))
+	done
+	echo $t
+}
+refused=0
+for h in "${HOSTS[@]}"; do for k in p q; do
+	read -r _ failed ref <<< "$(client_ok "$(cat "$STEER_TMP/out.$h.$k")")"
+	refused=$((refused + failed + ref))
+done; done
+is "$refused" 0 "under load: no connection failed or refused on any host"
+adm_p=$(sum w1 p); adm_q=$(sum w2 q); fb=$(( $(sum f1 p) + $(sum f1 q) ))
+diag "admitted p=$adm_p (quota $Q) q=$adm_q (quota $Q2), fallback $fb; redis granted p=$(granted p) q=$(granted q)"
+[ "$adm_p" -le $Q ] && [ "$adm_p" -ge $((Q - 3 * CHUNK)) ]
+ok $? "pool p: $Q - 3 x $CHUNK <= admitted ($adm_p) <= $Q"
+[ "$adm_q" -le $Q2 ] && [ "$adm_q" -ge $((Q2 - 3 * CHUNK)) ]
+ok $? "pool q: $Q2 - 3 x $CHUNK <= admitted ($adm_q) <= $Q2"
+is "$((adm_p + adm_q + fb))" 900 "every connection served: the rest by the fallback pool"
+for h in "${HOSTS[@]}"; do
+	n=$(client_count "$(cat "$STEER_TMP/out.$h.p")" f1)
+	[ "$n" -gt 0 ]; ok $? "$h: its overflow went to the fallback ($n)"
+done
+[ "$(granted p)" -le $Q ] && [ "$(granted q)" -le $Q2 ]
+ok $? "Redis never granted more than the quotas ($(granted p), $(granted q))"
+for h in "${HOSTS[@]}"; do
+	n=$(steer_on "$h" -j worker list | jq '[.workers[] | .outstanding + .pending] | add')
+	wait_until '[ "$(steer_on '"$h"' -j worker list | jq "[.workers[] | .outstanding + .pending] | add")" = 0 ]' 10
+	ok $? "$h: counts back to 0"
+done
+
+# ---- Redis killed -9 under load ----------------------------------------------
+for h in "${HOSTS[@]}"; do
+	in_host "$h" "$SCLIENT" --connect $SVC4:80 -n 150 -c 2 > "$STEER_TMP/out.$h.k" &
+done
+sleep 0.3
+fleet_redis_kill
+wait
+refused=0
+for h in "${HOSTS[@]}"; do
+	read -r _ failed ref <<< "$(client_ok "$(cat "$STEER_TMP/out.$h.k")")"
+	refused=$((refused + failed + ref))
+done
+is "$refused" 0 "Redis killed under load: no connection failed or refused"
+all_logged() {	# all_logged PATTERN [COUNT]: every host's steerd log has it COUNT times
+	local h
+	for h in "${HOSTS[@]}"; do
+		[ "$(grep -c "$1" "$(fleet_dir "$h")/steerd.log")" -ge "${2:-1}" ] || return 1
+	done
+}
+wait_until 'all_logged "pool p: static share"' 6
+ok $? "every host switched to the static share after the lease TTL"
+out=$(in_host h1 "$SCLIENT" --connect $SVC4:80 -n 150 -c 4)
+is "$(client_ok "$out" | cut -d' ' -f2-)" "0 0" "Redis away: still no refusal"
+w=$(client_count "$out" w1)
+[ "$w" -le 100 ]; ok $? "Redis away: h1 admits at most its static share ($w, static $((Q / 3)))"
+
+# ---- Redis back: hosts rejoin ----------------------------------------------------
+fleet_redis_start
+wait_until 'all_logged "pool p: budget from lease" 2' 8
+ok $? "Redis restarted: every host takes leases again"
+IDX=$(( $(fleet_redis_cli TIME | head -1) / WINDOW ))
+g=$(granted p)
+[ "${g:-0}" -gt 0 ]; ok $? "the global count resumes in the new Redis ($g)"
+
+# ---- kill -9 of one steerd ----------------------------------------------------------
+before=$(granted p)
+fleet_steerd_kill h1 9
+out=$(in_host h2 "$SCLIENT" --connect $SVC4:80 -n 50 -c 4)
+is "$(client_ok "$out")" "50 0 0" "h1's steerd killed: h2 unaffected"
+out=$(in_host h1 "$SCLIENT" --connect $SVC4:80 -n 20 -c 2)
+is "$(client_ok "$out" | cut -d' ' -f2-)" "0 0" "h1 without steerd: the kernel still steers"
+fleet_steerd h1 "$(fleet_dir h1)/steer.conf"; ok $? "h1's steerd restarted with the same command"
+sleep 1
+after=$(granted p)
+[ "$after" -le $((before + 50 + 4 * CHUNK)) ]
+ok $? "h1's lease not counted twice ($before -> $after for 70 connections)"
+
+# ---- a changed file: quota lowered, reload --------------------------------------------
+conf_of h2 5 > "$(fleet_dir h2)/steer.conf"
+kill -HUP "${FLEET_STEERD_PID[h2]}"
+wait_until 'grep -q "reloaded" "$(fleet_dir h2)/steerd.log"' 5; ok $? "h2 reloaded with a lower quota"
+out=$(in_host h2 "$SCLIENT" --connect $SVC4:80 -n 40 -c 2)
+[ "$(client_count "$out" w1)" -le $CHUNK ]
+ok $? "h2 at most one lease more under the lowered quota ($(client_count "$out" w1))"
+printf 'fleet = { redis = "bad"; };\n' > "$(fleet_dir h3)/steer.conf"
+kill -HUP "${FLEET_STEERD_PID[h3]}"
+wait_until 'grep -q "reload refused" "$(fleet_dir h3)/steerd.log"' 5
+ok $? "h3: a reload with bad fleet settings is refused"
+kill -0 "${FLEET_STEERD_PID[h3]}"; ok $? "h3's steerd runs on with the old config"
+
+# ---- SIGTERM gives back the unspent lease -------------------------------------------------
+before=$(granted q)
+fleet_steerd_kill h3 TERM
+after=$(granted q)
+grep -q "unspent admissions back" "$(fleet_dir h3)/steerd.log" && [ "$after" -le "$before" ]
+ok $? "SIGTERM: the unspent lease went back ($before -> $after)"
+done_testing

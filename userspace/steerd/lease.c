@@ -1,0 +1,67 @@
+// SPDX-License-Identifier: GPL-2.0 OR BSD-2-Clause
+/* lease.c - see lease.h */
+#include "lease.h"
+
+uint64_t lease_grant(uint64_t quota, uint64_t granted, uint64_t chunk)
+{
+	uint64_t room = granted >= quota ? 0 : quota - granted;
+
+	return room < chunk ? room : chunk;
+}
+
+bool lease_wanted(int64_t left, uint32_t chunk)
+{
+	return left < 0 || (uint64_t)left * 2 < chunk;
+}
+
+uint64_t lease_window(uint64_t now_ms, uint32_t window_s, uint64_t *ms_left)
+{
+	uint64_t w = (uint64_t)(window_s ? window_s : 1) * 1000;
+
+	if (ms_left)
+		*ms_left = w - now_ms % w;
+	return now_ms / w;
+}
+
+uint64_t token_budget(uint64_t tokens_per_min, uint32_t window_s)
+{
+	/* in that order: no rounding to 0 for a short window */
+	return tokens_per_min * window_s / 60;
+}
+
+double token_estimate(double est, uint64_t tokens, uint64_t conns)
+{
+	double sample;
+
+	if (!conns)
+		return est;
+	sample = (double)tokens / (double)conns;
+	return est <= 0 ? sample : est + TOKEN_EWMA_WEIGHT * (sample - est);
+}
+
+int64_t token_admissions(int64_t tokens_left, double est, int64_t fallback)
+{
+	if (tokens_left <= 0)
+		return 0;
+	if (est <= 0)
+		return fallback;
+	if (est < 1)
+		est = 1;	/* a connection costs at least a token */
+	return (int64_t)((double)tokens_left / est);
+}
+
+int64_t budget_add(int64_t *left, int64_t n)
+{
+	int64_t cur = __atomic_load_n(left, __ATOMIC_SEQ_CST), want;
+
+	do {
+		want = (cur > 0 ? cur : 0) + n;
+	} while (!__atomic_compare_exchange_n(left, &cur, want, false, __ATOMIC_SEQ_CST,
+					      __ATOMIC_SEQ_CST));
+	return cur;
+}
+
+int64_t budget_swap(int64_t *left, int64_t n)
+{
+	return __atomic_exchange_n(left, n, __ATOMIC_SEQ_CST);
+}

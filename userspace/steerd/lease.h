@@ -1,0 +1,35 @@
+/* SPDX-License-Identifier: GPL-2.0 OR BSD-2-Clause */
+/*
+ * lease.h - the pure arithmetic of leases and token budgets (unit-tested
+ * in tests/unit/test_lease.c), and the kernel budget's two atomic writes.
+ */
+#ifndef STEER_LEASE_H
+#define STEER_LEASE_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+/* What the lease script grants of a window that has granted so far:
+ * min(chunk, quota - granted), never below 0. */
+uint64_t lease_grant(uint64_t quota, uint64_t granted, uint64_t chunk);
+/* Ask for the next lease: less than half a chunk left locally. */
+bool lease_wanted(int64_t left, uint32_t chunk);
+/* A window index and the ms left in it, from a time in ms. */
+uint64_t lease_window(uint64_t now_ms, uint32_t window_s, uint64_t *ms_left);
+/* A budget of tokens_per_min over a window of window_s seconds. */
+uint64_t token_budget(uint64_t tokens_per_min, uint32_t window_s);
+/* The estimate of tokens per connection after a report of tokens for
+ * conns connections: the first report seeds it, then an EWMA with weight
+ * TOKEN_EWMA_WEIGHT for the new sample. */
+#define TOKEN_EWMA_WEIGHT	0.2
+double token_estimate(double est, uint64_t tokens, uint64_t conns);
+/* Admissions the tokens left pay for at est tokens each (est 0: fallback). */
+int64_t token_admissions(int64_t tokens_left, double est, int64_t fallback);
+
+/* pool_budgets.quota_left: the kernel spends it with fetch_and_add(-1)
+ * and never refunds a spill, so add with new = max(cur, 0) + n (CAS), and
+ * take back with an exchange. Both return the value before. */
+int64_t budget_add(int64_t *left, int64_t n);
+int64_t budget_swap(int64_t *left, int64_t n);
+
+#endif
