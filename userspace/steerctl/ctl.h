@@ -35,6 +35,8 @@ void ctl_done(struct ctl *c);
 
 int ctl_error(struct ctl *c, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 int ctl_open_maps(struct ctl *c);
+/* report.c: one datagram to steerd's report socket (no maps needed) */
+int ctl_report_send(struct ctl *c, const char *path, const char *msg);
 /* the inode of MAP's pin, 0 when there is none: another after an unload
  * and a load, so a long-running command knows its maps went away */
 ino_t ctl_pin_inode(const struct ctl *c, enum steer_map_id map);

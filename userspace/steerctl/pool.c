@@ -269,6 +269,28 @@ void print_pools(struct ctl *c, struct json *j)
 	free(p);
 }
 
+/* pool remaining POOL --tokens N --reset S: the provider's rate-limit
+ * headers, to steerd by the report datagram (no maps needed) */
+enum { PM_NAME, PM_TOKENS, PM_RESET, PM_SOCKET };
+static const struct opt pool_remaining_opts[] = {
+	[PM_NAME] = { .arg = "NAME", .type = OPT_NAME, .what = "pool", .help = "the pool" },
+	[PM_TOKENS] = { .flag = "tokens", .arg = "N", .type = OPT_U64, .max = STEER_TOKENS_MAX,
+			.alt = 1, .help = "tokens the provider says are left" },
+	[PM_RESET] = { .flag = "reset", .arg = "S", .type = OPT_U32, .max = STEER_TOKEN_RESET_S_MAX,
+		       .alt = 1, .help = "seconds until the provider's window resets" },
+	[PM_SOCKET] = { .flag = "socket", .arg = "PATH", .type = OPT_STR, .env = "STEER_SOCKET",
+			.sdef = STEER_DAEMON_SOCKET, .help = "steerd's report socket" },
+};
+
+static int do_pool_remaining(struct ctl *c, const struct optval *v)
+{
+	char msg[128];
+
+	snprintf(msg, sizeof(msg), "@pool %s remaining %llu reset %llu", v[PM_NAME].s,
+		 (unsigned long long)v[PM_TOKENS].u, (unsigned long long)v[PM_RESET].u);
+	return ctl_report_send(c, v[PM_SOCKET].s, msg);
+}
+
 static const struct cmd pool_cmds[] = {
 	{ .verb = "add", .opts = pool_add_opts, .nopts = ARRAY_SIZE(pool_add_opts),
 	  .run = do_pool_add, .help = "a new pool, empty",
@@ -286,6 +308,13 @@ static const struct cmd pool_cmds[] = {
 	  .help = "every pool with its counters, circuit and quota (-j: JSON)" },
 	{ .verb = "quota", .opts = pool_quota_opts, .nopts = ARRAY_SIZE(pool_quota_opts),
 	  .run = do_pool_quota, .help = "admit exactly N more connections, then spill to the fallback" },
+	{ .verb = "remaining", .opts = pool_remaining_opts, .nopts = ARRAY_SIZE(pool_remaining_opts),
+	  .rule = RULE_EITHER, .run = do_pool_remaining,
+	  .help = "tell steerd a provider's tokens left and reset time (its rate-limit headers)",
+	  .doc = "For a pool with a token budget (tokens_per_min in steer.conf(5)): --tokens 0 "
+		 "spills the pool's next connections to its fallback until --reset seconds have "
+		 "passed; more caps what is left of the window's budget. Like report, it needs only "
+		 "write permission on steerd's socket." },
 	{ .verb = "rate", .opts = pool_rate_opts, .nopts = ARRAY_SIZE(pool_rate_opts),
 	  .run = do_pool_rate,
 	  .help = "a token bucket of RATE connections per second; above it, spill to the fallback" },

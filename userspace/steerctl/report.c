@@ -13,7 +13,7 @@
 #include "ctl.h"
 #include "defaults.h"
 
-enum { RE_WORKER, RE_OK, RE_ERRORS, RE_SOCKET };
+enum { RE_WORKER, RE_OK, RE_ERRORS, RE_TOKENS, RE_SOCKET };
 
 static const struct opt report_opts[] = {
 	[RE_WORKER] = { .arg = "WORKER", .type = OPT_NAME, .what = "worker", .help = "the worker" },
@@ -21,22 +21,21 @@ static const struct opt report_opts[] = {
 		    .alt = 1, .help = "requests that went well" },
 	[RE_ERRORS] = { .flag = "errors", .arg = "M", .type = OPT_U64,
 			.max = STEER_REPORT_COUNT_MAX, .alt = 2, .help = "requests that failed" },
+	[RE_TOKENS] = { .flag = "tokens", .arg = "T", .type = OPT_U64, .max = STEER_TOKENS_MAX,
+			.alt = 3, .help = "tokens those requests cost (the pool's token budget)" },
 	[RE_SOCKET] = { .flag = "socket", .arg = "PATH", .type = OPT_STR, .env = "STEER_SOCKET",
 			.sdef = STEER_DAEMON_SOCKET, .help = "steerd's report socket" },
 };
 
-static int do_report(struct ctl *c, const struct optval *v)
+/* One datagram to steerd's report socket at path. */
+int ctl_report_send(struct ctl *c, const char *path, const char *msg)
 {
 	struct sockaddr_un sun = { .sun_family = AF_UNIX };
-	const char *path = v[RE_SOCKET].s;
-	char msg[128];
 	int fd;
 
 	if (strlen(path) >= sizeof(sun.sun_path))
 		return ctl_error(c, "socket path '%s' is too long", path);
 	memcpy(sun.sun_path, path, strlen(path));
-	snprintf(msg, sizeof(msg), "%s ok %llu errors %llu", v[RE_WORKER].s,
-		 (unsigned long long)v[RE_OK].u, (unsigned long long)v[RE_ERRORS].u);
 	fd = socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0);
 	if (fd < 0 || sendto(fd, msg, strlen(msg), 0, (struct sockaddr *)&sun, sizeof(sun)) < 0) {
 		snprintf(c->err, sizeof(c->err), "cannot reach steerd at %s: %s", path,
@@ -47,6 +46,18 @@ static int do_report(struct ctl *c, const struct optval *v)
 	}
 	close(fd);
 	return STEER_OK;
+}
+
+static int do_report(struct ctl *c, const struct optval *v)
+{
+	char msg[160];
+	int n;
+
+	n = snprintf(msg, sizeof(msg), "%s ok %llu errors %llu", v[RE_WORKER].s,
+		     (unsigned long long)v[RE_OK].u, (unsigned long long)v[RE_ERRORS].u);
+	if (v[RE_TOKENS].given)
+		snprintf(msg + n, sizeof(msg) - n, " tokens %llu", (unsigned long long)v[RE_TOKENS].u);
+	return ctl_report_send(c, v[RE_SOCKET].s, msg);
 }
 
 static const struct cmd report_cmds[] = {

@@ -465,8 +465,13 @@ int fleet_pool_remaining(struct daemon *d, const char *pool, uint64_t remaining,
 		return -1;
 	if (remaining == 0) {
 		p->spill_until = now + (uint64_t)reset_s * 1000;
-		if (p->found && d->budget_map)
-			budget_swap(left_of(d, p), 0);	/* the next connection spills */
+		if (p->found && d->budget_map) {
+			int64_t back = budget_swap(left_of(d, p), 0);	/* the next one spills */
+
+			if (back > 0)	/* not spent: no connection to pay for */
+				p->token_granted -= (uint64_t)back < p->token_granted ?
+						    (uint64_t)back : p->token_granted;
+		}
 		log_notice("pool %s: the provider has no tokens left; spilling for %u s", p->name,
 			   reset_s);
 		return 0;

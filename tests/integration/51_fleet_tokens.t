@@ -1,0 +1,92 @@
+#!/bin/bash
+# Token budgets (budgets.c, local: no fleet block): tokens_per_min x
+# token_window_s / 60 tokens a window; connections report what they cost
+# (steerctl report WORKER --ok 1 --tokens N); steerd turns the tokens left
+# into admissions at its estimate per connection. The provider's "0 left,
+# reset in S" (steerctl pool remaining) spills the next connection.
+source "$(dirname "$0")/../lib.sh"
+
+SOCK=$STEER_TMP/steerd.sock
+COST=10; WIN=10; TPM=$((60 * 60 / WIN))	# 60 tokens a window: 6 connections at 10
+cat > "$STEER_TMP/steer.conf" <<EOC
+daemon = { socket = "$SOCK"; interval_ms = 200; };
+pools = (
+  { name = "t"; tokens_per_min = $TPM; token_window_s = $WIN; chunk = 2; fallback = "fb";
+    workers = ( { name = "w1"; addr = "127.0.0.1:9101"; } ); },
+  { name = "u"; fallback = "fb"; workers = ( { name = "w2"; addr = "127.0.0.1:9102"; } ); },
+  { name = "fb"; workers = ( { name = "f1"; addr = "127.0.0.1:9201"; } ); }
+);
+services = ( { name = "llm"; prefix = "$SVC4/32"; port = 80; pool = "t"; },
+             { name = "plain"; prefix = "$SVC4/32"; port = 81; pool = "u"; } );
+EOC
+start_worker w1 127.0.0.1:9101
+start_worker w2 127.0.0.1:9102
+start_worker f1 127.0.0.1:9201
+start_steerd "$STEER_TMP/steer.conf"
+T0=${EPOCHREALTIME/./}
+
+# one connection, then its report: who served it
+one() {
+	local out who
+	out=$("$SCLIENT" --connect $SVC4:80 -n 1)
+	who=$(awk '$1 == "worker" { print $2 }' <<< "$out")
+	[ "$who" = w1 ] && steer report w1 --ok 1 --tokens $COST --socket "$SOCK"
+	sleep 0.25	# a tick (100 ms) takes it in
+	echo "$who"
+}
+served=""
+for i in $(seq 12); do served+="$(one) "; done
+adm=$(tr ' ' '\n' <<< "$served" | grep -c '^w1$')
+diag "served in order: $served"
+[ "$adm" -ge 5 ] && [ "$adm" -le $((6 + 2)) ]
+ok $? "admissions stop within one lease of the budget ($adm of 12 at $COST of $((TPM * WIN / 60)) tokens)"
+is "$(tr ' ' '\n' <<< "$served" | grep -c '^f1$')" $((12 - adm)) "the rest spilled to the fallback"
+out=$("$SCLIENT" --connect $SVC4:81 -n 20 -c 4)
+is "$(client_count "$out" w2)" 20 "another pool without a budget is not touched"
+
+# the window resets: admissions resume
+wait_until '[ $(( (${EPOCHREALTIME/./} - T0) / 1000000 )) -ge $((WIN + 1)) ]' $((WIN + 3))
+is "$(one)" w1 "a new token window: admitted again"
+
+# the provider says 0 left, reset in 2 s
+steer pool remaining t --tokens 0 --reset 2 --socket "$SOCK"; ok $? "pool remaining --tokens 0 --reset 2"
+sleep 0.15
+is "$(one)" f1 "the next connection spills"
+sleep 2.2
+is "$(one)" w1 "after the reset, admitted again"
+
+# hostile datagrams: ignored with one log line each, steerd runs on
+send() { python3 -c 'import socket,sys; s=socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM); s.sendto(sys.argv[2].encode("utf-8","surrogateescape"), sys.argv[1])' "$SOCK" "$1"; }
+before=$(grep -c "report ignored" "$STEER_TMP/steerd.log")
+send "w1 ok 1 errors 0 tokens 99999999999999999999999"
+send "w1 ok 1 errors 0 tokens -5"
+send "@pool t remaining 1 reset 999999999"
+send "@pool t remaining 0 reset"
+send "wé ok 1 errors 0 tokens 5"
+send "$(head -c 255 /dev/zero | tr '\0' 'x')"
+send "@pool nosuch remaining 0 reset 5"
+send $'w1 ok 1 errors 0 tokens 5\nw1 ok 1 errors 0 tokens 5'
+sleep 0.3
+after=$(grep -c "report ignored" "$STEER_TMP/steerd.log")
+is "$((after - before))" 7 "7 hostile datagrams ignored (one with a newline is cut there and taken)"
+kill -0 "$STEERD_PID"; ok $? "steerd runs on"
+sleep 0.3
+is "$(one)" w1 "the budget still admits"
+
+# an unprivileged user without write permission on the socket (0660 root)
+setpriv --reuid nobody --regid nogroup --clear-groups "$STEERCTL" report w1 --ok 1 --tokens 5 \
+	--socket "$SOCK" 2> "$STEER_TMP/nobody.err"
+rc=$?
+[ "$rc" = 1 ] && grep -q "Permission denied" "$STEER_TMP/nobody.err"
+ok $? "nobody cannot report tokens (rc $rc: $(cat "$STEER_TMP/nobody.err"))"
+setpriv --reuid nobody --regid nogroup --clear-groups "$STEERCTL" pool remaining t --tokens 0 \
+	--reset 5 --socket "$SOCK" 2> /dev/null
+is "$?" 1 "nor tell the provider's tokens"
+
+# kill -9, then the same command
+kill -9 "$STEERD_PID"
+wait_until '! kill -0 "$STEERD_PID" 2> /dev/null' 5
+restart_steerd "$STEER_TMP/steer.conf"; ok $? "steerd killed -9 and started again with the same command"
+is "$(one)" w1 "its budget admits again"
+check_invariants
+done_testing
