@@ -135,7 +135,7 @@ static void test_errors(void **state)
 	expect_err(parse("circuit", NULL, v, err, "p", "shut", NULL), err,
 		   "circuit state 'shut' is unknown (open, close or auto)");
 	expect_err(parse("report", NULL, v, err, "w1", NULL), err,
-		   "report needs --ok N and/or --errors M");
+		   "report needs --ok N, --errors M and/or --tokens T");
 }
 
 static void test_off_and_ranges(void **state)

@@ -1,0 +1,89 @@
+// SPDX-License-Identifier: GPL-2.0 OR BSD-2-Clause
+/* Unit tests (cmocka) for lease.c: the lease and token arithmetic and the
+ * kernel budget's CAS add / exchange. */
+#include <stdarg.h>
+#include <stddef.h>
+#include <setjmp.h>
+#include <stdint.h>
+#include <cmocka.h>
+#include "lease.h"
+
+static void test_grant(void **state)
+{
+	(void)state;
+	assert_int_equal(lease_grant(300, 0, 20), 20);
+	assert_int_equal(lease_grant(300, 290, 20), 10);
+	assert_int_equal(lease_grant(300, 300, 20), 0);
+	assert_int_equal(lease_grant(300, 400, 20), 0);	/* never below 0 */
+	/* the bound: hosts that each take chunks never pass the quota */
+	uint64_t granted = 0;
+	for (int i = 0; i < 100; i++)
+		granted += lease_grant(300, granted, 7);
+	assert_int_equal(granted, 300);
+}
+
+static void test_wanted(void **state)
+{
+	(void)state;
+	assert_true(lease_wanted(9, 20));
+	assert_false(lease_wanted(10, 20));
+	assert_true(lease_wanted(-3, 20));	/* spills left it below 0 */
+	assert_true(lease_wanted(0, 1));
+	assert_false(lease_wanted(1, 1));
+}
+
+static void test_window(void **state)
+{
+	uint64_t left;
+
+	(void)state;
+	assert_int_equal(lease_window(60000, 60, &left), 1);
+	assert_int_equal(left, 60000);
+	assert_int_equal(lease_window(119999, 60, &left), 1);
+	assert_int_equal(left, 1);
+	assert_int_equal(token_budget(600, 10), 100);
+	assert_int_equal(token_budget(1, 1), 0);
+	assert_int_equal(token_budget(60, 1), 1);
+}
+
+static void test_estimate(void **state)
+{
+	double e = 0;
+
+	(void)state;
+	e = token_estimate(e, 100, 1);			/* seeded by the first */
+	assert_true(e == 100);
+	e = token_estimate(e, 200, 1);			/* then EWMA 0.2 */
+	assert_true(e > 119.99 && e < 120.01);
+	assert_true(token_estimate(e, 5, 0) == e);	/* no connection: no sample */
+	assert_int_equal(token_admissions(1000, 100, 7), 10);
+	assert_int_equal(token_admissions(-5, 100, 7), 0);
+	assert_int_equal(token_admissions(1000, 0, 7), 7);
+	assert_int_equal(token_admissions(10, 0.01, 7), 10);	/* at least a token each */
+}
+
+static void test_budget_atomics(void **state)
+{
+	int64_t left = -4;
+
+	(void)state;
+	assert_int_equal(budget_add(&left, 10), -4);
+	assert_int_equal(left, 10);			/* max(cur, 0) + n */
+	assert_int_equal(budget_add(&left, 5), 10);
+	assert_int_equal(left, 15);
+	assert_int_equal(budget_swap(&left, 3), 15);
+	assert_int_equal(left, 3);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_grant),
+		cmocka_unit_test(test_wanted),
+		cmocka_unit_test(test_window),
+		cmocka_unit_test(test_estimate),
+		cmocka_unit_test(test_budget_atomics),
+	};
+
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
