@@ -24,6 +24,8 @@
 #   steer_on NAME ARGS...                     steerctl in the host
 #   fleet_partition NAME on|off               cut (or restore) its link to everyone
 #   fleet_dir NAME                            its directory (config, logs, socket)
+#   fleet_metric NAME SERIES                  the value of SERIES (its name and labels,
+#                                             as on the page) on NAME's metrics page
 # After fleet_steerd: FLEET_STEERD_PID[NAME]; logs in $(fleet_dir NAME)/steerd.log.
 
 FLEET_NET=10.77.0
@@ -31,6 +33,7 @@ FLEET_REDIS_IP=$FLEET_NET.100
 FLEET_REDIS_PORT=6379
 FLEET_REDIS=$FLEET_REDIS_IP:$FLEET_REDIS_PORT
 FLEET_BRIDGE=fleetbr
+FLEET_METRICS=127.0.0.1:9144	# each host's steerd, in its own namespace
 REDIS_SERVER=${REDIS_SERVER:-redis-server}
 REDIS_CLI=${REDIS_CLI:-redis-cli}
 
@@ -91,6 +94,12 @@ in_host_exec() {
 
 steer_on() { local name=$1; shift; in_host "$name" "$STEERCTL" "$@"; }
 
+# fleet_metric HOST 'steer_x{pool="p"}': its value, "" when absent
+fleet_metric() {
+	in_host "$1" curl -sf -m 3 "http://$FLEET_METRICS/metrics" |
+		awk -v s="$2" 'substr($0, 1, length(s) + 1) == s " " { print $2 }'
+}
+
 # fleet_worker HOST WNAME IP:PORT [sworker options]: waits until it listens
 fleet_worker() {
 	local host=$1 name=$2 addr=$3 fifo line
@@ -127,7 +136,8 @@ fleet_fleet_block() {
 	local dir
 	dir=$(fleet_dir "$1")
 	cat <<-EOF
-	daemon = { socket = "$dir/steerd.sock"; socket_mode = "0666"; interval_ms = 200; };
+	daemon = { socket = "$dir/steerd.sock"; socket_mode = "0666"; interval_ms = 200;
+	           metrics = "$FLEET_METRICS"; };
 	fleet = { redis = "$FLEET_REDIS"; host_id = "$1"; ${2:-} };
 	EOF
 }

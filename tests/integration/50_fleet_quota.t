@@ -56,6 +56,7 @@ done
 wait_until '[ $(( $(fleet_redis_cli TIME | head -1) % WINDOW )) -lt $((WINDOW - 60)) ]' 70
 wait_until '[ "$(grep -c "budget from lease" "$(fleet_dir h3)/steerd.log")" -ge 2 ]' 5
 IDX=$(( $(fleet_redis_cli TIME | head -1) / WINDOW ))
+IDX0=$IDX	# the hosts' first leases were of this window when it is still the same
 granted() { fleet_redis_cli GET "steer:{$1}:q:$IDX" | tr -d '\r'; }
 
 # paced_load HOST PORT N OUT: N connections in bursts of 5 every 50 ms
@@ -104,6 +105,39 @@ for h in "${HOSTS[@]}"; do
 done
 [ "$(granted p)" -le $Q ] && [ "$(granted q)" -le $Q2 ]
 ok $? "Redis never granted more than the quotas ($(granted p), $(granted q))"
+# the metrics, values: every host's leases add up to Redis' count
+m() { fleet_metric "$@"; }
+sum_metric() {	# sum_metric SERIES: over the hosts
+	local h t=0 v
+	for h in "${HOSTS[@]}"; do v=$(m "$h" "$1"); t=$((t + ${v:-0})); done
+	echo $t
+}
+sleep 0.5	# a render after the last lease
+ups=""; srcs=""
+for h in "${HOSTS[@]}"; do
+	ups+="$(m "$h" steer_fleet_redis_up) "
+	srcs+="$(m "$h" 'steer_pool_budget_source{pool="p",source="lease"}')$(m "$h" 'steer_pool_budget_source{pool="p",source="static_share"}') "
+done
+is "$ups" "1 1 1 " "metrics: steer_fleet_redis_up is 1 on every host"
+is "$srcs" "10 10 10 " "metrics: pool p's budget source is lease, one-hot, on every host"
+if [ "$IDX0" = "$IDX" ]; then
+	is "$(sum_metric 'steer_fleet_lease_admissions_total{pool="p"}')" "$(granted p)" \
+		"metrics: the hosts' lease admissions add up to Redis' count for p"
+	is "$(sum_metric 'steer_fleet_lease_admissions_total{pool="q"}')" "$(granted q)" \
+		"metrics: and for q"
+else
+	ok 0 "# SKIP the window changed during the start"; ok 0 "# SKIP likewise"
+fi
+grants=$(sum_metric 'steer_fleet_lease_grants_total{pool="p"}')
+[ "$grants" -ge $((Q / CHUNK)) ]; ok $? "metrics: at least $((Q / CHUNK)) lease grants for p ($grants)"
+rem=""
+for h in "${HOSTS[@]}"; do rem+="$(m "$h" 'steer_fleet_global_remaining{pool="p"}')"$'\n'; done
+is "$(grep . <<< "$rem" | sort -n | head -1)" "$((Q - $(granted p)))" \
+	"metrics: the last global remaining any host saw is Redis' quota minus its count"
+is "$(m h1 'steer_pool_tokens_left{pool="p"}')" "" "metrics: no token series for a pool without tokens"
+in_host h1 curl -sf -m 3 "http://$FLEET_METRICS/metrics" > "$STEER_TMP/page"
+promtool check metrics < "$STEER_TMP/page" > "$STEER_TMP/promtool" 2>&1
+ok $? "promtool accepts a fleet host's page $(head -c 300 "$STEER_TMP/promtool")"
 for h in "${HOSTS[@]}"; do
 	n=$(steer_on "$h" -j worker list | jq '[.workers[] | .outstanding + .pending] | add')
 	wait_until '[ "$(steer_on '"$h"' -j worker list | jq "[.workers[] | .outstanding + .pending] | add")" = 0 ]' 10
@@ -131,6 +165,9 @@ all_logged() {	# all_logged PATTERN [COUNT]: every host's steerd log has it COUN
 }
 wait_until 'all_logged "pool p: static share"' 6
 ok $? "every host switched to the static share after the lease TTL"
+sleep 0.3
+is "$(m h2 steer_fleet_redis_up)$(m h2 'steer_pool_budget_source{pool="p",source="static_share"}')$(m h2 'steer_pool_budget_source{pool="p",source="lease"}')" \
+	"010" "metrics: Redis down, the static share is the source"
 out=$(in_host h1 "$SCLIENT" --connect $SVC4:80 -n 150 -c 4)
 is "$(client_ok "$out" | cut -d' ' -f2-)" "0 0" "Redis away: still no refusal"
 w=$(client_count "$out" w1)

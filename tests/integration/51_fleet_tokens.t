@@ -9,7 +9,7 @@ source "$(dirname "$0")/../lib.sh"
 SOCK=$STEER_TMP/steerd.sock
 COST=10; WIN=10; TPM=$((60 * 60 / WIN))	# 60 tokens a window: 6 connections at 10
 cat > "$STEER_TMP/steer.conf" <<EOC
-daemon = { socket = "$SOCK"; interval_ms = 200; };
+daemon = { socket = "$SOCK"; interval_ms = 200; metrics = "127.0.0.1:9144"; };
 pools = (
   { name = "t"; tokens_per_min = $TPM; token_window_s = $WIN; chunk = 2; fallback = "fb";
     workers = ( { name = "w1"; addr = "127.0.0.1:9101"; } ); },
@@ -41,6 +41,18 @@ diag "served in order: $served"
 [ "$adm" -ge 5 ] && [ "$adm" -le $((6 + 2)) ]
 ok $? "admissions stop within one lease of the budget ($adm of 12 at $COST of $((TPM * WIN / 60)) tokens)"
 is "$(tr ' ' '\n' <<< "$served" | grep -c '^f1$')" $((12 - adm)) "the rest spilled to the fallback"
+metric() { curl -sf -m 3 http://127.0.0.1:9144/metrics |
+	awk -v s="$1" 'substr($0, 1, length(s) + 1) == s " " { print $2 }'; }
+sleep 0.5	# a render
+is "$(metric 'steer_pool_tokens_per_connection{pool="t"}')" $COST "metrics: the estimate is $COST tokens a connection"
+left=$(metric 'steer_pool_tokens_left{pool="t"}')
+[ "$left" -lt $COST ]; ok $? "metrics: less than a connection's tokens left ($left)"
+is "$(metric 'steer_pool_budget_source{pool="t",source="local"}')" 1 "metrics: the budget is local"
+is "$(metric 'steer_fleet_redis_up')" "" "metrics: no Redis series without a fleet"
+given=$(metric 'steer_fleet_lease_admissions_total{pool="t"}')
+[ "$given" -ge "$adm" ] && [ "$given" -le $((adm + 2)) ]
+ok $? "metrics: admissions given to the kernel ($given) = admitted ($adm), at most a chunk more"
+is "$(metric 'steer_pool_tokens_left{pool="u"}')" "" "metrics: no token series for a pool without a budget"
 out=$("$SCLIENT" --connect $SVC4:81 -n 20 -c 4)
 is "$(client_count "$out" w2)" 20 "another pool without a budget is not touched"
 
@@ -52,6 +64,7 @@ is "$(one)" w1 "a new token window: admitted again"
 steer pool remaining t --tokens 0 --reset 2 --socket "$SOCK"; ok $? "pool remaining --tokens 0 --reset 2"
 sleep 0.15
 is "$(one)" f1 "the next connection spills"
+is "$(metric 'steer_pool_budget_source{pool="t",source="provider"}')" 1 "metrics: the provider rules the budget"
 sleep 2.2
 is "$(one)" w1 "after the reset, admitted again"
 

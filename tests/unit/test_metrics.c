@@ -277,6 +277,9 @@ static void view_fill(struct metrics_worker *w, struct metrics_pool *p, struct m
 	p[0].lim.rate_milli = 2500;
 	p[0].lim.burst_milli = 5000;
 	p[0].usable = 1;
+	p[0].fleet = (struct metrics_budget){ .on = true, .leased = true, .source = "static_share",
+					      .grants = 3, .granted = 60, .remaining_known = true,
+					      .global_remaining = 40 };
 	snprintf(p[1].cfg.name, STEER_NAME_LEN, "b\"ack\nup\\é");
 	p[1].cfg.circuit = STEER_CIRCUIT_OPEN;
 	p[1].cfg.circuit_forced = 1;
@@ -309,6 +312,7 @@ static void view_fill(struct metrics_worker *w, struct metrics_pool *p, struct m
 	s[0].rf.hops_exhausted = 1;
 	*v = (struct metrics_view){ .w = w, .nw = 3, .p = p, .np = 2, .s = s, .ns = 1 };
 	v->d.reloads = 4;
+	v->d.fleet = true;
 	v->d.reload_failures = 1;
 	v->d.generation = 4;
 	snprintf(v->d.config_hash, sizeof(v->d.config_hash), "0123456789abcdef");
@@ -363,6 +367,15 @@ static void test_render(void **state)
 	assert_line(text, "steer_service_refused_total{service=\"svc\",cause=\"no_worker\"} 2");
 	assert_line(text, "steer_service_refused_total{service=\"svc\",cause=\"hops_exhausted\"} 1");
 	assert_line(text, "steer_service_refused_total{service=\"svc\",cause=\"assign_failed\"} 0");
+	/* fleet: budgets */
+	assert_line(text, "steer_fleet_redis_up 0");
+	assert_line(text, "steer_fleet_lease_grants_total{pool=\"web\"} 3");
+	assert_line(text, "steer_fleet_lease_admissions_total{pool=\"web\"} 60");
+	assert_line(text, "steer_pool_budget_source{pool=\"web\",source=\"static_share\"} 1");
+	assert_line(text, "steer_pool_budget_source{pool=\"web\",source=\"lease\"} 0");
+	assert_line(text, "steer_fleet_global_remaining{pool=\"web\"} 40");
+	assert_null(strstr(text, "steer_pool_tokens_left{pool=\"web\"}"));
+	assert_null(strstr(text, "steer_pool_budget_source{pool=\"b"));
 	assert_line(text, "steer_daemon_reloads_total 4");
 	assert_line(text, "steer_daemon_reload_failures_total 1");
 	assert_line(text, "steer_daemon_config_info{hash=\"0123456789abcdef\"} 1");

@@ -227,6 +227,8 @@ static void tick_tokens(struct daemon *d, struct fpool *p, uint64_t now)
 		p->token_window++;
 		p->token_window_end = now + (uint64_t)p->conf.token_window_s * 1000;
 		p->tokens_used = p->token_conns = p->token_granted = 0;
+		p->token_budget = token_budget(p->conf.tokens_per_min, p->conf.token_window_s);
+		p->provider_capped = false;
 		budget_swap(lp, 0);
 	}
 	cur = __atomic_load_n(lp, __ATOMIC_SEQ_CST);
@@ -235,6 +237,8 @@ static void tick_tokens(struct daemon *d, struct fpool *p, uint64_t now)
 	tokens_left = (int64_t)p->token_budget - (int64_t)p->tokens_used -
 		      (int64_t)((double)unreported * p->per_conn);
 	p->tokens_left = tokens_left;
+	set_source(p, p->spill_until > now || p->provider_capped ? BUDGET_PROVIDER : BUDGET_LOCAL,
+		   "the provider's remaining count");
 	if (p->spill_until > now)
 		target = 0;
 	else if (p->per_conn <= 0)	/* no report yet: a chunk to learn from */
@@ -477,8 +481,10 @@ int fleet_pool_remaining(struct daemon *d, const char *pool, uint64_t remaining,
 		return 0;
 	}
 	/* what the provider still allows caps the window's budget */
-	if (p->token_budget > p->tokens_used + remaining)
+	if (p->token_budget > p->tokens_used + remaining) {
 		p->token_budget = p->tokens_used + remaining;
+		p->provider_capped = true;
+	}
 	p->spill_until = 0;
 	return 0;
 }

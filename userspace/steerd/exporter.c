@@ -16,6 +16,7 @@
 #include <time.h>
 #include <bpf/bpf.h>
 #include "daemon.h"
+#include "fleet.h"
 #include "log.h"
 #include "netaddr.h"
 #include "state.h"
@@ -29,6 +30,24 @@ static const struct dworker *dworker_of(const struct daemon *d, uint32_t id, con
 		    !strcmp(d->workers[i].name, name))
 			return &d->workers[i];
 	return NULL;
+}
+
+/* The pool's global quota or token budget, when steerd keeps one */
+static void budget_view(const struct daemon *d, uint32_t id, struct metrics_pool *v)
+{
+	const struct fpool *p;
+
+	for (size_t i = 0; (p = fleet_pool_at(d, i)); i++) {
+		if (!p->found || p->id != id || strcmp(p->name, v->cfg.name))
+			continue;
+		v->fleet = (struct metrics_budget){
+			.on = true, .leased = p->conf.has_global_quota, .tokens = p->conf.has_tokens,
+			.source = budget_source_name(p->source), .grants = p->grants,
+			.granted = p->granted, .remaining_known = p->global_remaining >= 0,
+			.global_remaining = p->global_remaining, .per_conn = p->per_conn,
+			.tokens_left = p->tokens_left,
+		};
+	}
 }
 
 /* Every pool in the maps (ids[] gets their ids), with the kernel's circuit
@@ -69,6 +88,7 @@ static size_t read_pools(struct daemon *d, uint64_t now, struct metrics_pool *pv
 			v->reports_ok = dp->live.reports_ok;
 			v->reports_err = dp->live.reports_err;
 		}
+		budget_view(d, id, v);
 		ids[n++] = id;
 	}
 	free(pools);
@@ -220,6 +240,8 @@ void render_metrics(struct daemon *d, uint64_t now)
 	v.nw = read_workers(d, wv, pv, pool_ids, v.np);
 	v.ns = read_services(d, sv, pv, pool_ids, v.np);
 	v.d.maintenance_served = d->maint.served;
+	v.d.fleet = d->fleet != NULL;
+	v.d.redis_up = fleet_redis_up(d);
 	v.d.rendered_s = (double)time(NULL);
 	metrics_render(b, &v);
 	text = metrics_buf_text(b, &len);

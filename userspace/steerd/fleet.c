@@ -26,7 +26,7 @@ const char *budget_source_name(enum budget_source s)
 {
 	static const char *const names[BUDGET_SOURCES] = {
 		[BUDGET_LEASE] = "lease", [BUDGET_STATIC] = "static_share",
-		[BUDGET_LOCAL] = "local",
+		[BUDGET_LOCAL] = "local", [BUDGET_PROVIDER] = "provider",
 	};
 
 	return (unsigned)s < BUDGET_SOURCES ? names[s] : "unknown";

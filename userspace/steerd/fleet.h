@@ -23,7 +23,8 @@
 
 struct daemon;
 
-enum budget_source { BUDGET_LEASE, BUDGET_STATIC, BUDGET_LOCAL, BUDGET_SOURCES };
+/* where a pool's kernel budget comes from now (steer_pool_budget_source) */
+enum budget_source { BUDGET_LEASE, BUDGET_STATIC, BUDGET_LOCAL, BUDGET_PROVIDER, BUDGET_SOURCES };
 
 struct fleet {
 	struct conf_fleet conf;		/* what cmd and sub were opened with */
@@ -61,6 +62,7 @@ struct fpool {
 	uint64_t token_budget;		/* of a window */
 	int64_t tokens_left;		/* of the window's budget (the fleet's when shared) */
 	uint64_t spill_until;		/* provider said 0 remaining: spill until its reset */
+	bool provider_capped;		/* its remaining count capped this window's budget */
 	uint64_t reports;		/* token reports taken */
 };
 

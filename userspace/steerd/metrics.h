@@ -103,6 +103,18 @@ struct metrics_worker {
 	uint64_t lobby_taken;		/* connections it took from its pool's lobby */
 };
 
+/* A pool's global quota or token budget as steerd's fleet.c keeps it
+ * (on = false: the pool has neither). */
+struct metrics_budget {
+	bool on, leased, tokens;	/* has one; a global_quota; a token budget */
+	const char *source;		/* lease, static_share, local or provider */
+	uint64_t grants, granted;	/* budgets given to the kernel; admissions in them */
+	bool remaining_known;
+	int64_t global_remaining;	/* in Redis after the last grant */
+	double per_conn;		/* tokens a connection costs, 0: no estimate yet */
+	int64_t tokens_left;
+};
+
 /* One pool of the maps. */
 struct metrics_pool {
 	struct steer_pool cfg;
@@ -119,6 +131,7 @@ struct metrics_pool {
 	bool judged;			/* steerd keeps its circuit: the fields below hold */
 	double error_ratio;
 	uint64_t reports_ok, reports_err;
+	struct metrics_budget fleet;
 };
 
 /* One service of the maps. */
@@ -140,6 +153,7 @@ struct metrics_daemon {
 	uint64_t generation;		/* loads that took, the start's included */
 	char config_hash[17];		/* of the desired state, hex */
 	uint64_t maintenance_served;
+	bool fleet, redis_up;		/* a fleet block; its Redis connection up */
 };
 
 struct metrics_view {

@@ -427,11 +427,71 @@ static void d_config(const void *o, const char *vals[MAX_INFO])
 	vals[0] = d->config_hash;
 }
 
+/* ---- fleet: budgets (a pool's global quota or token budget, fleet.c) -- */
+
+static const struct metrics_budget *p_budget(const void *o)
+{
+	return &((const struct metrics_pool *)o)->fleet;
+}
+
+static bool b_source(const struct metric_def *m, const void *o, size_t k, double *v)
+{
+	const struct metrics_budget *b = p_budget(o);
+
+	*v = b->source && !strcmp(m->set[k], b->source);
+	return b->on;
+}
+
+/* a u64 field of struct metrics_budget at off */
+static bool b_u64(const struct metric_def *m, const void *o, size_t k, double *v)
+{
+	(void)k;
+	*v = u64_at(p_budget(o), m->off);
+	return p_budget(o)->on;
+}
+
+static bool b_remaining(const struct metric_def *m, const void *o, size_t k, double *v)
+{
+	const struct metrics_budget *b = p_budget(o);
+
+	(void)m, (void)k;
+	*v = (double)b->global_remaining;
+	return b->on && b->remaining_known;
+}
+
+static bool b_per_conn(const struct metric_def *m, const void *o, size_t k, double *v)
+{
+	const struct metrics_budget *b = p_budget(o);
+
+	(void)m, (void)k;
+	*v = b->per_conn;
+	return b->on && b->tokens && b->per_conn > 0;
+}
+
+static bool b_tokens_left(const struct metric_def *m, const void *o, size_t k, double *v)
+{
+	const struct metrics_budget *b = p_budget(o);
+
+	(void)m, (void)k;
+	*v = (double)(b->tokens_left > 0 ? b->tokens_left : 0);
+	return b->on && b->tokens;
+}
+
+static bool d_redis_up(const struct metric_def *m, const void *o, size_t k, double *v)
+{
+	const struct metrics_daemon *d = o;
+
+	(void)m, (void)k;
+	*v = d->redis_up;
+	return d->fleet;
+}
+
 /* ---- the table -------------------------------------------------------- */
 
 static const char *const worker_states[] = { "up", "drain", "down", "gone" };
 static const char *const circuit_states[] = { "closed", "open", "half-open" };
 static const char *const outcomes[] = { "ok", "error" };
+static const char *const budget_sources[] = { "lease", "static_share", "local", "provider" };
 
 #define WSTAT(n, field, h) { .name = n, .type = "counter", .help = h, .scope = SC_WORKER, \
 	.off = offsetof(struct steer_worker_stats, field), .get = w_stat }
@@ -452,6 +512,8 @@ static const char *const outcomes[] = { "ok", "error" };
 	.info = (const char *const[]){ __VA_ARGS__, NULL }, .info_values = fn }
 #define LOBBY(n, t, field, h) { .name = n, .type = t, .help = h, .scope = SC_POOL, \
 	.off = offsetof(struct steer_lobby_stats, field), .get = p_lobby }
+#define BUDGET(n, t, field, h) { .name = n, .type = t, .help = h, .scope = SC_POOL, \
+	.off = offsetof(struct metrics_budget, field), .get = b_u64 }
 #define DAEMON(n, t, getter, field, h) { .name = n, .type = t, .help = h, .scope = SC_DAEMON, \
 	.off = offsetof(struct metrics_daemon, field), .get = getter }
 
@@ -598,6 +660,29 @@ static const struct metric_def metric_table[] = {
 	     "A hash of the configuration's desired state (steerd --check -j); always 1.", "hash"),
 	DAEMON("steer_maintenance_served_total", "counter", d_u64, maintenance_served,
 	       "Connections answered by the maintenance responder."),
+
+	/* fleet: budgets */
+	GAUGE("steer_fleet_redis_up", SC_DAEMON, d_redis_up,
+	      "1 while steerd's command connection to the fleet's Redis is up (absent: no fleet "
+	      "block)."),
+	BUDGET("steer_fleet_lease_grants_total", "counter", grants,
+	       "Budgets given to the pool's kernel quota: leases from Redis, static shares, token "
+	       "admissions (absent: no global_quota or token budget)."),
+	BUDGET("steer_fleet_lease_admissions_total", "counter", granted,
+	       "Admissions those budgets held."),
+	SET("steer_pool_budget_source", "gauge", SC_POOL, "source", budget_sources, b_source,
+	    "Where the pool's kernel budget comes from: 1 for the current one. lease: Redis; "
+	    "static_share: Redis away past the lease TTL; local: tokens counted on this host; "
+	    "provider: the provider's remaining count rules."),
+	GAUGE("steer_fleet_global_remaining", SC_POOL, b_remaining,
+	      "What the fleet's Redis said was left of the window's global budget (admissions, or "
+	      "tokens for a token budget) at the last lease."),
+	GAUGE("steer_pool_tokens_per_connection", SC_POOL, b_per_conn,
+	      "steerd's estimate of the tokens a connection costs (absent: no token budget or no "
+	      "report yet)."),
+	GAUGE("steer_pool_tokens_left", SC_POOL, b_tokens_left,
+	      "Tokens left of the window's token budget, after what admitted connections not "
+	      "reported yet will cost (the fleet's with a fleet block)."),
 };
 
 #define NMETRICS (sizeof(metric_table) / sizeof(metric_table[0]))
