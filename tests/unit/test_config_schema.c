@@ -75,6 +75,7 @@ static const struct {
 	{ "pools[]", "window_s", "global_quota = 100; " },
 	{ "pools[]", "static_share", "global_quota = 100; " },
 	{ "pools[]", "chunk", "global_quota = 100; " },
+	{ "pools[]", "lease_max", "global_quota = 100; chunk = 1; " },
 	{ "pools[]", "token_window_s", "tokens_per_min = 100; " },
 	{ "pools[].workers[].check", "expect", "type = \"http\"; " },
 };

@@ -32,6 +32,24 @@ static void test_wanted(void **state)
 	assert_false(lease_wanted(1, 1));
 }
 
+/* what a host aims to hold: chunk idle, the rate's horizon in a burst,
+ * doubled while dry, never above max */
+static void test_hold(void **state)
+{
+	(void)state;
+	assert_int_equal(lease_hold(0, 33, false, 20, 20, 80), 20);
+	assert_int_equal(lease_hold(1.0, 33, false, 20, 20, 80), 33);
+	assert_int_equal(lease_hold(0.5, 33, true, 20, 20, 80), 40);	/* dry: twice the last */
+	assert_int_equal(lease_hold(0.5, 33, true, 40, 20, 80), 80);
+	assert_int_equal(lease_hold(50, 33, true, 80, 20, 80), 80);	/* the bound */
+	assert_int_equal(lease_hold(0.01, 33, false, 80, 20, 20), 20);
+	/* the rate: up at once, down by a tenth of the gap a look */
+	assert_true(lease_rate(0, 100, 10) == 10.0);
+	assert_true(lease_rate(10, 0, 10) == 9.0);
+	assert_true(lease_rate(10, 200, 10) == 20.0);
+	assert_true(lease_rate(3, 0, 0) == 3.0);
+}
+
 static void test_window(void **state)
 {
 	uint64_t left;
@@ -80,6 +98,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_grant),
 		cmocka_unit_test(test_wanted),
+		cmocka_unit_test(test_hold),
 		cmocka_unit_test(test_window),
 		cmocka_unit_test(test_estimate),
 		cmocka_unit_test(test_budget_atomics),

@@ -100,6 +100,7 @@
 #define STEER_FLEET_HOSTS_MAX		10000
 #define STEER_FLEET_CHUNK_DEFAULT	50	/* admissions per lease */
 #define STEER_FLEET_CHUNK_MAX		1000000
+#define STEER_FLEET_LEASE_MAX_FACTOR	4	/* a pool's lease_max: this x its chunk */
 #define STEER_FLEET_WINDOW_S_DEFAULT	60	/* global_quota's window; token_window_s's */
 #define STEER_FLEET_WINDOW_S_MAX	86400
 #define STEER_FLEET_LEASE_TTL_S_MAX	86400
@@ -110,7 +111,9 @@
 #define STEER_FLEET_CIRCUIT_HOSTS_DEFAULT 2	/* hosts whose circuit is open open it fleet-wide */
 #define STEER_FLEET_CIRCUIT_TTL_MS_DEFAULT 3000
 #define STEER_FLEET_CIRCUIT_TTL_MS_MAX	600000
-#define STEER_FLEET_TICK_MS		100	/* the fleet timer */
+#define STEER_FLEET_TICK_MS		100	/* the fleet timer: circuits */
+#define STEER_FLEET_POLL_MS		10	/* ... and budgets, while a pool has one */
+#define STEER_FLEET_HOT_MS		1	/* ... while the kernel spends a lease */
 #define STEER_TOKENS_MAX		(1ull << 50)	/* tokens_per_min, a report's tokens */
 #define STEER_TOKEN_RESET_S_MAX		86400	/* pool remaining --reset */
 

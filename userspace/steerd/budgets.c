@@ -3,10 +3,13 @@
  * budgets.c - the pools' global quotas and token budgets (see fleet.h).
  *
  * Global quota: one atomic script takes a lease (below); its grant is
- * added to the kernel's quota_left (budget_add), the next is asked for when
- * less than half a chunk is left (one request in flight per pool), and the
- * first lease of a new window replaces what is left of the old one
- * (budget_swap). Redis away: the lease is spent until lease_ttl_s after it
+ * added to the kernel's quota_left (budget_add). Every STEER_FLEET_POLL_MS
+ * a look at quota_left measures the rate the kernel spends it; the host
+ * aims to hold what that rate spends in a few looks and round trips
+ * (lease_hold: chunk when idle, up to lease_max in a burst), asks when less
+ * than half of it is left (one request in flight per pool) for what tops it
+ * up, and the first lease of a new window replaces what is left of the old
+ * one (budget_swap). Redis away: the lease is spent until lease_ttl_s after it
  * came, then the static share, every window_s by the local clock. Redis
  * back: a lease is asked for at once, and replaces what is left of the
  * static share. At exit what is unspent goes back to its window.
@@ -98,16 +101,30 @@ static struct fpool *by_seq(struct daemon *d, uint64_t seq)
 	return NULL;
 }
 
+/* what the kernel spent since the last look or add, for the rate */
+static void spent_since(struct fpool *p, int64_t left)
+{
+	int64_t held = left > 0 ? left : 0;
+
+	if (p->held > held)
+		p->spent += (uint64_t)(p->held - held);
+	p->held = held;
+}
+
 static void apply_grant(struct daemon *d, struct fpool *p, redisReply *r, uint64_t now)
 {
 	long long grant = r->element[0]->integer, ms_left = r->element[1]->integer;
 	uint64_t idx = (uint64_t)r->element[3]->integer;
+	bool replace = p->source != BUDGET_LEASE || (p->window && idx != p->window);
+	int64_t before;
 
 	/* a new window, or the static share: the lease replaces what is left */
-	if (p->source != BUDGET_LEASE || (p->window && idx != p->window))
-		budget_swap(left_of(d, p), grant);
+	if (replace)
+		before = budget_swap(left_of(d, p), grant);
 	else
-		budget_add(left_of(d, p), grant);
+		before = budget_add(left_of(d, p), grant);
+	spent_since(p, before);
+	p->held = replace ? grant : p->held + grant;
 	set_source(p, BUDGET_LEASE, "Redis granted a lease");
 	p->window = idx;
 	p->window_end = now + (uint64_t)(ms_left > 0 ? ms_left : 1);
@@ -115,7 +132,39 @@ static void apply_grant(struct daemon *d, struct fpool *p, redisReply *r, uint64
 	p->grants++;
 	p->granted += (uint64_t)grant;
 	p->global_remaining = r->element[2]->integer;
-	p->exhausted = (uint64_t)grant < p->conf.chunk && p->global_remaining <= 0;
+	p->exhausted = p->global_remaining <= 0;
+}
+
+/* the round trip of the lease script, for the horizon */
+static void took_ms(struct fpool *p, uint64_t now)
+{
+	double ms = (double)(now - p->sent_at);
+
+	p->rtt_ms = p->rtt_ms > 0 ? p->rtt_ms + TOKEN_EWMA_WEIGHT * (ms - p->rtt_ms) : ms;
+}
+
+static uint32_t d_hosts(const struct fpool *p)
+{
+	return p->hosts ? p->hosts : 1;
+}
+
+/* the next lease: the aim from the rate, what tops the budget up to it */
+static uint32_t next_lease(struct fpool *p, int64_t left)
+{
+	double horizon = LEASE_HORIZON_LOOKS * (STEER_FLEET_POLL_MS + p->rtt_ms);
+	int64_t held = left > 0 ? left : 0;
+
+	uint32_t max = p->conf.lease_max;
+	uint64_t share;
+
+	/* near the end of the quota, no more than a host's share of what is left */
+	if (p->global_remaining >= 0) {
+		share = (uint64_t)p->global_remaining / d_hosts(p);
+		max = share < p->conf.chunk ? p->conf.chunk : share < max ? (uint32_t)share : max;
+	}
+	p->hold = lease_hold(p->rate, horizon, p->dry, p->hold, p->conf.chunk, max);
+	p->dry = false;	/* doubled once for what it saw */
+	return held < p->hold ? p->hold - (uint32_t)held : 0;
 }
 
 static void send_lease(struct daemon *d, struct fpool *p, bool force_eval);
@@ -146,10 +195,11 @@ static void on_lease(struct daemon *d, redisReply *r, void *priv)
 	for (size_t i = 0; i < 4; i++)
 		if (r->element[i]->type != REDIS_REPLY_INTEGER)
 			return;
+	took_ms(p, now_ms());
 	apply_grant(d, p, r, now_ms());
-	/* spent faster than a tick: the next one at once */
+	/* spent faster than a look: the next one at once */
 	if (!p->exhausted && lease_wanted(__atomic_load_n(left_of(d, p), __ATOMIC_SEQ_CST),
-					  p->conf.chunk))
+					  p->hold))
 		send_lease(d, p, false);
 }
 
@@ -161,11 +211,13 @@ static void send_lease(struct daemon *d, struct fpool *p, bool force_eval)
 	size_t lens[7];
 	const struct fleet *f = d->fleet;
 	bool sha = !force_eval && f->sha[0];
+	uint32_t n = next_lease(p, __atomic_load_n(left_of(d, p), __ATOMIC_SEQ_CST));
 
 	key_of(d, p, key, sizeof(key));
 	snprintf(win, sizeof(win), "%u", p->conf.window_s);
 	snprintf(quota, sizeof(quota), "%llu", (unsigned long long)p->conf.global_quota);
-	snprintf(chunk, sizeof(chunk), "%u", p->conf.chunk);
+	/* 0 (it holds its aim): the script still tells the window and what is left */
+	snprintf(chunk, sizeof(chunk), "%u", n);
 	argv[0] = sha ? "EVALSHA" : "EVAL";
 	argv[1] = sha ? f->sha : LEASE_LUA;
 	argv[2] = "1";
@@ -176,6 +228,8 @@ static void send_lease(struct daemon *d, struct fpool *p, bool force_eval)
 	for (int i = 0; i < 7; i++)
 		lens[i] = strlen(argv[i]);
 	p->req_seq = ++seq;
+	p->sent_at = now_ms();
+	p->spill_mark = __atomic_load_n(left_of(d, p), __ATOMIC_SEQ_CST);
 	if (!rconn_command_argv(f->cmd, on_lease, (void *)(uintptr_t)p->req_seq, 7, argv, lens))
 		p->inflight = true;
 }
@@ -192,20 +246,65 @@ void budgets_redis_up(struct daemon *d)
 	rconn_command(d->fleet->cmd, on_script_load, NULL, "SCRIPT LOAD %s", LEASE_LUA);
 }
 
-/* ---- each tick ---- */
+/* ---- each look ---- */
+static void measure(struct fpool *p, int64_t left, uint64_t now)
+{
+	spent_since(p, left);
+	if (p->spent)
+		p->spent_at = now;
+	if (left <= 0 && p->spent)
+		p->dry = true;
+	if (now - p->measured_at < STEER_FLEET_POLL_MS)
+		return;		/* an early look: add it to the next one */
+	p->rate = p->measured_at ? lease_rate(p->rate, p->spent, now - p->measured_at) : 0;
+	p->spent = 0;
+	p->measured_at = now;
+}
+
+static void send_return(struct daemon *d, struct fpool *p, int64_t n);
+
+/* a burst is over (nothing spent for a look): what it holds above a chunk
+ * goes back to the window, for the hosts still busy */
+static void give_back_idle(struct daemon *d, struct fpool *p, int64_t left, uint64_t now)
+{
+	int64_t keep = p->conf.chunk;
+
+	if (p->source != BUDGET_LEASE || !p->window || left <= keep ||
+	    now - p->spent_at < STEER_FLEET_POLL_MS)
+		return;
+	while (left > keep && !__atomic_compare_exchange_n(left_of(d, p), &left, keep, false,
+							   __ATOMIC_SEQ_CST, __ATOMIC_SEQ_CST))
+		;
+	if (left <= keep)
+		return;
+	p->held = keep;
+	p->hold = p->conf.chunk;
+	send_return(d, p, left - keep);
+}
+
+/* the window's quota was spent, and connections spill here still: ask
+ * again every STEER_FLEET_POLL_MS (another host may have given some back) */
+static bool again_after_spent(struct fpool *p, int64_t left, uint64_t now)
+{
+	return p->exhausted && left < p->spill_mark && now - p->sent_at >= STEER_FLEET_POLL_MS;
+}
+
 static void tick_lease(struct daemon *d, struct fpool *p, uint64_t now)
 {
 	int64_t left = __atomic_load_n(left_of(d, p), __ATOMIC_SEQ_CST);
 	bool window_over = p->window_end && now >= p->window_end;
 
+	measure(p, left, now);
 	if (fleet_redis_up(d)) {
 		if (p->inflight)
 			return;
-		if (window_over)
+		if (window_over || again_after_spent(p, left, now))
 			p->exhausted = false;
 		if (p->source != BUDGET_LEASE || window_over ||
-		    (!p->exhausted && lease_wanted(left, p->conf.chunk)))
+		    (!p->exhausted && lease_wanted(left, p->hold)))
 			send_lease(d, p, false);
+		else
+			give_back_idle(d, p, left, now);
 		return;
 	}
 	p->inflight = false;	/* its reply comes as NULL, or never */
@@ -279,7 +378,10 @@ static bool find_pool(struct daemon *d, struct fpool *p)
 		__atomic_store_n(&d->budget_map[p->id].quota_left, 0, __ATOMIC_SEQ_CST);
 		__atomic_store_n(&d->budget_map[p->id].quota_on, 1, __ATOMIC_SEQ_CST);
 	}
-	if (leased(p) && __atomic_load_n(left_of(d, p), __ATOMIC_SEQ_CST) > 0) {
+	p->held = __atomic_load_n(left_of(d, p), __ATOMIC_SEQ_CST);
+	p->held = p->held > 0 ? p->held : 0;
+	p->hold = p->conf.chunk;
+	if (leased(p) && p->held > 0) {
 		/* a lease a steerd before us took (killed, restarted): Redis
 		 * counted it already, so spend it, and add to it */
 		p->source = BUDGET_LEASE;
@@ -291,18 +393,24 @@ static bool find_pool(struct daemon *d, struct fpool *p)
 	return true;
 }
 
-void budgets_tick(struct daemon *d, uint64_t now)
+bool budgets_tick(struct daemon *d, uint64_t now)
 {
+	bool hot = false;
+
 	for (size_t i = 0; i < d->nbudgets; i++) {
 		struct fpool *p = &d->budgets[i];
 
 		if (!d->budget_map || !find_pool(d, p))
 			continue;
-		if (leased(p))
-			tick_lease(d, p, now);
-		else
+		if (!leased(p)) {
 			tick_tokens(d, p, now);
+			continue;
+		}
+		tick_lease(d, p, now);
+		hot |= p->source == BUDGET_LEASE && !p->exhausted &&
+		       now - p->spent_at < STEER_FLEET_TICK_MS;
 	}
+	return hot;
 }
 
 /* ---- the file ---- */
@@ -350,6 +458,7 @@ int budgets_apply(struct daemon *d)
 		p->conf.workers = NULL;
 		p->conf.nworkers = 0;
 		p->token_budget = token_budget(cp->tokens_per_min, cp->token_window_s);
+		p->hosts = c->fleet.enabled ? c->fleet.expected_hosts : 1;
 		p->found = false;	/* its id again: a reload may have moved it */
 	}
 	free(d->budgets);
@@ -378,9 +487,23 @@ static void on_returned(struct daemon *d, redisReply *r, void *priv)
 		d->fleet->returns_out--;
 }
 
+/* n admissions back to the lease's window, if it is still the current one */
+static void send_return(struct daemon *d, struct fpool *p, int64_t n)
+{
+	char key[STEER_FLEET_KEY_PREFIX_LEN + STEER_NAME_LEN + 8], win[16], idx[24], num[24];
+
+	key_of(d, p, key, sizeof(key));
+	snprintf(win, sizeof(win), "%u", p->conf.window_s);
+	snprintf(idx, sizeof(idx), "%llu", (unsigned long long)p->window);
+	snprintf(num, sizeof(num), "%lld", (long long)n);
+	p->returned += (uint64_t)n;
+	if (!rconn_command(d->fleet->cmd, on_returned, NULL, "EVAL %s 1 %s %s %s %s", RETURN_LUA,
+			   key, win, idx, num))
+		d->fleet->returns_out++;
+}
+
 static void give_back(struct daemon *d, struct fpool *p)
 {
-	char key[STEER_FLEET_KEY_PREFIX_LEN + STEER_NAME_LEN + 8], win[16], idx[24], n[24];
 	int64_t left;
 
 	if (!p->found || p->source != BUDGET_LEASE || !p->window)
@@ -388,13 +511,7 @@ static void give_back(struct daemon *d, struct fpool *p)
 	left = budget_swap(left_of(d, p), 0);
 	if (left <= 0)
 		return;
-	key_of(d, p, key, sizeof(key));
-	snprintf(win, sizeof(win), "%u", p->conf.window_s);
-	snprintf(idx, sizeof(idx), "%llu", (unsigned long long)p->window);
-	snprintf(n, sizeof(n), "%lld", (long long)left);
-	if (!rconn_command(d->fleet->cmd, on_returned, NULL, "EVAL %s 1 %s %s %s %s", RETURN_LUA,
-			   key, win, idx, n))
-		d->fleet->returns_out++;
+	send_return(d, p, left);
 	log_info("pool %s: %lld unspent admissions back to window %llu", p->name, (long long)left,
 		 (unsigned long long)p->window);
 }

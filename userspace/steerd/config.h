@@ -92,6 +92,7 @@ struct conf_pool {
 	uint64_t global_quota;
 	uint32_t window_s;		/* default 60 */
 	uint32_t chunk;			/* default fleet.chunk */
+	uint32_t lease_max;		/* a burst's leases grow up to it; default 4 x chunk */
 	uint64_t static_share;		/* Redis away: per window_s; default global_quota / expected_hosts, >= 1 */
 	bool has_tokens;		/* a token budget: tokens_per_min x token_window_s / 60 a window */
 	uint64_t tokens_per_min;

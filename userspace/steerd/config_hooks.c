@@ -494,6 +494,22 @@ CONF_HOOK(conf_pool_fleet_chunk)
 		     "global_quota or tokens_per_min");
 }
 
+/* the largest lease a burst grows to: at least a chunk */
+CONF_HOOK(conf_pool_lease_max)
+{
+	struct conf_pool *p = obj;
+	uint64_t def = (uint64_t)p->chunk * STEER_FLEET_LEASE_MAX_FACTOR;
+
+	if (needs(x, g, "lease_max", p->has_global_quota || p->has_tokens,
+		  "global_quota or tokens_per_min"))
+		return -1;
+	if (!s)
+		p->lease_max = def < STEER_FLEET_CHUNK_MAX ? (uint32_t)def : STEER_FLEET_CHUNK_MAX;
+	if (p->lease_max < p->chunk)
+		p->lease_max = p->chunk;	/* a lease is a chunk at least */
+	return 0;
+}
+
 /* what a host admits per window while Redis is away */
 CONF_HOOK(conf_pool_static_share)
 {

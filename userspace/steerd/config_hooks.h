@@ -43,6 +43,7 @@ CONF_HOOK(conf_fleet_key_prefix);
 CONF_HOOK(conf_fleet_password);
 CONF_HOOK(conf_pool_global_quota);
 CONF_HOOK(conf_pool_fleet_chunk);
+CONF_HOOK(conf_pool_lease_max);
 CONF_HOOK(conf_pool_static_share);
 CONF_HOOK(conf_pool_tokens);
 

@@ -169,6 +169,11 @@ static const struct conf_field pool_fields[] = {
 	{ "chunk", CONF_T_UINT, AT(struct conf_pool, chunk), RANGE(1, STEER_FLEET_CHUNK_MAX),
 	  .def_from = CONF_DEF_NONE, .check = conf_pool_fleet_chunk,
 	  .help = "Admissions per lease; default fleet.chunk" },
+	{ "lease_max", CONF_T_UINT, AT(struct conf_pool, lease_max), RANGE(1, STEER_FLEET_CHUNK_MAX),
+	  .def_from = CONF_DEF_NONE, .check = conf_pool_lease_max,
+	  .help = "The largest lease: a burst's leases grow from chunk to this with the rate the "
+		  "kernel spends them; a host holds at most this much; at least chunk; default "
+		  OPT_LIMIT(STEER_FLEET_LEASE_MAX_FACTOR) " x chunk" },
 	{ "workers", CONF_T_LIST, AT(struct conf_pool, workers), RANGE(0, STEER_MAX_POOL_WORKERS),
 	  .sub = &worker_block, .count_off = offsetof(struct conf_pool, nworkers),
 	  .item_size = sizeof(struct conf_worker), .parse = conf_count_workers,

@@ -129,6 +129,7 @@ struct daemon {
 	size_t nbudgets;
 	struct steer_pool_budget *budget_map;	/* pool_budgets, mmapped while nbudgets */
 	int fleet_timerfd;		/* -1 while neither */
+	bool fleet_hot;			/* its period is STEER_FLEET_HOT_MS */
 	struct source fleet_src;
 };
 

@@ -43,12 +43,18 @@ const struct fpool *fleet_pool_at(const struct daemon *d, size_t i)
 }
 
 /* ---- the fleet timer ---- */
-static int timer_set(struct daemon *d, bool on)
+/* every STEER_FLEET_POLL_MS while a pool has a budget (a burst spends a
+ * lease in ms: the look measures the rate), else every STEER_FLEET_TICK_MS */
+static int timer_set(struct daemon *d, bool on, uint32_t every_ms)
 {
 	struct itimerspec its = { 0 };
 	struct epoll_event ev = { .events = EPOLLIN, .data.ptr = &d->fleet_src };
 
-	if (on && d->fleet_timerfd < 0) {
+	its.it_interval.tv_nsec = every_ms * 1000000L;
+	its.it_value = its.it_interval;
+	if (on && d->fleet_timerfd >= 0) {
+		timerfd_settime(d->fleet_timerfd, 0, &its, NULL);
+	} else if (on) {
 		d->fleet_src.kind = SRC_FLEET_TIMER;
 		d->fleet_timerfd = timerfd_create(CLOCK_MONOTONIC, TFD_NONBLOCK | TFD_CLOEXEC);
 		if (d->fleet_timerfd < 0 ||
@@ -59,8 +65,6 @@ static int timer_set(struct daemon *d, bool on)
 			d->fleet_timerfd = -1;
 			return -1;
 		}
-		its.it_interval.tv_nsec = STEER_FLEET_TICK_MS * 1000000L;
-		its.it_value = its.it_interval;
 		timerfd_settime(d->fleet_timerfd, 0, &its, NULL);
 	} else if (!on && d->fleet_timerfd >= 0) {
 		close(d->fleet_timerfd);	/* and out of the epoll set */
@@ -131,6 +135,14 @@ static int fleet_open(struct daemon *d)
 	return 0;
 }
 
+/* the timer's period: a lease being spent is looked at every
+ * STEER_FLEET_HOT_MS (a burst of 10 admissions a ms spends a chunk in 2),
+ * other budgets every STEER_FLEET_POLL_MS, circuits alone every TICK */
+static uint32_t period_of(const struct daemon *d, bool hot)
+{
+	return hot ? STEER_FLEET_HOT_MS : d->nbudgets ? STEER_FLEET_POLL_MS : STEER_FLEET_TICK_MS;
+}
+
 int fleet_apply(struct daemon *d)
 {
 	const struct conf_fleet *want = &d->conf.fleet;
@@ -144,22 +156,30 @@ int fleet_apply(struct daemon *d)
 	}
 	if (budgets_apply(d))
 		ret = -1;
-	if (timer_set(d, d->fleet || d->nbudgets))
+	d->fleet_hot = false;
+	if (timer_set(d, d->fleet || d->nbudgets, period_of(d, false)))
 		ret = -1;
 	return ret;
 }
 
 void fleet_tick(struct daemon *d, uint64_t now)
 {
-	budgets_tick(d, now);
-	if (d->fleet)
-		fleet_circuit_tick(d, now);
+	bool hot = budgets_tick(d, now);
+
+	if (hot != d->fleet_hot) {
+		d->fleet_hot = hot;
+		timer_set(d, true, period_of(d, hot));
+	}
+	if (!d->fleet || now - d->fleet->circuit_at < STEER_FLEET_TICK_MS)
+		return;
+	d->fleet->circuit_at = now;
+	fleet_circuit_tick(d, now);
 }
 
 void fleet_stop(struct daemon *d)
 {
 	budgets_stop(d);
 	fleet_close(d);
-	timer_set(d, false);
+	timer_set(d, false, 0);
 	rconn_reap();
 }

@@ -33,6 +33,7 @@ struct fleet {
 	uint64_t redis_down_since;	/* 0 while up */
 	char sha[48];			/* the lease script's SCRIPT LOAD answer, "" unknown */
 	unsigned int returns_out;	/* at exit: returns not answered yet */
+	uint64_t circuit_at;		/* fleet_circuit_tick's last, every STEER_FLEET_TICK_MS */
 };
 
 /* a pool with a global_quota or token budget: fleet.c's view of it */
@@ -52,6 +53,19 @@ struct fpool {
 	uint64_t static_end;		/* static share: end of its local window */
 	uint64_t grants, granted;	/* leases taken, admissions granted by them */
 	int64_t global_remaining;	/* in Redis after the last grant; -1 unknown */
+	/* a lease's size follows the rate the kernel spends (lease_size) */
+	int64_t held;			/* the kernel's budget after our last look or add */
+	uint64_t spent;			/* spent since measured_at */
+	uint64_t measured_at;
+	uint64_t spent_at;		/* the last look that saw the kernel spend */
+	double rate;			/* admissions per ms, rising at once, falling slowly */
+	bool dry;			/* the last look found it spent: the rate is more */
+	uint32_t hold;			/* what it aims to hold (lease_hold) */
+	uint64_t sent_at;
+	int64_t spill_mark;		/* the kernel's budget then: below it, spills since */
+	double rtt_ms;			/* the lease script's round trip */
+	uint32_t hosts;			/* fleet.expected_hosts: a lease's share at the end */
+	uint64_t returned;		/* given back after a burst */
 	/* tokens */
 	double per_conn;		/* tokens per connection estimate, 0 none yet */
 	uint64_t token_window;		/* local token window index */
@@ -72,7 +86,8 @@ int fleet_apply(struct daemon *d);
 /* At exit (SIGTERM): the unspent leases back to their windows (a bounded
  * wait of timeout_ms for Redis' answer), then close. */
 void fleet_stop(struct daemon *d);
-/* Every STEER_FLEET_TICK_MS from the fleet timer. */
+/* From the fleet timer: budgets every STEER_FLEET_POLL_MS (while a pool
+ * has one), circuits every STEER_FLEET_TICK_MS. */
 void fleet_tick(struct daemon *d, uint64_t now);
 void fleet_on_timer(struct daemon *d);
 /* The report datagram's token parts (main.c read_reports). */
@@ -87,7 +102,8 @@ const char *budget_source_name(enum budget_source s);
 /* budgets.c, for fleet.c: the pools' budgets as the file says (start,
  * reload), spent and refilled every tick, given back at exit */
 int budgets_apply(struct daemon *d);
-void budgets_tick(struct daemon *d, uint64_t now);
+/* true: a leased pool is being spent (look at it every STEER_FLEET_HOT_MS) */
+bool budgets_tick(struct daemon *d, uint64_t now);
 void budgets_stop(struct daemon *d);
 void budgets_redis_up(struct daemon *d);
 

@@ -9,9 +9,28 @@ uint64_t lease_grant(uint64_t quota, uint64_t granted, uint64_t chunk)
 	return room < chunk ? room : chunk;
 }
 
-bool lease_wanted(int64_t left, uint32_t chunk)
+bool lease_wanted(int64_t left, uint32_t hold)
 {
-	return left < 0 || (uint64_t)left * 2 < chunk;
+	return left < 0 || (uint64_t)left * 2 < hold;
+}
+
+uint32_t lease_hold(double rate, double horizon_ms, bool dry, uint32_t last, uint32_t chunk,
+		    uint32_t max)
+{
+	double want = rate * horizon_ms;
+
+	if (dry && want < 2.0 * last)
+		want = 2.0 * last;
+	if (want < chunk)
+		want = chunk;
+	return want >= max ? max : (uint32_t)(want + 0.999);
+}
+
+double lease_rate(double rate, uint64_t spent, uint64_t dt_ms)
+{
+	double sample = dt_ms ? (double)spent / (double)dt_ms : rate;
+
+	return sample >= rate ? sample : rate + LEASE_RATE_FALL * (sample - rate);
 }
 
 uint64_t lease_window(uint64_t now_ms, uint32_t window_s, uint64_t *ms_left)

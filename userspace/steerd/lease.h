@@ -12,8 +12,21 @@
 /* What the lease script grants of a window that has granted so far:
  * min(chunk, quota - granted), never below 0. */
 uint64_t lease_grant(uint64_t quota, uint64_t granted, uint64_t chunk);
-/* Ask for the next lease: less than half a chunk left locally. */
-bool lease_wanted(int64_t left, uint32_t chunk);
+/* Ask for the next lease: less than half of hold (what a host aims to
+ * hold, see lease_hold) left locally. */
+bool lease_wanted(int64_t left, uint32_t hold);
+/* What a host aims to hold: what rate (admissions per ms) spends in
+ * horizon_ms, doubled from the last aim while the kernel ran dry between
+ * two looks (a burst's rate is more than it could see), within [chunk,
+ * max]. A lease tops the budget up to it, so a host never holds more than
+ * max. */
+#define LEASE_HORIZON_LOOKS	3	/* horizon: this many (look + round trip) */
+#define LEASE_RATE_FALL		0.1	/* the rate falls by this share of the gap a look */
+uint32_t lease_hold(double rate, double horizon_ms, bool dry, uint32_t last, uint32_t chunk,
+		    uint32_t max);
+/* The rate after a look that saw spent admissions over dt_ms: up at once,
+ * down slowly (a burst that pauses keeps its leases' size a while). */
+double lease_rate(double rate, uint64_t spent, uint64_t dt_ms);
 /* A window index and the ms left in it, from a time in ms. */
 uint64_t lease_window(uint64_t now_ms, uint32_t window_s, uint64_t *ms_left);
 /* A budget of tokens_per_min over a window of window_s seconds. */

@@ -109,6 +109,7 @@ struct metrics_budget {
 	bool on, leased, tokens;	/* has one; a global_quota; a token budget */
 	const char *source;		/* lease, static_share, local or provider */
 	uint64_t grants, granted;	/* budgets given to the kernel; admissions in them */
+	uint64_t returned;		/* admissions given back to Redis unspent */
 	bool remaining_known;
 	int64_t global_remaining;	/* in Redis after the last grant */
 	double per_conn;		/* tokens a connection costs, 0: no estimate yet */

@@ -670,6 +670,9 @@ static const struct metric_def metric_table[] = {
 	       "admissions (absent: no global_quota or token budget)."),
 	BUDGET("steer_fleet_lease_admissions_total", "counter", granted,
 	       "Admissions those budgets held."),
+	BUDGET("steer_fleet_lease_returned_total", "counter", returned,
+	       "Admissions given back to Redis unspent: after a burst (above a chunk) and at "
+	       "exit. Redis' count of a window is admissions minus these."),
 	SET("steer_pool_budget_source", "gauge", SC_POOL, "source", budget_sources, b_source,
 	    "Where the pool's kernel budget comes from: 1 for the current one. lease: Redis; "
 	    "static_share: Redis away past the lease TTL; local: tokens counted on this host; "
