@@ -666,8 +666,9 @@ static const struct metric_def metric_table[] = {
 	      "1 while steerd's command connection to the fleet's Redis is up (absent: no fleet "
 	      "block)."),
 	BUDGET("steer_fleet_lease_grants_total", "counter", grants,
-	       "Budgets given to the pool's kernel quota: leases from Redis, static shares, token "
-	       "admissions (absent: no global_quota or token budget)."),
+	       "Budgets added to the pool's kernel quota: leases from Redis (a grant of 0 "
+	       "included), or a token budget's admissions (absent: no global_quota or token "
+	       "budget; static shares not counted)."),
 	BUDGET("steer_fleet_lease_admissions_total", "counter", granted,
 	       "Admissions those budgets held."),
 	BUDGET("steer_fleet_lease_returned_total", "counter", returned,
