@@ -207,6 +207,7 @@ struct steer_pool {
 	__u32 owner;		/* enum steer_owner */
 	__u32 quota_set;	/* 1: quota_conf is the quota last granted */
 	__u64 quota_conf;	/* the quota last granted (pool_budgets spends it) */
+	__u32 circuit_fleet;	/* 1: steerd opened it for the fleet, its own breaker closed */
 	__u32 nworkers;
 	__u32 members[STEER_MAX_POOL_WORKERS];	/* worker ids */
 };
