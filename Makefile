@@ -21,7 +21,7 @@ INCLUDES := -I$(BUILD) -Ibpf -Iuserspace/lib
 USER_CFLAGS = $(CFLAGS) $(WARN) $(SAN) -D_GNU_SOURCE $(INCLUDES) $(EXTRA_INCLUDES)
 BPF_CFLAGS := -g -O2 -target bpf -mcpu=v3 -Wall -Wextra -Werror -D__TARGET_ARCH_$(ARCH) -I$(BUILD) -Ibpf
 LDLIBS := -lbpf -lelf -lz
-DAEMON_LIBS := -lconfig -lmicrohttpd -lm -lpthread
+DAEMON_LIBS := -lconfig -lmicrohttpd -lhiredis -lm -lpthread
 
 # The three parts of userspace: libsteer (maps, sockets, parsing: shared by
 # both tools), steerctl and steerd. A file belongs to its folder's part.

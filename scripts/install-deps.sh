@@ -18,6 +18,9 @@ PKGS=(
   libclang-rt-14-dev
   # steerd: config parsing, metrics endpoint; promtool checks the metrics
   libconfig-dev libmicrohttpd-dev prometheus
+  # steerd's fleet (global quotas, shared circuits): hiredis' async API to Redis;
+  # tests run their own redis-server (and redis-cli) in a namespace they make
+  libhiredis-dev redis-server redis-tools
   # systemd-analyze: security rates scripts/steerd.service (41), verify checks
   # scripts/systemd/* (39); systemd-socket-activate passes sockets as systemd does (39)
   systemd

@@ -42,6 +42,7 @@ struct block_case {
 
 static void *at_top(struct steer_config *c) { return c; }
 static void *at_maint(struct steer_config *c) { return &c->maintenance; }
+static void *at_fleet(struct steer_config *c) { return &c->fleet; }
 static void *at_pool(struct steer_config *c) { return &c->pools[0]; }
 static void *at_circuit(struct steer_config *c) { return &c->pools[0].circuit; }
 static void *at_worker(struct steer_config *c) { return &c->pools[0].workers[0]; }
@@ -53,7 +54,10 @@ static const struct block_case blocks[] = {
 	{ "", "%s", at_top },
 	{ "daemon", "daemon = { %s };", at_top },
 	{ "maintenance", "maintenance = { %s };", at_maint },
-	{ "pools[]", "pools = ( { %s } );", at_pool },
+	{ "fleet", "fleet = { %s };", at_fleet },
+	/* a fleet, for global_quota */
+	{ "pools[]", "fleet = { redis = \"127.0.0.1:6379\"; host_id = \"h\"; }; pools = ( { %s } );",
+	  at_pool },
 	{ "pools[].circuit", "pools = ( { name = \"p\"; circuit = { %s }; } );", at_circuit },
 	{ "pools[].workers[]", "pools = ( { name = \"p\"; workers = ( { %s } ); } );", at_worker },
 	{ "pools[].workers[].check",
@@ -68,6 +72,10 @@ static const struct {
 	const char *path, *name, *with;
 } needs[] = {
 	{ "pools[]", "burst", "rate = 250.0; " },
+	{ "pools[]", "window_s", "global_quota = 100; " },
+	{ "pools[]", "static_share", "global_quota = 100; " },
+	{ "pools[]", "chunk", "global_quota = 100; " },
+	{ "pools[]", "token_window_s", "tokens_per_min = 100; " },
 	{ "pools[].workers[].check", "expect", "type = \"http\"; " },
 };
 #define BURST_WITH	250

@@ -94,4 +94,27 @@
 #define STEER_MONITOR_LEASE_S		3	/* a monitor killed -9 is off after this */
 #define STEER_MONITOR_RENEW_MS		1000	/* lease renewal and drop report */
 
+/* ---- fleet: global quotas by lease through Redis (steerd fleet.c) ---- */
+#define STEER_FLEET_TIMEOUT_MS_DEFAULT	500	/* a connect or command slower: Redis is down */
+#define STEER_FLEET_BACKOFF_MIN_MS	100	/* reconnect backoff starts here, doubles ... */
+#define STEER_FLEET_BACKOFF_MAX_MS_DEFAULT 5000	/* ... up to this (with jitter) */
+#define STEER_FLEET_BACKOFF_MAX_MS_MAX	600000
+#define STEER_FLEET_HOSTS_DEFAULT	1	/* expected_hosts: for the static share */
+#define STEER_FLEET_HOSTS_MAX		10000
+#define STEER_FLEET_CHUNK_DEFAULT	50	/* admissions per lease */
+#define STEER_FLEET_CHUNK_MAX		1000000
+#define STEER_FLEET_WINDOW_S_DEFAULT	60	/* global_quota's window; token_window_s's */
+#define STEER_FLEET_WINDOW_S_MAX	86400
+#define STEER_FLEET_LEASE_TTL_S_MAX	86400
+#define STEER_FLEET_KEY_PREFIX_DEFAULT	"steer"
+#define STEER_FLEET_KEY_PREFIX_LEN	64	/* NUL included */
+#define STEER_FLEET_HOST_ID_LEN		64	/* NUL included */
+#define STEER_FLEET_PASSWORD_LEN	512	/* NUL included */
+#define STEER_FLEET_CIRCUIT_HOSTS_DEFAULT 2	/* hosts whose circuit is open open it fleet-wide */
+#define STEER_FLEET_CIRCUIT_TTL_MS_DEFAULT 3000
+#define STEER_FLEET_CIRCUIT_TTL_MS_MAX	600000
+#define STEER_FLEET_TICK_MS		100	/* the fleet timer */
+#define STEER_TOKENS_MAX		(1ull << 50)	/* tokens_per_min, a report's tokens */
+#define STEER_TOKEN_RESET_S_MAX		86400	/* pool remaining --reset */
+
 #endif /* STEER_DEFAULTS_H */

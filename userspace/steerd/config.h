@@ -86,6 +86,16 @@ struct conf_pool {
 	double eject_max;		/* [0, 1], default 0.5 */
 	bool has_lobby;
 	struct steer_endpoint lobby;	/* the lobby's listening socket, IP:PORT */
+	/* fleet (fleet.c): admissions per window shared by every host through
+	 * Redis, spent here by leases of chunk; excludes quota */
+	bool has_global_quota;
+	uint64_t global_quota;
+	uint32_t window_s;		/* default 60 */
+	uint32_t chunk;			/* default fleet.chunk */
+	uint64_t static_share;		/* Redis away: per window_s; default global_quota / expected_hosts, >= 1 */
+	bool has_tokens;		/* a token budget: tokens_per_min x token_window_s / 60 a window */
+	uint64_t tokens_per_min;
+	uint32_t token_window_s;	/* default 60 */
 	struct conf_worker *workers;
 	size_t nworkers;
 	int line;
@@ -107,6 +117,24 @@ struct conf_maintenance {
 	char body[1024];
 };
 
+/* fleet = { ... }: the Redis that hosts share global quotas through */
+struct conf_fleet {
+	bool enabled;			/* the block was given */
+	struct steer_endpoint redis;	/* required */
+	char host_id[STEER_FLEET_HOST_ID_LEN];	/* default gethostname(); [A-Za-z0-9._-] */
+	char password_file[256];	/* "" none */
+	char password[STEER_FLEET_PASSWORD_LEN];	/* read from it at load; never logged */
+	uint32_t timeout_ms;		/* default 500 */
+	uint32_t backoff_max_ms;	/* default 5000 */
+	uint32_t expected_hosts;	/* default 1 */
+	uint32_t chunk;			/* default 50 */
+	bool has_lease_ttl;
+	uint32_t lease_ttl_s;		/* default: the pool's window_s */
+	char key_prefix[STEER_FLEET_KEY_PREFIX_LEN];	/* default "steer" */
+	uint32_t circuit_hosts;		/* default 2 (fleet_circuit.c) */
+	uint32_t circuit_ttl_ms;	/* default 3000 (fleet_circuit.c) */
+};
+
 struct steer_config {
 	char include_dir[256];		/* "" or the directory of *.conf read with the file */
 	uint32_t interval_ms;		/* default 1000 */
@@ -117,6 +145,7 @@ struct steer_config {
 	gid_t socket_gid;
 	uint32_t socket_mode;		/* default STEER_DAEMON_SOCKET_MODE */
 	struct conf_maintenance maintenance;
+	struct conf_fleet fleet;
 	struct conf_pool *pools;
 	size_t npools;
 	struct conf_service *services;

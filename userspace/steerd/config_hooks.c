@@ -6,9 +6,12 @@
  */
 #include <ctype.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <grp.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
 #include "config_hooks.h"
 
 CONF_HOOK(conf_parse_policy)
@@ -372,5 +375,152 @@ CONF_HOOK(conf_check_service_pool)
 
 	if (!config_find_pool(x->c, sv->pool))
 		return conf_fail(x, s, "pool '%s' is not defined", sv->pool);
+	return 0;
+}
+
+/* ---- fleet ---- */
+
+/* host_id: what names this host in Redis keys and logs; gethostname()
+ * when not given. Letters, digits, '.', '_' and '-' only. */
+static bool fleet_word(const char *v, const char *extra)
+{
+	for (; *v; v++)
+		if (!isalnum((unsigned char)*v) && !strchr(extra, *v))
+			return false;
+	return true;
+}
+
+CONF_HOOK(conf_fleet_host_id)
+{
+	struct conf_fleet *fl = obj;
+
+	if (!s && gethostname(fl->host_id, sizeof(fl->host_id) - 1))
+		snprintf(fl->host_id, sizeof(fl->host_id), "localhost");
+	fl->host_id[sizeof(fl->host_id) - 1] = '\0';
+	if (!fl->host_id[0] || !fleet_word(fl->host_id, "._-"))
+		return conf_fail(x, s ? s : g, "'%s' is not a host name (letters, digits, '.', "
+				 "'_' and '-'; at most %d)%s", fl->host_id, STEER_FLEET_HOST_ID_LEN - 1,
+				 s ? "" : ": gethostname() gave it; set host_id");
+	return 0;
+}
+
+CONF_HOOK(conf_fleet_key_prefix)
+{
+	const struct conf_fleet *fl = obj;
+
+	if (!fl->key_prefix[0] || !fleet_word(fl->key_prefix, "._-:"))
+		return conf_fail(x, s, "'%s' is not a key prefix (letters, digits, '.', '_', '-' "
+				 "and ':')", fl->key_prefix);
+	return 0;
+}
+
+/* password_file: read now, so a reload with a bad one keeps what runs.
+ * One line; a final newline is not part of it. Never put it in a message. */
+CONF_HOOK(conf_fleet_password)
+{
+	struct conf_fleet *fl = obj;
+	struct stat st;
+	ssize_t n;
+	int fd;
+
+	fl->password[0] = '\0';
+	if (!s)
+		return 0;
+	fd = open(fl->password_file, O_RDONLY | O_NONBLOCK | O_CLOEXEC | O_NOCTTY);
+	if (fd < 0)
+		return conf_fail(x, s, "%s: %s", fl->password_file, strerror(errno));
+	if (fstat(fd, &st) || !S_ISREG(st.st_mode)) {
+		close(fd);
+		return conf_fail(x, s, "%s: not a regular file", fl->password_file);
+	}
+	n = read(fd, fl->password, sizeof(fl->password));
+	close(fd);
+	if (n < 0)
+		return conf_fail(x, s, "%s: %s", fl->password_file, strerror(errno));
+	if ((size_t)n >= sizeof(fl->password)) {
+		memset(fl->password, 0, sizeof(fl->password));
+		return conf_fail(x, s, "%s: longer than %zu bytes", fl->password_file,
+				 sizeof(fl->password) - 2);
+	}
+	fl->password[n] = '\0';
+	if (n > 0 && fl->password[n - 1] == '\n')
+		fl->password[--n] = '\0';
+	if (n > 0 && fl->password[n - 1] == '\r')
+		fl->password[--n] = '\0';
+	if (!n || strlen(fl->password) != (size_t)n || strpbrk(fl->password, "\r\n")) {
+		memset(fl->password, 0, sizeof(fl->password));
+		return conf_fail(x, s, "%s: %s", fl->password_file,
+				 n ? "must hold one line (no newline or NUL inside)" : "is empty");
+	}
+	return 0;
+}
+
+/* A row of a pool's fleet settings that needs another one given. */
+static int needs(struct conf_ctx *x, const config_setting_t *g, const char *row, bool have,
+		 const char *what)
+{
+	const config_setting_t *s = config_setting_get_member(g, row);
+
+	return s && !have ? conf_fail(x, s, "needs %s", what) : 0;
+}
+
+/* global_quota: shared through the fleet's Redis, so it needs the fleet
+ * block (above pools in the schema: it is loaded first); a pool has one
+ * admission budget, so it excludes quota. */
+CONF_HOOK(conf_pool_global_quota)
+{
+	const struct conf_pool *p = obj;
+
+	if (!s)
+		return 0;
+	if (p->has_quota)
+		return conf_fail(x, s, "excludes quota (a pool has one admission budget)");
+	if (!x->c->fleet.enabled)
+		return conf_fail(x, s, "needs a fleet block (fleet = { redis = \"IP:PORT\"; })");
+	return 0;
+}
+
+/* chunk defaults to fleet.chunk; both it and window_s need a budget to
+ * cut into leases */
+CONF_HOOK(conf_pool_fleet_chunk)
+{
+	struct conf_pool *p = obj;
+
+	if (!s)
+		p->chunk = x->c->fleet.enabled ? x->c->fleet.chunk : STEER_FLEET_CHUNK_DEFAULT;
+	if (needs(x, g, "window_s", p->has_global_quota, "global_quota"))
+		return -1;
+	return needs(x, g, "chunk", p->has_global_quota || p->has_tokens,
+		     "global_quota or tokens_per_min");
+}
+
+/* what a host admits per window while Redis is away */
+CONF_HOOK(conf_pool_static_share)
+{
+	struct conf_pool *p = obj;
+	uint32_t hosts = x->c->fleet.enabled ? x->c->fleet.expected_hosts : 1;
+
+	if (needs(x, g, "static_share", p->has_global_quota, "global_quota"))
+		return -1;
+	if (!s && p->has_global_quota)
+		p->static_share = p->global_quota / (hosts ? hosts : 1);
+	if (p->has_global_quota && !p->static_share)
+		p->static_share = 1;
+	return 0;
+}
+
+/* tokens_per_min: one admission budget per pool, so not with quota or
+ * global_quota; without a fleet block it is spent locally */
+CONF_HOOK(conf_pool_tokens)
+{
+	const struct conf_pool *p = obj;
+
+	if (needs(x, g, "token_window_s", p->has_tokens, "tokens_per_min"))
+		return -1;
+	if (!s)
+		return 0;
+	if (p->has_quota || p->has_global_quota)
+		return conf_fail(x, s, "excludes %s (a pool has one admission budget)",
+				 p->has_quota ? "quota" : "global_quota");
 	return 0;
 }

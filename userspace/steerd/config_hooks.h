@@ -37,5 +37,13 @@ CONF_HOOK(conf_check_fallbacks);
 CONF_HOOK(conf_check_service_name);
 CONF_HOOK(conf_check_service_ports);
 CONF_HOOK(conf_check_service_pool);
+/* fleet */
+CONF_HOOK(conf_fleet_host_id);
+CONF_HOOK(conf_fleet_key_prefix);
+CONF_HOOK(conf_fleet_password);
+CONF_HOOK(conf_pool_global_quota);
+CONF_HOOK(conf_pool_fleet_chunk);
+CONF_HOOK(conf_pool_static_share);
+CONF_HOOK(conf_pool_tokens);
 
 #endif

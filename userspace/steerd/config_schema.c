@@ -146,6 +146,29 @@ static const struct conf_field pool_fields[] = {
 	  .help = "The pool's lobby, IP:PORT: a listening socket its lobby-aware workers also "
 		  "accept from, where a connection waits while every worker is busy; none: no "
 		  "lobby. Taken when someone listens there, retried every interval" },
+	{ "global_quota", CONF_T_U64, AT(struct conf_pool, global_quota), RANGE(1, STEER_QUOTA_MAX),
+	  PRESENT(struct conf_pool, has_global_quota), .def_from = CONF_DEF_NONE,
+	  .check = conf_pool_global_quota,
+	  .help = "Admissions per window_s shared by every host of the fleet (leases through "
+		  "Redis); needs the fleet block, excludes quota; none: no global quota" },
+	{ "window_s", CONF_T_UINT, AT(struct conf_pool, window_s), RANGE(1, STEER_FLEET_WINDOW_S_MAX),
+	  .def = STEER_FLEET_WINDOW_S_DEFAULT, .help = "Seconds of global_quota's window" },
+	{ "static_share", CONF_T_U64, AT(struct conf_pool, static_share), RANGE(1, STEER_QUOTA_MAX),
+	  .def_from = CONF_DEF_NONE, .check = conf_pool_static_share,
+	  .help = "Admissions per window_s this host takes while Redis is away (after the "
+		  "lease TTL); default global_quota / fleet.expected_hosts, at least 1" },
+	{ "tokens_per_min", CONF_T_U64, AT(struct conf_pool, tokens_per_min),
+	  RANGE(1, STEER_TOKENS_MAX), PRESENT(struct conf_pool, has_tokens),
+	  .def_from = CONF_DEF_NONE, .check = conf_pool_tokens,
+	  .help = "A token budget (steerctl report --tokens): admissions = tokens left / tokens "
+		  "per connection; through Redis with a fleet block, else local; excludes quota "
+		  "and global_quota; none: no token budget" },
+	{ "token_window_s", CONF_T_UINT, AT(struct conf_pool, token_window_s),
+	  RANGE(1, STEER_FLEET_WINDOW_S_MAX), .def = STEER_FLEET_WINDOW_S_DEFAULT,
+	  .help = "Seconds of the token window: tokens_per_min x token_window_s / 60 a window" },
+	{ "chunk", CONF_T_UINT, AT(struct conf_pool, chunk), RANGE(1, STEER_FLEET_CHUNK_MAX),
+	  .def_from = CONF_DEF_NONE, .check = conf_pool_fleet_chunk,
+	  .help = "Admissions per lease; default fleet.chunk" },
 	{ "workers", CONF_T_LIST, AT(struct conf_pool, workers), RANGE(0, STEER_MAX_POOL_WORKERS),
 	  .sub = &worker_block, .count_off = offsetof(struct conf_pool, nworkers),
 	  .item_size = sizeof(struct conf_worker), .parse = conf_count_workers,
@@ -190,6 +213,51 @@ static const struct conf_block maintenance_block =
 	      .help = "The maintenance responder; a pool reaches it with "
 		      "fallback = \"maintenance\"");
 
+/* ---- fleet ---- */
+static const struct conf_field fleet_fields[] = {
+	{ "redis", CONF_T_ENDPOINT, AT(struct conf_fleet, redis), .required = true,
+	  .help = "The Redis every host shares, IP:PORT" },
+	{ "host_id", CONF_T_STRING, AT(struct conf_fleet, host_id), .def_from = CONF_DEF_NONE,
+	  .check = conf_fleet_host_id,
+	  .help = "This host's name in the fleet: letters, digits, '.', '_', '-'; default "
+		  "gethostname()" },
+	{ "password_file", CONF_T_STRING, AT(struct conf_fleet, password_file), .empty_absent = true,
+	  .def_from = CONF_DEF_NONE, .check = conf_fleet_password,
+	  .help = "A file holding Redis' password (one line), read at load and sent by AUTH; "
+		  "none: no AUTH" },
+	{ "timeout_ms", CONF_T_UINT, AT(struct conf_fleet, timeout_ms),
+	  RANGE(STEER_TIMEOUT_MS_MIN, STEER_TIMEOUT_MS_MAX), .def = STEER_FLEET_TIMEOUT_MS_DEFAULT,
+	  .help = "A connect or command slower than this counts as Redis down" },
+	{ "backoff_max_ms", CONF_T_UINT, AT(struct conf_fleet, backoff_max_ms),
+	  RANGE(STEER_FLEET_BACKOFF_MIN_MS, STEER_FLEET_BACKOFF_MAX_MS_MAX),
+	  .def = STEER_FLEET_BACKOFF_MAX_MS_DEFAULT,
+	  .help = "Reconnects back off from " OPT_LIMIT(STEER_FLEET_BACKOFF_MIN_MS)
+		  " ms, doubling with jitter, up to this" },
+	{ "expected_hosts", CONF_T_UINT, AT(struct conf_fleet, expected_hosts),
+	  RANGE(1, STEER_FLEET_HOSTS_MAX), .def = STEER_FLEET_HOSTS_DEFAULT,
+	  .help = "Hosts sharing the quotas: a pool's static_share is global_quota / this" },
+	{ "chunk", CONF_T_UINT, AT(struct conf_fleet, chunk), RANGE(1, STEER_FLEET_CHUNK_MAX),
+	  .def = STEER_FLEET_CHUNK_DEFAULT, .help = "Admissions per lease, the pools' default" },
+	{ "lease_ttl_s", CONF_T_UINT, AT(struct conf_fleet, lease_ttl_s),
+	  RANGE(1, STEER_FLEET_LEASE_TTL_S_MAX), PRESENT(struct conf_fleet, has_lease_ttl),
+	  .def_from = CONF_DEF_NONE,
+	  .help = "Seconds a lease may still be spent while Redis is unreachable, then the "
+		  "static share; default: the pool's window_s" },
+	{ "key_prefix", CONF_T_STRING, AT(struct conf_fleet, key_prefix),
+	  .def_str = STEER_FLEET_KEY_PREFIX_DEFAULT, .check = conf_fleet_key_prefix,
+	  .help = "The Redis keys' prefix: letters, digits, '.', '_', '-', ':'" },
+	{ "circuit_hosts", CONF_T_UINT, AT(struct conf_fleet, circuit_hosts),
+	  RANGE(1, STEER_FLEET_HOSTS_MAX), .def = STEER_FLEET_CIRCUIT_HOSTS_DEFAULT,
+	  .help = "Hosts whose own circuit of a pool is open that open it fleet-wide" },
+	{ "circuit_ttl_ms", CONF_T_UINT, AT(struct conf_fleet, circuit_ttl_ms),
+	  RANGE(STEER_FLEET_BACKOFF_MIN_MS, STEER_FLEET_CIRCUIT_TTL_MS_MAX),
+	  .def = STEER_FLEET_CIRCUIT_TTL_MS_DEFAULT,
+	  .help = "Milliseconds a host's open circuit counts fleet-wide unless renewed" },
+};
+static const struct conf_block fleet_block =
+	BLOCK("fleet", fleet_fields, PRESENT(struct conf_fleet, enabled),
+	      .help = "The fleet: hosts sharing global quotas and circuits through one Redis");
+
 /* ---- daemon: its settings are steer_config's own ---- */
 static const struct conf_field daemon_fields[] = {
 	{ "interval_ms", CONF_T_UINT, AT(struct steer_config, interval_ms),
@@ -221,6 +289,9 @@ static const struct conf_field root_fields[] = {
 	{ "daemon", CONF_T_GROUP, .off = 0, .sub = &daemon_block, .help = "The daemon itself" },
 	{ "maintenance", CONF_T_GROUP, AT(struct steer_config, maintenance),
 	  .sub = &maintenance_block, .help = "The maintenance responder" },
+	/* before pools: a pool's global_quota and chunk read it */
+	{ "fleet", CONF_T_GROUP, AT(struct steer_config, fleet), .sub = &fleet_block,
+	  .help = "The fleet's Redis" },
 	{ "pools", CONF_T_LIST, AT(struct steer_config, pools), RANGE(0, STEER_MAX_POOLS),
 	  .sub = &pool_block, .count_off = offsetof(struct steer_config, npools),
 	  .item_size = sizeof(struct conf_pool), .check = conf_check_fallbacks,

@@ -23,7 +23,7 @@
 #define MAINTENANCE_WEIGHT	100
 
 enum source_kind { SRC_SIGNAL, SRC_TIMER, SRC_REPORT, SRC_MAINTENANCE, SRC_CHECK, SRC_AGENT,
-		   SRC_WATCHDOG };
+		   SRC_WATCHDOG, SRC_REDIS, SRC_REDIS_TIMER, SRC_FLEET_TIMER };
 
 /* What an epoll event of a fixed source points at: struct daemon holds
  * these and lives as long as the process. A check's event carries a probe
@@ -124,6 +124,12 @@ struct daemon {
 	struct metrics_daemon mstat;	/* steerd's own series: reloads, generation */
 	struct resource_policy res_policy;
 	uint64_t next_sample_ms;
+	struct fleet *fleet;		/* fleet.c: NULL without a fleet block */
+	struct fpool *budgets;		/* fleet.c: pools with a global_quota or token budget */
+	size_t nbudgets;
+	struct steer_pool_budget *budget_map;	/* pool_budgets, mmapped while nbudgets */
+	int fleet_timerfd;		/* -1 while neither */
+	struct source fleet_src;
 };
 
 uint64_t now_ms(void);

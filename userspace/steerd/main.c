@@ -30,6 +30,7 @@
 #include <bpf/bpf.h>
 #include "daemon.h"
 #include "errfmt.h"
+#include "fleet.h"
 #include "log.h"
 #include "state.h"
 
@@ -492,6 +493,7 @@ static int reload(struct daemon *d, char *status, size_t len)
 	}
 	config_free(&old);
 	ret = daemon_reconcile(d, err);
+	fleet_apply(d);		/* what it could not do it logs, and retries at each tick */
 	describe(d, what, sizeof(what));
 	if (apply_daemon_settings(d, STEER_OK, settings_err)) {
 		/* a setting that did not take: never say "reloaded" */
@@ -585,7 +587,10 @@ static int event_loop(struct daemon *d)
 	struct epoll_event evs[64];
 
 	for (;;) {
-		int n = epoll_wait(d->epfd, evs, 64, -1);
+		int n;
+
+		rconn_reap();	/* no event of a batch points at what it closed */
+		n = epoll_wait(d->epfd, evs, 64, -1);
 
 		if (n < 0 && errno == EINTR)
 			continue;
@@ -614,6 +619,13 @@ static int event_loop(struct daemon *d)
 				break;
 			case SRC_WATCHDOG:
 				on_watchdog(d);
+				break;
+			case SRC_REDIS:
+			case SRC_REDIS_TIMER:
+				rconn_on_event(src, evs[i].events);
+				break;
+			case SRC_FLEET_TIMER:
+				fleet_on_timer(d);
 				break;
 			case SRC_CHECK:
 			case SRC_AGENT:
@@ -739,13 +751,16 @@ static int daemon_start(struct daemon *d, const struct attach_at *at, char *err)
 	 * operator's object holds) is logged and retried every interval */
 	if (daemon_reconcile(d, err))
 		log_warn("not converged yet: %s", err);
-	if ((ret = open_report_socket(d, err)) || (ret = start_metrics(d, err)))
+	if ((ret = open_report_socket(d, err)) || (ret = start_metrics(d, err)) ||
+	    (ret = setup_events(d, err)))
 		return ret;
-	return setup_events(d, err);
+	fleet_apply(d);		/* needs the loop: its connections and timer are in it */
+	return STEER_OK;
 }
 
 static void daemon_stop(struct daemon *d)
 {
+	fleet_stop(d);		/* unspent leases back to Redis, before the maps close */
 	metrics_server_stop(d->metrics);
 	if (d->maint_open)
 		maintenance_close(&d->maint);
@@ -783,7 +798,7 @@ int main(int argc, char **argv)
 	};
 	struct attach_at where = { 0 };
 	struct daemon d = { .conf_path = STEER_CONF_PATH, .report_fd = -1, .epfd = -1,
-			    .watchdog_fd = -1 };
+			    .watchdog_fd = -1, .fleet_timerfd = -1 };
 	char err[STEER_ERR_LEN * 2], status[128];
 	bool check_only = false, json = false;
 	int opt, ret;

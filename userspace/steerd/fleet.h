@@ -1,0 +1,85 @@
+/* SPDX-License-Identifier: GPL-2.0 OR BSD-2-Clause */
+/*
+ * fleet.h - hosts sharing admission budgets through one Redis: a pool's
+ * global_quota is spent here in leases of chunk admissions granted by an
+ * atomic script, added to the kernel's pool_budgets as they come; a token
+ * budget (tokens_per_min) is turned into admissions by an estimate of the
+ * tokens a connection costs. Redis away: the current lease is spent until
+ * fleet.lease_ttl_s, then the pool's static share per window. See the
+ * README's "Fleet" section for the bounds.
+ *
+ * d->fleet exists while the file has a fleet block (its Redis connections:
+ * cmd for commands, sub in subscribe mode, for fleet_circuit.c); the pools'
+ * budget state (d->budgets) while a pool has a global_quota or a token
+ * budget, with or without a fleet.
+ */
+#ifndef STEER_FLEET_H
+#define STEER_FLEET_H
+
+#include <stdbool.h>
+#include <stdint.h>
+#include "config.h"
+#include "redis.h"
+
+struct daemon;
+
+enum budget_source { BUDGET_LEASE, BUDGET_STATIC, BUDGET_LOCAL, BUDGET_SOURCES };
+
+struct fleet {
+	struct conf_fleet conf;		/* what cmd and sub were opened with */
+	struct rconn *cmd, *sub;
+	void *circuit;			/* fleet_circuit.c's own state */
+	bool script_loaded;		/* the lease script's SHA is known to this Redis */
+	uint64_t redis_down_since;	/* 0 while up */
+};
+
+/* a pool with a global_quota or token budget: fleet.c's view of it */
+struct fpool {
+	char name[STEER_NAME_LEN];
+	uint32_t id;			/* kernel pool id; valid when found */
+	bool found;
+	struct conf_pool conf;		/* its settings (workers not kept) */
+	enum budget_source source;
+	bool inflight;			/* a lease request is out */
+	uint64_t window;		/* Redis' window index of the current lease; 0 none */
+	uint64_t window_end;		/* local deadline of that window (now_ms) */
+	uint64_t granted_at;		/* when the last lease came (now_ms) */
+	bool exhausted;			/* the window's global quota is spent: wait for its end */
+	uint64_t static_end;		/* static share: end of its local window */
+	uint64_t grants, granted;	/* leases taken, admissions granted by them */
+	int64_t global_remaining;	/* in Redis after the last grant; -1 unknown */
+	/* tokens */
+	double per_conn;		/* tokens per connection estimate, 0 none yet */
+	uint64_t token_window;		/* local token window index */
+	uint64_t token_window_end;
+	uint64_t tokens_used;		/* reported this window */
+	int64_t tokens_left;		/* of the window's budget (the fleet's when shared) */
+	uint64_t spill_until;		/* provider said 0 remaining: spill until its reset */
+	uint64_t reports;		/* token reports taken */
+};
+
+/* At start and after every reload: open, re-create (the block changed) or
+ * close the fleet; take the pools' budgets over; arm the fleet timer. */
+int fleet_apply(struct daemon *d);
+/* At exit (SIGTERM): the unspent leases back to their windows (a bounded
+ * wait of timeout_ms for Redis' answer), then close. */
+void fleet_stop(struct daemon *d);
+/* Every STEER_FLEET_TICK_MS from the fleet timer. */
+void fleet_tick(struct daemon *d, uint64_t now);
+void fleet_on_timer(struct daemon *d);
+/* The report datagram's token parts (main.c read_reports). */
+void fleet_report_tokens(struct daemon *d, const char *pool, uint64_t tokens, uint64_t conns);
+int fleet_pool_remaining(struct daemon *d, const char *pool, uint64_t remaining,
+			 uint32_t reset_s);
+/* For the exporter: the pools' budget state, by index (NULL past the end). */
+const struct fpool *fleet_pool_at(const struct daemon *d, size_t i);
+bool fleet_redis_up(const struct daemon *d);
+const char *budget_source_name(enum budget_source s);
+
+/* budgets.c, for fleet.c: the pools' budgets as the file says (start,
+ * reload), spent and refilled every tick, given back at exit */
+int budgets_apply(struct daemon *d);
+void budgets_tick(struct daemon *d, uint64_t now);
+void budgets_stop(struct daemon *d);
+
+#endif
