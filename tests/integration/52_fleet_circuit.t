@@ -17,7 +17,8 @@ fleet_redis_start
 for h in A B C; do
 	fleet_host_add $h w1=127.0.0.1:9101 w2=127.0.0.1:9102 b1=127.0.0.1:9201 l1=127.0.0.1:9301
 	cat > "$(fleet_dir $h)/steer.conf" <<CONF
-$(fleet_fleet_block $h "circuit_hosts = 2; circuit_ttl_ms = $TTL;")
+$(fleet_fleet_block $h "circuit_hosts = 2; circuit_ttl_ms = $TTL;" |
+  sed 's|interval_ms = 200;|interval_ms = 200; metrics = "127.0.0.1:9144";|')
 pools = (
   { name = "main"; fallback = "basic"; $CIRC
     workers = ( { name = "w1"; addr = "127.0.0.1:9101"; resources = false; },
@@ -112,6 +113,16 @@ steer_on C pool list | grep -q "^main .*fleet-open"
 ok $? "steerctl pool list on C shows fleet-open"
 is "$(steer_on C -j pool list | jq '.pools[] | select(.name == "main") | .circuit_forced')" 0 \
 	"fleet-open is not forced"
+scrape_c() { in_host C curl -sf -m 5 http://127.0.0.1:9144/metrics; }
+wait_until 'scrape_c | grep -q "^steer_pool_circuit_fleet_open{pool=\"main\"} 1"' 5
+ok $? "metric steer_pool_circuit_fleet_open{pool=main} 1 on C"
+scrape_c > "$STEER_TMP/metrics.C"
+grep -q '^steer_fleet_circuit_hosts_open{pool="main"} 2$' "$STEER_TMP/metrics.C"
+ok $? "steer_fleet_circuit_hosts_open{pool=main} 2"
+grep -q '^steer_pool_circuit_own_state{pool="main",state="closed"} 1$' "$STEER_TMP/metrics.C"
+ok $? "C's own breaker: closed"
+grep -q '^steer_pool_circuit_state{pool="main",state="open"} 1$' "$STEER_TMP/metrics.C"
+ok $? "the kernel's: open"
 
 # an operator's force wins locally, and is not counted
 steer_on C circuit main close
