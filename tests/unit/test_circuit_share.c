@@ -76,6 +76,16 @@ static void setup_hosts(struct host *hs, uint64_t now)
 		circuit_init(&hs[h].own, &p, now);
 }
 
+/* A and B trip at t: C is open for the fleet */
+static void a_and_b_trip(struct host *hs, uint64_t t)
+{
+	setup_hosts(hs, t);
+	circuit_record(&hs[0].own, t, 0, 30);
+	circuit_record(&hs[1].own, t, 0, 30);
+	round_at(hs, t, true);
+	assert_true(hs[2].by_fleet);
+}
+
 static void test_two_hosts_open_the_third(void **state)
 {
 	struct host hs[HOSTS];
@@ -104,11 +114,7 @@ static void test_recovery_closes_everywhere(void **state)
 	uint64_t t = 2000000;
 
 	(void)state;
-	setup_hosts(hs, t);
-	circuit_record(&hs[0].own, t, 0, 30);
-	circuit_record(&hs[1].own, t, 0, 30);
-	round_at(hs, t, true);
-	assert_true(hs[2].by_fleet);
+	a_and_b_trip(hs, t);
 	/* the cool-down: A and B go half-open and probe; C stays open, no probes */
 	t += STEER_CIRCUIT_COOLDOWN_S_DEFAULT * 1000;
 	round_at(hs, t, true);
@@ -136,11 +142,7 @@ static void test_redis_away_means_local_only(void **state)
 	uint64_t t = 3000000;
 
 	(void)state;
-	setup_hosts(hs, t);
-	circuit_record(&hs[0].own, t, 0, 30);
-	circuit_record(&hs[1].own, t, 0, 30);
-	round_at(hs, t, true);
-	assert_true(hs[2].by_fleet);
+	a_and_b_trip(hs, t);
 	/* Redis lost: the connection says so ... */
 	circuit_share_lost(&hs[2].share);
 	round_at(hs, t + 100, false);
