@@ -17,8 +17,7 @@ fleet_redis_start
 for h in A B C; do
 	fleet_host_add $h w1=127.0.0.1:9101 w2=127.0.0.1:9102 b1=127.0.0.1:9201 l1=127.0.0.1:9301
 	cat > "$(fleet_dir $h)/steer.conf" <<CONF
-$(fleet_fleet_block $h "circuit_hosts = 2; circuit_ttl_ms = $TTL;" |
-  sed 's|interval_ms = 200;|interval_ms = 200; metrics = "127.0.0.1:9144";|')
+$(fleet_fleet_block $h "circuit_hosts = 2; circuit_ttl_ms = $TTL;")
 pools = (
   { name = "main"; fallback = "basic"; $CIRC
     workers = ( { name = "w1"; addr = "127.0.0.1:9101"; resources = false; },
@@ -31,7 +30,7 @@ pools = (
 services = ( { name = "web"; prefix = "$SVC4/32"; port = 80; pool = "main"; },
              { name = "long"; prefix = "$SVC4/32"; port = 81; pool = "$LONG"; } );
 CONF
-	fleet_steerd $h "$(fleet_dir $h)/steer.conf" || bail "steerd on $h did not start"
+	fleet_steerd $h "$(fleet_dir $h)/steer.conf" || bail "steerd on $h did not start: $(tail -3 "$(fleet_dir $h)/steerd.log" | tr "\n" " ")"
 done
 
 circuit_on() {	# circuit_on HOST [POOL]: closed, open, half-open or fleet-open
@@ -113,7 +112,7 @@ steer_on C pool list | grep -q "^main .*fleet-open"
 ok $? "steerctl pool list on C shows fleet-open"
 is "$(steer_on C -j pool list | jq '.pools[] | select(.name == "main") | .circuit_forced')" 0 \
 	"fleet-open is not forced"
-scrape_c() { in_host C curl -sf -m 5 http://127.0.0.1:9144/metrics; }
+scrape_c() { in_host C curl -sf -m 5 "http://$FLEET_METRICS/metrics"; }
 wait_until 'scrape_c | grep -q "^steer_pool_circuit_fleet_open{pool=\"main\"} 1"' 5
 ok $? "metric steer_pool_circuit_fleet_open{pool=main} 1 on C"
 scrape_c > "$STEER_TMP/metrics.C"
