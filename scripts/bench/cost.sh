@@ -194,10 +194,4 @@ for n in $COST_WORKERS; do
 done | tee "$BENCH_TMP/rows"
 # issue 12's targets: steer / reference, measured side by side
 echo
-awk -v f="%-40s %6s  %s\n" '
-	function t(what, v, lim) { printf f, what, v, v == "-" ? "n/a" : v + 0 <= lim ? "met" : "not met" }
-	$2 == "least-conn" && $1 == 4 { t("target lookup least-conn 4 <= 1.5x ref", $9, 1.5) }
-	$2 == "least-conn" && $1 == 1024 { t("target lookup least-conn 1024 <= 2x ref", $9, 2) }
-	$2 == "round-robin" { t("target lookup round-robin " $1 " <= 1.3x ref", $9, 1.3) }
-	$2 == "least-conn" && $1 == 4 { t("target sockops/conn 4 <= 1.0x ref", $10, 1.0) }
-' "$BENCH_TMP/rows"
+cost_targets "$BENCH_TMP/rows" | awk -F'\t' '{ printf "target %-36s %6s <= %-4s %s\n", $1, $2, $3, $4 }'

@@ -285,6 +285,18 @@ loadgen_row() {
 		 | if . == "" then "-" else . end)] | map(tostring) | join(" ")' "$1"
 }
 
+# cost_targets COST.TXT: issue 12's targets for steer / the reference
+# (cost.sh's lookup_x, column 9, and sockops_x, column 10), one per line,
+# tab-separated: "what value limit verdict" (verdict met / not met / n/a)
+cost_targets() {
+	awk -v OFS='\t' '
+	function t(what, v, lim) { print what, v, lim, v == "-" ? "n/a" : v + 0 <= lim + 0 ? "met" : "not met" }
+	$2 == "least-conn" && $1 == 4 { t("sk_lookup least-conn, 4 workers", $9, "1.5") }
+	$2 == "least-conn" && $1 == 1024 { t("sk_lookup least-conn, 1024 workers", $9, "2") }
+	$2 == "round-robin" { t("sk_lookup round-robin, " $1 " workers", $9, "1.3") }
+	$2 == "least-conn" && $1 == 4 { t("sockops per connection, 4 workers", $10, "1.0") }' "$1"
+}
+
 # overhead_summary OVERHEAD.TSV CLK_TCK: per config (fixed order)
 # "config runs rate_med rate_ratio cpu_us cpu_ratio cg_us cg_ratio errors
 # rate_ratio_min rate_ratio_max",

@@ -359,6 +359,11 @@ if [ -n "$HAVE_LOBBY" ]; then
 		echo "| B $n workers, load $l: steer-lobby long p99 ≤ 1.05 × steer-lc | $v | $(verdict "$v" "<=" 1.05) |"
 	done
 fi
+if have cost.txt && [ "$(cost_val 4 least-conn 9)" != - ]; then
+	# steer / the reference program, alternated in one run (cost.sh)
+	cost_targets "$R/cost.txt" | awk -F'\t' '{ printf "| %s ≤ %s × the reference (side by side) | %s × | %s |\n",
+		$1, $3, $2, $4 == "not met" ? "**not met**" : $4 }'
+fi
 if have cost.txt; then
 	v=$(cost_val 4 least-conn)
 	echo "| sk_lookup ≤ 100 ns per decision at 4 workers (least-conn) | $v ns | $(verdict "$v" "<=" 100) |"
@@ -529,6 +534,11 @@ if have cost.txt; then
 	echo "connections straight to a worker's port, which no service covers (the LPM miss floor)."
 	echo "\`client-in-cg\`: the clients run inside the sockops cgroup too, so their own sockets' calls"
 	echo "are counted (what every other TCP socket of a host pays when sockops is attached to the root)."
+	echo "\`ref-for-lc\`, \`ref-for-rr\`: the reference program (scripts/bench/src/ref_steer.bpf.c: LPM service"
+	echo "lookup, exact least-conn over an array of counters, two random choices above 16 workers, SOCKMAP"
+	echo "lookup, sk_assign; sockops +1/−1 through a cloned sk_storage tag) swapped into steer's links on"
+	echo "the same listeners, its batches alternated with the row above's (ref, steer, ref, steer…)."
+	echo "\`lookup_x\`, \`sockops_x\`: the median over those pairs of steer's batch ÷ the ref batch before it."
 	echo
 	echo '```'
 	cat "$R/cost.txt"
