@@ -81,13 +81,29 @@ printf '%s\n' \
 	"2	haproxy	500	1.00	500	100	1	450000	2" \
 	"2	direct	1000	1.00	1000	100	0	900000	0" > "$tmp/overhead.tsv"
 is "$(overhead_summary "$tmp/overhead.tsv" 100 | tr '\t' ' ' | tr '\n' ';')" \
-	"direct 3 1000 1.000 1000.0 1.000 900.0 1.000 0 1.000 1.000;steer-lc 1 990 0.900 1010.1 1.102 1000.0 1.176 0 0.900 0.900;haproxy 1 500 0.455 2000.0 2.182 900.0 1.059 2 0.455 0.455;" \
+	"direct 3 1000 1.000 1000.0 1.000 900.0 1.000 0 1.000 1.000 1.000 1.000;steer-lc 1 990 0.900 1010.1 1.102 1000.0 1.176 0 0.900 0.900 0.900 0.900;haproxy 1 500 0.455 2000.0 2.182 900.0 1.059 2 0.455 0.455 0.455 0.455;" \
 	"overhead_summary: medians, ratios to the direct runs around each run"
 # only a direct run before (the last run of a file)
 printf '%s\n' "1	direct	1000	1.00	1000	100	0	900000	0" \
 	"1	nginx	400	1.00	400	100	0	360000	0" > "$tmp/overhead2.tsv"
 is "$(overhead_summary "$tmp/overhead2.tsv" 100 | awk '$1 == "nginx" { print $4, $6 }')" "0.400 2.500" \
 	"overhead_summary: one neighbouring direct run"
+
+# quartiles of a config's ratios: steer-rr 0.8, 0.9, 1.0, 1.1, 1.2 (each
+# between two direct runs of 1000): q1 0.900, median 1.000, q3 1.100
+{
+	echo "1	direct	1000	1.00	1000	100	0	900000	0"
+	for r in 800 1000 1200 900 1100; do
+		echo "1	steer-rr	$r	1.00	$r	100	0	900000	0"
+		echo "1	direct	1000	1.00	1000	100	0	900000	0"
+	done
+} > "$tmp/overhead3.tsv"
+is "$(overhead_summary "$tmp/overhead3.tsv" 100 | awk '$1 == "steer-rr" { print $2, $4, $10, $11, $12, $13 }')" \
+	"5 1.000 0.800 1.200 0.900 1.100" "overhead_summary: median, range and interquartile range of ratios"
+# four runs, sorted 0.8 0.9 1.0 1.2: q1 at 1.75 = 0.875, q3 at 3.25 = 1.050
+head -9 "$tmp/overhead3.tsv" > "$tmp/overhead4.tsv"
+is "$(overhead_summary "$tmp/overhead4.tsv" 100 | awk '$1 == "steer-rr" { print $12, $13 }')" \
+	"0.875 1.050" "overhead_summary: quartiles between runs"
 
 # cost.sh's rows: steer / reference in columns 9 and 10
 cat > "$tmp/cost.txt" <<'EOF'
