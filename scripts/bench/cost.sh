@@ -28,6 +28,12 @@
 # Usage: scripts/bench/cost.sh [CONNECTIONS]   (root; `make all tools bench-tools` first)
 #   COST_WORKERS="4 64 1024"  worker counts;  COST_REPS=3  batches per row
 #
+# A/B mode (COST_AB="LABEL=STEERCTL ..."): least-conn at the first of
+# COST_WORKERS (4), each build's programs (that steerctl loads them)
+# alternated with the reference as above, the builds in turn, COST_ROUNDS
+# (3) times in one run: each row's lookup_x and sockops_x are that build's
+# ratios to the reference, so two builds compare through the same yardstick.
+#
 # Monitor mode (COST_MONITOR=1): sk_lookup cost at 4 workers, least-conn,
 # with steerctl monitor off, on (a monitor reading every record: --rate
 # COST_MONITOR_RATE, default 1000000, to /dev/null) and, with
@@ -119,10 +125,10 @@ pair_rows() {
 	median_row "$BENCH_TMP/ref.b" "$n" "$rlabel" 1.00 1.00
 }
 
-# measure WORKERS POLICY: steer with WORKERS listeners in one process,
-# alternated with the reference on the same listeners
+# measure WORKERS POLICY [LABEL]: steer with WORKERS listeners in one
+# process, alternated with the reference on the same listeners
 measure() {
-	local n=$1 policy=$2 pid fd i
+	local n=$1 policy=$2 label=${3:-$2} pid fd i
 	steer_up "$policy" service
 	start_srv listeners "$LISTENERS" 127.0.0.1:20000 "$n"
 	wait_ready "$BENCH_TMP/listeners.out"
@@ -133,10 +139,10 @@ measure() {
 	rm -rf "$STEER_BPFFS/ref"
 	mkdir -p "$STEER_BPFFS/ref"
 	"$REFSTEER" load "$STEER_BPFFS/ref" "$STEER_BPFFS/steer/links" "$VIP:$VIP_PORT" "$pid" "$fd" "$n"
-	pair_rows "$n" "$policy" "ref-for-$( [ "$policy" = least-conn ] && echo lc || echo rr)"
+	pair_rows "$n" "$label" "ref-for-$( [ "$policy" = least-conn ] && echo lc || echo rr)"
 	"$REFSTEER" use steer "$STEER_BPFFS/ref" "$STEER_BPFFS/steer/links"
 	rm -rf "$STEER_BPFFS/ref"
-	if [ "$n" = "${COST_WORKERS%% *}" ] && [ "$policy" = least-conn ]; then
+	if [ "$n" = "${COST_WORKERS%% *}" ] && [ "$policy" = least-conn ] && [ -z "${COST_AB:-}" ]; then
 		row "$n" unmatched 127.0.0.1:20000 no
 		row "$n" client-in-cg "$VIP:$VIP_PORT" yes
 	fi
@@ -184,6 +190,17 @@ fi
 
 COST_WORKERS=${COST_WORKERS:-4 64 1024}
 [ -x "$REFSTEER" ] || bench_die "build/refsteer is missing (make bench-tools)"
+if [ -n "${COST_AB:-}" ]; then
+	# shellcheck disable=SC2059
+	printf "$ROW_FMT" workers build lookup_ns lookup_runs sockops_ns/conn calls/conn ns/call ok \
+		lookup_x sockops_x
+	for _ in $(seq "${COST_ROUNDS:-3}"); do
+		for v in $COST_AB; do
+			STEERCTL=${v#*=} measure "${COST_WORKERS%% *}" least-conn "${v%%=*}"
+		done
+	done
+	exit 0
+fi
 # shellcheck disable=SC2059
 printf "$ROW_FMT" workers policy lookup_ns lookup_runs sockops_ns/conn calls/conn ns/call ok \
 	lookup_x sockops_x
