@@ -104,7 +104,7 @@ static __always_inline __u32 flow_tag(const struct steer_flow *f)
 /* ~1.05 ms units: a shift, not a division */
 static __always_inline __u32 now_ms(void)
 {
-	return (__u32)(bpf_ktime_get_ns() >> 20);
+	return (__u32)(steer_clock_ns() >> 20);
 }
 
 #define RECENT_FOUND	0x100

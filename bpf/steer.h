@@ -139,7 +139,7 @@ struct steer_flow_addrs {
  * entries would spread every scan over three cache lines. */
 struct steer_recent_set {
 	__u32 tag[STEER_RECENT_WAYS];		/* 32-bit hash of the flow; 0 = empty */
-	__u32 stamp_ms[STEER_RECENT_WAYS];	/* bpf_ktime_get_ns() / 2^20 (~1.05 ms units) */
+	__u32 stamp_ms[STEER_RECENT_WAYS];	/* steer_clock_ns() / 2^20 (~1.05 ms units) */
 	__u32 worker_id[STEER_RECENT_WAYS];
 	__u32 ports[STEER_RECENT_WAYS];		/* steer_flow.ports */
 	struct steer_flow_addrs addr[STEER_RECENT_WAYS];
