@@ -24,6 +24,7 @@
 #
 # Usage: scripts/bench/overhead.sh OUT.tsv [--quick]   (--quick: one repetition of 1 s runs)
 #   OVERHEAD_REPS=10  repetitions of steer-rr and steer-lc
+#   OVERHEAD_CONFIGS="steer-rr steer-lc"  only these (and direct), every repetition
 # Writes one row per run: rep config requests seconds rate busy_jiffies
 # steal_jiffies cgroup_usec errors
 set -euo pipefail
@@ -37,6 +38,8 @@ STEER_ONLY=(steer-rr steer-lc)	# after FULL_REPS
 OTHERS=(reuseport steer-rr steer-lc haproxy nginx)
 PS_SLOTS=64	# the agents' --slots in steer-lobby, told to steer too
 if lobby_supported; then OTHERS=(reuseport steer-rr steer-lc steer-lobby haproxy nginx); else lobby_skip A; fi
+# only these configurations (besides direct), in every repetition
+if [ -n "${OVERHEAD_CONFIGS:-}" ]; then read -ra OTHERS <<< "$OVERHEAD_CONFIGS"; FULL_REPS=$REPS; fi
 
 setup() {	# config -> TARGET
 	case $1 in
