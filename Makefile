@@ -41,7 +41,8 @@ TOOLS := tests/tools/sworker tests/tools/sclient
 BENCH_SRC := scripts/bench/src
 BENCH_COMMON := $(call objs_of,$(BENCH_SRC)/trace.c $(BENCH_SRC)/hist.c $(BENCH_SRC)/cli.c \
 	userspace/lib/netaddr.c)
-BENCH_TOOLS := $(BUILD)/agent $(BUILD)/loadgen $(BUILD)/jsqsim $(BUILD)/listeners $(BUILD)/calib
+BENCH_TOOLS := $(BUILD)/agent $(BUILD)/loadgen $(BUILD)/jsqsim $(BUILD)/listeners $(BUILD)/calib \
+	$(BUILD)/refsteer
 UNIT_NAMES := $(patsubst tests/unit/%.c,%,$(wildcard tests/unit/test_*.c))
 UNIT_TESTS := $(UNIT_NAMES:%=$(BUILD)/%)
 # `make test` builds steerctl and the unit tests again with these, apart
@@ -122,6 +123,14 @@ $(BUILD)/calib: $(BUILD)/%: $(OBJ)/$(BENCH_SRC)/%.o
 	$(CC) $(USER_CFLAGS) $^ -o $@
 $(BUILD)/listeners: $(call objs_of,$(BENCH_SRC)/listeners.c userspace/lib/netaddr.c)
 	$(CC) $(USER_CFLAGS) $^ -o $@
+# cost.sh's yardstick: the minimal steering program and its loader
+$(BUILD)/ref_steer.bpf.o: $(BENCH_SRC)/ref_steer.bpf.c $(BUILD)/vmlinux.h
+	$(CLANG) $(BPF_CFLAGS) -I$(BENCH_SRC) $(DEPFLAGS) -c $< -o $@
+$(BUILD)/ref_steer.skel.h: $(BUILD)/ref_steer.bpf.o
+	$(BPFTOOL) gen skeleton $< name ref_steer_bpf > $@.tmp && mv $@.tmp $@
+$(OBJ)/$(BENCH_SRC)/refsteer.o: $(BUILD)/ref_steer.skel.h
+$(BUILD)/refsteer: $(OBJ)/$(BENCH_SRC)/refsteer.o $(LIBSTEER)
+	$(CC) $(USER_CFLAGS) $^ $(LDLIBS) -o $@
 
 # steer.conf(5)'s settings list and steerd(8)'s metrics list, written from
 # steerd's schema and metrics tables (test_config_schema and test_metrics

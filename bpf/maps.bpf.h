@@ -174,6 +174,16 @@ struct {
 	__type(value, struct steer_recent_set);
 } recent_picks SEC(".maps");
 
+/* set of recent_picks -> a byte of each way's tag and the next way to
+ * fill: read first, so that recent_picks is read only when a byte matches
+ * (recent.bpf.h) */
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, STEER_RECENT_SETS);
+	__type(key, __u32);
+	__type(value, struct steer_recent_hint);
+} recent_hints SEC(".maps");
+
 /* steerctl monitor: slot -> that monitor's ring buffer of decision records
  * (steer_monitor_event). steerctl creates a ring of its own and puts it in
  * a free slot; an empty slot is skipped. */

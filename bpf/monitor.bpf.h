@@ -14,7 +14,7 @@
 /* What steer_to_pool() decided, as it goes: the monitor's input. */
 struct decision {
 	struct steer_flow flow;
-	__u64 now_ns;		/* the decision's one clock read */
+	__u64 now_ns;		/* the decision's one clock read (steer_clock_ns) */
 	__u32 first_pool;	/* the service's pool */
 	__u32 pool;		/* the pool that took it, or the last one tried */
 	__u32 worker;		/* STEER_NONE until one takes it */
@@ -63,6 +63,8 @@ __noinline int monitor_fanout(const struct decision *d, __u32 service_id, __u32 
 	__u32 zero = 0;
 	struct steer_monitor_ctl *ctl = bpf_map_lookup_elem(&monitor_ctl, &zero);
 	struct steer_monitor_cpu *pc = bpf_map_lookup_elem(&monitor_cpu, &zero);
+	/* records carry the precise clock; the decision's is a tick coarse */
+	__u64 now = bpf_ktime_get_ns();
 
 	if (!d || !ctl || !pc)
 		return 0;
@@ -72,12 +74,12 @@ __noinline int monitor_fanout(const struct decision *d, __u32 service_id, __u32 
 		__u32 key = i;
 		void *ring;
 
-		if (d->now_ns >= ctl->slot[i].deadline_ns)
+		if (now >= ctl->slot[i].deadline_ns)
 			continue;	/* free, or its monitor's lease ran out */
 		ring = bpf_map_lookup_elem(&monitor_rings, &key);
 		if (!ring)
 			continue;
-		if (!monitor_within_rate(&ctl->slot[i], c, d->now_ns)) {
+		if (!monitor_within_rate(&ctl->slot[i], c, now)) {
 			c->dropped++;
 			continue;
 		}
@@ -87,6 +89,7 @@ __noinline int monitor_fanout(const struct decision *d, __u32 service_id, __u32 
 			continue;
 		}
 		monitor_fill(e, d, service_id, refusal);
+		e->ts_ns = now;
 		/* no wake-up per record (an irq_work each, dear here): the
 		 * reader polls every STEER_MONITOR_POLL_MS, and is woken only
 		 * once a quarter of its ring is waiting */

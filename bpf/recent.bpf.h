@@ -104,7 +104,7 @@ static __always_inline __u32 flow_tag(const struct steer_flow *f)
 /* ~1.05 ms units: a shift, not a division */
 static __always_inline __u32 now_ms(void)
 {
-	return (__u32)(bpf_ktime_get_ns() >> 20);
+	return (__u32)(steer_clock_ns() >> 20);
 }
 
 #define RECENT_FOUND	0x100
@@ -155,16 +155,46 @@ static __always_inline __u32 recent_scan(const struct steer_recent_set *set,
 	return victim;
 }
 
-/* recent_scan for sk_lookup. Global, so the verifier walks the scan once
+/* A way's byte in recent_hints: the tag's top byte (its low bits picked
+ * the set), never 0, which is an empty way. */
+static __always_inline __u8 recent_fp(__u32 tag)
+{
+	__u8 fp = (__u8)(tag >> 24);
+
+	return fp ? fp : 1;
+}
+
+static __always_inline struct steer_recent_hint *recent_hint(__u32 tag)
+{
+	__u32 set_id = tag & (STEER_RECENT_SETS - 1);
+
+	return bpf_map_lookup_elem(&recent_hints, &set_id);
+}
+
+/* recent_scan, reading the set only if a way's byte matches the tag's: a
+ * new flow almost never does, and then the way to fill is the oldest. */
+static __always_inline __u32 recent_find(const struct steer_recent_hint *h,
+					 const struct steer_flow *f, __u32 tag, __u32 now)
+{
+	struct steer_recent_set *set;
+	__u8 fp = recent_fp(tag);
+
+	if (h->fp[0] != fp && h->fp[1] != fp && h->fp[2] != fp && h->fp[3] != fp)
+		return RECENT_WAY(h->next);
+	set = recent_set(tag);
+	return set ? recent_scan(set, f, tag, now) : 0;
+}
+
+/* recent_find for sk_lookup. Global, so the verifier walks the scan once
  * rather than in every state of the caller. */
 __noinline __u32 recent_way(const struct steer_flow *f, __u32 tag, __u32 now)
 {
-	struct steer_recent_set *set;
+	struct steer_recent_hint *h;
 
 	if (!f)
 		return 0;
-	set = recent_set(tag);
-	return set ? recent_scan(set, f, tag, now) : 0;
+	h = recent_hint(tag);
+	return h ? recent_find(h, f, tag, now) : 0;
 }
 
 /* Plain stores: a torn entry (two CPUs, one way) only misleads one hint,
@@ -177,7 +207,15 @@ static __always_inline void recent_record(struct steer_recent_set *set, __u32 wa
 {
 	struct steer_flow_addrs *a = &set->addr[RECENT_WAY(way)];
 	volatile __u32 *t = &set->tag[RECENT_WAY(way)];
+	struct steer_recent_hint *h = recent_hint(tag);
 
+	/* the byte first: a reader between the two reads the set in vain,
+	 * never misses the flow */
+	if (h) {
+		h->fp[RECENT_WAY(way)] = recent_fp(tag);
+		if (!(way & RECENT_FOUND))
+			h->next = RECENT_WAY(way + 1);
+	}
 	*t = 0;
 	set->worker_id[RECENT_WAY(way)] = worker_id;
 	set->stamp_ms[RECENT_WAY(way)] = now;
@@ -269,6 +307,7 @@ __noinline __u32 repeat_worker(__u32 tag, __u32 way, __u32 svc_pool, __u32 famil
  * listener, which resets it, and costs no turn, quota unit or token. */
 static __always_inline void recent_record_close(const struct bpf_sock_ops *skops, __u32 worker_id)
 {
+	struct steer_recent_hint *h;
 	struct steer_recent_set *set;
 	struct steer_flow f;
 	__u32 tag, now = now_ms(), way;
@@ -276,10 +315,11 @@ static __always_inline void recent_record_close(const struct bpf_sock_ops *skops
 	sockops_flow(skops, &f);
 	tag = flow_tag(&f);
 	set = recent_set(tag);
-	if (!set)
+	h = recent_hint(tag);
+	if (!set || !h)
 		return;
 	/* inline here: a call costs more than the scan on a mitigated CPU */
-	way = recent_scan(set, &f, tag, now);
+	way = recent_find(h, &f, tag, now);
 	recent_record(set, way, &f, tag, worker_id | STEER_CLOSED_FLOW, now);
 }
 

@@ -183,7 +183,7 @@ __noinline __u32 try_pool(struct bpf_sk_lookup *ctx, __u32 pool_id, __u64 now_ns
 static __always_inline __u32 steer_to_pool(struct bpf_sk_lookup *ctx, __u32 svc_pool,
 					   struct decision *d)
 {
-	__u64 now_ns = bpf_ktime_get_ns();	/* one clock read per decision */
+	__u64 now_ns = steer_clock_ns();	/* one clock read per decision */
 	__u32 epoch = (__u32)(now_ns >> STEER_PENDING_SHIFT), now = (__u32)(now_ns >> 20);
 	struct turn t = { .worker = STEER_NONE, .why = STEER_REFUSE_NO_POOL };
 	__u32 tag, way, id, pool_id = svc_pool;

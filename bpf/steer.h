@@ -139,7 +139,7 @@ struct steer_flow_addrs {
  * entries would spread every scan over three cache lines. */
 struct steer_recent_set {
 	__u32 tag[STEER_RECENT_WAYS];		/* 32-bit hash of the flow; 0 = empty */
-	__u32 stamp_ms[STEER_RECENT_WAYS];	/* bpf_ktime_get_ns() / 2^20 (~1.05 ms units) */
+	__u32 stamp_ms[STEER_RECENT_WAYS];	/* steer_clock_ns() / 2^20 (~1.05 ms units) */
 	__u32 worker_id[STEER_RECENT_WAYS];
 	__u32 ports[STEER_RECENT_WAYS];		/* steer_flow.ports */
 	struct steer_flow_addrs addr[STEER_RECENT_WAYS];
@@ -147,6 +147,19 @@ struct steer_recent_set {
 _Static_assert(__builtin_offsetof(struct steer_recent_set, addr) == 64,
 	       "a scan reads one cache line");
 _Static_assert(sizeof(struct steer_recent_set) == 192, "recent_picks set size");
+
+/* recent_hints, beside recent_picks: per set, one byte of each way's tag
+ * (0: empty) and the way to fill next (the oldest: ways fill in turn).
+ * 8 bytes a set, 32 KiB in all, which stays in cache where the 768 KiB of
+ * recent_picks does not: a new connection, whose byte matches no way but
+ * 1 time in 64, reads no line of recent_picks (a miss cost ~0.8x the whole
+ * reference program: docs/bench/FASTPATH.md). */
+struct steer_recent_hint {
+	__u8 fp[STEER_RECENT_WAYS];
+	__u8 next;
+	__u8 pad[3];
+};
+_Static_assert(sizeof(struct steer_recent_hint) == 8, "recent_hints entry size");
 
 /* services: array, key = service id. Config; read by the CLI and bpftool. */
 struct steer_service {

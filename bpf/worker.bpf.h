@@ -5,9 +5,20 @@
 
 #include "steer.h"
 
+/* Both programs' clock: CLOCK_MONOTONIC at tick resolution (a few ms),
+ * which is all the pending buckets (~268 ms) and the repeat stamps (1.1 s
+ * window) need. It reads the last tick's time, no TSC: the precise clock
+ * cost ~0.25x the whole reference program per connection in sockops and
+ * per decision in sk_lookup here (docs/bench/FASTPATH.md). The monitor's
+ * timestamps and the token bucket keep the precise one. */
+static __always_inline __u64 steer_clock_ns(void)
+{
+	return bpf_ktime_get_coarse_ns();
+}
+
 static __always_inline __u32 pending_epoch_now(void)
 {
-	return (__u32)(bpf_ktime_get_ns() >> STEER_PENDING_SHIFT);
+	return (__u32)(steer_clock_ns() >> STEER_PENDING_SHIFT);
 }
 
 /* Connections picked but not yet established, from the current and the

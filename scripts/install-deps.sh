@@ -27,8 +27,10 @@ PKGS=(
 )
 
 # Benchmarks only: the proxies steer is compared with, the HTTP load tool,
-# and the plotter for docs/bench/*.png.
-BENCH_PKGS=(haproxy nginx libnginx-mod-stream wrk gnuplot-nox)
+# the plotter for docs/bench/*.png, and perf (linux-perf), which samples
+# the JIT'd programs by name (net.core.bpf_jit_kallsyms=1) for
+# docs/bench/FASTPATH.md.
+BENCH_PKGS=(haproxy nginx libnginx-mod-stream wrk gnuplot-nox linux-perf)
 
 case "${1:-}" in
   "") ;;

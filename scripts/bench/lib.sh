@@ -285,9 +285,22 @@ loadgen_row() {
 		 | if . == "" then "-" else . end)] | map(tostring) | join(" ")' "$1"
 }
 
+# cost_targets COST.TXT: issue 12's targets for steer / the reference
+# (cost.sh's lookup_x, column 9, and sockops_x, column 10), one per line,
+# tab-separated: "what value limit verdict" (verdict met / not met / n/a)
+cost_targets() {
+	awk -v OFS='\t' '
+	function t(what, v, lim) { print what, v, lim, v == "-" ? "n/a" : v + 0 <= lim + 0 ? "met" : "not met" }
+	$2 == "least-conn" && $1 == 4 { t("sk_lookup least-conn, 4 workers", $9, "1.5") }
+	$2 == "least-conn" && $1 == 1024 { t("sk_lookup least-conn, 1024 workers", $9, "2") }
+	$2 == "round-robin" { t("sk_lookup round-robin, " $1 " workers", $9, "1.3") }
+	$2 == "least-conn" && $1 == 4 { t("sockops per connection, 4 workers", $10, "1.0") }' "$1"
+}
+
 # overhead_summary OVERHEAD.TSV CLK_TCK: per config (fixed order)
 # "config runs rate_med rate_ratio cpu_us cpu_ratio cg_us cg_ratio errors
-# rate_ratio_min rate_ratio_max",
+# rate_ratio_min rate_ratio_max rate_ratio_q1 rate_ratio_q3" (quartiles by
+# linear interpolation between the sorted ratios),
 # tab-separated. CPU per connection: busy jiffies / requests (cpu_us) and
 # cgroup usec / requests (cg_us). Rows are in run order; a run's ratios are
 # against the mean of the direct runs just before and just after it (the
@@ -299,6 +312,12 @@ overhead_summary() {
 		n = split(s, a, " ")
 		for (i = 2; i <= n; i++) { t = a[i] + 0; for (j = i - 1; j >= 1 && a[j] + 0 > t; j--) a[j + 1] = a[j]; a[j + 1] = t }
 		return n % 2 ? a[(n + 1) / 2] : (a[n / 2] + a[n / 2 + 1]) / 2
+	}
+	function quartile(s, q,    n, a, i, j, t, pos, lo) {
+		n = split(s, a, " ")
+		for (i = 2; i <= n; i++) { t = a[i] + 0; for (j = i - 1; j >= 1 && a[j] + 0 > t; j--) a[j + 1] = a[j]; a[j + 1] = t }
+		pos = 1 + (n - 1) * q; lo = int(pos)
+		return sprintf("%.3f", lo >= n ? a[n] : a[lo] + (pos - lo) * (a[lo + 1] - a[lo]))
 	}
 	function extreme(s, hi,    n, a, i, m) {
 		n = split(s, a, " "); m = a[1] + 0
@@ -325,11 +344,12 @@ overhead_summary() {
 		nw = split("direct reuseport steer-rr steer-lc steer-lobby haproxy nginx", want, " ")
 		for (w = 1; w <= nw; w++) {
 			c = want[w]; if (!(c in n)) continue
-			printf "%s\t%d\t%.0f\t%s\t%.1f\t%s\t%.1f\t%s\t%d\t%s\t%s\n", c, n[c], median(R[c]),
+			printf "%s\t%d\t%.0f\t%s\t%.1f\t%s\t%.1f\t%s\t%d\t%s\t%s\t%s\t%s\n", c, n[c], median(R[c]),
 				RR[c] == "" ? "-" : sprintf("%.3f", median(RR[c])), median(C[c]),
 				CR[c] == "" ? "-" : sprintf("%.3f", median(CR[c])), median(G[c]),
 				GR[c] == "" ? "-" : sprintf("%.3f", median(GR[c])), E[c],
-				RR[c] == "" ? "-" : extreme(RR[c], 0), RR[c] == "" ? "-" : extreme(RR[c], 1)
+				RR[c] == "" ? "-" : extreme(RR[c], 0), RR[c] == "" ? "-" : extreme(RR[c], 1),
+				RR[c] == "" ? "-" : quartile(RR[c], 0.25), RR[c] == "" ? "-" : quartile(RR[c], 0.75)
 		}
 	}' "$1"
 }

@@ -11,7 +11,10 @@
 #                lobby pool (skipped by a steerctl without `pool lobby`)
 #   haproxy      HAProxy `mode tcp`, `balance leastconn`
 #   nginx        nginx `stream`, `least_conn`
-# REPS repetitions; every configuration runs between two runs of direct
+# REPS (10) repetitions of steer-rr and steer-lc, the others in the first
+# FULL_REPS (4) only: enough runs to tell steer's cost from the VM's noise
+# (median and interquartile range of the ratios to direct) without
+# tripling the part. Every configuration runs between two runs of direct
 # (direct, X, direct, Y, direct, ...), in an order rotated from one
 # repetition to the next, and is compared with the mean of those two, so
 # slow drift of the machine cancels. CPU is measured over each wrk run from
@@ -19,7 +22,9 @@
 # steal separately) and from the run's cgroup (usage_usec of everything
 # in the namespace run).
 #
-# Usage: scripts/bench/overhead.sh OUT.tsv [--quick]
+# Usage: scripts/bench/overhead.sh OUT.tsv [--quick]   (--quick: one repetition of 1 s runs)
+#   OVERHEAD_REPS=10  repetitions of steer-rr and steer-lc
+#   OVERHEAD_CONFIGS="steer-rr steer-lc"  only these (and direct), every repetition
 # Writes one row per run: rep config requests seconds rate busy_jiffies
 # steal_jiffies cgroup_usec errors
 set -euo pipefail
@@ -27,11 +32,14 @@ set -euo pipefail
 bench_enter "$0" "$@"
 
 OUT=$1
-REPS=4 DUR=3 WARM=1 CONNS=${OVERHEAD_CONNS:-32}
-[ "${2:-}" = --quick ] && REPS=1 DUR=1 WARM=1
+REPS=${OVERHEAD_REPS:-10} FULL_REPS=4 DUR=3 WARM=1 CONNS=${OVERHEAD_CONNS:-32}
+[ "${2:-}" = --quick ] && REPS=1 FULL_REPS=1 DUR=1 WARM=1
+STEER_ONLY=(steer-rr steer-lc)	# after FULL_REPS
 OTHERS=(reuseport steer-rr steer-lc haproxy nginx)
 PS_SLOTS=64	# the agents' --slots in steer-lobby, told to steer too
 if lobby_supported; then OTHERS=(reuseport steer-rr steer-lc steer-lobby haproxy nginx); else lobby_skip A; fi
+# only these configurations (besides direct), in every repetition
+if [ -n "${OVERHEAD_CONFIGS:-}" ]; then read -ra OTHERS <<< "$OVERHEAD_CONFIGS"; FULL_REPS=$REPS; fi
 
 setup() {	# config -> TARGET
 	case $1 in
@@ -101,11 +109,12 @@ run() {
 
 # direct, X, direct, Y, ... direct: every other configuration sits between
 # two direct runs, in an order rotated from one repetition to the next
-n=${#OTHERS[@]}
 run direct 1
 for rep in $(seq "$REPS"); do
+	if [ "$rep" -le "$FULL_REPS" ]; then cfgs=("${OTHERS[@]}"); else cfgs=("${STEER_ONLY[@]}"); fi
+	n=${#cfgs[@]}
 	for k in $(seq 0 $((n - 1))); do
-		run "${OTHERS[$(((k + rep - 1) % n))]}" "$rep"
+		run "${cfgs[$(((k + rep - 1) % n))]}" "$rep"
 		run direct "$rep"
 	done
 done

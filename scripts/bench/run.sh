@@ -38,7 +38,7 @@ else
 	DOCS=${DOCS:-$TOP/docs/bench}
 fi
 [ "$(id -u)" -eq 0 ] || { echo "Error: the benchmarks need root" >&2; exit 1; }
-for t in build/steerctl build/agent build/loadgen build/jsqsim build/listeners build/calib tests/tools/sclient tests/tools/sworker; do
+for t in build/steerctl build/agent build/loadgen build/jsqsim build/listeners build/calib build/refsteer tests/tools/sclient tests/tools/sworker; do
 	[ -x "$TOP/$t" ] || { echo "Error: $t is missing (make all tools bench-tools)" >&2; exit 1; }
 done
 for c in haproxy nginx wrk gnuplot jq bpftool; do

@@ -1,6 +1,6 @@
 #!/bin/bash
 # test_report.sh - checks the result parsers of lib.sh on sample outputs of
-# loadgen --json, jsqsim, the outstanding sampler and overhead.sh.
+# loadgen --json, jsqsim, the outstanding sampler, overhead.sh and cost.sh.
 # No root, no network. run.sh runs it first. Prints "N passed, N failed".
 #
 # Usage: scripts/bench/test_report.sh
@@ -81,13 +81,46 @@ printf '%s\n' \
 	"2	haproxy	500	1.00	500	100	1	450000	2" \
 	"2	direct	1000	1.00	1000	100	0	900000	0" > "$tmp/overhead.tsv"
 is "$(overhead_summary "$tmp/overhead.tsv" 100 | tr '\t' ' ' | tr '\n' ';')" \
-	"direct 3 1000 1.000 1000.0 1.000 900.0 1.000 0 1.000 1.000;steer-lc 1 990 0.900 1010.1 1.102 1000.0 1.176 0 0.900 0.900;haproxy 1 500 0.455 2000.0 2.182 900.0 1.059 2 0.455 0.455;" \
+	"direct 3 1000 1.000 1000.0 1.000 900.0 1.000 0 1.000 1.000 1.000 1.000;steer-lc 1 990 0.900 1010.1 1.102 1000.0 1.176 0 0.900 0.900 0.900 0.900;haproxy 1 500 0.455 2000.0 2.182 900.0 1.059 2 0.455 0.455 0.455 0.455;" \
 	"overhead_summary: medians, ratios to the direct runs around each run"
 # only a direct run before (the last run of a file)
 printf '%s\n' "1	direct	1000	1.00	1000	100	0	900000	0" \
 	"1	nginx	400	1.00	400	100	0	360000	0" > "$tmp/overhead2.tsv"
 is "$(overhead_summary "$tmp/overhead2.tsv" 100 | awk '$1 == "nginx" { print $4, $6 }')" "0.400 2.500" \
 	"overhead_summary: one neighbouring direct run"
+
+# quartiles of a config's ratios: steer-rr 0.8, 0.9, 1.0, 1.1, 1.2 (each
+# between two direct runs of 1000): q1 0.900, median 1.000, q3 1.100
+{
+	echo "1	direct	1000	1.00	1000	100	0	900000	0"
+	for r in 800 1000 1200 900 1100; do
+		echo "1	steer-rr	$r	1.00	$r	100	0	900000	0"
+		echo "1	direct	1000	1.00	1000	100	0	900000	0"
+	done
+} > "$tmp/overhead3.tsv"
+is "$(overhead_summary "$tmp/overhead3.tsv" 100 | awk '$1 == "steer-rr" { print $2, $4, $10, $11, $12, $13 }')" \
+	"5 1.000 0.800 1.200 0.900 1.100" "overhead_summary: median, range and interquartile range of ratios"
+# four runs, sorted 0.8 0.9 1.0 1.2: q1 at 1.75 = 0.875, q3 at 3.25 = 1.050
+head -9 "$tmp/overhead3.tsv" > "$tmp/overhead4.tsv"
+is "$(overhead_summary "$tmp/overhead4.tsv" 100 | awk '$1 == "steer-rr" { print $12, $13 }')" \
+	"0.875 1.050" "overhead_summary: quartiles between runs"
+
+# cost.sh's rows: steer / reference in columns 9 and 10
+cat > "$tmp/cost.txt" <<'EOF'
+workers  policy         lookup_ns  lookup_runs sockops_ns/conn   calls/conn    ns/call       ok  lookup_x  sockops_x
+4        least-conn           627         3000             534          6.0         89     3000      4.75       1.33
+4        ref-for-lc           140         3000             409          8.0         51     3000      1.00       1.00
+4        unmatched            101         3000             476          6.0         79     3000         -          -
+4        round-robin          250         3000             662          6.0        110     3000      1.25       1.16
+4        ref-for-rr           199         3000             574          8.0         72     3000      1.00       1.00
+1024     least-conn           500         3000             534          6.0         89     3000      1.90       0.90
+1024     round-robin          500         3000             534          6.0         89     3000         -       0.90
+
+target sk_lookup least-conn, 4 workers          4.75 <= 1.5  not met
+EOF
+is "$(cost_targets "$tmp/cost.txt" | tr '\t' ' ' | tr '\n' ';')" \
+	"sk_lookup least-conn, 4 workers 4.75 1.5 not met;sockops per connection, 4 workers 1.33 1.0 not met;sk_lookup round-robin, 4 workers 1.25 1.3 met;sk_lookup least-conn, 1024 workers 1.90 2 met;sk_lookup round-robin, 1024 workers - 1.3 n/a;" \
+	"cost_targets: ratio targets from cost.sh's rows"
 
 echo "$pass passed, $fail failed"
 [ "$fail" -eq 0 ]

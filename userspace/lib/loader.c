@@ -38,6 +38,7 @@ const char *const steer_map_names[MAP_COUNT] = {
 	[MAP_WORKER_LOBBY] = "worker_lobby",
 	[MAP_WORKER_BY_TGID] = "worker_by_tgid",
 	[MAP_RECENT_PICKS] = "recent_picks",
+	[MAP_RECENT_HINTS] = "recent_hints",
 	[MAP_MONITOR_RINGS] = "monitor_rings",
 	[MAP_MONITOR_CTL] = "monitor_ctl",
 	[MAP_MONITOR_CPU] = "monitor_cpu",
@@ -376,8 +377,8 @@ int steer_ensure_loaded(const struct steer_paths *p, const char *netns, const ch
  * again). */
 static bool map_holds_hints(const struct bpf_map *map)
 {
-	static const char *const hints[] = { "recent_picks", "monitor_rings", "monitor_ctl",
-					     "monitor_cpu" };
+	static const char *const hints[] = { "recent_picks", "recent_hints", "monitor_rings",
+					     "monitor_ctl", "monitor_cpu" };
 
 	for (size_t i = 0; i < sizeof(hints) / sizeof(hints[0]); i++)
 		if (!strcmp(bpf_map__name(map), hints[i]))
