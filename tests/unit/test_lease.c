@@ -93,6 +93,22 @@ static void test_budget_atomics(void **state)
 	assert_int_equal(left, 3);
 }
 
+static void test_release(void **state)
+{
+	uint64_t tok = 100, conns = 3, back = 0;
+
+	(void)state;
+	assert_int_equal(token_release(&tok, &conns, 1), 33);
+	assert_int_equal(tok, 67);
+	assert_int_equal(conns, 2);
+	/* more than it holds: what is left, and nothing after */
+	back = token_release(&tok, &conns, 5);
+	assert_int_equal(back, 67);
+	assert_int_equal(tok, 0);
+	assert_int_equal(conns, 0);
+	assert_int_equal(token_release(&tok, &conns, 1), 0);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -102,6 +118,7 @@ int main(void)
 		cmocka_unit_test(test_window),
 		cmocka_unit_test(test_estimate),
 		cmocka_unit_test(test_budget_atomics),
+		cmocka_unit_test(test_release),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

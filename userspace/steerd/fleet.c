@@ -88,7 +88,7 @@ static void on_cmd_state(struct daemon *d, bool up, void *priv)
 {
 	struct fleet *f = priv;
 
-	f->sha[0] = '\0';	/* a restarted Redis has no scripts */
+	f->sha[0] = f->tsha[0] = '\0';	/* a restarted Redis has no scripts */
 	f->redis_down_since = up ? 0 : now_ms();
 	if (up)
 		budgets_redis_up(d);

@@ -69,6 +69,19 @@ int64_t token_admissions(int64_t tokens_left, double est, int64_t fallback)
 	return (int64_t)((double)tokens_left / est);
 }
 
+uint64_t token_release(uint64_t *res_tokens, uint64_t *res_conns, uint64_t conns)
+{
+	uint64_t n = conns < *res_conns ? conns : *res_conns, back;
+
+	if (!n)
+		return 0;
+	/* the last of them takes what rounding left */
+	back = n == *res_conns ? *res_tokens : (uint64_t)((double)*res_tokens * n / *res_conns);
+	*res_tokens -= back;
+	*res_conns -= n;
+	return back;
+}
+
 int64_t budget_add(int64_t *left, int64_t n)
 {
 	int64_t cur = __atomic_load_n(left, __ATOMIC_SEQ_CST), want;

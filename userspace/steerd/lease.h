@@ -39,6 +39,12 @@ double token_estimate(double est, uint64_t tokens, uint64_t conns);
 /* Admissions the tokens left pay for at est tokens each (est 0: fallback). */
 int64_t token_admissions(int64_t tokens_left, double est, int64_t fallback);
 
+/* Tokens through Redis: a host reserves tokens in the fleet's count for
+ * the admissions it was granted (at its estimate), res_tokens for res_conns
+ * of them; a report of conns connections (or conns admissions given back)
+ * releases their share, which this returns (and takes from both). */
+uint64_t token_release(uint64_t *res_tokens, uint64_t *res_conns, uint64_t conns);
+
 /* pool_budgets.quota_left: the kernel spends it with fetch_and_add(-1)
  * and never refunds a spill, so add with new = max(cur, 0) + n (CAS), and
  * take back with an exchange. Both return the value before. */
