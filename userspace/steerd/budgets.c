@@ -188,8 +188,10 @@ static void spent_since(struct fpool *p, int64_t left)
 {
 	int64_t held = left > 0 ? left : 0;
 
-	if (p->held > held)
+	if (p->held > held) {
 		p->spent += (uint64_t)(p->held - held);
+		p->spent_total += (uint64_t)(p->held - held);
+	}
 	p->held = held;
 }
 
@@ -425,6 +427,13 @@ void budgets_redis_up(struct daemon *d)
 static void measure(struct fpool *p, int64_t left, uint64_t now)
 {
 	spent_since(p, left);
+	/* the rate since the last look, for the next one (budgets_tick): a
+	 * burst's start is seen at once, not at the next measure */
+	if (now > p->looked_at) {
+		p->look_rate = (double)(p->spent_total - p->look_spent) / (double)(now - p->looked_at);
+		p->looked_at = now;
+		p->look_spent = p->spent_total;
+	}
 	if (p->spent)
 		p->spent_at = now;
 	if (left <= 0 && p->spent)
@@ -603,9 +612,9 @@ static bool find_pool(struct daemon *d, struct fpool *p)
 	return true;
 }
 
-bool budgets_tick(struct daemon *d, uint64_t now)
+uint32_t budgets_tick(struct daemon *d, uint64_t now)
 {
-	bool hot = false;
+	uint32_t look = d->nbudgets ? STEER_FLEET_POLL_MS : STEER_FLEET_TICK_MS;
 
 	for (size_t i = 0; i < d->nbudgets; i++) {
 		struct fpool *p = &d->budgets[i];
@@ -617,10 +626,16 @@ bool budgets_tick(struct daemon *d, uint64_t now)
 			continue;
 		}
 		tick_lease(d, p, now);
-		hot |= p->source == BUDGET_LEASE && !p->exhausted &&
-		       now - p->spent_at < STEER_FLEET_TICK_MS;
+		if (p->source == BUDGET_LEASE && !p->exhausted &&
+		    now - p->spent_at < STEER_FLEET_TICK_MS) {
+			double rate = p->look_rate > p->rate ? p->look_rate : p->rate;
+			uint32_t ms = lease_look_ms(__atomic_load_n(left_of(d, p), __ATOMIC_SEQ_CST),
+						    rate, STEER_FLEET_HOT_MS, STEER_FLEET_POLL_MS);
+
+			look = ms < look ? ms : look;
+		}
 	}
-	return hot;
+	return look;
 }
 
 /* ---- the file ---- */

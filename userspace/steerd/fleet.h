@@ -61,6 +61,9 @@ struct fpool {
 	uint64_t measured_at;
 	uint64_t spent_at;		/* the last look that saw the kernel spend */
 	double rate;			/* admissions per ms, rising at once, falling slowly */
+	uint64_t spent_total;		/* ever, for look_rate */
+	uint64_t looked_at, look_spent;	/* the last look, and spent_total then */
+	double look_rate;		/* admissions per ms between the last two looks */
 	bool dry;			/* the last look found it spent: the rate is more */
 	uint32_t hold;			/* what it aims to hold (lease_hold) */
 	uint64_t sent_at;
@@ -110,8 +113,10 @@ const char *budget_source_name(enum budget_source s);
 /* budgets.c, for fleet.c: the pools' budgets as the file says (start,
  * reload), spent and refilled every tick, given back at exit */
 int budgets_apply(struct daemon *d);
-/* true: a leased pool is being spent (look at it every STEER_FLEET_HOT_MS) */
-bool budgets_tick(struct daemon *d, uint64_t now);
+/* The fleet timer's next period: STEER_FLEET_POLL_MS while a pool has a
+ * budget, down to STEER_FLEET_HOT_MS while a lease being spent would run
+ * out soon (lease_look_ms); STEER_FLEET_TICK_MS without budgets. */
+uint32_t budgets_tick(struct daemon *d, uint64_t now);
 void budgets_stop(struct daemon *d);
 void budgets_redis_up(struct daemon *d);
 

@@ -1,5 +1,6 @@
 // SPDX-License-Identifier: GPL-2.0 OR BSD-2-Clause
 /* lease.c - see lease.h */
+#include <stddef.h>
 #include "lease.h"
 
 uint64_t lease_grant(uint64_t quota, uint64_t granted, uint64_t chunk)
@@ -31,6 +32,22 @@ double lease_rate(double rate, uint64_t spent, uint64_t dt_ms)
 	double sample = dt_ms ? (double)spent / (double)dt_ms : rate;
 
 	return sample >= rate ? sample : rate + LEASE_RATE_FALL * (sample - rate);
+}
+
+uint32_t lease_look_ms(int64_t left, double rate, uint32_t fast, uint32_t slow)
+{
+	const uint32_t steps[] = { slow, 5 * fast, 2 * fast };
+	double lasts;
+
+	if (left <= 0)
+		return fast;
+	if (rate <= 0)
+		return slow;
+	lasts = (double)left / rate / LEASE_LOOKS_PER_HOLD;
+	for (size_t i = 0; i < sizeof(steps) / sizeof(steps[0]); i++)
+		if (steps[i] <= slow && lasts >= steps[i])
+			return steps[i];
+	return fast;
 }
 
 uint64_t lease_window(uint64_t now_ms, uint32_t window_s, uint64_t *ms_left)
