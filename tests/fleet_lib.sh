@@ -175,7 +175,7 @@ fleet_redis_start() {
 		--protected-mode no --pidfile "$dir/redis.pid" --logfile "$dir/redis.log" "$@" &
 	FLEET_REDIS_PID=$!
 	disown "$FLEET_REDIS_PID"
-	wait_until 'fleet_redis_cli ${FLEET_REDIS_AUTH:+-a "$FLEET_REDIS_AUTH"} ping 2> /dev/null | grep -q PONG' 10 ||
+	wait_until 'fleet_redis_cli ping 2> /dev/null | grep -q PONG' 10 ||
 		bail "redis-server did not start: $(tail -5 "$dir/redis.log" 2> /dev/null)"
 }
 
@@ -192,7 +192,7 @@ fleet_redis_resume() { kill -CONT "$FLEET_REDIS_PID"; }
 # fleet_redis_cli ARGS...: from Redis' own namespace (FLEET_REDIS_AUTH: -a)
 fleet_redis_cli() {
 	nsenter --net="/proc/${FLEET_HOLDER[redis]}/ns/net" "$REDIS_CLI" --no-auth-warning \
-		-h "$FLEET_REDIS_IP" -p "$FLEET_REDIS_PORT" "$@"
+		-h "$FLEET_REDIS_IP" -p "$FLEET_REDIS_PORT" ${FLEET_REDIS_AUTH:+-a "$FLEET_REDIS_AUTH"} "$@"
 }
 
 # fleet_partition NAME on|off: NAME's link to the bridge down (on) or up

@@ -5,7 +5,11 @@
 # Bounds per window: admitted in total <= global_quota, and under load
 # >= global_quota - hosts x chunk. Redis killed: nothing refused, the lease
 # is spent for lease_ttl_s, then the static share. kill -9 of a steerd:
-# the others go on, its lease is not counted twice.
+# the others go on, its lease is not counted twice. Redis paused (SIGSTOP)
+# and a host partitioned: no refusal, connect p99 unchanged, the static
+# share after the TTL, rejoin. Restarted with another file: its state is
+# the file. AUTH: the right password_file joins, a wrong one logs "AUTH
+# refused" once and takes the static share; no password in a log.
 source "$(dirname "$0")/../lib.sh"
 source "$(dirname "$0")/../fleet_lib.sh"
 
@@ -207,6 +211,54 @@ IDX=$(( $(fleet_redis_cli TIME | head -1) / WINDOW ))
 g=$(granted p)
 [ "${g:-0}" -gt 0 ]; ok $? "the global count resumes in the new Redis ($g)"
 
+# ---- Redis paused (SIGSTOP) and a host partitioned: never a refusal or a delay ----
+# lat_p99 HOST N: p99 and p50 in us of N connects to the web service (each reads
+# the worker's name and closes, as a client does: no reset for the breaker)
+lat_p99() {
+	in_host "$1" python3 -c '
+import socket, sys, time
+n = int(sys.argv[3]); lat = []
+for i in range(n):
+    s = socket.socket(); t = time.perf_counter(); s.connect((sys.argv[1], int(sys.argv[2])))
+    lat.append(time.perf_counter() - t); s.recv(256); s.close()
+lat.sort(); print(int(lat[int(0.99 * n) - 1] * 1e6), int(lat[n // 2] * 1e6))' $SVC4 80 "$2" 2>&1
+}
+# a connection that waited on Redis would take timeout_ms (500 ms) at least: a
+# p99 within 2x of before, or under 2 ms (a loaded 2-core machine doubles a
+# loopback p99 of 100 us), shows none did
+lat_ok() { [ "$1" -le $((2 * $2)) ] || [ "$1" -le 2000 ]; }
+read -r before_p99 before_p50 <<< "$(lat_p99 h2 300)"
+fleet_redis_pause
+read -r p99 p50 <<< "$(lat_p99 h2 300)"
+out=$(in_host h1 "$SCLIENT" --connect $SVC4:80 -n 100 -c 4)
+is "$(client_ok "$out" | cut -d' ' -f2-)" "0 0" "Redis paused: no connection failed or refused"
+lat_ok "$p99" "$before_p99"
+ok $? "Redis paused: connect p99 ${p99} us (p50 $p50) against ${before_p99} us (p50 $before_p50) before"
+wait_until 'all_logged "pool p: static share" 2' 6
+ok $? "Redis paused: every host on the static share after the lease TTL"
+read -r p99 p50 <<< "$(lat_p99 h2 300)"
+lat_ok "$p99" "$before_p99"; ok $? "Redis paused, static share: connect p99 ${p99} us (p50 $p50)"
+fleet_redis_resume
+wait_until 'all_logged "pool p: budget from lease" 3' 8
+ok $? "Redis resumed: every host takes leases again"
+
+read -r before_p99 before_p50 <<< "$(lat_p99 h3 300)"
+shares=$(grep -c "pool p: static share" "$(fleet_dir h3)/steerd.log")
+fleet_partition h3 on
+read -r p99 p50 <<< "$(lat_p99 h3 300)"
+out=$(in_host h3 "$SCLIENT" --connect $SVC4:80 -n 100 -c 4)
+is "$(client_ok "$out" | cut -d' ' -f2-)" "0 0" "h3 partitioned: no connection failed or refused"
+lat_ok "$p99" "$before_p99"
+ok $? "h3 partitioned: connect p99 ${p99} us (p50 $p50) against ${before_p99} us (p50 $before_p50) before"
+wait_until '[ "$(grep -c "pool p: static share" "$(fleet_dir h3)/steerd.log")" -gt '"$shares"' ]' 6
+ok $? "h3 partitioned: the static share after the lease TTL"
+is "$(m h1 'steer_pool_budget_source{pool="p",source="lease"}')$(m h2 'steer_pool_budget_source{pool="p",source="lease"}')" \
+	11 "h3 partitioned: h1 and h2 go on by lease"
+leases=$(grep -c "pool p: budget from lease" "$(fleet_dir h3)/steerd.log")
+fleet_partition h3 off
+wait_until '[ "$(grep -c "pool p: budget from lease" "$(fleet_dir h3)/steerd.log")" -gt '"$leases"' ]' 8
+ok $? "h3 rejoined when its link came back"
+
 # ---- kill -9 of one steerd ----------------------------------------------------------
 before=$(granted p)
 fleet_steerd_kill h1 9
@@ -239,4 +291,67 @@ fleet_steerd_kill h3 TERM
 after=$(granted q)
 grep -q "unspent admissions back" "$(fleet_dir h3)/steerd.log" && [ "$after" -le "$before" ]
 ok $? "SIGTERM: the unspent lease went back ($before -> $after)"
+# ---- steerd restarted with a different file: its state equals the file ----------
+{	# pool q and its service gone, p's quota raised
+	fleet_fleet_block h1 "chunk = $CHUNK; lease_ttl_s = 2; expected_hosts = 3;"
+	cat <<-EOF
+	pools = (
+	  { name = "p"; global_quota = $((Q + 1000)); window_s = $WINDOW; fallback = "fb";
+	    workers = ( { name = "w1"; addr = "127.0.0.1:9101"; } ); },
+	  { name = "r"; global_quota = $QR; window_s = $WINDOW; fallback = "fb";
+	    workers = ( { name = "w3"; addr = "127.0.0.1:9103"; } ); },
+	  { name = "fb"; workers = ( { name = "f1"; addr = "127.0.0.1:9201"; } ); }
+	);
+	services = ( { name = "web"; prefix = "$SVC4/32"; port = 80; pool = "p"; },
+	             { name = "burst"; prefix = "$SVC4/32"; port = 82; pool = "r"; } );
+	EOF
+} > "$(fleet_dir h1)/steer2.conf"
+fleet_steerd_kill h1 TERM
+fleet_steerd h1 "$(fleet_dir h1)/steer2.conf"; ok $? "h1's steerd started with another file (q gone, p's quota $((Q + 1000)))"
+in_host h1 "$STEERD" -c "$(fleet_dir h1)/steer2.conf" --check > /dev/null 2>&1; ok $? "that file is valid"
+is "$(steer_on h1 -j pool list | jq -c '[.pools[] | [.name, .fallback, .workers, (.quota_left != null)]] | sort')" \
+	'[["fb",null,1,false],["p","fb",1,true],["r","fb",1,true]]' \
+	"h1: pool list equals the file (q gone; p and r with kernel budgets)"
+is "$(steer_on h1 -j service list | jq -c '[.services[].name] | sort')" '["burst","web"]' "h1: its services too"
+in_host h1 "$SCLIENT" --connect $SVC4:80 -n 5 -c 1 > /dev/null
+wait_until '[ -n "$(m h1 "steer_fleet_global_remaining{pool=\"p\"}")" ]' 3
+IDX=$(( $(fleet_redis_cli TIME | head -1) / WINDOW ))
+rem=$(m h1 'steer_fleet_global_remaining{pool="p"}')
+[ "$rem" -gt 0 ] && [ "$rem" -ge $((Q + 1000 - $(granted p))) ]
+ok $? "h1: leases against the new quota ($rem left of $((Q + 1000)), Redis' count $(granted p))"
+
+# ---- AUTH end to end -------------------------------------------------------------
+PASS='s3cret-Pässword'; WRONG='not-the-password'
+printf '%s\n' "$PASS" > "$STEER_TMP/right.pw"; printf '%s\n' "$WRONG" > "$STEER_TMP/wrong.pw"
+chmod 600 "$STEER_TMP/right.pw" "$STEER_TMP/wrong.pw"
+fleet_redis_kill
+FLEET_REDIS_AUTH=$PASS fleet_redis_start --requirepass "$PASS"
+export FLEET_REDIS_AUTH=$PASS
+withpw() {	# withpw HOST PWFILE: HOST's file with a password_file
+	sed "s|host_id = \"$1\";|host_id = \"$1\"; password_file = \"$2\";|" "$(fleet_dir "$1")/steer.conf"
+}
+withpw h1 "$STEER_TMP/right.pw" > "$(fleet_dir h1)/steer.pw.conf"
+withpw h2 "$STEER_TMP/wrong.pw" > "$(fleet_dir h2)/steer.pw.conf"
+fleet_steerd_kill h1 TERM
+fleet_steerd h1 "$(fleet_dir h1)/steer.pw.conf"; ok $? "h1 started with the right password_file"
+wait_until '[ "$(m h1 steer_fleet_redis_up)" = 1 ] && [ "$(m h1 "steer_fleet_lease_grants_total{pool=\"q\"}")" -gt 0 ]' 5
+r=$?; ok $r "h1 authenticated: Redis up, it takes leases"
+[ $r = 0 ] || diag "$(tail -8 "$(fleet_dir h1)/steerd.log"; m h1 steer_fleet_redis_up)"
+IDX=$(( $(fleet_redis_cli TIME | head -1) / WINDOW ))
+[ "$(granted q)" -gt 0 ]; ok $? "Redis counts h1's leases ($(granted q) for q)"
+before=$(grep -c "AUTH refused" "$(fleet_dir h2)/steerd.log")
+fleet_steerd_kill h2 TERM
+fleet_steerd h2 "$(fleet_dir h2)/steer.pw.conf"; ok $? "h2 started with a wrong password_file"
+wait_until '[ "$(m h2 "steer_pool_budget_source{pool=\"p\",source=\"static_share\"}")" = 1 ]' 5
+ok $? "h2: the static share (after the lease it had, if any, for the lease TTL)"
+sleep 1.5	# reconnects with backoff: still one line
+cmd=$(grep "AUTH refused" "$(fleet_dir h2)/steerd.log" | grep -vc subscriber)
+sub=$(grep "AUTH refused" "$(fleet_dir h2)/steerd.log" | grep -c subscriber)
+is "$cmd $sub" "$((before + 1)) 1" "h2: 'AUTH refused' logged once (and once for its subscriber)"
+is "$(m h2 'steer_pool_budget_source{pool="p",source="static_share"}')$(m h2 steer_fleet_redis_up)" 10 \
+	"h2 metrics: static share, Redis down"
+out=$(in_host h2 "$SCLIENT" --connect $SVC4:80 -n 20 -c 2)
+is "$(client_ok "$out" | cut -d' ' -f2-)" "0 0" "h2 without AUTH: no refusal"
+leak=$(cat "$(fleet_dir h1)/steerd.log" "$(fleet_dir h2)/steerd.log" | grep -c -e "$PASS" -e "$WRONG")
+is "$leak" 0 "neither password appears in a log"
 done_testing

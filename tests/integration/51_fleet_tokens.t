@@ -4,7 +4,13 @@
 # (steerctl report WORKER --ok 1 --tokens N); steerd turns the tokens left
 # into admissions at its estimate per connection. The provider's "0 left,
 # reset in S" (steerctl pool remaining) spills the next connection.
+# Then through Redis: three hosts (tests/fleet_lib.sh) share a token
+# budget of T a window; admissions stop within a lease a host of T
+# fleet-wide, resume at the window's reset; the provider's 0 on one host
+# spills the next connection on every host; Redis away: each host's share
+# of T / expected_hosts.
 source "$(dirname "$0")/../lib.sh"
+source "$(dirname "$0")/../fleet_lib.sh"
 
 SOCK=$STEER_TMP/steerd.sock
 COST=10; WIN=10; TPM=$((60 * 60 / WIN))	# 60 tokens a window: 6 connections at 10
@@ -101,5 +107,89 @@ kill -9 "$STEERD_PID"
 wait_until '! kill -0 "$STEERD_PID" 2> /dev/null' 5
 restart_steerd "$STEER_TMP/steer.conf"; ok $? "steerd killed -9 and started again with the same command"
 is "$(one)" w1 "its budget admits again"
+# ---- tokens through Redis: three hosts, one budget ----------------------------
+FH=(h1 h2 h3); FW=20; FT=300; FTPM=$((FT * 60 / FW)); FCHUNK=2	# 30 connections at $COST
+fleet_redis_start
+for h in "${FH[@]}"; do
+	fleet_host_add "$h" w1=127.0.0.1:9101 f1=127.0.0.1:9201
+	cat > "$(fleet_dir "$h")/steer.conf" <<EOC
+$(fleet_fleet_block "$h" "lease_ttl_s = 2; expected_hosts = 3;")
+pools = (
+  { name = "t"; tokens_per_min = $FTPM; token_window_s = $FW; chunk = $FCHUNK; lease_max = $FCHUNK;
+    fallback = "fb"; workers = ( { name = "w1"; addr = "127.0.0.1:9101"; } ); },
+  { name = "fb"; workers = ( { name = "f1"; addr = "127.0.0.1:9201"; } ); }
+);
+services = ( { name = "llm"; prefix = "$SVC4/32"; port = 80; pool = "t"; } );
+EOC
+	fleet_steerd "$h" "$(fleet_dir "$h")/steer.conf" || bail "steerd on $h did not start"
+done
+# one_on HOST: one connection on HOST, reported at $COST tokens when admitted
+one_on() {
+	local who
+	who=$(in_host "$1" "$SCLIENT" --connect $SVC4:80 -n 1 | awk '$1 == "worker" { print $2 }')
+	[ "$who" = w1 ] && steer_on "$1" report w1 --ok 1 --tokens $COST
+	echo "$who"
+}
+rtime() { fleet_redis_cli TIME | head -1; }
+# a round on every host: who served each
+round() { local h; for h in "${FH[@]}"; do echo -n "$(one_on "$h") "; done; }
+# the phases below in one window: start within its first 2 s
+wait_until '[ $(( $(rtime) % FW )) -lt 2 ]' $((FW + 2))
+FIDX=$(( $(rtime) / FW ))
+served=""
+for i in $(seq 14); do served+="$(round)"; sleep 0.05; done
+fadm=$(tr ' ' '\n' <<< "$served" | grep -c '^w1$')
+count=$(fleet_redis_cli GET "steer:{t}:t:$FIDX" | tr -d '\r')
+diag "fleet: served $served; Redis count $count"
+if [ "$(( $(rtime) / FW ))" = "$FIDX" ]; then
+	[ "$fadm" -ge $((FT / COST - 3 * FCHUNK)) ] && [ "$fadm" -le $((FT / COST + 3 * FCHUNK)) ]
+	ok $? "fleet: admissions stop within a lease a host of $((FT / COST)) ($fadm of 42 at $COST of $FT tokens)"
+	[ "${count:-0}" -le $((FT + 3 * FCHUNK * COST)) ] && [ "${count:-0}" -ge $((FT - 3 * FCHUNK * COST)) ]
+	ok $? "fleet: Redis counted the fleet's tokens ($count of $FT)"
+else
+	ok 0 "# SKIP the token window changed during the phase"; ok 0 "# SKIP likewise"
+fi
+is "$(tr ' ' '\n' <<< "$served" | grep -c '^f1$')" $((42 - fadm)) "fleet: the rest spilled to the fallback"
+per=$(tr ' ' '\n' <<< "$served" | grep . | awk '{ h = (NR - 1) % 3; n[h " " $1]++ }
+	END { for (h = 0; h < 3; h++) printf "%d/%d ", n[h " w1"], n[h " f1"] }')
+diag "fleet: admitted/spilled per host: $per"
+! grep -qE '(^| )(0/[0-9]+|[0-9]+/0) ' <<< "$per"; ok $? "fleet: every host admitted some and spilled some ($per)"
+is "$(fleet_metric h2 'steer_pool_budget_source{pool="t",source="lease"}')" 1 "fleet: metrics: h2's tokens come by lease"
+rem=$(fleet_metric h3 'steer_fleet_global_remaining{pool="t"}')
+[ -n "$rem" ] && [ "$rem" -lt $((3 * FCHUNK * COST)) ]; ok $? "fleet: metrics: the fleet's tokens left on h3 ($rem)"
+
+# the window's reset: every host admits again
+wait_until '[ $(( $(rtime) / FW )) -gt '"$FIDX"' ]' $((FW + 2))
+sleep 0.3	# the new window's lease
+is "$(round)" "w1 w1 w1 " "fleet: a new token window: admitted again on every host"
+
+# the provider's 0 on h1: every host spills until its reset
+steer_on h1 pool remaining t --tokens 0 --reset 3; ok $? "h1: pool remaining --tokens 0 --reset 3"
+pttl=$(fleet_redis_cli PTTL "steer:{t}:spill" | tr -d '\r')
+[ "${pttl:-0}" -gt 2000 ]; ok $? "the spill is in Redis with the reset's TTL ($pttl ms)"
+sleep 0.3	# a tick of every host's script
+is "$(round)" "f1 f1 f1 " "fleet: the provider's 0 on h1 spills the next connection on every host"
+is "$(fleet_metric h3 'steer_pool_budget_source{pool="t",source="provider"}')" 1 "fleet: metrics: the provider rules h3's budget"
+wait_until '[ "$(fleet_redis_cli PTTL "steer:{t}:spill" | tr -d "\r")" -lt 0 ]' 5
+sleep 0.3
+is "$(round)" "w1 w1 w1 " "fleet: after the reset, admitted again on every host"
+
+# Redis away: each host its share, T / expected_hosts a window
+leases=$(grep -c "pool t: budget from lease" "$(fleet_dir h2)/steerd.log")
+fleet_redis_kill
+fall() { local h; for h in "${FH[@]}"; do grep -q "pool t: budget from local (Redis unreachable" "$(fleet_dir "$h")/steerd.log" || return 1; done; }
+wait_until fall 6; ok $? "Redis killed: every host falls back to its local share after the lease TTL"
+served=""
+for i in $(seq 16); do served+="$(one_on h2) "; done
+n=$(tr ' ' '\n' <<< "$served" | grep -c '^w1$')
+[ "$n" -ge $((FT / 3 / COST - 1)) ] && [ "$n" -le $((FT / 3 / COST + FCHUNK)) ]
+ok $? "Redis away: h2 admits its share of $((FT / 3)) tokens ($n at $COST of 16; $served)"
+is "$(tr ' ' '\n' <<< "$served" | grep -c '^f1$')" $((16 - n)) "Redis away: the rest spilled, none refused"
+is "$(fleet_metric h2 'steer_pool_budget_source{pool="t",source="local"}')" 1 "fleet: metrics: h2's budget is local"
+fleet_redis_start
+wait_until '[ "$(grep -c "pool t: budget from lease" "$(fleet_dir h2)/steerd.log")" -gt '"$leases"' ]' 5
+ok $? "Redis back: h2 takes leases again"
+n=$(grep -c "pool t: budget from" "$(fleet_dir h1)/steerd.log")
+[ "$n" -le 8 ]; ok $? "h1 logged each change of its budget's source once ($n lines)"
 check_invariants
 done_testing

@@ -116,7 +116,7 @@
 #define STEER_FLEET_CIRCUIT_TTL_MS_MAX	600000
 #define STEER_FLEET_TICK_MS		100	/* the fleet timer: circuits */
 #define STEER_FLEET_POLL_MS		10	/* ... and budgets, while a pool has one */
-#define STEER_FLEET_HOT_MS		1	/* ... while the kernel spends a lease */
+#define STEER_FLEET_HOT_MS		1	/* ... down to this while a lease runs out */
 #define STEER_TOKENS_MAX		(1ull << 50)	/* tokens_per_min, a report's tokens */
 #define STEER_TOKEN_RESET_S_MAX		86400	/* pool remaining --reset */
 

@@ -18,6 +18,21 @@
  * tokens_per_min x token_window_s / 60 tokens; the kernel gets the
  * admissions that the tokens left pay for at the estimate per connection,
  * after what admitted connections not yet reported will cost.
+ *
+ * Tokens through Redis (a token pool with a fleet block): the same leases,
+ * from a second script. The fleet's count of a token window
+ * (<prefix>:{pool}:t:<index>, Redis TIME for the window) holds the tokens
+ * reported by every host plus what hosts reserved for the admissions they
+ * were granted and are not reported yet (grant x their estimate): the
+ * script adds what this host was told since its last call, settles the
+ * reservations those reports cover, and grants what the fleet's tokens left
+ * pay for at the estimate. It runs every STEER_FLEET_TICK_MS anyway, so
+ * reports and the provider's word travel within a tick. The provider's
+ * "0 left, reset S" on one host sets <prefix>:{pool}:spill with a TTL of S:
+ * while it lives the script grants 0 and tells its TTL, and every host
+ * takes back what its kernel holds and spills until then. Redis away past
+ * the lease TTL: the local token budget, a share of tokens_per_min /
+ * expected_hosts, on the local clock.
  */
 #include <errno.h>
 #include <stdio.h>
@@ -32,6 +47,7 @@
 #include "state.h"
 
 #define BUDGETS_LEN	(STEER_MAX_POOLS * sizeof(struct steer_pool_budget))
+#define TOKENS_EXACT	(1ull << 53)	/* Lua's numbers are doubles */
 
 /* KEYS[1] the pool's key without its window index; ARGV: window_s, quota,
  * chunk. Redis' clock decides the window, so every host agrees on it.
@@ -50,6 +66,39 @@ static const char LEASE_LUA[] =
 	"redis.call('PEXPIRE', key, w * 2)\n"
 	"return { grant, w - now % w, quota - got - grant, idx }\n";
 
+/* KEYS[1] the pool's token key without its window index, KEYS[2] its spill
+ * key; ARGV: token_window_s, the window's token budget, admissions wanted,
+ * the estimate (tokens per connection, 0 none: grant what is asked), tokens
+ * reported, reservations they settle, the window those were made in, the
+ * provider's remaining count (-1 none). Returns { grant, ms left in the
+ * window, fleet tokens left, window, spill ms (0 none), tokens reserved }. */
+static const char TOKENS_LUA[] =
+	"local t = redis.call('TIME')\n"
+	"local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)\n"
+	"local w = tonumber(ARGV[1]) * 1000\n"
+	"local idx = math.floor(now / w)\n"
+	"local key = KEYS[1] .. idx\n"
+	"local budget = tonumber(ARGV[2])\n"
+	"local est = tonumber(ARGV[4])\n"
+	"local got = tonumber(redis.call('GET', key) or '0')\n"
+	"local used = got + tonumber(ARGV[5])\n"
+	"if tonumber(ARGV[7]) == idx then used = used - tonumber(ARGV[6]) end\n"
+	"if used < 0 then used = 0 end\n"
+	"local cap = tonumber(ARGV[8])\n"
+	"if cap >= 0 and budget - used > cap then used = budget - cap end\n"
+	"local spill = redis.call('PTTL', KEYS[2])\n"
+	"local grant, res = 0, 0\n"
+	"if spill > 0 then spill = spill else spill = 0\n"
+	"  grant = tonumber(ARGV[3])\n"
+	"  if est > 0 then grant = math.min(grant, math.floor((budget - used) / est)) end\n"
+	"  if grant < 0 then grant = 0 end\n"
+	"  res = math.ceil(grant * est)\n"
+	"end\n"
+	"used = used + res\n"
+	"redis.call('INCRBY', key, used - got)\n"
+	"redis.call('PEXPIRE', key, w * 2)\n"
+	"return { grant, w - now % w, budget - used, idx, spill, res }\n";
+
 /* At exit: ARGV window_s, window, n: back to that window while it is current. */
 static const char RETURN_LUA[] =
 	"local t = redis.call('TIME')\n"
@@ -62,16 +111,37 @@ static int64_t *left_of(struct daemon *d, const struct fpool *p)
 	return (int64_t *)&d->budget_map[p->id].quota_left;	/* __s64 is long long */
 }
 
+/* leases from Redis: a global quota, or tokens with a fleet block */
 static bool leased(const struct fpool *p)
 {
-	return p->conf.has_global_quota;
+	return p->shared;
+}
+
+/* a token budget through Redis */
+static bool fleet_tokens(const struct fpool *p)
+{
+	return p->shared && p->conf.has_tokens;
+}
+
+static uint32_t window_s_of(const struct fpool *p)
+{
+	return p->conf.has_tokens ? p->conf.token_window_s : p->conf.window_s;
 }
 
 static uint64_t lease_ttl_ms(const struct daemon *d, const struct fpool *p)
 {
 	const struct conf_fleet *f = &d->conf.fleet;
 
-	return (uint64_t)(f->has_lease_ttl ? f->lease_ttl_s : p->conf.window_s) * 1000;
+	return (uint64_t)(f->has_lease_ttl ? f->lease_ttl_s : window_s_of(p)) * 1000;
+}
+
+/* this host's token budget of a window: with a fleet (Redis away), its
+ * share, tokens_per_min / expected_hosts */
+static uint64_t local_tokens(const struct fpool *p)
+{
+	uint64_t b = token_budget(p->conf.tokens_per_min, p->conf.token_window_s);
+
+	return p->shared ? b / (p->hosts ? p->hosts : 1) : b;
 }
 
 static void set_source(struct fpool *p, enum budget_source s, const char *why)
@@ -90,7 +160,19 @@ static void set_source(struct fpool *p, enum budget_source s, const char *why)
 static void key_of(const struct daemon *d, const struct fpool *p, char *buf, size_t len)
 {
 	/* {pool}: one Redis Cluster slot for all of a pool's keys */
-	snprintf(buf, len, "%s:{%s}:q:", d->conf.fleet.key_prefix, p->name);
+	snprintf(buf, len, "%s:{%s}:%s:", d->conf.fleet.key_prefix, p->name,
+		 p->conf.has_tokens ? "t" : "q");
+}
+
+static void spill_key_of(const struct daemon *d, const struct fpool *p, char *buf, size_t len)
+{
+	snprintf(buf, len, "%s:{%s}:spill", d->conf.fleet.key_prefix, p->name);
+}
+
+/* the script's SCRIPT LOAD answer for the pool's kind */
+static char *sha_of(struct fleet *f, const struct fpool *p)
+{
+	return p->conf.has_tokens ? f->tsha : f->sha;
 }
 
 static struct fpool *by_seq(struct daemon *d, uint64_t seq)
@@ -106,8 +188,10 @@ static void spent_since(struct fpool *p, int64_t left)
 {
 	int64_t held = left > 0 ? left : 0;
 
-	if (p->held > held)
+	if (p->held > held) {
 		p->spent += (uint64_t)(p->held - held);
+		p->spent_total += (uint64_t)(p->held - held);
+	}
 	p->held = held;
 }
 
@@ -118,6 +202,9 @@ static void apply_grant(struct daemon *d, struct fpool *p, redisReply *r, uint64
 	bool replace = p->source != BUDGET_LEASE || (p->window && idx != p->window);
 	int64_t before;
 
+	if (fleet_tokens(p) && idx != p->window)
+		p->res_tokens = p->res_conns = 0;	/* that window's key counts them */
+
 	/* a new window, or the static share: the lease replaces what is left */
 	if (replace)
 		before = budget_swap(left_of(d, p), grant);
@@ -125,7 +212,8 @@ static void apply_grant(struct daemon *d, struct fpool *p, redisReply *r, uint64
 		before = budget_add(left_of(d, p), grant);
 	spent_since(p, before);
 	p->held = replace ? grant : p->held + grant;
-	set_source(p, BUDGET_LEASE, "Redis granted a lease");
+	if (!fleet_tokens(p) || r->element[4]->integer <= 0)
+		set_source(p, BUDGET_LEASE, "Redis granted a lease");
 	p->window = idx;
 	p->window_end = now + (uint64_t)(ms_left > 0 ? ms_left : 1);
 	p->granted_at = now;
@@ -133,6 +221,32 @@ static void apply_grant(struct daemon *d, struct fpool *p, redisReply *r, uint64
 	p->granted += (uint64_t)grant;
 	p->global_remaining = r->element[2]->integer;
 	p->exhausted = p->global_remaining <= 0;
+}
+
+/* the token script's answer: the fleet's tokens left, this host's
+ * reservation, and the provider's spill */
+static void apply_tokens(struct daemon *d, struct fpool *p, redisReply *r, uint64_t now)
+{
+	long long spill = r->element[4]->integer;
+	int64_t back;
+
+	p->tokens_sent = p->release_sent = 0;
+	p->tokens_left = p->global_remaining;
+	p->res_conns += (uint64_t)r->element[0]->integer;
+	p->res_tokens += (uint64_t)r->element[5]->integer;
+	p->exhausted = spill > 0 || (p->per_conn > 0 && p->tokens_left < p->per_conn);
+	if (spill <= 0) {
+		p->spill_until = 0;
+		return;
+	}
+	/* the provider said 0 on some host: what the kernel holds back, its
+	 * reservation with it, and spill until the reset */
+	p->spill_until = now + (uint64_t)spill;
+	back = budget_swap(left_of(d, p), 0);
+	p->release_unsent += token_release(&p->res_tokens, &p->res_conns,
+					   back > 0 ? (uint64_t)back : 0);
+	p->held = 0;
+	set_source(p, BUDGET_PROVIDER, "the provider has no tokens left on some host");
 }
 
 /* the round trip of the lease script, for the horizon */
@@ -148,6 +262,14 @@ static uint32_t d_hosts(const struct fpool *p)
 	return p->hosts ? p->hosts : 1;
 }
 
+/* what is left fleet-wide in admissions (-1 unknown): tokens at the estimate */
+static int64_t remaining_admissions(const struct fpool *p)
+{
+	if (!p->conf.has_tokens || p->global_remaining < 0)
+		return p->global_remaining;
+	return p->per_conn > 0 ? token_admissions(p->global_remaining, p->per_conn, 0) : -1;
+}
+
 /* the next lease: the aim from the rate, what tops the budget up to it */
 static uint32_t next_lease(struct fpool *p, int64_t left)
 {
@@ -155,11 +277,16 @@ static uint32_t next_lease(struct fpool *p, int64_t left)
 	int64_t held = left > 0 ? left : 0;
 
 	uint32_t max = p->conf.lease_max;
+	int64_t remaining = remaining_admissions(p);
 	uint64_t share;
 
+	/* tokens without an estimate yet: a chunk to learn from (a window) */
+	if (fleet_tokens(p) && p->per_conn <= 0)
+		return p->res_conns + (uint64_t)held < p->conf.chunk ?
+		       p->conf.chunk - (uint32_t)(p->res_conns + (uint64_t)held) : 0;
 	/* near the end of the quota, no more than a host's share of what is left */
-	if (p->global_remaining >= 0) {
-		share = (uint64_t)p->global_remaining / d_hosts(p);
+	if (remaining >= 0) {
+		share = (uint64_t)remaining / d_hosts(p);
 		max = share < p->conf.chunk ? p->conf.chunk : share < max ? (uint32_t)share : max;
 	}
 	p->hold = lease_hold(p->rate, horizon, p->dry, p->hold, p->conf.chunk, max);
@@ -169,87 +296,144 @@ static uint32_t next_lease(struct fpool *p, int64_t left)
 
 static void send_lease(struct daemon *d, struct fpool *p, bool force_eval);
 
+/* a script that did not run: what it carried goes with the next one */
+static void unsent_back(struct fpool *p)
+{
+	p->tokens_unsent += p->tokens_sent;
+	p->release_unsent += p->release_sent;
+	p->tokens_sent = p->release_sent = 0;
+}
+
 static void on_lease(struct daemon *d, redisReply *r, void *priv)
 {
 	uint64_t seq = (uint64_t)(uintptr_t)priv;
 	struct fpool *p = by_seq(d, seq);
+	size_t n;
 
 	if (!p)
 		return;		/* its pool left with a reload */
 	p->inflight = false;
+	n = fleet_tokens(p) ? 6 : 4;
+	if (!r || r->type == REDIS_REPLY_ERROR)
+		unsent_back(p);	/* Redis away or the script failed: the next one takes them */
 	if (!r)
 		return;		/* Redis away: the tick decides */
 	if (r->type == REDIS_REPLY_ERROR) {
 		if (!strncmp(r->str, "NOSCRIPT", 8) && d->fleet) {
-			d->fleet->sha[0] = '\0';
+			sha_of(d->fleet, p)[0] = '\0';
 			send_lease(d, p, true);
 			return;
 		}
 		log_warn("pool %s: lease script failed: %.120s", p->name, r->str);
 		return;
 	}
-	if (r->type != REDIS_REPLY_ARRAY || r->elements != 4) {
+	if (r->type != REDIS_REPLY_ARRAY || r->elements != n) {
 		log_warn("pool %s: lease script: unexpected answer", p->name);
+		unsent_back(p);
 		return;
 	}
-	for (size_t i = 0; i < 4; i++)
-		if (r->element[i]->type != REDIS_REPLY_INTEGER)
+	for (size_t i = 0; i < n; i++)
+		if (r->element[i]->type != REDIS_REPLY_INTEGER) {
+			unsent_back(p);
 			return;
+		}
 	took_ms(p, now_ms());
 	apply_grant(d, p, r, now_ms());
+	if (fleet_tokens(p))
+		apply_tokens(d, p, r, now_ms());
 	/* spent faster than a look: the next one at once */
 	if (!p->exhausted && lease_wanted(__atomic_load_n(left_of(d, p), __ATOMIC_SEQ_CST),
 					  p->hold))
 		send_lease(d, p, false);
 }
 
+#define LEASE_ARGC	13	/* the token script's: EVAL, script, 2 keys, 8 args */
+#define KEY_LEN		(STEER_FLEET_KEY_PREFIX_LEN + STEER_NAME_LEN + 8)
+
 static void send_lease(struct daemon *d, struct fpool *p, bool force_eval)
 {
 	static uint64_t seq;
-	char key[STEER_FLEET_KEY_PREFIX_LEN + STEER_NAME_LEN + 8], win[16], quota[24], chunk[16];
-	const char *argv[7];
-	size_t lens[7];
-	const struct fleet *f = d->fleet;
-	bool sha = !force_eval && f->sha[0];
+	char key[KEY_LEN], spill[KEY_LEN], num[8][32];
+	const char *argv[LEASE_ARGC];
+	size_t lens[LEASE_ARGC];
+	struct fleet *f = d->fleet;
+	bool tokens = fleet_tokens(p);
+	const char *sha = sha_of(f, p);
+	bool by_sha = !force_eval && sha[0];
 	uint32_t n = next_lease(p, __atomic_load_n(left_of(d, p), __ATOMIC_SEQ_CST));
+	int argc = 0, k = 0;
 
+#define NUM(fmt, v) (snprintf(num[k], sizeof(num[k]), fmt, v), argv[argc++] = num[k++])
 	key_of(d, p, key, sizeof(key));
-	snprintf(win, sizeof(win), "%u", p->conf.window_s);
-	snprintf(quota, sizeof(quota), "%llu", (unsigned long long)p->conf.global_quota);
-	/* 0 (it holds its aim): the script still tells the window and what is left */
-	snprintf(chunk, sizeof(chunk), "%u", n);
-	argv[0] = sha ? "EVALSHA" : "EVAL";
-	argv[1] = sha ? f->sha : LEASE_LUA;
-	argv[2] = "1";
-	argv[3] = key;
-	argv[4] = win;
-	argv[5] = quota;
-	argv[6] = chunk;
-	for (int i = 0; i < 7; i++)
+	argv[argc++] = by_sha ? "EVALSHA" : "EVAL";
+	argv[argc++] = by_sha ? sha : tokens ? TOKENS_LUA : LEASE_LUA;
+	argv[argc++] = tokens ? "2" : "1";
+	argv[argc++] = key;
+	if (tokens) {
+		spill_key_of(d, p, spill, sizeof(spill));
+		argv[argc++] = spill;
+	}
+	NUM("%u", window_s_of(p));
+	if (tokens) {
+		/* the script's numbers are doubles: exact up to 2^53 */
+		uint64_t budget = token_budget(p->conf.tokens_per_min, p->conf.token_window_s);
+
+		NUM("%llu", (unsigned long long)(budget < TOKENS_EXACT ? budget : TOKENS_EXACT));
+		NUM("%u", n);	/* 0 (it holds its aim): the window and what is left still */
+		NUM("%.3f", p->per_conn);
+		NUM("%llu", (unsigned long long)p->tokens_unsent);
+		NUM("%llu", (unsigned long long)p->release_unsent);
+		NUM("%llu", (unsigned long long)p->window);
+		NUM("%lld", (long long)p->cap_unsent);
+		p->tokens_sent = p->tokens_unsent;
+		p->release_sent = p->release_unsent;
+		p->tokens_unsent = p->release_unsent = 0;
+		p->cap_unsent = -1;
+	} else {
+		NUM("%llu", (unsigned long long)p->conf.global_quota);
+		NUM("%u", n);	/* 0: the script still tells the window and what is left */
+	}
+#undef NUM
+	for (int i = 0; i < argc; i++)
 		lens[i] = strlen(argv[i]);
 	p->req_seq = ++seq;
 	p->sent_at = now_ms();
 	p->spill_mark = __atomic_load_n(left_of(d, p), __ATOMIC_SEQ_CST);
-	if (!rconn_command_argv(f->cmd, on_lease, (void *)(uintptr_t)p->req_seq, 7, argv, lens))
+	if (!rconn_command_argv(f->cmd, on_lease, (void *)(uintptr_t)p->req_seq, argc, argv, lens))
 		p->inflight = true;
+	else
+		unsent_back(p);
 }
 
+/* priv: 1 the token script's answer, 0 the quota script's */
 static void on_script_load(struct daemon *d, redisReply *r, void *priv)
 {
-	(void)priv;
-	if (d->fleet && r && r->type == REDIS_REPLY_STRING && r->len < sizeof(d->fleet->sha))
-		snprintf(d->fleet->sha, sizeof(d->fleet->sha), "%s", r->str);
+	char *sha;
+
+	if (!d->fleet || !r || r->type != REDIS_REPLY_STRING)
+		return;
+	sha = priv ? d->fleet->tsha : d->fleet->sha;
+	if (r->len < sizeof(d->fleet->sha))
+		snprintf(sha, sizeof(d->fleet->sha), "%s", r->str);
 }
 
 void budgets_redis_up(struct daemon *d)
 {
 	rconn_command(d->fleet->cmd, on_script_load, NULL, "SCRIPT LOAD %s", LEASE_LUA);
+	rconn_command(d->fleet->cmd, on_script_load, (void *)1, "SCRIPT LOAD %s", TOKENS_LUA);
 }
 
 /* ---- each look ---- */
 static void measure(struct fpool *p, int64_t left, uint64_t now)
 {
 	spent_since(p, left);
+	/* the rate since the last look, for the next one (budgets_tick): a
+	 * burst's start is seen at once, not at the next measure */
+	if (now > p->looked_at) {
+		p->look_rate = (double)(p->spent_total - p->look_spent) / (double)(now - p->looked_at);
+		p->looked_at = now;
+		p->look_spent = p->spent_total;
+	}
 	if (p->spent)
 		p->spent_at = now;
 	if (left <= 0 && p->spent)
@@ -289,6 +473,37 @@ static bool again_after_spent(struct fpool *p, int64_t left, uint64_t now)
 	return p->exhausted && left < p->spill_mark && now - p->sent_at >= STEER_FLEET_POLL_MS;
 }
 
+/* tokens through Redis: the script runs every STEER_FLEET_TICK_MS anyway
+ * (reports go out, the provider's spill comes in), and at the reset */
+static bool tokens_due(const struct fpool *p, uint64_t now)
+{
+	return fleet_tokens(p) && (now - p->sent_at >= STEER_FLEET_TICK_MS ||
+				   (p->spill_until && now >= p->spill_until));
+}
+
+static void tick_tokens(struct daemon *d, struct fpool *p, uint64_t now);
+
+static bool want_lease(const struct fpool *p, int64_t left, uint64_t now, bool window_over)
+{
+	bool spilling = fleet_tokens(p) && p->spill_until > now;	/* asks every tick */
+
+	return (p->source != BUDGET_LEASE && !spilling) || window_over || tokens_due(p, now) ||
+	       (!p->exhausted && lease_wanted(left, p->hold));
+}
+
+/* Redis away past the lease TTL: the static share, or for tokens the local
+ * budget (tokens_per_min / expected_hosts) from a new local window */
+static void fall_back(struct fpool *p)
+{
+	if (fleet_tokens(p)) {
+		set_source(p, BUDGET_LOCAL, "Redis unreachable for the lease TTL: a host's share of the tokens");
+		p->token_window_end = 0;
+		return;
+	}
+	set_source(p, BUDGET_STATIC, "Redis unreachable for the lease TTL");
+	p->static_end = 0;
+}
+
 static void tick_lease(struct daemon *d, struct fpool *p, uint64_t now)
 {
 	int64_t left = __atomic_load_n(left_of(d, p), __ATOMIC_SEQ_CST);
@@ -298,19 +513,23 @@ static void tick_lease(struct daemon *d, struct fpool *p, uint64_t now)
 	if (fleet_redis_up(d)) {
 		if (p->inflight)
 			return;
-		if (window_over || again_after_spent(p, left, now))
+		if (window_over || again_after_spent(p, left, now) ||
+		    (p->spill_until && now >= p->spill_until))
 			p->exhausted = false;
-		if (p->source != BUDGET_LEASE || window_over ||
-		    (!p->exhausted && lease_wanted(left, p->hold)))
+		if (want_lease(p, left, now, window_over))
 			send_lease(d, p, false);
 		else
 			give_back_idle(d, p, left, now);
 		return;
 	}
+	if (p->inflight)
+		unsent_back(p);
 	p->inflight = false;	/* its reply comes as NULL, or never */
-	if (p->source == BUDGET_LEASE && now - p->granted_at >= lease_ttl_ms(d, p)) {
-		set_source(p, BUDGET_STATIC, "Redis unreachable for the lease TTL");
-		p->static_end = 0;
+	if (p->source == BUDGET_LEASE && now - p->granted_at >= lease_ttl_ms(d, p))
+		fall_back(p);
+	if (fleet_tokens(p) && p->source != BUDGET_LEASE) {
+		tick_tokens(d, p, now);
+		return;
 	}
 	if (p->source == BUDGET_STATIC && now >= p->static_end) {
 		budget_swap(left_of(d, p), (int64_t)p->conf.static_share);
@@ -326,7 +545,7 @@ static void tick_tokens(struct daemon *d, struct fpool *p, uint64_t now)
 		p->token_window++;
 		p->token_window_end = now + (uint64_t)p->conf.token_window_s * 1000;
 		p->tokens_used = p->token_conns = p->token_granted = 0;
-		p->token_budget = token_budget(p->conf.tokens_per_min, p->conf.token_window_s);
+		p->token_budget = local_tokens(p);
 		p->provider_capped = false;
 		budget_swap(lp, 0);
 	}
@@ -393,9 +612,9 @@ static bool find_pool(struct daemon *d, struct fpool *p)
 	return true;
 }
 
-bool budgets_tick(struct daemon *d, uint64_t now)
+uint32_t budgets_tick(struct daemon *d, uint64_t now)
 {
-	bool hot = false;
+	uint32_t look = d->nbudgets ? STEER_FLEET_POLL_MS : STEER_FLEET_TICK_MS;
 
 	for (size_t i = 0; i < d->nbudgets; i++) {
 		struct fpool *p = &d->budgets[i];
@@ -407,10 +626,16 @@ bool budgets_tick(struct daemon *d, uint64_t now)
 			continue;
 		}
 		tick_lease(d, p, now);
-		hot |= p->source == BUDGET_LEASE && !p->exhausted &&
-		       now - p->spent_at < STEER_FLEET_TICK_MS;
+		if (p->source == BUDGET_LEASE && !p->exhausted &&
+		    now - p->spent_at < STEER_FLEET_TICK_MS) {
+			double rate = p->look_rate > p->rate ? p->look_rate : p->rate;
+			uint32_t ms = lease_look_ms(__atomic_load_n(left_of(d, p), __ATOMIC_SEQ_CST),
+						    rate, STEER_FLEET_HOT_MS, STEER_FLEET_POLL_MS);
+
+			look = ms < look ? ms : look;
+		}
 	}
-	return hot;
+	return look;
 }
 
 /* ---- the file ---- */
@@ -442,17 +667,21 @@ int budgets_apply(struct daemon *d)
 	for (size_t i = 0; i < c->npools; i++) {
 		const struct conf_pool *cp = &c->pools[i];
 		struct fpool *p;
+		bool shared;
 
 		if (!fleet_pool(cp))
 			continue;
 		p = &fresh[n++];
 		was = old_named(d->budgets, d->nbudgets, cp->name);
-		if (was && was->conf.has_global_quota == cp->has_global_quota)
+		shared = cp->has_global_quota || (cp->has_tokens && c->fleet.enabled);
+		if (was && was->conf.has_global_quota == cp->has_global_quota &&
+		    was->shared == shared)
 			*p = *was;	/* its lease, window and estimate go on */
 		else
-			*p = (struct fpool){ .global_remaining = -1,
+			*p = (struct fpool){ .global_remaining = -1, .cap_unsent = -1,
 					     .source = cp->has_global_quota ? BUDGET_STATIC
 									    : BUDGET_LOCAL };
+		p->shared = shared;
 		snprintf(p->name, sizeof(p->name), "%s", cp->name);
 		p->conf = *cp;
 		p->conf.workers = NULL;
@@ -490,12 +719,14 @@ static void on_returned(struct daemon *d, redisReply *r, void *priv)
 /* n admissions back to the lease's window, if it is still the current one */
 static void send_return(struct daemon *d, struct fpool *p, int64_t n)
 {
-	char key[STEER_FLEET_KEY_PREFIX_LEN + STEER_NAME_LEN + 8], win[16], idx[24], num[24];
+	char key[KEY_LEN], win[16], idx[24], num[24];
 
 	key_of(d, p, key, sizeof(key));
-	snprintf(win, sizeof(win), "%u", p->conf.window_s);
+	snprintf(win, sizeof(win), "%u", window_s_of(p));
 	snprintf(idx, sizeof(idx), "%llu", (unsigned long long)p->window);
-	snprintf(num, sizeof(num), "%lld", (long long)n);
+	/* tokens: what the admissions reserved */
+	snprintf(num, sizeof(num), "%lld", fleet_tokens(p) ? (long long)token_release(
+		 &p->res_tokens, &p->res_conns, (uint64_t)n) : (long long)n);
 	p->returned += (uint64_t)n;
 	if (!rconn_command(d->fleet->cmd, on_returned, NULL, "EVAL %s 1 %s %s %s %s", RETURN_LUA,
 			   key, win, idx, num))
@@ -572,8 +803,32 @@ void fleet_report_tokens(struct daemon *d, const char *pool, uint64_t tokens, ui
 		conns = 1;	/* --tokens alone: one connection's */
 	p->tokens_used += tokens;
 	p->token_conns += conns;
+	if (fleet_tokens(p)) {	/* to the fleet's count, settling their reservation */
+		p->tokens_unsent += tokens;
+		p->release_unsent += token_release(&p->res_tokens, &p->res_conns, conns);
+	}
 	p->per_conn = token_estimate(p->per_conn, tokens, conns);
 	p->reports++;
+}
+
+static void on_spill_set(struct daemon *d, redisReply *r, void *priv)
+{
+	(void)d, (void)priv;
+	if (r && r->type == REDIS_REPLY_ERROR)
+		log_warn("fleet: the provider's spill not shared: %.120s", r->str);
+}
+
+/* the provider's 0 on this host: every host spills until its reset, by a
+ * key with that TTL that every host's token script reads */
+static void publish_spill(struct daemon *d, struct fpool *p, uint32_t reset_s)
+{
+	char key[KEY_LEN];
+
+	if (!fleet_redis_up(d) || !reset_s)
+		return;		/* this host spills; the others learn at the next report */
+	spill_key_of(d, p, key, sizeof(key));
+	rconn_command(d->fleet->cmd, on_spill_set, NULL, "SET %s 1 PX %llu", key,
+		      (unsigned long long)reset_s * 1000);
 }
 
 int fleet_pool_remaining(struct daemon *d, const char *pool, uint64_t remaining,
@@ -592,12 +847,22 @@ int fleet_pool_remaining(struct daemon *d, const char *pool, uint64_t remaining,
 			if (back > 0)	/* not spent: no connection to pay for */
 				p->token_granted -= (uint64_t)back < p->token_granted ?
 						    (uint64_t)back : p->token_granted;
+			if (back > 0 && fleet_tokens(p))
+				p->release_unsent += token_release(&p->res_tokens, &p->res_conns,
+								   (uint64_t)back);
+			p->held = 0;
 		}
+		if (fleet_tokens(p))
+			publish_spill(d, p, reset_s);
 		log_notice("pool %s: the provider has no tokens left; spilling for %u s", p->name,
 			   reset_s);
 		return 0;
 	}
-	/* what the provider still allows caps the window's budget */
+	/* what the provider still allows caps the window's budget (the fleet's
+	 * with the next script) */
+	if (fleet_tokens(p))
+		p->cap_unsent = p->cap_unsent >= 0 && (uint64_t)p->cap_unsent < remaining ?
+				p->cap_unsent : (int64_t)(remaining < TOKENS_EXACT ? remaining : TOKENS_EXACT);
 	if (p->token_budget > p->tokens_used + remaining) {
 		p->token_budget = p->tokens_used + remaining;
 		p->provider_capped = true;

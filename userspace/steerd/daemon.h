@@ -135,7 +135,7 @@ struct daemon {
 	size_t nbudgets;
 	struct steer_pool_budget *budget_map;	/* pool_budgets, mmapped while nbudgets */
 	int fleet_timerfd;		/* -1 while neither */
-	bool fleet_hot;			/* its period is STEER_FLEET_HOT_MS */
+	uint32_t fleet_period;		/* its period now (ms) */
 	struct source fleet_src;
 };
 

@@ -88,7 +88,7 @@ static void on_cmd_state(struct daemon *d, bool up, void *priv)
 {
 	struct fleet *f = priv;
 
-	f->sha[0] = '\0';	/* a restarted Redis has no scripts */
+	f->sha[0] = f->tsha[0] = '\0';	/* a restarted Redis has no scripts */
 	f->redis_down_since = up ? 0 : now_ms();
 	if (up)
 		budgets_redis_up(d);
@@ -135,14 +135,6 @@ static int fleet_open(struct daemon *d)
 	return 0;
 }
 
-/* the timer's period: a lease being spent is looked at every
- * STEER_FLEET_HOT_MS (a burst of 10 admissions a ms spends a chunk in 2),
- * other budgets every STEER_FLEET_POLL_MS, circuits alone every TICK */
-static uint32_t period_of(const struct daemon *d, bool hot)
-{
-	return hot ? STEER_FLEET_HOT_MS : d->nbudgets ? STEER_FLEET_POLL_MS : STEER_FLEET_TICK_MS;
-}
-
 int fleet_apply(struct daemon *d)
 {
 	const struct conf_fleet *want = &d->conf.fleet;
@@ -156,19 +148,21 @@ int fleet_apply(struct daemon *d)
 	}
 	if (budgets_apply(d))
 		ret = -1;
-	d->fleet_hot = false;
-	if (timer_set(d, d->fleet || d->nbudgets, period_of(d, false)))
+	d->fleet_period = d->nbudgets ? STEER_FLEET_POLL_MS : STEER_FLEET_TICK_MS;
+	if (timer_set(d, d->fleet || d->nbudgets, d->fleet_period))
 		ret = -1;
 	return ret;
 }
 
 void fleet_tick(struct daemon *d, uint64_t now)
 {
-	bool hot = budgets_tick(d, now);
+	/* budgets every POLL_MS, faster while a lease runs out (budgets_tick);
+	 * circuits alone every TICK */
+	uint32_t period = budgets_tick(d, now);
 
-	if (hot != d->fleet_hot) {
-		d->fleet_hot = hot;
-		timer_set(d, true, period_of(d, hot));
+	if (period != d->fleet_period) {
+		d->fleet_period = period;
+		timer_set(d, true, period);
 	}
 	if (!d->fleet || now - d->fleet->circuit_at < STEER_FLEET_TICK_MS)
 		return;

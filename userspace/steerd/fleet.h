@@ -32,6 +32,7 @@ struct fleet {
 	void *circuit;			/* fleet_circuit.c's own state */
 	uint64_t redis_down_since;	/* 0 while up */
 	char sha[48];			/* the lease script's SCRIPT LOAD answer, "" unknown */
+	char tsha[48];			/* the token script's */
 	unsigned int returns_out;	/* at exit: returns not answered yet */
 	uint64_t circuit_at;		/* fleet_circuit_tick's last, every STEER_FLEET_TICK_MS */
 };
@@ -43,6 +44,7 @@ struct fpool {
 	bool found;
 	struct conf_pool conf;		/* its settings (workers not kept) */
 	enum budget_source source;
+	bool shared;			/* through Redis: a global_quota, or tokens with a fleet */
 	bool inflight;			/* a lease request is out */
 	uint64_t req_seq;		/* its number: a reply finds its pool by it */
 	bool returning;			/* at exit: a return is out */
@@ -59,6 +61,9 @@ struct fpool {
 	uint64_t measured_at;
 	uint64_t spent_at;		/* the last look that saw the kernel spend */
 	double rate;			/* admissions per ms, rising at once, falling slowly */
+	uint64_t spent_total;		/* ever, for look_rate */
+	uint64_t looked_at, look_spent;	/* the last look, and spent_total then */
+	double look_rate;		/* admissions per ms between the last two looks */
 	bool dry;			/* the last look found it spent: the rate is more */
 	uint32_t hold;			/* what it aims to hold (lease_hold) */
 	uint64_t sent_at;
@@ -78,6 +83,12 @@ struct fpool {
 	uint64_t spill_until;		/* provider said 0 remaining: spill until its reset */
 	bool provider_capped;		/* its remaining count capped this window's budget */
 	uint64_t reports;		/* token reports taken */
+	/* tokens through Redis: what goes to the fleet's count with the next
+	 * script (and what the one in flight took, back if it fails) */
+	uint64_t tokens_unsent, tokens_sent;	/* reported here */
+	uint64_t release_unsent, release_sent;	/* reservations those reports settle */
+	int64_t cap_unsent;		/* the provider's remaining count, -1 none */
+	uint64_t res_tokens, res_conns;	/* reserved in this window for admissions unreported */
 };
 
 /* At start and after every reload: open, re-create (the block changed) or
@@ -102,8 +113,10 @@ const char *budget_source_name(enum budget_source s);
 /* budgets.c, for fleet.c: the pools' budgets as the file says (start,
  * reload), spent and refilled every tick, given back at exit */
 int budgets_apply(struct daemon *d);
-/* true: a leased pool is being spent (look at it every STEER_FLEET_HOT_MS) */
-bool budgets_tick(struct daemon *d, uint64_t now);
+/* The fleet timer's next period: STEER_FLEET_POLL_MS while a pool has a
+ * budget, down to STEER_FLEET_HOT_MS while a lease being spent would run
+ * out soon (lease_look_ms); STEER_FLEET_TICK_MS without budgets. */
+uint32_t budgets_tick(struct daemon *d, uint64_t now);
 void budgets_stop(struct daemon *d);
 void budgets_redis_up(struct daemon *d);
 

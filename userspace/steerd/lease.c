@@ -1,5 +1,6 @@
 // SPDX-License-Identifier: GPL-2.0 OR BSD-2-Clause
 /* lease.c - see lease.h */
+#include <stddef.h>
 #include "lease.h"
 
 uint64_t lease_grant(uint64_t quota, uint64_t granted, uint64_t chunk)
@@ -31,6 +32,22 @@ double lease_rate(double rate, uint64_t spent, uint64_t dt_ms)
 	double sample = dt_ms ? (double)spent / (double)dt_ms : rate;
 
 	return sample >= rate ? sample : rate + LEASE_RATE_FALL * (sample - rate);
+}
+
+uint32_t lease_look_ms(int64_t left, double rate, uint32_t fast, uint32_t slow)
+{
+	const uint32_t steps[] = { slow, 5 * fast, 2 * fast };
+	double lasts;
+
+	if (left <= 0)
+		return fast;
+	if (rate <= 0)
+		return slow;
+	lasts = (double)left / rate / LEASE_LOOKS_PER_HOLD;
+	for (size_t i = 0; i < sizeof(steps) / sizeof(steps[0]); i++)
+		if (steps[i] <= slow && lasts >= steps[i])
+			return steps[i];
+	return fast;
 }
 
 uint64_t lease_window(uint64_t now_ms, uint32_t window_s, uint64_t *ms_left)
@@ -67,6 +84,19 @@ int64_t token_admissions(int64_t tokens_left, double est, int64_t fallback)
 	if (est < 1)
 		est = 1;	/* a connection costs at least a token */
 	return (int64_t)((double)tokens_left / est);
+}
+
+uint64_t token_release(uint64_t *res_tokens, uint64_t *res_conns, uint64_t conns)
+{
+	uint64_t n = conns < *res_conns ? conns : *res_conns, back;
+
+	if (!n)
+		return 0;
+	/* the last of them takes what rounding left */
+	back = n == *res_conns ? *res_tokens : (uint64_t)((double)*res_tokens * n / *res_conns);
+	*res_tokens -= back;
+	*res_conns -= n;
+	return back;
 }
 
 int64_t budget_add(int64_t *left, int64_t n)

@@ -27,6 +27,13 @@ uint32_t lease_hold(double rate, double horizon_ms, bool dry, uint32_t last, uin
 /* The rate after a look that saw spent admissions over dt_ms: up at once,
  * down slowly (a burst that pauses keeps its leases' size a while). */
 double lease_rate(double rate, uint64_t spent, uint64_t dt_ms);
+/* The next look at a budget the kernel is spending: a LEASE_LOOKS_PER_HOLD
+ * th of the time what is left lasts at rate (admissions per ms), rounded
+ * down to one of slow, 5 x fast, 2 x fast, fast (few timer changes); fast
+ * when it is spent. A steady trickle is looked at every slow ms, a burst
+ * every fast ms. */
+#define LEASE_LOOKS_PER_HOLD	8
+uint32_t lease_look_ms(int64_t left, double rate, uint32_t fast, uint32_t slow);
 /* A window index and the ms left in it, from a time in ms. */
 uint64_t lease_window(uint64_t now_ms, uint32_t window_s, uint64_t *ms_left);
 /* A budget of tokens_per_min over a window of window_s seconds. */
@@ -38,6 +45,12 @@ uint64_t token_budget(uint64_t tokens_per_min, uint32_t window_s);
 double token_estimate(double est, uint64_t tokens, uint64_t conns);
 /* Admissions the tokens left pay for at est tokens each (est 0: fallback). */
 int64_t token_admissions(int64_t tokens_left, double est, int64_t fallback);
+
+/* Tokens through Redis: a host reserves tokens in the fleet's count for
+ * the admissions it was granted (at its estimate), res_tokens for res_conns
+ * of them; a report of conns connections (or conns admissions given back)
+ * releases their share, which this returns (and takes from both). */
+uint64_t token_release(uint64_t *res_tokens, uint64_t *res_conns, uint64_t conns);
 
 /* pool_budgets.quota_left: the kernel spends it with fetch_and_add(-1)
  * and never refunds a spill, so add with new = max(cur, 0) + n (CAS), and
