@@ -209,7 +209,14 @@ struct steer_pool {
 	__u64 quota_conf;	/* the quota last granted (pool_budgets spends it) */
 	__u32 nworkers;
 	__u32 members[STEER_MAX_POOL_WORKERS];	/* worker ids */
+	/* 1: steerd opened the circuit for the fleet, its own breaker closed.
+	 * Last, in what was padding: the offsets and size are those of before,
+	 * so an upgrade keeps a running pools map. */
+	__u32 circuit_fleet;
 };
+_Static_assert(sizeof(struct steer_pool) % 8 == 0 && sizeof(struct steer_pool) ==
+	       STEER_NAME_LEN + 8 * 4 + 8 + 4 + STEER_MAX_POOL_WORKERS * 4 + 4,
+	       "steer_pool's layout: circuit_fleet took the padding");
 
 /* pool_stats: array, key = pool id. Kernel-owned. */
 struct steer_pool_stats {

@@ -113,6 +113,7 @@ for w in status['workers']:
 P = {'workers': 'steer_pool_workers', 'table_len': 'steer_pool_table_slots',
      'selected': 'steer_pool_selected_total', 'fallback_out': 'steer_pool_fallback_out_total',
      'refused': 'steer_pool_refused_total', 'circuit_forced': 'steer_pool_circuit_forced',
+     'circuit_fleet': 'steer_pool_circuit_fleet_open',
      'circuit_out': 'steer_pool_circuit_out_total', 'probes': 'steer_pool_probes_total',
      'quota_left': 'steer_pool_quota_left', 'spilled': 'steer_pool_spilled_total',
      'quota': 'steer_pool_quota'}

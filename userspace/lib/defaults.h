@@ -56,6 +56,9 @@
 #define STEER_CIRCUIT_COOLDOWN_S_MAX	3600
 #define STEER_CIRCUIT_PROBES_DEFAULT	5	/* connections let through half-open */
 #define STEER_CIRCUIT_PROBES_MAX	1000
+/* shared circuits (steerd fleet_circuit.c): each host writes its own state
+ * this often (an open one's entry lives circuit_ttl_ms past a write) */
+#define STEER_FLEET_CIRCUIT_SYNC_MS	500
 #define STEER_REPORT_COUNT_MAX	(1ull << 40)	/* steerctl report --ok/--errors, one report */
 
 /* ---- steerctl top ---- */

@@ -332,7 +332,7 @@ int pool_set_circuit(const struct steer_maps *m, const char *name, uint32_t circ
 	if ((ret = pool_find(m, name, &id, p, err)))
 		goto cleanup;
 	ret = STEER_OK;
-	if (who == CIRCUIT_BY_DAEMON && p->circuit_forced)
+	if ((who == CIRCUIT_BY_DAEMON || who == CIRCUIT_BY_FLEET) && p->circuit_forced)
 		goto cleanup;	/* an operator's word stands until `circuit auto` */
 	if (who == CIRCUIT_RELEASE)
 		circuit = STEER_CIRCUIT_CLOSED;
@@ -346,6 +346,7 @@ int pool_set_circuit(const struct steer_maps *m, const char *name, uint32_t circ
 	munmap(b, BUDGETS_LEN);
 	p->circuit = circuit;
 	p->circuit_forced = who == CIRCUIT_FORCE;
+	p->circuit_fleet = who == CIRCUIT_BY_FLEET;
 	if (map_put(m, MAP_POOLS, id, p))
 		ret = sys_error(err, "write pools");
 cleanup:

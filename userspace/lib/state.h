@@ -66,6 +66,7 @@ enum circuit_setter {
 	CIRCUIT_BY_DAEMON,
 	CIRCUIT_FORCE,		/* operator: hold this state */
 	CIRCUIT_RELEASE,	/* operator: closed, and steerd decides again */
+	CIRCUIT_BY_FLEET,	/* steerd, for the fleet (as by the daemon, marked circuit_fleet) */
 };
 /* probes: half-open probe connections allowed */
 int pool_set_circuit(const struct steer_maps *m, const char *name, uint32_t circuit,

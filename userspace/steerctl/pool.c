@@ -191,6 +191,7 @@ static void print_pool_json(struct json *j, struct ctl *c, uint32_t id,
 	json_uint(j, "refused", st->refused);
 	json_string(j, "circuit", circuit_name(p->circuit));
 	json_uint(j, "circuit_forced", p->circuit_forced);
+	json_uint(j, "circuit_fleet", p->circuit_fleet);
 	json_uint(j, "circuit_out", st->circuit_out);
 	json_uint(j, "probes", st->probes);
 	if (bud->quota_on)
@@ -218,17 +219,19 @@ static void print_pool_text(const struct steer_pool *p, const char *fallback,
 	char quota[24];
 
 	if (!*header) {
-		printf("%-16s %-12s %-16s %7s %10s %12s %8s %-9s %10s %8s\n", "POOL", "POLICY",
+		printf("%-16s %-12s %-16s %7s %10s %12s %8s %-10s %10s %8s\n", "POOL", "POLICY",
 		       "FALLBACK", "WORKERS", "SELECTED", "FALLBACK_OUT", "REFUSED", "CIRCUIT",
 		       "QUOTA_LEFT", "SPILLED");
 		*header = true;
 	}
 	snprintf(quota, sizeof(quota), bud->quota_on ? "%lld" : "-",
 		 (long long)(bud->quota_left > 0 ? bud->quota_left : 0));
-	printf("%-16s %-12s %-16s %7u %10llu %12llu %8llu %-9s %10s %8llu\n", p->name,
+	/* open for the fleet while this host's own breaker is closed */
+	printf("%-16s %-12s %-16s %7u %10llu %12llu %8llu %-10s %10s %8llu\n", p->name,
 	       policy_name(p->policy), fallback, p->nworkers, (unsigned long long)st->selected,
 	       (unsigned long long)st->fallback_out, (unsigned long long)st->refused,
-	       circuit_name(p->circuit), quota, (unsigned long long)st->spilled);
+	       p->circuit_fleet ? "fleet-open" : circuit_name(p->circuit), quota,
+	       (unsigned long long)st->spilled);
 }
 
 void print_pools(struct ctl *c, struct json *j)

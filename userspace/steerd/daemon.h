@@ -10,6 +10,7 @@
 #include <stdio.h>
 #include <sys/types.h>
 #include "circuit.h"
+#include "circuit_share.h"
 #include "config.h"
 #include "health.h"
 #include "loader.h"
@@ -91,6 +92,11 @@ struct dpool_live {
 	uint32_t id;
 	struct circuit circuit;
 	uint64_t reports_ok, reports_err;
+	struct circuit_share share;	/* the fleet's view of it (fleet_circuit.c) */
+	uint32_t kstate;		/* the state steerd last wrote to the kernel ... */
+	bool kfleet;			/* ... and open for the fleet (apply_circuit) */
+	bool kread;			/* those two were read from the kernel once */
+	uint64_t kcheck_ms;		/* next look at a circuit open for the fleet */
 };
 
 struct dpool {
@@ -167,6 +173,10 @@ void step_probe(struct daemon *d, struct dworker *w, struct probe *pr, bool agen
 void update_workers(struct daemon *d, uint64_t now, bool sample);
 void update_outliers(struct daemon *d, uint64_t now);
 void update_circuits(struct daemon *d, uint64_t now);
+/* Write p's circuit to the kernel as the fleet rule makes it (its own
+ * breaker, or open for the fleet) when that changed, or always when moved
+ * (its own breaker changed state: a half-open one needs its probes). */
+void apply_circuit(struct daemon *d, struct dpool *p, uint64_t now, bool moved);
 
 /* exporter.c: the maps and steerd's view of them as metrics, published */
 void render_metrics(struct daemon *d, uint64_t now);

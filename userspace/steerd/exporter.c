@@ -16,6 +16,7 @@
 #include <time.h>
 #include <bpf/bpf.h>
 #include "daemon.h"
+#include "fleet.h"
 #include "log.h"
 #include "netaddr.h"
 #include "state.h"
@@ -68,6 +69,9 @@ static size_t read_pools(struct daemon *d, uint64_t now, struct metrics_pool *pv
 			v->error_ratio = circuit_error_rate(&dp->live.circuit, now, &total);
 			v->reports_ok = dp->live.reports_ok;
 			v->reports_err = dp->live.reports_err;
+			v->own_circuit = dp->live.circuit.state;
+			v->fleet_known = fleet_redis_up(d) && dp->live.share.known;
+			v->fleet_hosts_open = dp->live.share.hosts_open;
 		}
 		ids[n++] = id;
 	}

@@ -119,6 +119,9 @@ struct metrics_pool {
 	bool judged;			/* steerd keeps its circuit: the fields below hold */
 	double error_ratio;
 	uint64_t reports_ok, reports_err;
+	uint32_t own_circuit;		/* steerd's own breaker (judged) */
+	bool fleet_known;		/* fleet_hosts_open is Redis's count */
+	uint32_t fleet_hosts_open;
 };
 
 /* One service of the maps. */

@@ -250,6 +250,24 @@ static bool p_circuit(const struct metric_def *m, const void *o, size_t k, doubl
 	return true;
 }
 
+/* ---- shared circuits (fleet_circuit.c) ---- */
+static bool p_own_circuit(const struct metric_def *m, const void *o, size_t k, double *v)
+{
+	const struct metrics_pool *p = o;
+
+	*v = !strcmp(m->set[k], circuit_name(p->own_circuit));
+	return p->judged;
+}
+
+static bool p_fleet_hosts(const struct metric_def *m, const void *o, size_t k, double *v)
+{
+	const struct metrics_pool *p = o;
+
+	(void)m, (void)k;
+	*v = p->fleet_hosts_open;
+	return p->judged && p->fleet_known;
+}
+
 static bool p_quota_left(const struct metric_def *m, const void *o, size_t k, double *v)
 {
 	const struct metrics_pool *p = o;
@@ -598,6 +616,17 @@ static const struct metric_def metric_table[] = {
 	     "A hash of the configuration's desired state (steerd --check -j); always 1.", "hash"),
 	DAEMON("steer_maintenance_served_total", "counter", d_u64, maintenance_served,
 	       "Connections answered by the maintenance responder."),
+
+	/* shared circuits (fleet_circuit.c) */
+	FIELD("steer_pool_circuit_fleet_open", SC_POOL, struct metrics_pool, cfg.circuit_fleet,
+	      "1 while steerd holds the circuit open for the fleet: circuit_hosts or more hosts "
+	      "see it open, this host's own breaker is closed."),
+	SET("steer_pool_circuit_own_state", "gauge", SC_POOL, "state", circuit_states,
+	    p_own_circuit, "This host's own breaker, whatever the fleet or an operator made of "
+	    "the kernel's state: 1 for the current one (pools steerd judges)."),
+	GAUGE("steer_fleet_circuit_hosts_open", SC_POOL, p_fleet_hosts,
+	      "Hosts whose own breaker of the pool is open or half-open, as Redis last said "
+	      "(absent: no fleet, or Redis away)."),
 };
 
 #define NMETRICS (sizeof(metric_table) / sizeof(metric_table[0]))

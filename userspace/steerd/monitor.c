@@ -15,6 +15,7 @@
 #include <sys/socket.h>
 #include <bpf/bpf.h>
 #include "daemon.h"
+#include "fleet_circuit.h"
 #include "log.h"
 #include "state.h"
 
@@ -329,27 +330,88 @@ void update_outliers(struct daemon *d, uint64_t now)
 	}
 }
 
-void update_circuits(struct daemon *d, uint64_t now)
+/* A pool new to this steerd: a circuit an earlier one opened for the
+ * fleet (then died) is ours to close; any other state stays as it was. */
+static void read_kernel_circuit(struct daemon *d, struct dpool *p)
 {
+	struct steer_pool *kp = calloc(1, sizeof(*kp));
+	char err[STEER_ERR_LEN];
+	uint32_t id;
+
+	if (!kp)
+		return;
+	p->live.kread = true;
+	if (!pool_find(&d->maps, p->name, &id, kp, err) && kp->circuit_fleet) {
+		p->live.kstate = kp->circuit;
+		p->live.kfleet = true;
+	}
+	free(kp);
+}
+
+/* A circuit held open for the fleet that the kernel no longer has so (an
+ * operator forced it, then handed it back with `circuit auto`): again. */
+static bool fleet_open_lost(struct daemon *d, struct dpool *p, uint64_t now)
+{
+	struct steer_pool *kp;
+	char err[STEER_ERR_LEN];
+	bool lost = false;
+	uint32_t id;
+
+	if (now < p->live.kcheck_ms || !(kp = calloc(1, sizeof(*kp))))
+		return false;
+	p->live.kcheck_ms = now + d->conf.interval_ms;
+	if (!pool_find(&d->maps, p->name, &id, kp, err))
+		lost = !kp->circuit_forced && (kp->circuit != STEER_CIRCUIT_OPEN || !kp->circuit_fleet);
+	free(kp);
+	return lost;
+}
+
+void apply_circuit(struct daemon *d, struct dpool *p, uint64_t now, bool moved)
+{
+	bool fleet = fleet_circuit_open(d, p, now), by_fleet;
+	uint32_t state = circuit_share_effective(p->live.circuit.state, fleet, &by_fleet);
 	char err[STEER_ERR_LEN];
 
+	if (!p->live.kread)
+		read_kernel_circuit(d, p);
+	if (by_fleet && p->live.kfleet && fleet_open_lost(d, p, now))
+		moved = true;
+	if (!moved && state == p->live.kstate && by_fleet == p->live.kfleet)
+		return;
+	if (by_fleet != p->live.kfleet)
+		log_msg(by_fleet ? STEER_LOG_WARN : STEER_LOG_NOTICE,
+			"pool %s: circuit %s for the fleet (%u hosts see it open, %u needed)",
+			p->name, by_fleet ? "open" : "no longer open", p->live.share.hosts_open,
+			d->conf.fleet.circuit_hosts);
+	if (steer_maps_lock(&d->maps))
+		return;		/* the next tick tries again */
+	if (pool_set_circuit(&d->maps, p->name, state, by_fleet ? CIRCUIT_BY_FLEET : CIRCUIT_BY_DAEMON,
+			     p->live.circuit.p.half_open_probes, err))
+		log_warn("pool %s: %s", p->name, err);
+	else
+		p->live.kstate = state, p->live.kfleet = by_fleet;
+	steer_maps_unlock(&d->maps);
+}
+
+/* Each pool's own breaker, then what the kernel gets of it and of the
+ * fleet; a change of its own goes to the fleet at once. */
+void update_circuits(struct daemon *d, uint64_t now)
+{
 	for (size_t i = 0; i < d->npools; i++) {
 		struct dpool *p = &d->pools[i];
 		uint64_t total;
 		double rate = circuit_error_rate(&p->live.circuit, now, &total);
+		bool moved = circuit_tick(&p->live.circuit, now);
 
-		if (!circuit_tick(&p->live.circuit, now))
-			continue;
-		/* open is a loss of service; half-open and closed are its return */
-		log_msg(p->live.circuit.state == STEER_CIRCUIT_OPEN ? STEER_LOG_WARN : STEER_LOG_NOTICE,
-			"pool %s: circuit %s (error rate %.1f%% of %llu)", p->name,
-			 circuit_name(p->live.circuit.state), rate * 100, (unsigned long long)total);
-		if (steer_maps_lock(&d->maps))
-			continue;
-		if (pool_set_circuit(&d->maps, p->name, p->live.circuit.state, CIRCUIT_BY_DAEMON,
-				     p->live.circuit.p.half_open_probes, err))
-			log_warn("pool %s: %s", p->name, err);
-		steer_maps_unlock(&d->maps);
+		if (moved) {
+			/* open is a loss of service; half-open and closed are its return */
+			log_msg(p->live.circuit.state == STEER_CIRCUIT_OPEN ? STEER_LOG_WARN
+									  : STEER_LOG_NOTICE,
+				"pool %s: circuit %s (error rate %.1f%% of %llu)", p->name,
+				circuit_name(p->live.circuit.state), rate * 100,
+				(unsigned long long)total);
+			fleet_circuit_changed(d, p, now);
+		}
+		apply_circuit(d, p, now, moved);
 	}
 }
-

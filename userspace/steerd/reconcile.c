@@ -935,6 +935,10 @@ static void view_pool(struct daemon *d, struct dpool *dp, const struct conf_pool
 	dp->live.id = op->live.id;
 	dp->live.reports_ok = op->live.reports_ok;
 	dp->live.reports_err = op->live.reports_err;
+	dp->live.share = op->live.share;
+	dp->live.kstate = op->live.kstate;
+	dp->live.kfleet = op->live.kfleet;
+	dp->live.kread = op->live.kread;
 	carry_circuit(&dp->live.circuit, &op->live.circuit);
 }
 
@@ -1137,18 +1141,16 @@ void daemon_check_maps(struct daemon *d)
 		d->workers[i].live.present = false;
 	if (daemon_reconcile(d, err))
 		log_debug("reconcile: %s", err);
-	/* the new pools start closed: give them the circuits steerd holds */
-	if (steer_maps_lock(&d->maps))
-		return;
+	/* the new pools start closed: give them the circuits steerd holds
+	 * (its own, or open for the fleet) */
 	for (size_t i = 0; i < d->npools; i++) {
 		struct dpool *p = &d->pools[i];
 
-		if (p->live.circuit.state != STEER_CIRCUIT_CLOSED &&
-		    pool_set_circuit(&d->maps, p->name, p->live.circuit.state, CIRCUIT_BY_DAEMON,
-				     p->live.circuit.p.half_open_probes, err))
-			log_warn("pool %s: %s", p->name, err);
+		p->live.kstate = STEER_CIRCUIT_CLOSED;
+		p->live.kfleet = false;
+		p->live.kread = true;
+		apply_circuit(d, p, now_ms(), p->live.circuit.state != STEER_CIRCUIT_CLOSED);
 	}
-	steer_maps_unlock(&d->maps);
 }
 
 void daemon_retake_worker(struct daemon *d, struct dworker *w)
