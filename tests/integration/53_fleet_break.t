@@ -15,7 +15,7 @@ fleet_ns redis "$FLEET_REDIS_IP"
 if [ -z "${SKIP1:-}" ]; then
 FAKE_PID=
 fake() {	# fake MODE: (re)start the fake Redis in MODE
-	[ -n "$FAKE_PID" ] && { kill -9 "$FAKE_PID" 2> /dev/null; wait "$FAKE_PID" 2> /dev/null; }
+	[ -n "$FAKE_PID" ] && { kill -9 "$FAKE_PID"; wait "$FAKE_PID"; } 2> /dev/null
 	local fifo=$STEER_TMP/fake.ready line
 	rm -f "$fifo"; mkfifo "$fifo"
 	nsenter --net="/proc/${FLEET_HOLDER[redis]}/ns/net" python3 "$FAKE" "$1" "$FLEET_REDIS_IP" \
@@ -168,4 +168,95 @@ fleet_steerd_kill h1 TERM
 after=$(granted s)
 [ "${after:-0}" -ge "$w" ]
 ok $? "SIGTERM gives back only what it was granted: Redis still counts >= admitted ($before -> $after, admitted $w)"
+
+# ---- Redis hung, paused, partitioned, with another password -----------------
+# steerd must answer its metrics and reloads at once whatever Redis does,
+# and no connection is refused.
+conf_of h1 > "$(fleet_dir h1)/steer.conf"
+start_h h1
+wait_until 'grep -c "pool p: budget from lease" "$(fleet_dir h1)/steerd.log" | grep -q "^[2-9]"' 5
+ms_of() { local t0=$(date +%s%N); "$@" > /dev/null 2>&1; echo $(( ($(date +%s%N) - t0) / 1000000 )); }
+scrape1() { in_host h1 curl -sf -m 3 http://127.0.0.1:9144/metrics; }
+reload1() {	# SIGHUP h1, wait for its "reloaded"
+	local n
+	n=$(grep -c reloaded "$(fleet_dir h1)/steerd.log")
+	kill -HUP "${FLEET_STEERD_PID[h1]}"
+	wait_until '[ "$(grep -c reloaded "$(fleet_dir h1)/steerd.log")" -gt '"$n"' ]' 3
+}
+unresponsive() {	# unresponsive WHAT: steerd answers, nothing refused, while WHAT
+	local m r out
+	sleep 0.4	# a command is out and waits for its timeout
+	m=$(ms_of scrape1); r=$(ms_of reload1)
+	[ "$m" -lt 250 ] && [ "$r" -lt 700 ]
+	ok $? "$1: metrics in $m ms, a reload in $r ms"
+	out=$(in_host h1 "$SCLIENT" --connect $SVC4:80 -n 30 -c 3)
+	is "$(client_ok "$out" | cut -d' ' -f2-)" "0 0" "$1: nothing refused"
+	kill -0 "${FLEET_STEERD_PID[h1]}"; ok $? "$1: steerd runs"
+}
+fleet_redis_pause; unresponsive "Redis SIGSTOPped"; fleet_redis_resume
+fleet_redis_cli CLIENT PAUSE 2000 > /dev/null; unresponsive "Redis CLIENT PAUSE 2000"
+sleep 1.7
+fleet_redis_cli EVAL "local t = redis.call('TIME') while true do local u = redis.call('TIME') if (u[1] - t[1]) * 1000000 + u[2] - t[2] > 1500000 then break end end return 1" 0 > /dev/null &
+LUA=$!
+unresponsive "Redis busy in a 1.5 s script"
+wait "$LUA"
+fleet_partition h1 on; unresponsive "h1 partitioned (its veth down)"; fleet_partition h1 off
+# Redis restarted with a password h1 does not have, then with the wrong one
+fleet_redis_kill
+FLEET_REDIS_AUTH=right-one fleet_redis_start --requirepass right-one
+unresponsive "Redis restarted with a password h1 lacks"
+printf 'wrong-s3cret\n' > "$STEER_TMP/pw"; chmod 600 "$STEER_TMP/pw"
+sed -i 's|host_id = "h1";|host_id = "h1"; password_file = "'"$STEER_TMP/pw"'";|' "$(fleet_dir h1)/steer.conf"
+reload1; unresponsive "h1 with the wrong password"
+! grep -q "wrong-s3cret" "$(fleet_dir h1)/steerd.log"; ok $? "the password is never in the log"
+n=$(grep -c "redis" "$(fleet_dir h1)/steerd.log")
+sleep 2
+m=$(grep -c "redis" "$(fleet_dir h1)/steerd.log")
+[ $((m - n)) -le 2 ]; ok $? "AUTH refused: one line per outage, not per retry ($((m - n)) in 2 s)"
+printf 'right-one\n' > "$STEER_TMP/pw"; reload1
+wait_until 'grep -q "^<5>redis.*: up$" <(tail -5 "$(fleet_dir h1)/steerd.log")' 5
+ok $? "the right password (reloaded): h1 is up again"
+
+# ---- a reload with bad fleet settings keeps the running config -------------
+cp "$(fleet_dir h1)/steer.conf" "$STEER_TMP/good.conf"
+before=$(steer_on h1 -j pool list | jq -c '[.pools[] | [.name, .quota_on]]')
+opened=$(grep -c "fleet: host h1" "$(fleet_dir h1)/steerd.log")
+good=$(cat "$STEER_TMP/good.conf")
+nl=$'\n'
+for bad in 'key_prefix = "a b";' 'host_id = "hé";' "host_id = \"a${nl}b\";" 'circuit_ttl_ms = 0;' \
+	   'password_file = "/nonexistent";' "key_prefix = \"$(printf 'k%.0s' $(seq 70))\";" \
+	   'timeout_ms = 99999999999;' "redis = \"$FLEET_REDIS${nl}\";" 'circuit_hosts = -1;'; do
+	key=${bad%% =*}
+	if [[ $good == *" $key = "* ]]; then
+		conf=$(sed "s|\( $key = \)[^;]*;| @BAD@|" <<< "$good")
+	else
+		conf=$(sed "s|fleet = { |fleet = { @BAD@ |" <<< "$good")
+	fi
+	printf '%s\n' "${conf/@BAD@/$bad}" > "$(fleet_dir h1)/steer.conf"
+	bad=${bad//$nl/\\n}
+	out=$(in_host h1 "$STEERD" -c "$(fleet_dir h1)/steer.conf" --check 2>&1); rc=$?
+	[ "$rc" = 2 ] && [ "$(wc -l <<< "$out")" = 1 ]; ok $? "--check '$bad': exit 2, one line ($rc: $out)"
+	n=$(grep -c "reload refused" "$(fleet_dir h1)/steerd.log")
+	kill -HUP "${FLEET_STEERD_PID[h1]}"
+	wait_until '[ "$(grep -c "reload refused" "$(fleet_dir h1)/steerd.log")" -gt '"$n"' ]' 3
+	ok $? "reload with '$bad' refused"
+done
+cp "$STEER_TMP/good.conf" "$(fleet_dir h1)/steer.conf"
+is "$(steer_on h1 -j pool list | jq -c '[.pools[] | [.name, .quota_on]]')" "$before" "the running pools unchanged"
+is "$(grep -c "fleet: host h1" "$(fleet_dir h1)/steerd.log")" "$opened" "the fleet connections kept (not reopened)"
+
+# ---- an unprivileged user and the report socket (socket_mode 0660) ---------
+sed -i 's|socket_mode = "0666";|socket_mode = "0660";|' "$(fleet_dir h1)/steer.conf"
+reload1
+nobody() { in_host h1 setpriv --reuid nobody --regid nogroup --clear-groups "$STEERCTL" "$@"; }
+nobody report w1 --errors 500 > /dev/null 2>&1; r1=$?
+nobody pool remaining s --tokens 0 --reset 60 > /dev/null 2>&1; r2=$?
+[ "$r1" != 0 ] && [ "$r2" != 0 ]; ok $? "nobody cannot report errors or a provider's 0 (exit $r1, $r2)"
+sleep 0.5
+is "$(fleet_redis_cli -a right-one zrange 'steer:{p}:open' 0 -1 | tr -d '\r')" "" "no circuit published for h1 by nobody"
+fleet_steerd_kill h1 TERM
+for h in h1; do
+	grep -q "ERROR: \(Address\|Leak\|Undefined\)Sanitizer\|runtime error" "$(fleet_dir $h)/steerd.log"
+	[ $? != 0 ]; ok $? "$h: no sanitizer report"
+done
 done_testing
