@@ -66,7 +66,7 @@ fi
 
 # ---- the bound under kill -9, restart storms and reload storms -------------
 fleet_redis_start
-Q=300; CHUNK=10; WINDOW=3600; SQ=30; STATIC=50
+Q=300; CHUNK=10; WINDOW=3600; SQ=30; STATIC=50; TQ=24
 conf_of() {	# conf_of HOST [CHUNK]
 	fleet_fleet_block "$1" "chunk = ${2:-$CHUNK}; lease_ttl_s = 1; expected_hosts = 3; timeout_ms = 300; backoff_max_ms = 300;" |
 		sed 's|interval_ms = 200;|interval_ms = 200; metrics = "127.0.0.1:9144";|'
@@ -76,15 +76,18 @@ conf_of() {	# conf_of HOST [CHUNK]
 	    workers = ( { name = "w1"; addr = "127.0.0.1:9101"; } ); },
 	  { name = "s"; global_quota = $SQ; window_s = $WINDOW; static_share = $STATIC; fallback = "fb";
 	    workers = ( { name = "w2"; addr = "127.0.0.1:9102"; } ); },
+	  { name = "t"; global_quota = $TQ; window_s = 2; chunk = 4; fallback = "fb";
+	    workers = ( { name = "w3"; addr = "127.0.0.1:9103"; } ); },
 	  { name = "fb"; workers = ( { name = "f1"; addr = "127.0.0.1:9201"; } ); }
 	);
 	services = ( { name = "web"; prefix = "$SVC4/32"; port = 80; pool = "p"; },
-	             { name = "st"; prefix = "$SVC4/32"; port = 81; pool = "s"; } );
+	             { name = "st"; prefix = "$SVC4/32"; port = 81; pool = "s"; },
+	             { name = "tw"; prefix = "$SVC4/32"; port = 82; pool = "t"; } );
 	EOF
 }
 HOSTS=(h1 h2 h3)
 for h in "${HOSTS[@]}"; do
-	fleet_host_add "$h" w1=127.0.0.1:9101 w2=127.0.0.1:9102 f1=127.0.0.1:9201
+	fleet_host_add "$h" w1=127.0.0.1:9101 w2=127.0.0.1:9102 w3=127.0.0.1:9103 f1=127.0.0.1:9201
 	conf_of "$h" > "$(fleet_dir "$h")/steer.conf"
 	fleet_steerd "$h" "$(fleet_dir "$h")/steer.conf" || bail "steerd on $h did not start"
 done
@@ -144,6 +147,28 @@ is "$n" 0 "quota spent: a reload that changes the fleet block admits nothing mor
 spent_probe h2 'kill -HUP ${FLEET_STEERD_PID[h2]}; sleep 0.5'; n=$N
 is "$n" 0 "quota spent: a plain reload admits nothing more ($n)"
 
+# ---- windows turning over under load (window_s = 2, quota $TQ) --------------
+# Redis' count of every window seen, its highest value; admitted in total <= their sum
+b=$(selected t)
+for h in "${HOSTS[@]}"; do load "$h" 82 5 "$STEER_TMP/tw.$h" & done
+: > "$STEER_TMP/tw.keys"
+for i in $(seq 14); do
+	for k in $(fleet_redis_cli --scan --pattern 'steer:{t}:q:*' | tr -d '\r'); do
+		echo "$k $(fleet_redis_cli GET "$k" | tr -d '\r')" >> "$STEER_TMP/tw.keys"
+	done
+	sleep 0.4
+done
+wait
+sleep 0.3
+for k in $(fleet_redis_cli --scan --pattern 'steer:{t}:q:*' | tr -d '\r'); do
+	echo "$k $(fleet_redis_cli GET "$k" | tr -d '\r')" >> "$STEER_TMP/tw.keys"
+done
+adm=$(( $(selected t) - b ))
+read -r wins counted <<< "$(awk 'NF == 2 && $2 != "" { if ($2 > m[$1]) m[$1] = $2 } END { for (k in m) { n++; s += m[k] } print n + 0, s + 0 }' "$STEER_TMP/tw.keys")"
+diag "pool t: $adm admitted over $wins windows that Redis counted $counted (quota $TQ a window)"
+[ "$adm" -le "$counted" ] && [ "$counted" -le $((wins * TQ)) ]
+ok $? "windows turning over: admitted ($adm) <= Redis counted ($counted) <= windows x quota ($wins x $TQ)"
+
 # ---- a restart that finds a static share in the kernel -----------------------
 # Redis away for the lease TTL: h1 spends its static share of pool s ($STATIC
 # a window); kill -9; Redis back; the same command again. The kernel's left
@@ -151,13 +176,14 @@ is "$n" 0 "quota spent: a plain reload admits nothing more ($n)"
 # admissions above global_quota.
 for h in h2 h3; do fleet_steerd_kill "$h" 9; done
 fleet_redis_kill
-wait_until 'grep -q "pool s: static share" "$(fleet_dir h1)/steerd.log"' 5
-sleep 0.3
+left_s() { steer_on h1 -j pool list | jq '.pools[] | select(.name == "s") | .quota_left'; }
+wait_until '[ "$(left_s)" = '$STATIC' ]' 5
+ok $? "Redis away for the lease TTL: h1's kernel holds the static share of s ($(left_s))"
 fleet_steerd_kill h1 9
 fleet_redis_start
 start_h h1
-wait_until 'grep -c "pool s: budget from lease" "$(fleet_dir h1)/steerd.log" | grep -q "^[1-9]"' 5
-sleep 0.5
+sleep 1	# leases taken again
+diag "after the restart, the kernel holds $(left_s) for s"
 IDX=$(( $(fleet_redis_cli TIME | head -1) / WINDOW ))
 out=$(in_host h1 "$SCLIENT" --connect $SVC4:81 -n 150 -c 3)
 w=$(client_count "$out" w2)
