@@ -192,6 +192,29 @@ static void test_later_redis_time_wins(void **state)
 	assert_true(circuit_share_fleet_open(&s, 1, TTL, 4));
 }
 
+/* a message only makes the host ask, at most once per HINT_MS: a forged
+ * "1000000 hosts" never becomes the count, a flood costs Redis nothing more */
+static void test_message_is_a_hint(void **state)
+{
+	struct circuit_share s = {};
+	uint64_t t = 1000;
+
+	(void)state;
+	assert_true(circuit_share_apply(&s, 0, 500, t));
+	circuit_share_sent(&s, t, STEER_FLEET_CIRCUIT_SYNC_MS);
+	circuit_share_answer(&s, true, false);
+	assert_false(circuit_share_due(&s, false, t + 1));
+	assert_true(circuit_share_hint(&s, t + 1));
+	assert_int_equal(s.hosts_open, 0);	/* nothing taken from the message */
+	assert_true(circuit_share_due(&s, false, t + 1));
+	circuit_share_sent(&s, t + 1, STEER_FLEET_CIRCUIT_SYNC_MS);
+	assert_false(circuit_share_hint(&s, t + 2));	/* within HINT_MS */
+	assert_false(circuit_share_hint(&s, t + 1 + STEER_FLEET_CIRCUIT_HINT_MS));	/* in flight */
+	circuit_share_answer(&s, true, false);
+	/* ... but due at the next tick */
+	assert_true(circuit_share_due(&s, false, t + 1 + STEER_FLEET_CIRCUIT_HINT_MS));
+}
+
 static void test_names_and_messages(void **state)
 {
 	char buf[STEER_NAME_LEN + 80], pool[STEER_NAME_LEN];
@@ -242,6 +265,7 @@ int main(void)
 		cmocka_unit_test(test_redis_away_means_local_only),
 		cmocka_unit_test(test_writes_when_due),
 		cmocka_unit_test(test_later_redis_time_wins),
+		cmocka_unit_test(test_message_is_a_hint),
 		cmocka_unit_test(test_names_and_messages),
 	};
 

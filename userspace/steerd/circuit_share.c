@@ -85,6 +85,15 @@ bool circuit_share_apply(struct circuit_share *s, uint32_t hosts, uint64_t redis
 	return changed;
 }
 
+bool circuit_share_hint(struct circuit_share *s, uint64_t now)
+{
+	if (s->hint_ms && now - s->hint_ms < STEER_FLEET_CIRCUIT_HINT_MS)
+		return false;
+	s->hint_ms = now;
+	s->next_write_ms = now;	/* due now, or at the tick after the one in flight */
+	return !s->inflight;
+}
+
 void circuit_share_lost(struct circuit_share *s)
 {
 	s->known = false;

@@ -38,7 +38,19 @@ struct circuit_share {
 	bool written_open;	/* ... with this state */
 	bool inflight;		/* a write waits for its answer */
 	uint64_t next_write_ms;	/* the periodic write (refresh and backstop read) */
+	uint64_t hint_ms;	/* when a message last made us ask */
 };
+
+/* A message on the channel is a hint, never the count: whoever can PUBLISH
+ * could forge one ("1000000 hosts", another pool's name, a Redis time far
+ * ahead that would make every later answer look old). It makes the host
+ * ask the script at once, at most once per STEER_FLEET_CIRCUIT_HINT_MS a
+ * pool (a flood of messages costs Redis no more), and the script's answer
+ * is what the host applies. */
+#define STEER_FLEET_CIRCUIT_HINT_MS	20
+/* A message named this pool: true when a write (and so a read) is to go
+ * out now; when one is in flight, the next tick's write follows instead. */
+bool circuit_share_hint(struct circuit_share *s, uint64_t now);
 
 /* Own breaker state (enum steer_circuit) as this host publishes it. */
 bool circuit_share_own_open(uint32_t own_state);

@@ -115,22 +115,26 @@ static void write_pool(struct daemon *d, struct dpool *p, uint64_t now)
 }
 
 /* "message", channel, "<pool> <hosts> <redis_ms> <host> <0|1>"; NULL: the
- * subscriber dropped (it subscribes again by itself). */
+ * subscriber dropped (it subscribes again by itself). A hint only
+ * (circuit_share_hint): the pool's count comes from the script's answer. */
 static void on_message(struct daemon *d, redisReply *r, void *priv)
 {
 	char pool[STEER_NAME_LEN];
-	uint64_t redis_ms;
+	uint64_t redis_ms, now = now_ms();
 	uint32_t hosts;
+	struct dpool *p;
 	redisReply *m;
 
 	(void)priv;
-	if (!r || r->type != REDIS_REPLY_ARRAY || r->elements != 3)
+	if (!r || r->type != REDIS_REPLY_ARRAY || r->elements != 3 || !fc(d) || !cmd_up(d))
 		return;
 	m = r->element[2];
 	if (m->type != REDIS_REPLY_STRING ||
-	    circuit_share_parse(m->str, m->len, pool, sizeof(pool), &hosts, &redis_ms))
+	    circuit_share_parse(m->str, m->len, pool, sizeof(pool), &hosts, &redis_ms) ||
+	    !(p = pool_named(d, pool)))
 		return;
-	heard(d, pool, hosts, redis_ms);
+	if (circuit_share_hint(&p->live.share, now))
+		write_pool(d, p, now);
 }
 
 /* Redis lost or back: every count is forgotten (the kernel follows the

@@ -110,6 +110,86 @@ static void ev_cleanup(void *p)
 	c->events = 0;
 }
 
+/* ---- the reader's guard ----
+ * hiredis 0.14 aborts the process (assert) on a reply nobody asked for,
+ * and on a subscriber's array that is shorter than 3 or whose first two
+ * are not strings; it allocates an array of whatever count a header says
+ * and buffers a bulk of any length. A broken or hostile server must cost
+ * its connection, never steerd: the reader's object functions refuse those
+ * replies (NULL is the reader's "out of memory": hiredis drops the
+ * connection, every pending callback gets NULL), and rconn_on_event drops
+ * a connection whose unparsed input outgrows STEER_REDIS_READBUF_MAX. */
+static redisReplyObjectFunctions guarded_fn;
+static redisReplyObjectFunctions hiredis_fn;	/* the reader's own */
+
+/* a root reply: is there a command (or a subscription) to take it? */
+static bool root_wanted(const struct rconn *c, int type, int elements)
+{
+	const redisAsyncContext *ac = c->ac;
+
+	if (!ac)
+		return false;
+	if (ac->replies.head)
+		return true;	/* hiredis has a callback waiting for it */
+	if (!(ac->c.flags & REDIS_SUBSCRIBED))
+		return false;	/* unsolicited: hiredis would assert */
+	return type == REDIS_REPLY_ARRAY && elements >= 3;
+}
+
+static bool task_ok(const redisReadTask *t, int elements)
+{
+	const struct rconn *c = t->privdata;
+	const redisReadTask *root = t->parent;
+
+	if (!c)
+		return true;	/* not one of ours */
+	if (t->type == REDIS_REPLY_ARRAY && (elements < 0 || elements > STEER_REDIS_ARRAY_MAX))
+		return false;
+	if (!root)
+		return root_wanted(c, t->type, elements);
+	/* a subscriber's kind and channel: hiredis wants two strings */
+	if (!root->parent && t->idx < 2 && c->ac && !c->ac->replies.head &&
+	    (c->ac->c.flags & REDIS_SUBSCRIBED))
+		return t->type == REDIS_REPLY_STRING;
+	return true;
+}
+
+static void *g_string(const redisReadTask *t, char *s, size_t len)
+{
+	return task_ok(t, 0) ? hiredis_fn.createString(t, s, len) : NULL;
+}
+
+static void *g_array(const redisReadTask *t, int elements)
+{
+	return task_ok(t, elements) ? hiredis_fn.createArray(t, elements) : NULL;
+}
+
+static void *g_integer(const redisReadTask *t, long long v)
+{
+	return task_ok(t, 0) ? hiredis_fn.createInteger(t, v) : NULL;
+}
+
+static void *g_nil(const redisReadTask *t)
+{
+	return task_ok(t, 0) ? hiredis_fn.createNil(t) : NULL;
+}
+
+static void guard_reader(struct rconn *c, redisAsyncContext *ac)
+{
+	redisReader *r = ac->c.reader;
+
+	if (!guarded_fn.createString) {
+		hiredis_fn = *r->fn;
+		guarded_fn = hiredis_fn;
+		guarded_fn.createString = g_string;
+		guarded_fn.createArray = g_array;
+		guarded_fn.createInteger = g_integer;
+		guarded_fn.createNil = g_nil;
+	}
+	r->fn = &guarded_fn;
+	r->privdata = c;
+}
+
 /* ---- state ---- */
 static uint64_t jittered(struct rconn *c, uint64_t ms)
 {
@@ -386,6 +466,7 @@ static void start_connect(struct rconn *c)
 	}
 	c->ac = ac;
 	ac->data = c;
+	guard_reader(c, ac);
 	c->fd = ac->c.fd;
 	c->watched = false;
 	c->events = 0;
@@ -460,8 +541,15 @@ void rconn_on_event(struct source *src, uint32_t events)
 	c = container_of(src, struct rconn, io_src);
 	if (c->closed || !(ac = c->ac))
 		return;
-	if (events & (EPOLLIN | EPOLLERR | EPOLLHUP))
+	if (events & (EPOLLIN | EPOLLERR | EPOLLHUP)) {
 		redisAsyncHandleRead(ac);
+		/* a reply of ours is a few bytes: more unparsed input is a
+		 * server flooding us */
+		if (c->ac == ac && ac->c.reader->len - ac->c.reader->pos > STEER_REDIS_READBUF_MAX) {
+			drop(c, "a reply larger than STEER_REDIS_READBUF_MAX");
+			return;
+		}
+	}
 	if ((events & (EPOLLOUT | EPOLLERR | EPOLLHUP)) && c->ac == ac)
 		redisAsyncHandleWrite(ac);
 }

@@ -46,6 +46,10 @@ int rconn_command_argv(struct rconn *c, rconn_reply_fn fn, void *priv, int argc,
  * connection drops; it is subscribed again on every reconnect. -1 when
  * not a subscriber or out of room (STEER_REDIS_SUBS_MAX channels). */
 #define STEER_REDIS_SUBS_MAX	16
+/* a reply of more elements, or more unparsed input than this, is refused:
+ * the connection is dropped (steerd's replies are a few small values) */
+#define STEER_REDIS_ARRAY_MAX		1024
+#define STEER_REDIS_READBUF_MAX		(1024 * 1024)
 int rconn_subscribe(struct rconn *c, const char *channel, rconn_reply_fn on_message, void *priv);
 /* fn(up) at every change between up and not up (one callback). */
 void rconn_on_state(struct rconn *c, rconn_state_fn fn, void *priv);
