@@ -25,8 +25,7 @@ fake() {	# fake MODE: (re)start the fake Redis in MODE
 }
 fleet_host_add H w1=127.0.0.1:9101 w2=127.0.0.1:9102 b1=127.0.0.1:9201
 cat > "$(fleet_dir H)/steer.conf" <<CONF
-$(fleet_fleet_block H "circuit_hosts = 2; circuit_ttl_ms = 1500; backoff_max_ms = 200; timeout_ms = 300;" |
-  sed 's|interval_ms = 200;|interval_ms = 200; metrics = "127.0.0.1:9144";|')
+$(fleet_fleet_block H "circuit_hosts = 2; circuit_ttl_ms = 1500; backoff_max_ms = 200; timeout_ms = 300;")
 pools = (
   { name = "main"; fallback = "basic"; $CIRC
     workers = ( { name = "w1"; addr = "127.0.0.1:9101"; resources = false; } ); },
@@ -68,8 +67,7 @@ fi
 fleet_redis_start
 Q=300; CHUNK=10; WINDOW=3600; SQ=30; STATIC=50; TQ=24
 conf_of() {	# conf_of HOST [CHUNK]
-	fleet_fleet_block "$1" "chunk = ${2:-$CHUNK}; lease_ttl_s = 1; expected_hosts = 3; timeout_ms = 300; backoff_max_ms = 300;" |
-		sed 's|interval_ms = 200;|interval_ms = 200; metrics = "127.0.0.1:9144";|'
+	fleet_fleet_block "$1" "chunk = ${2:-$CHUNK}; lease_ttl_s = 1; expected_hosts = 3; timeout_ms = 300; backoff_max_ms = 300;"
 	cat <<-EOF
 	pools = (
 	  { name = "p"; global_quota = $Q; window_s = $WINDOW; fallback = "fb";
