@@ -98,8 +98,10 @@ struct fpool {
 	uint64_t res_tokens, res_conns;	/* reserved in this window for admissions unreported */
 };
 
-/* At start and after every reload: open, re-create (the block changed) or
- * close the fleet; take the pools' budgets over; arm the fleet timer. */
+/* At start and after every reload: open, re-create (what the connections
+ * were opened with changed: redis, password, timeouts, host_id, key_prefix)
+ * or close the fleet; take the pools' budgets over (their state goes on);
+ * arm the fleet timer. */
 int fleet_apply(struct daemon *d);
 /* At exit (SIGTERM): the unspent leases back to their windows (a bounded
  * wait of timeout_ms for Redis' answer), then close. */
