@@ -216,6 +216,8 @@ static void apply_grant(struct daemon *d, struct fpool *p, redisReply *r, uint64
 		before = budget_add(left_of(d, p), grant);
 	spent_since(p, before);
 	p->held = replace ? grant : p->held + grant;
+	if (p->source == BUDGET_LEASE && !p->window)	/* a start's lease of 0 was no lease */
+		log_notice("pool %s: budget from lease (Redis granted the first lease)", p->name);
 	if (!fleet_tokens(p) || r->element[4]->integer <= 0)
 		set_source(p, BUDGET_LEASE, "Redis granted a lease");
 	p->window = idx;
