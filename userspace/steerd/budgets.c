@@ -565,6 +565,7 @@ static void tick_lease(struct daemon *d, struct fpool *p, uint64_t now)
 {
 	int64_t left = __atomic_load_n(left_of(d, p), __ATOMIC_SEQ_CST);
 	bool window_over = p->window_end && now >= p->window_end;
+	uint64_t since;
 
 	measure(p, left, now);
 	if (fleet_redis_up(d) && now >= p->refused_until) {
@@ -584,7 +585,12 @@ static void tick_lease(struct daemon *d, struct fpool *p, uint64_t now)
 	if (p->inflight)
 		unsent_back(p);
 	p->inflight = false;	/* its reply comes as NULL, or never */
-	if (p->source == BUDGET_LEASE && now - p->granted_at >= lease_ttl_ms(d, p))
+	/* the static share after lease_ttl_s with Redis unreachable: from
+	 * the last grant, or from when Redis went away if that is later (an
+	 * idle host's old lease is no reason to take it at a blip) */
+	since = d->fleet && d->fleet->redis_down_since > p->granted_at ?
+		d->fleet->redis_down_since : p->granted_at;
+	if (p->source == BUDGET_LEASE && now - since >= lease_ttl_ms(d, p))
 		fall_back(p);
 	if (fleet_tokens(p) && p->source != BUDGET_LEASE) {
 		tick_tokens(d, p, now);
