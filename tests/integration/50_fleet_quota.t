@@ -260,7 +260,17 @@ wait_until '[ "$(grep -c "pool p: budget from lease" "$(fleet_dir h3)/steerd.log
 ok $? "h3 rejoined when its link came back"
 
 # ---- kill -9 of one steerd ----------------------------------------------------------
-before=$(granted p)
+pool_sum() {	# pool_sum FIELD: p's FIELD (>= 0) on every host, summed
+	local h t=0 n
+	for h in "${HOSTS[@]}"; do
+		n=$(steer_on "$h" -j pool list | jq --arg f "$1" '.pools[] | select(.name == "p") | .[$f]')
+		t=$((t + (n > 0 ? n : 0)))
+	done
+	echo $t
+}
+sleep 0.3	# bursts over: what they gave back is in
+before=$(granted p); adm0=$(pool_sum selected); held0=$(pool_sum quota_left)
+held_h1=$(steer_on h1 -j pool list | jq '.pools[] | select(.name == "p") | .quota_left')
 fleet_steerd_kill h1 9
 out=$(in_host h2 "$SCLIENT" --connect $SVC4:80 -n 50 -c 4)
 is "$(client_ok "$out")" "50 0 0" "h1's steerd killed: h2 unaffected"
@@ -271,6 +281,11 @@ sleep 1
 after=$(granted p)
 [ "$after" -le $((before + 50 + 2 * 4 * CHUNK)) ]
 ok $? "h1's lease not counted twice ($before -> $after for 70 connections)"
+# granted = admitted + held + lost: what the kill lost (its kernel's
+# leftover, replaced by the restarted steerd's first lease) <= its lease
+lost=$(( after - before - ($(pool_sum selected) - adm0) - ($(pool_sum quota_left) - held0) ))
+[ "$lost" -ge 0 ] && [ "$lost" -le $(( held_h1 > 0 ? held_h1 : 0 )) ]
+ok $? "kill -9 loses at most its lease ($lost lost, h1's kernel held $held_h1)"
 
 # ---- a changed file: quota lowered, reload --------------------------------------------
 conf_of h2 5 > "$(fleet_dir h2)/steer.conf"

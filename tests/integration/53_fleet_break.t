@@ -43,11 +43,26 @@ alive() { kill -0 "${FLEET_STEERD_PID[H]}" 2> /dev/null; }
 scrape() { in_host H curl -sf -m 2 http://127.0.0.1:9144/metrics; }
 circ() { steer_on H -j pool list | jq -r '.pools[] | select(.name == "main") | if .circuit_fleet == 1 then "fleet-open" else .circuit end'; }
 cpu_of() { awk '{ print $14 + $15 }' "/proc/$1/stat"; }
+gq_left() { steer_on H -j pool list | jq '.pools[] | select(.name == "gq") | .quota_left'; }
+refusals() { grep -c "pool gq: a lease reply out of range refused" "$(fleet_dir H)/steerd.log"; }
 for mode in spont sub_short sub_types garbage huge bigarray negative maxint wrongtype closemid flood; do
 	fake $mode
 	c0=$(cpu_of "${FLEET_STEERD_PID[H]}")
 	sleep 1.5
 	c1=$(cpu_of "${FLEET_STEERD_PID[H]}")
+	case $mode in negative|maxint)
+		# gq's budget spent, so leases are asked: grants < 0 or above
+		# what was asked, ms or windows < 0 are refused, and the
+		# kernel's budget is only what it held (Redis away)
+		l0=$(gq_left)
+		out=$(in_host H "$SCLIENT" --connect $SVC4:81 -n 40 -c 2)
+		sleep 0.5
+		l1=$(gq_left); w=$(client_count "$out" w2)
+		[ "$w" = $((l0 > 0 ? l0 : 0)) ] && [ "$l1" -le 0 ] && [ "$l1" -ge -40 ]
+		ok $? "fake Redis '$mode': gq admits only what its kernel held ($w of 40, held $l0, now $l1)"
+		is "$(client_ok "$out" | cut -d' ' -f2-)" "0 0" "fake Redis '$mode': gq refuses nothing"
+		is "$(refusals)" 1 "fake Redis '$mode': the refusal logged once (for both modes, not per reply)"
+	esac
 	[ $((c1 - c0)) -lt 100 ]; ok $? "fake Redis '$mode': steerd does not spin ($((c1 - c0)) ticks in 1.5 s)"
 	alive; ok $? "fake Redis '$mode': steerd still runs"
 	[ -n "$(scrape)" ]; ok $? "fake Redis '$mode': metrics answer"

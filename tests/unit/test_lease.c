@@ -6,6 +6,7 @@
 #include <setjmp.h>
 #include <stdint.h>
 #include <cmocka.h>
+#include "defaults.h"
 #include "lease.h"
 
 static void test_grant(void **state)
@@ -62,6 +63,12 @@ static void test_window(void **state)
 	assert_int_equal(token_budget(600, 10), 100);
 	assert_int_equal(token_budget(1, 1), 0);
 	assert_int_equal(token_budget(60, 1), 1);
+	assert_int_equal(token_budget(59, 1), 0);
+	assert_int_equal(token_budget(100, 7), 11);
+	/* no overflow at the limits: 2^50 x 86400 is more than 2^64 */
+	assert_true(token_budget(STEER_TOKENS_MAX, STEER_FLEET_WINDOW_S_MAX) ==
+		    STEER_TOKENS_MAX / 60 * STEER_FLEET_WINDOW_S_MAX +
+		    STEER_TOKENS_MAX % 60 * STEER_FLEET_WINDOW_S_MAX / 60);
 }
 
 static void test_estimate(void **state)

@@ -199,19 +199,25 @@ static void apply_grant(struct daemon *d, struct fpool *p, redisReply *r, uint64
 {
 	long long grant = r->element[0]->integer, ms_left = r->element[1]->integer;
 	uint64_t idx = (uint64_t)r->element[3]->integer;
-	bool replace = p->source != BUDGET_LEASE || (p->window && idx != p->window);
+	bool replace = p->source != BUDGET_LEASE || idx != p->window;
 	int64_t before;
 
 	if (fleet_tokens(p) && idx != p->window)
 		p->res_tokens = p->res_conns = 0;	/* that window's key counts them */
+	/* what this process may give back to the window: its own grants */
+	p->window_granted = (idx == p->window ? p->window_granted : 0) + (uint64_t)grant;
 
-	/* a new window, or the static share: the lease replaces what is left */
+	/* a new window, the static share, or the first lease since a start
+	 * (window 0: what the kernel held is no lease of ours): the lease
+	 * replaces what is left */
 	if (replace)
 		before = budget_swap(left_of(d, p), grant);
 	else
 		before = budget_add(left_of(d, p), grant);
 	spent_since(p, before);
 	p->held = replace ? grant : p->held + grant;
+	if (p->source == BUDGET_LEASE && !p->window)	/* a start's lease of 0 was no lease */
+		log_notice("pool %s: budget from lease (Redis granted the first lease)", p->name);
 	if (!fleet_tokens(p) || r->element[4]->integer <= 0)
 		set_source(p, BUDGET_LEASE, "Redis granted a lease");
 	p->window = idx;
@@ -274,7 +280,7 @@ static int64_t remaining_admissions(const struct fpool *p)
 static uint32_t next_lease(struct fpool *p, int64_t left)
 {
 	double horizon = LEASE_HORIZON_LOOKS * (STEER_FLEET_POLL_MS + p->rtt_ms);
-	int64_t held = left > 0 ? left : 0;
+	int64_t held = left > 0 && p->window ? left : 0;	/* window 0: replaced */
 
 	uint32_t max = p->conf.lease_max;
 	int64_t remaining = remaining_admissions(p);
@@ -302,6 +308,48 @@ static void unsent_back(struct fpool *p)
 	p->tokens_unsent += p->tokens_sent;
 	p->release_unsent += p->release_sent;
 	p->tokens_sent = p->release_sent = 0;
+}
+
+/* A reply the script can give (the fake Redis of 53 gives others):
+ * 0 <= grant <= what was asked, 0 < ms left <= the window, a window index
+ * >= 0, what is left no more than the budget; tokens: a spill of at most
+ * STEER_TOKEN_RESET_S_MAX, a reservation of what the grant costs at the
+ * estimate sent. */
+static bool reply_sane(const struct fpool *p, const redisReply *r)
+{
+	long long grant = r->element[0]->integer, ms = r->element[1]->integer;
+	long long left = r->element[2]->integer, idx = r->element[3]->integer;
+	long long budget = (long long)(fleet_tokens(p) ? TOKENS_EXACT : p->conf.global_quota);
+	long long spill, res;
+
+	if (fleet_tokens(p)) {
+		uint64_t b = token_budget(p->conf.tokens_per_min, p->conf.token_window_s);
+
+		budget = b < TOKENS_EXACT ? (long long)b : budget;
+	}
+	if (grant < 0 || grant > p->asked || ms <= 0 || ms > (long long)window_s_of(p) * 1000 ||
+	    idx < 0 || left > budget || left < -(long long)TOKENS_EXACT)
+		return false;
+	if (!fleet_tokens(p))
+		return true;
+	spill = r->element[4]->integer;
+	res = r->element[5]->integer;
+	return spill >= 0 && spill <= (long long)STEER_TOKEN_RESET_S_MAX * 1000 && res >= 0 &&
+	       (double)res <= (double)grant * (p->asked_est + 0.001) + 1;
+}
+
+/* a reply refused: logged once until one is good again, and for
+ * backoff_max_ms this pool takes Redis as away (tick_lease) */
+static void refuse_reply(struct daemon *d, struct fpool *p, const redisReply *r, uint64_t now)
+{
+	if (!p->refused_until)
+		log_warn("pool %s: a lease reply out of range refused (grant %lld of %u, ms %lld, "
+			 "window %lld, left %lld): Redis taken as away for this pool", p->name,
+			 r->element[0]->integer, p->asked, r->element[1]->integer,
+			 r->element[3]->integer, r->element[2]->integer);
+	p->refused_until = now + (d->fleet ? d->fleet->conf.backoff_max_ms
+					   : STEER_FLEET_BACKOFF_MAX_MS_DEFAULT);
+	unsent_back(p);
 }
 
 static void on_lease(struct daemon *d, redisReply *r, void *priv)
@@ -337,6 +385,13 @@ static void on_lease(struct daemon *d, redisReply *r, void *priv)
 			unsent_back(p);
 			return;
 		}
+	if (!reply_sane(p, r)) {
+		refuse_reply(d, p, r, now_ms());
+		return;
+	}
+	if (p->refused_until)
+		log_notice("pool %s: lease replies in range again", p->name);
+	p->refused_until = 0;
 	took_ms(p, now_ms());
 	apply_grant(d, p, r, now_ms());
 	if (fleet_tokens(p))
@@ -397,6 +452,8 @@ static void send_lease(struct daemon *d, struct fpool *p, bool force_eval)
 	for (int i = 0; i < argc; i++)
 		lens[i] = strlen(argv[i]);
 	p->req_seq = ++seq;
+	p->asked = n;
+	p->asked_est = tokens ? p->per_conn : 0;
 	p->sent_at = now_ms();
 	p->spill_mark = __atomic_load_n(left_of(d, p), __ATOMIC_SEQ_CST);
 	if (!rconn_command_argv(f->cmd, on_lease, (void *)(uintptr_t)p->req_seq, argc, argv, lens))
@@ -445,7 +502,7 @@ static void measure(struct fpool *p, int64_t left, uint64_t now)
 	p->measured_at = now;
 }
 
-static void send_return(struct daemon *d, struct fpool *p, int64_t n);
+static int64_t send_return(struct daemon *d, struct fpool *p, int64_t n);
 
 /* a burst is over (nothing spent for a look): what it holds above a chunk
  * goes back to the window, for the hosts still busy */
@@ -508,15 +565,18 @@ static void tick_lease(struct daemon *d, struct fpool *p, uint64_t now)
 {
 	int64_t left = __atomic_load_n(left_of(d, p), __ATOMIC_SEQ_CST);
 	bool window_over = p->window_end && now >= p->window_end;
+	uint64_t since;
 
 	measure(p, left, now);
-	if (fleet_redis_up(d)) {
+	if (fleet_redis_up(d) && now >= p->refused_until) {
 		if (p->inflight)
 			return;
 		if (window_over || again_after_spent(p, left, now) ||
 		    (p->spill_until && now >= p->spill_until))
 			p->exhausted = false;
-		if (want_lease(p, left, now, window_over))
+		/* no window yet (a start): what the kernel holds waits for
+		 * the first grant to replace it */
+		if (!p->window || want_lease(p, left, now, window_over))
 			send_lease(d, p, false);
 		else
 			give_back_idle(d, p, left, now);
@@ -525,7 +585,12 @@ static void tick_lease(struct daemon *d, struct fpool *p, uint64_t now)
 	if (p->inflight)
 		unsent_back(p);
 	p->inflight = false;	/* its reply comes as NULL, or never */
-	if (p->source == BUDGET_LEASE && now - p->granted_at >= lease_ttl_ms(d, p))
+	/* the static share after lease_ttl_s with Redis unreachable: from
+	 * the last grant, or from when Redis went away if that is later (an
+	 * idle host's old lease is no reason to take it at a blip) */
+	since = d->fleet && d->fleet->redis_down_since > p->granted_at ?
+		d->fleet->redis_down_since : p->granted_at;
+	if (p->source == BUDGET_LEASE && now - since >= lease_ttl_ms(d, p))
 		fall_back(p);
 	if (fleet_tokens(p) && p->source != BUDGET_LEASE) {
 		tick_tokens(d, p, now);
@@ -587,12 +652,17 @@ static void tick_tokens(struct daemon *d, struct fpool *p, uint64_t now)
 static bool find_pool(struct daemon *d, struct fpool *p)
 {
 	char err[STEER_ERR_LEN];
+	uint32_t id;
 
 	if (p->found)
 		return true;
-	if (pool_find(&d->maps, p->name, &p->id, NULL, err) || p->id >= STEER_MAX_POOLS)
+	if (pool_find(&d->maps, p->name, &id, NULL, err) || id >= STEER_MAX_POOLS)
 		return false;
 	p->found = true;
+	if (p->started && id == p->id)
+		return true;	/* a reload: its lease, window and source go on */
+	p->id = id;
+	p->started = true;
 	if (!__atomic_load_n(&d->budget_map[p->id].quota_on, __ATOMIC_SEQ_CST)) {
 		__atomic_store_n(&d->budget_map[p->id].quota_left, 0, __ATOMIC_SEQ_CST);
 		__atomic_store_n(&d->budget_map[p->id].quota_on, 1, __ATOMIC_SEQ_CST);
@@ -600,14 +670,16 @@ static bool find_pool(struct daemon *d, struct fpool *p)
 	p->held = __atomic_load_n(left_of(d, p), __ATOMIC_SEQ_CST);
 	p->held = p->held > 0 ? p->held : 0;
 	p->hold = p->conf.chunk;
-	if (leased(p) && p->held > 0) {
-		/* a lease a steerd before us took (killed, restarted): Redis
-		 * counted it already, so spend it, and add to it */
+	if (leased(p)) {
+		/* a start is a lease of 0 granted now: the static share only
+		 * after lease_ttl_s without Redis. What the kernel holds (a
+		 * lease of a steerd before us, counted; a static share or an
+		 * old window's lease, not counted: no telling) is spent until
+		 * the first grant replaces it (apply_grant, window 0), and
+		 * never given back (window_granted 0) */
 		p->source = BUDGET_LEASE;
 		p->granted_at = now_ms();
-	} else if (leased(p)) {
-		p->source = BUDGET_STATIC;	/* until the first lease replaces it */
-		p->static_end = 0;
+		p->window = p->window_end = p->window_granted = 0;
 	}
 	return true;
 }
@@ -675,12 +747,18 @@ int budgets_apply(struct daemon *d)
 		was = old_named(d->budgets, d->nbudgets, cp->name);
 		shared = cp->has_global_quota || (cp->has_tokens && c->fleet.enabled);
 		if (was && was->conf.has_global_quota == cp->has_global_quota &&
-		    was->shared == shared)
-			*p = *was;	/* its lease, window and estimate go on */
-		else
+		    was->shared == shared) {
+			*p = *was;	/* its source, lease, window and estimate go on */
+			if (window_s_of(was) != (cp->has_tokens ? cp->token_window_s : cp->window_s))
+				p->window = p->window_end = p->window_granted = 0;	/* other indexes */
+			if (was->conf.global_quota != cp->global_quota) {
+				p->exhausted = false;
+				p->global_remaining = -1;
+			}
+		} else {
 			*p = (struct fpool){ .global_remaining = -1, .cap_unsent = -1,
-					     .source = cp->has_global_quota ? BUDGET_STATIC
-									    : BUDGET_LOCAL };
+					     .source = shared ? BUDGET_LEASE : BUDGET_LOCAL };
+		}
 		p->shared = shared;
 		snprintf(p->name, sizeof(p->name), "%s", cp->name);
 		p->conf = *cp;
@@ -716,11 +794,17 @@ static void on_returned(struct daemon *d, redisReply *r, void *priv)
 		d->fleet->returns_out--;
 }
 
-/* n admissions back to the lease's window, if it is still the current one */
-static void send_return(struct daemon *d, struct fpool *p, int64_t n)
+/* n admissions back to the lease's window, if it is still the current
+ * one, and no more than this process was granted in it: what it sent */
+static int64_t send_return(struct daemon *d, struct fpool *p, int64_t n)
 {
 	char key[KEY_LEN], win[16], idx[24], num[24];
 
+	if ((uint64_t)n > p->window_granted)
+		n = (int64_t)p->window_granted;	/* what it holds above is no lease of ours */
+	if (n <= 0)
+		return 0;
+	p->window_granted -= (uint64_t)n;
 	key_of(d, p, key, sizeof(key));
 	snprintf(win, sizeof(win), "%u", window_s_of(p));
 	snprintf(idx, sizeof(idx), "%llu", (unsigned long long)p->window);
@@ -731,6 +815,7 @@ static void send_return(struct daemon *d, struct fpool *p, int64_t n)
 	if (!rconn_command(d->fleet->cmd, on_returned, NULL, "EVAL %s 1 %s %s %s %s", RETURN_LUA,
 			   key, win, idx, num))
 		d->fleet->returns_out++;
+	return n;
 }
 
 static void give_back(struct daemon *d, struct fpool *p)
@@ -740,9 +825,8 @@ static void give_back(struct daemon *d, struct fpool *p)
 	if (!p->found || p->source != BUDGET_LEASE || !p->window)
 		return;
 	left = budget_swap(left_of(d, p), 0);
-	if (left <= 0)
+	if (left <= 0 || (left = send_return(d, p, left)) <= 0)
 		return;
-	send_return(d, p, left);
 	log_info("pool %s: %lld unspent admissions back to window %llu", p->name, (long long)left,
 		 (unsigned long long)p->window);
 }
@@ -801,10 +885,12 @@ void fleet_report_tokens(struct daemon *d, const char *pool, uint64_t tokens, ui
 		return;
 	if (!conns)
 		conns = 1;	/* --tokens alone: one connection's */
-	p->tokens_used += tokens;
+	/* saturated: a flood of reports at STEER_TOKENS_MAX must not wrap */
+	p->tokens_used = tokens < INT64_MAX - p->tokens_used ? p->tokens_used + tokens : INT64_MAX;
 	p->token_conns += conns;
 	if (fleet_tokens(p)) {	/* to the fleet's count, settling their reservation */
-		p->tokens_unsent += tokens;
+		p->tokens_unsent = tokens < TOKENS_EXACT - p->tokens_unsent ?
+				   p->tokens_unsent + tokens : TOKENS_EXACT;
 		p->release_unsent += token_release(&p->res_tokens, &p->res_conns, conns);
 	}
 	p->per_conn = token_estimate(p->per_conn, tokens, conns);

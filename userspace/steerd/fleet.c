@@ -94,9 +94,16 @@ static void on_cmd_state(struct daemon *d, bool up, void *priv)
 		budgets_redis_up(d);
 }
 
-static bool same_fleet(const struct conf_fleet *a, const struct conf_fleet *b)
+/* what the connections and the circuits' channel were opened with: the
+ * rest (chunk, expected_hosts, lease_ttl_s, circuit_hosts, circuit_ttl_ms)
+ * is read where it is used, so a reload changing it keeps the connections */
+static bool same_connections(const struct conf_fleet *a, const struct conf_fleet *b)
 {
-	return !memcmp(a, b, sizeof(*a));
+	return !memcmp(a->redis.addr, b->redis.addr, sizeof(a->redis.addr)) &&
+	       a->redis.family == b->redis.family && a->redis.port == b->redis.port &&
+	       !strcmp(a->password, b->password) && a->timeout_ms == b->timeout_ms &&
+	       a->backoff_max_ms == b->backoff_max_ms && !strcmp(a->host_id, b->host_id) &&
+	       !strcmp(a->key_prefix, b->key_prefix);
 }
 
 static void fleet_close(struct daemon *d)
@@ -140,8 +147,10 @@ int fleet_apply(struct daemon *d)
 	const struct conf_fleet *want = &d->conf.fleet;
 	int ret = 0;
 
-	if (d->fleet && (!want->enabled || !same_fleet(&d->fleet->conf, want)))
-		fleet_close(d);
+	if (d->fleet && (!want->enabled || !same_connections(&d->fleet->conf, want)))
+		fleet_close(d);	/* the pools' budgets keep their state (budgets_apply) */
+	if (d->fleet)
+		d->fleet->conf = *want;
 	if (want->enabled && !d->fleet && fleet_open(d)) {
 		log_err("fleet: cannot open its Redis connections: out of memory");
 		ret = -1;

@@ -48,7 +48,14 @@ struct fpool {
 	bool inflight;			/* a lease request is out */
 	uint64_t req_seq;		/* its number: a reply finds its pool by it */
 	bool returning;			/* at exit: a return is out */
+	bool started;			/* its start taken (find_pool): a reload keeps the rest */
 	uint64_t window;		/* Redis' window index of the current lease; 0 none */
+	uint64_t window_granted;	/* granted to this process in window, less given back:
+					 * never more goes back (the kernel's leftover at a
+					 * start may be no lease of that window) */
+	uint32_t asked;			/* what the lease in flight asked for ... */
+	double asked_est;		/* ... and at what estimate (tokens) */
+	uint64_t refused_until;		/* a reply refused: Redis away for this pool till then */
 	uint64_t window_end;		/* local deadline of that window (now_ms) */
 	uint64_t granted_at;		/* when the last lease came (now_ms) */
 	bool exhausted;			/* the window's global quota is spent: wait for its end */
@@ -91,8 +98,10 @@ struct fpool {
 	uint64_t res_tokens, res_conns;	/* reserved in this window for admissions unreported */
 };
 
-/* At start and after every reload: open, re-create (the block changed) or
- * close the fleet; take the pools' budgets over; arm the fleet timer. */
+/* At start and after every reload: open, re-create (what the connections
+ * were opened with changed: redis, password, timeouts, host_id, key_prefix)
+ * or close the fleet; take the pools' budgets over (their state goes on);
+ * arm the fleet timer. */
 int fleet_apply(struct daemon *d);
 /* At exit (SIGTERM): the unspent leases back to their windows (a bounded
  * wait of timeout_ms for Redis' answer), then close. */

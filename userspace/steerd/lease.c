@@ -61,8 +61,9 @@ uint64_t lease_window(uint64_t now_ms, uint32_t window_s, uint64_t *ms_left)
 
 uint64_t token_budget(uint64_t tokens_per_min, uint32_t window_s)
 {
-	/* in that order: no rounding to 0 for a short window */
-	return tokens_per_min * window_s / 60;
+	/* exactly tokens_per_min x window_s / 60 (no rounding to 0 for a
+	 * short window), without the product: up to 2^50 x 86400 overflows */
+	return tokens_per_min / 60 * window_s + tokens_per_min % 60 * window_s / 60;
 }
 
 double token_estimate(double est, uint64_t tokens, uint64_t conns)

@@ -878,6 +878,8 @@ int main(int argc, char **argv)
 		log_err("%s", err);
 		one_line(err);
 		notify("STATUS=failed: %s", err);
+		daemon_free_views(&d);	/* what a start that failed midway holds */
+		config_free(&d.conf);
 		return ret;
 	}
 	describe(&d, status, sizeof(status));
