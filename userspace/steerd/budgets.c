@@ -295,6 +295,7 @@ static uint32_t next_lease(struct fpool *p, int64_t left)
 }
 
 static void send_lease(struct daemon *d, struct fpool *p, bool force_eval);
+static void arm_wake(struct daemon *d, const struct fpool *p);
 
 /* a script that did not run: what it carried goes with the next one */
 static void unsent_back(struct fpool *p)
@@ -341,6 +342,7 @@ static void on_lease(struct daemon *d, redisReply *r, void *priv)
 	apply_grant(d, p, r, now_ms());
 	if (fleet_tokens(p))
 		apply_tokens(d, p, r, now_ms());
+	arm_wake(d, p);	/* half of this lease's aim */
 	/* spent faster than a look: the next one at once */
 	if (!p->exhausted && lease_wanted(__atomic_load_n(left_of(d, p), __ATOMIC_SEQ_CST),
 					  p->hold))
@@ -612,30 +614,52 @@ static bool find_pool(struct daemon *d, struct fpool *p)
 	return true;
 }
 
-uint32_t budgets_tick(struct daemon *d, uint64_t now)
+/* Where the kernel wakes steerd for this pool (wake.h): a lease's, at the
+ * first value of quota_left that lease_wanted asks for the next one at
+ * (half the aim); any other budget's (tokens, the static share), at its
+ * last unit. sk_lookup compares it with the value before its decrement. */
+static uint32_t wake_at_of(const struct fpool *p)
 {
-	uint32_t look = d->nbudgets ? STEER_FLEET_POLL_MS : STEER_FLEET_TICK_MS;
+	uint32_t hold = p->hold ? p->hold : p->conf.chunk, half = hold / 2 + hold % 2;
 
-	for (size_t i = 0; i < d->nbudgets; i++) {
-		struct fpool *p = &d->budgets[i];
+	if (!leased(p) || p->source != BUDGET_LEASE)
+		return 1;
+	return half ? half : 1;
+}
 
-		if (!d->budget_map || !find_pool(d, p))
-			continue;
-		if (!leased(p)) {
-			tick_tokens(d, p, now);
-			continue;
-		}
+/* one store through the mmap, as the other fields, when it changes; left
+ * set at exit: a steerd started again sets its own, and with nobody
+ * reading the ring's records are dropped */
+static void arm_wake(struct daemon *d, const struct fpool *p)
+{
+	uint32_t *at = &d->budget_map[p->id].wake_at, want = wake_at_of(p);
+
+	if (__atomic_load_n(at, __ATOMIC_RELAXED) != want)
+		__atomic_store_n(at, want, __ATOMIC_SEQ_CST);
+}
+
+static void look(struct daemon *d, struct fpool *p, uint64_t now)
+{
+	if (!d->budget_map || !find_pool(d, p))
+		return;
+	if (leased(p))
 		tick_lease(d, p, now);
-		if (p->source == BUDGET_LEASE && !p->exhausted &&
-		    now - p->spent_at < STEER_FLEET_TICK_MS) {
-			double rate = p->look_rate > p->rate ? p->look_rate : p->rate;
-			uint32_t ms = lease_look_ms(__atomic_load_n(left_of(d, p), __ATOMIC_SEQ_CST),
-						    rate, STEER_FLEET_HOT_MS, STEER_FLEET_POLL_MS);
+	else
+		tick_tokens(d, p, now);
+	arm_wake(d, p);
+}
 
-			look = ms < look ? ms : look;
-		}
-	}
-	return look;
+void budgets_tick(struct daemon *d, uint64_t now)
+{
+	for (size_t i = 0; i < d->nbudgets; i++)
+		look(d, &d->budgets[i], now);
+}
+
+void budgets_woken(struct daemon *d, uint32_t id, uint64_t now)
+{
+	for (size_t i = 0; i < d->nbudgets; i++)
+		if (d->budgets[i].found && d->budgets[i].id == id)
+			look(d, &d->budgets[i], now);
 }
 
 /* ---- the file ---- */
@@ -650,6 +674,19 @@ static struct fpool *old_named(struct fpool *old, size_t n, const char *name)
 		if (!strcmp(old[i].name, name))
 			return &old[i];
 	return NULL;
+}
+
+static int map_budgets(struct daemon *d)
+{
+	void *m = mmap(NULL, BUDGETS_LEN, PROT_READ | PROT_WRITE, MAP_SHARED,
+		       d->maps.fd[MAP_POOL_BUDGETS], 0);
+
+	if (m == MAP_FAILED) {
+		log_err("fleet: cannot map pool_budgets: %s", strerror(errno));
+		return -1;
+	}
+	d->budget_map = m;
+	return 0;
 }
 
 int budgets_apply(struct daemon *d)
@@ -693,18 +730,21 @@ int budgets_apply(struct daemon *d)
 	free(d->budgets);
 	d->budgets = fresh;
 	d->nbudgets = n;
-	if (n && !d->budget_map) {
-		void *m = mmap(NULL, BUDGETS_LEN, PROT_READ | PROT_WRITE, MAP_SHARED,
-			       d->maps.fd[MAP_POOL_BUDGETS], 0);
-
-		if (m == MAP_FAILED) {
-			log_err("fleet: cannot map pool_budgets: %s", strerror(errno));
-			return -1;
-		}
-		d->budget_map = m;
-	}
+	if (n && !d->budget_map && map_budgets(d))
+		return -1;
 	budgets_tick(d, now_ms());
 	return 0;
+}
+
+void budgets_maps_replaced(struct daemon *d)
+{
+	if (d->budget_map)
+		munmap(d->budget_map, BUDGETS_LEN);
+	d->budget_map = NULL;
+	for (size_t i = 0; i < d->nbudgets; i++)
+		d->budgets[i].found = false;
+	if (d->nbudgets)
+		map_budgets(d);
 }
 
 /* ---- at exit ---- */
