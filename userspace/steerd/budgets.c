@@ -270,6 +270,20 @@ static int64_t remaining_admissions(const struct fpool *p)
 	return p->per_conn > 0 ? token_admissions(p->global_remaining, p->per_conn, 0) : -1;
 }
 
+/* The kernel ran dry within STEER_FLEET_DRY_KEEP_MS: the aim does not
+ * shrink. steerd looks when the kernel wakes it (half a lease spent, and
+ * its last unit) and every STEER_FLEET_BUDGET_MS, so the rate's samples
+ * span bursts and the pauses between them: an aim sized by it alone would
+ * fall back below a burst after each doubling, and the next burst spill. */
+static uint32_t keep_dry_aim(const struct fpool *p, uint32_t aim, uint32_t max)
+{
+	uint32_t keep = p->hold < max ? p->hold : max;
+
+	if (p->dry_at && now_ms() - p->dry_at < STEER_FLEET_DRY_KEEP_MS && aim < keep)
+		return keep;
+	return aim;
+}
+
 /* the next lease: the aim from the rate, what tops the budget up to it */
 static uint32_t next_lease(struct fpool *p, int64_t left)
 {
@@ -289,7 +303,8 @@ static uint32_t next_lease(struct fpool *p, int64_t left)
 		share = (uint64_t)remaining / d_hosts(p);
 		max = share < p->conf.chunk ? p->conf.chunk : share < max ? (uint32_t)share : max;
 	}
-	p->hold = lease_hold(p->rate, horizon, p->dry, p->hold, p->conf.chunk, max);
+	p->hold = keep_dry_aim(p, lease_hold(p->rate, horizon, p->dry, p->hold, p->conf.chunk,
+					      max), max);
 	p->dry = false;	/* doubled once for what it saw */
 	return held < p->hold ? p->hold - (uint32_t)held : 0;
 }
@@ -438,8 +453,10 @@ static void measure(struct fpool *p, int64_t left, uint64_t now)
 	}
 	if (p->spent)
 		p->spent_at = now;
-	if (left <= 0 && p->spent)
+	if (left <= 0 && p->spent) {
 		p->dry = true;
+		p->dry_at = now;
+	}
 	if (now - p->measured_at < STEER_FLEET_POLL_MS)
 		return;		/* an early look: add it to the next one */
 	p->rate = p->measured_at ? lease_rate(p->rate, p->spent, now - p->measured_at) : 0;
@@ -449,14 +466,16 @@ static void measure(struct fpool *p, int64_t left, uint64_t now)
 
 static void send_return(struct daemon *d, struct fpool *p, int64_t n);
 
-/* a burst is over (nothing spent for a look): what it holds above a chunk
- * goes back to the window, for the hosts still busy */
+/* a burst is over (nothing spent for a backstop look: steerd looks at
+ * once when a lease runs low, so a look between two bursts of a steady
+ * load is no pause): what it holds above a chunk goes back to the window,
+ * for the hosts still busy */
 static void give_back_idle(struct daemon *d, struct fpool *p, int64_t left, uint64_t now)
 {
 	int64_t keep = p->conf.chunk;
 
 	if (p->source != BUDGET_LEASE || !p->window || left <= keep ||
-	    now - p->spent_at < STEER_FLEET_POLL_MS)
+	    now - p->spent_at < STEER_FLEET_BUDGET_MS)
 		return;
 	while (left > keep && !__atomic_compare_exchange_n(left_of(d, p), &left, keep, false,
 							   __ATOMIC_SEQ_CST, __ATOMIC_SEQ_CST))

@@ -65,6 +65,7 @@ struct fpool {
 	uint64_t looked_at, look_spent;	/* the last look, and spent_total then */
 	double look_rate;		/* admissions per ms between the last two looks */
 	bool dry;			/* the last look found it spent: the rate is more */
+	uint64_t dry_at;		/* when a look last found it so (keep_dry_aim) */
 	uint32_t hold;			/* what it aims to hold (lease_hold) */
 	uint64_t sent_at;
 	int64_t spill_mark;		/* the kernel's budget then: below it, spills since */
