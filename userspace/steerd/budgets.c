@@ -3,8 +3,10 @@
  * budgets.c - the pools' global quotas and token budgets (see fleet.h).
  *
  * Global quota: one atomic script takes a lease (below); its grant is
- * added to the kernel's quota_left (budget_add). Every STEER_FLEET_POLL_MS
- * a look at quota_left measures the rate the kernel spends it; the host
+ * added to the kernel's quota_left (budget_add). A look at quota_left
+ * when the kernel wakes steerd (wake.h: half the aim spent, or the last
+ * unit) and every STEER_FLEET_BUDGET_MS measures the rate the kernel
+ * spends it; the host
  * aims to hold what that rate spends in a few looks and round trips
  * (lease_hold: chunk when idle, up to lease_max in a burst), asks when less
  * than half of it is left (one request in flight per pool) for what tops it
