@@ -51,10 +51,25 @@ static __always_inline bool admitted(enum admit_verdict v)
 	return v >= ADMIT_YES;
 }
 
+/* Tell steerd a pool's lease runs low: the value fetch_and_add returned
+ * is each admission's own, so exactly one CPU sees quota_left pass
+ * wake_at, and one its last unit: at most two records a lease (a refund
+ * can give a value back, and one more record: harmless). A pool without
+ * wake_at pays one load and a compare. */
+static __always_inline void budget_wake(const struct steer_pool_budget *bud, __u32 pool_id,
+					__s64 left)
+{
+	__u32 at = bud->wake_at;
+
+	if (!at || (left != at && left != 1))
+		return;
+	bpf_ringbuf_output(&budget_wakes, &pool_id, sizeof(pool_id), BPF_RB_FORCE_WAKEUP);
+}
+
 static __always_inline enum admit_verdict admit(const struct steer_pool *pool,
 						struct steer_pool_stats *ps,
 						struct steer_pool_limits *lim,
-						struct steer_pool_budget *bud)
+						struct steer_pool_budget *bud, __u32 pool_id)
 {
 	enum admit_verdict verdict = ADMIT_YES, no = ADMIT_NO_QUOTA;
 
@@ -69,8 +84,13 @@ static __always_inline enum admit_verdict admit(const struct steer_pool *pool,
 		}
 		verdict = ADMIT_PROBE;
 	}
-	if (bud->quota_on && __sync_fetch_and_add(&bud->quota_left, -1) <= 0)
-		goto spill;
+	if (bud->quota_on) {
+		__s64 left = __sync_fetch_and_add(&bud->quota_left, -1);
+
+		if (left <= 0)
+			goto spill;
+		budget_wake(bud, pool_id, left);
+	}
 	if (lim->rate_on && !take_token(lim)) {
 		if (bud->quota_on)
 			__sync_fetch_and_add(&bud->quota_left, 1);

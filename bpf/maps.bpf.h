@@ -217,4 +217,13 @@ struct {
 	__type(value, struct steer_monitor_cpu);
 } monitor_cpu SEC(".maps");
 
+/* steerd's wake-up: the id of a pool whose quota_left an admission took
+ * to its wake_at or to 0 (pool_budgets). steerd reads it with libbpf's
+ * ring_buffer on the pin; nobody reading, records wait or are dropped
+ * (steerd's backstop look at the budgets covers them). */
+struct {
+	__uint(type, BPF_MAP_TYPE_RINGBUF);
+	__uint(max_entries, STEER_BUDGET_WAKES_BYTES);
+} budget_wakes SEC(".maps");
+
 #endif /* STEER_MAPS_BPF_H */

@@ -117,7 +117,7 @@ __noinline __u32 try_pool(struct bpf_sk_lookup *ctx, __u32 pool_id, __u64 now_ns
 	if (!pool || !ps || !lim || !bud || !pool->in_use)
 		return STEER_NONE;
 	/* Circuit open, quota or rate spent: straight to the fallback. */
-	verdict = admit(pool, ps, lim, bud);
+	verdict = admit(pool, ps, lim, bud, pool_id);
 	t->why = STEER_REFUSE_ADMISSION;
 	t->pass = verdict;	/* which "no", if it is one */
 	/* Two tries: the first pick may find a listener that just died. The

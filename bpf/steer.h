@@ -264,10 +264,24 @@ struct steer_pool_limits {
  * probe budget the kernel is spending, nor the reverse. */
 struct steer_pool_budget {
 	__u32 quota_on;
-	__u32 pad;
+	/* 0 off; else sk_lookup writes the pool id to budget_wakes when an
+	 * admission takes quota_left from wake_at, or takes its last unit, so
+	 * steerd asks for the next lease at once instead of polling (was
+	 * padding: the layout is the same, so upgrade keeps the map) */
+	__u32 wake_at;
 	__s64 quota_left;	/* admissions left while quota_on */
 	__s64 probes_left;	/* half-open: probe connections still allowed */
 };
+_Static_assert(sizeof(struct steer_pool_budget) == 24 &&
+	       __builtin_offsetof(struct steer_pool_budget, wake_at) == 4 &&
+	       __builtin_offsetof(struct steer_pool_budget, quota_left) == 8 &&
+	       __builtin_offsetof(struct steer_pool_budget, probes_left) == 16,
+	       "steer_pool_budget's layout: wake_at took the padding");
+
+/* budget_wakes: a ring of pool ids (__u32), one record a crossing of a
+ * pool's wake_at or its last unit: at most 2 a lease, so a page holds
+ * hundreds of pools' wake-ups between two reads by steerd */
+#define STEER_BUDGET_WAKES_BYTES	4096
 
 /* workers: array, key = worker id. Config. */
 struct steer_worker {

@@ -334,6 +334,22 @@ IDX=$(( $(fleet_redis_cli TIME | head -1) / WINDOW ))
 rem=$(m h1 'steer_fleet_global_remaining{pool="p"}')
 [ "$rem" -gt 0 ] && [ "$rem" -ge $((Q + 1000 - $(granted p))) ]
 ok $? "h1: leases against the new quota ($rem left of $((Q + 1000)), Redis' count $(granted p))"
+# ---- the maps replaced under steerd (unload + load): budgets and wake-up on the new ones ----
+steer_on h1 unload && steer_on h1 load --cgroup "$STEER_TEST_CGROUP/h1"; ok $? "h1: steer unloaded and loaded again"
+wait_until 'grep -q "maps were replaced" "$(fleet_dir h1)/steerd.log"' 10; ok $? "h1: steerd saw its maps replaced"
+p_left() { steer_on h1 -j pool list | jq '.pools[] | select(.name == "p") | .quota_left // 0'; }
+wait_until '[ "$(p_left)" -gt 0 ]' 5; ok $? "h1: a lease on the new pool_budgets ($(p_left))"
+wait_until '[ "$(steer_on h1 -j worker list | jq "[.workers[] | select(.name == \"w1\")] | length")" = 1 ]' 5
+out=$(in_host h1 "$SCLIENT" --connect $SVC4:80 -n 100 -c 2)
+n=$(client_count "$out" w1)
+[ "$n" -gt 0 ] && [ "$(client_ok "$out" | cut -d' ' -f2-)" = "0 0" ]
+ok $? "h1: a burst of 100 after the maps were replaced: $n admitted, none refused"
+# p leased (half its aim), r spent (its last unit): steerd arms the new map
+wake_at=$(bpftool -j map dump pinned "$(fleet_dir h1)/bpffs/steer/maps/pool_budgets" |
+	jq -c '[.[].formatted.value | select(.quota_on == 1) | .wake_at] | sort')
+jq -e --argjson max $((4 * CHUNK)) 'length == 2 and .[0] >= 1 and .[1] > 1 and .[1] <= $max' \
+	<<< "$wake_at" > /dev/null
+ok $? "h1: the new pool_budgets has p's and r's wake_at ($wake_at)"
 
 # ---- AUTH end to end -------------------------------------------------------------
 PASS='s3cret-Pässword'; WRONG='not-the-password'

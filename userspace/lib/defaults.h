@@ -115,8 +115,12 @@
 #define STEER_FLEET_CIRCUIT_TTL_MS_DEFAULT 3000
 #define STEER_FLEET_CIRCUIT_TTL_MS_MAX	600000
 #define STEER_FLEET_TICK_MS		100	/* the fleet timer: circuits */
-#define STEER_FLEET_POLL_MS		10	/* ... and budgets, while a pool has one */
-#define STEER_FLEET_HOT_MS		1	/* ... down to this while a lease runs out */
+#define STEER_FLEET_BUDGET_MS		STEER_FLEET_TICK_MS	/* ... and the budgets' backstop
+						 * look (the kernel wakes steerd: budget_wakes) */
+#define STEER_FLEET_DRY_KEEP_MS		10000	/* a lease's aim does not shrink this long
+						 * after the kernel ran dry */
+#define STEER_FLEET_POLL_MS		10	/* a rate sample's least span; a lease's
+						 * horizon counts this for steerd's reaction */
 #define STEER_TOKENS_MAX		(1ull << 50)	/* tokens_per_min, a report's tokens */
 #define STEER_TOKEN_RESET_S_MAX		86400	/* pool remaining --reset */
 

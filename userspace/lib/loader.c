@@ -42,6 +42,7 @@ const char *const steer_map_names[MAP_COUNT] = {
 	[MAP_MONITOR_RINGS] = "monitor_rings",
 	[MAP_MONITOR_CTL] = "monitor_ctl",
 	[MAP_MONITOR_CPU] = "monitor_cpu",
+	[MAP_BUDGET_WAKES] = "budget_wakes",
 };
 
 /* sk_lookup, sockops and the lobby's two tracepoint programs (the first
@@ -378,7 +379,7 @@ int steer_ensure_loaded(const struct steer_paths *p, const char *netns, const ch
 static bool map_holds_hints(const struct bpf_map *map)
 {
 	static const char *const hints[] = { "recent_picks", "recent_hints", "monitor_rings",
-					     "monitor_ctl", "monitor_cpu" };
+					     "monitor_ctl", "monitor_cpu", "budget_wakes" };
 
 	for (size_t i = 0; i < sizeof(hints) / sizeof(hints[0]); i++)
 		if (!strcmp(bpf_map__name(map), hints[i]))

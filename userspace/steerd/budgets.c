@@ -3,8 +3,10 @@
  * budgets.c - the pools' global quotas and token budgets (see fleet.h).
  *
  * Global quota: one atomic script takes a lease (below); its grant is
- * added to the kernel's quota_left (budget_add). Every STEER_FLEET_POLL_MS
- * a look at quota_left measures the rate the kernel spends it; the host
+ * added to the kernel's quota_left (budget_add). A look at quota_left
+ * when the kernel wakes steerd (wake.h: half the aim spent, or the last
+ * unit) and every STEER_FLEET_BUDGET_MS measures the rate the kernel
+ * spends it; the host
  * aims to hold what that rate spends in a few looks and round trips
  * (lease_hold: chunk when idle, up to lease_max in a burst), asks when less
  * than half of it is left (one request in flight per pool) for what tops it
@@ -276,6 +278,20 @@ static int64_t remaining_admissions(const struct fpool *p)
 	return p->per_conn > 0 ? token_admissions(p->global_remaining, p->per_conn, 0) : -1;
 }
 
+/* The kernel ran dry within STEER_FLEET_DRY_KEEP_MS: the aim does not
+ * shrink. steerd looks when the kernel wakes it (half a lease spent, and
+ * its last unit) and every STEER_FLEET_BUDGET_MS, so the rate's samples
+ * span bursts and the pauses between them: an aim sized by it alone would
+ * fall back below a burst after each doubling, and the next burst spill. */
+static uint32_t keep_dry_aim(const struct fpool *p, uint32_t aim, uint32_t max)
+{
+	uint32_t keep = p->hold < max ? p->hold : max;
+
+	if (p->dry_at && now_ms() - p->dry_at < STEER_FLEET_DRY_KEEP_MS && aim < keep)
+		return keep;
+	return aim;
+}
+
 /* the next lease: the aim from the rate, what tops the budget up to it */
 static uint32_t next_lease(struct fpool *p, int64_t left)
 {
@@ -295,12 +311,14 @@ static uint32_t next_lease(struct fpool *p, int64_t left)
 		share = (uint64_t)remaining / d_hosts(p);
 		max = share < p->conf.chunk ? p->conf.chunk : share < max ? (uint32_t)share : max;
 	}
-	p->hold = lease_hold(p->rate, horizon, p->dry, p->hold, p->conf.chunk, max);
+	p->hold = keep_dry_aim(p, lease_hold(p->rate, horizon, p->dry, p->hold, p->conf.chunk,
+					      max), max);
 	p->dry = false;	/* doubled once for what it saw */
 	return held < p->hold ? p->hold - (uint32_t)held : 0;
 }
 
 static void send_lease(struct daemon *d, struct fpool *p, bool force_eval);
+static void arm_wake(struct daemon *d, const struct fpool *p);
 
 /* a script that did not run: what it carried goes with the next one */
 static void unsent_back(struct fpool *p)
@@ -396,6 +414,7 @@ static void on_lease(struct daemon *d, redisReply *r, void *priv)
 	apply_grant(d, p, r, now_ms());
 	if (fleet_tokens(p))
 		apply_tokens(d, p, r, now_ms());
+	arm_wake(d, p);	/* half of this lease's aim */
 	/* spent faster than a look: the next one at once */
 	if (!p->exhausted && lease_wanted(__atomic_load_n(left_of(d, p), __ATOMIC_SEQ_CST),
 					  p->hold))
@@ -493,8 +512,10 @@ static void measure(struct fpool *p, int64_t left, uint64_t now)
 	}
 	if (p->spent)
 		p->spent_at = now;
-	if (left <= 0 && p->spent)
+	if (left <= 0 && p->spent) {
 		p->dry = true;
+		p->dry_at = now;
+	}
 	if (now - p->measured_at < STEER_FLEET_POLL_MS)
 		return;		/* an early look: add it to the next one */
 	p->rate = p->measured_at ? lease_rate(p->rate, p->spent, now - p->measured_at) : 0;
@@ -504,14 +525,16 @@ static void measure(struct fpool *p, int64_t left, uint64_t now)
 
 static int64_t send_return(struct daemon *d, struct fpool *p, int64_t n);
 
-/* a burst is over (nothing spent for a look): what it holds above a chunk
- * goes back to the window, for the hosts still busy */
+/* a burst is over (nothing spent for a backstop look: steerd looks at
+ * once when a lease runs low, so a look between two bursts of a steady
+ * load is no pause): what it holds above a chunk goes back to the window,
+ * for the hosts still busy */
 static void give_back_idle(struct daemon *d, struct fpool *p, int64_t left, uint64_t now)
 {
 	int64_t keep = p->conf.chunk;
 
 	if (p->source != BUDGET_LEASE || !p->window || left <= keep ||
-	    now - p->spent_at < STEER_FLEET_POLL_MS)
+	    now - p->spent_at < STEER_FLEET_BUDGET_MS)
 		return;
 	while (left > keep && !__atomic_compare_exchange_n(left_of(d, p), &left, keep, false,
 							   __ATOMIC_SEQ_CST, __ATOMIC_SEQ_CST))
@@ -684,30 +707,52 @@ static bool find_pool(struct daemon *d, struct fpool *p)
 	return true;
 }
 
-uint32_t budgets_tick(struct daemon *d, uint64_t now)
+/* Where the kernel wakes steerd for this pool (wake.h): a lease's, at the
+ * first value of quota_left that lease_wanted asks for the next one at
+ * (half the aim); any other budget's (tokens, the static share), at its
+ * last unit. sk_lookup compares it with the value before its decrement. */
+static uint32_t wake_at_of(const struct fpool *p)
 {
-	uint32_t look = d->nbudgets ? STEER_FLEET_POLL_MS : STEER_FLEET_TICK_MS;
+	uint32_t hold = p->hold ? p->hold : p->conf.chunk, half = hold / 2 + hold % 2;
 
-	for (size_t i = 0; i < d->nbudgets; i++) {
-		struct fpool *p = &d->budgets[i];
+	if (!leased(p) || p->source != BUDGET_LEASE)
+		return 1;
+	return half ? half : 1;
+}
 
-		if (!d->budget_map || !find_pool(d, p))
-			continue;
-		if (!leased(p)) {
-			tick_tokens(d, p, now);
-			continue;
-		}
+/* one store through the mmap, as the other fields, when it changes; left
+ * set at exit: a steerd started again sets its own, and with nobody
+ * reading the ring's records are dropped */
+static void arm_wake(struct daemon *d, const struct fpool *p)
+{
+	uint32_t *at = &d->budget_map[p->id].wake_at, want = wake_at_of(p);
+
+	if (__atomic_load_n(at, __ATOMIC_RELAXED) != want)
+		__atomic_store_n(at, want, __ATOMIC_SEQ_CST);
+}
+
+static void look(struct daemon *d, struct fpool *p, uint64_t now)
+{
+	if (!d->budget_map || !find_pool(d, p))
+		return;
+	if (leased(p))
 		tick_lease(d, p, now);
-		if (p->source == BUDGET_LEASE && !p->exhausted &&
-		    now - p->spent_at < STEER_FLEET_TICK_MS) {
-			double rate = p->look_rate > p->rate ? p->look_rate : p->rate;
-			uint32_t ms = lease_look_ms(__atomic_load_n(left_of(d, p), __ATOMIC_SEQ_CST),
-						    rate, STEER_FLEET_HOT_MS, STEER_FLEET_POLL_MS);
+	else
+		tick_tokens(d, p, now);
+	arm_wake(d, p);
+}
 
-			look = ms < look ? ms : look;
-		}
-	}
-	return look;
+void budgets_tick(struct daemon *d, uint64_t now)
+{
+	for (size_t i = 0; i < d->nbudgets; i++)
+		look(d, &d->budgets[i], now);
+}
+
+void budgets_woken(struct daemon *d, uint32_t id, uint64_t now)
+{
+	for (size_t i = 0; i < d->nbudgets; i++)
+		if (d->budgets[i].found && d->budgets[i].id == id)
+			look(d, &d->budgets[i], now);
 }
 
 /* ---- the file ---- */
@@ -722,6 +767,19 @@ static struct fpool *old_named(struct fpool *old, size_t n, const char *name)
 		if (!strcmp(old[i].name, name))
 			return &old[i];
 	return NULL;
+}
+
+static int map_budgets(struct daemon *d)
+{
+	void *m = mmap(NULL, BUDGETS_LEN, PROT_READ | PROT_WRITE, MAP_SHARED,
+		       d->maps.fd[MAP_POOL_BUDGETS], 0);
+
+	if (m == MAP_FAILED) {
+		log_err("fleet: cannot map pool_budgets: %s", strerror(errno));
+		return -1;
+	}
+	d->budget_map = m;
+	return 0;
 }
 
 int budgets_apply(struct daemon *d)
@@ -771,18 +829,21 @@ int budgets_apply(struct daemon *d)
 	free(d->budgets);
 	d->budgets = fresh;
 	d->nbudgets = n;
-	if (n && !d->budget_map) {
-		void *m = mmap(NULL, BUDGETS_LEN, PROT_READ | PROT_WRITE, MAP_SHARED,
-			       d->maps.fd[MAP_POOL_BUDGETS], 0);
-
-		if (m == MAP_FAILED) {
-			log_err("fleet: cannot map pool_budgets: %s", strerror(errno));
-			return -1;
-		}
-		d->budget_map = m;
-	}
+	if (n && !d->budget_map && map_budgets(d))
+		return -1;
 	budgets_tick(d, now_ms());
 	return 0;
+}
+
+void budgets_maps_replaced(struct daemon *d)
+{
+	if (d->budget_map)
+		munmap(d->budget_map, BUDGETS_LEN);
+	d->budget_map = NULL;
+	for (size_t i = 0; i < d->nbudgets; i++)
+		d->budgets[i].found = false;
+	if (d->nbudgets)
+		map_budgets(d);
 }
 
 /* ---- at exit ---- */

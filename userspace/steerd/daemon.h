@@ -24,7 +24,7 @@
 #define MAINTENANCE_WEIGHT	100
 
 enum source_kind { SRC_SIGNAL, SRC_TIMER, SRC_REPORT, SRC_MAINTENANCE, SRC_CHECK, SRC_AGENT,
-		   SRC_WATCHDOG, SRC_REDIS, SRC_REDIS_TIMER, SRC_FLEET_TIMER };
+		   SRC_WATCHDOG, SRC_REDIS, SRC_REDIS_TIMER, SRC_FLEET_TIMER, SRC_BUDGET_WAKE };
 
 /* What an epoll event of a fixed source points at: struct daemon holds
  * these and lives as long as the process. A check's event carries a probe
@@ -33,6 +33,8 @@ enum source_kind { SRC_SIGNAL, SRC_TIMER, SRC_REPORT, SRC_MAINTENANCE, SRC_CHECK
 struct source {
 	enum source_kind kind;
 };
+
+struct ring_buffer;		/* libbpf's */
 
 /* A probe token: bit 0 set (a struct source pointer never has it), bit 1
  * agent, bits 2..23 the worker's index in d->workers when the fd was
@@ -135,8 +137,9 @@ struct daemon {
 	size_t nbudgets;
 	struct steer_pool_budget *budget_map;	/* pool_budgets, mmapped while nbudgets */
 	int fleet_timerfd;		/* -1 while neither */
-	uint32_t fleet_period;		/* its period now (ms) */
 	struct source fleet_src;
+	struct ring_buffer *wake_ring;	/* budget_wakes (wake.c), while nbudgets */
+	struct source wake_src;
 };
 
 uint64_t now_ms(void);

@@ -19,6 +19,7 @@
 #include "fleet.h"
 #include "fleet_circuit.h"
 #include "log.h"
+#include "wake.h"
 
 #define BUDGETS_LEN	(STEER_MAX_POOLS * sizeof(struct steer_pool_budget))
 
@@ -43,8 +44,8 @@ const struct fpool *fleet_pool_at(const struct daemon *d, size_t i)
 }
 
 /* ---- the fleet timer ---- */
-/* every STEER_FLEET_POLL_MS while a pool has a budget (a burst spends a
- * lease in ms: the look measures the rate), else every STEER_FLEET_TICK_MS */
+/* every STEER_FLEET_BUDGET_MS: circuits, and the budgets' backstop look
+ * (sk_lookup wakes steerd when a lease runs low: wake.c) */
 static int timer_set(struct daemon *d, bool on, uint32_t every_ms)
 {
 	struct itimerspec its = { 0 };
@@ -157,22 +158,16 @@ int fleet_apply(struct daemon *d)
 	}
 	if (budgets_apply(d))
 		ret = -1;
-	d->fleet_period = d->nbudgets ? STEER_FLEET_POLL_MS : STEER_FLEET_TICK_MS;
-	if (timer_set(d, d->fleet || d->nbudgets, d->fleet_period))
+	if (wake_apply(d))
+		ret = -1;
+	if (timer_set(d, d->fleet || d->nbudgets, STEER_FLEET_BUDGET_MS))
 		ret = -1;
 	return ret;
 }
 
 void fleet_tick(struct daemon *d, uint64_t now)
 {
-	/* budgets every POLL_MS, faster while a lease runs out (budgets_tick);
-	 * circuits alone every TICK */
-	uint32_t period = budgets_tick(d, now);
-
-	if (period != d->fleet_period) {
-		d->fleet_period = period;
-		timer_set(d, true, period);
-	}
+	budgets_tick(d, now);
 	if (!d->fleet || now - d->fleet->circuit_at < STEER_FLEET_TICK_MS)
 		return;
 	d->fleet->circuit_at = now;
@@ -181,6 +176,7 @@ void fleet_tick(struct daemon *d, uint64_t now)
 
 void fleet_stop(struct daemon *d)
 {
+	wake_close(d);
 	budgets_stop(d);
 	fleet_close(d);
 	timer_set(d, false, 0);

@@ -72,6 +72,7 @@ struct fpool {
 	uint64_t looked_at, look_spent;	/* the last look, and spent_total then */
 	double look_rate;		/* admissions per ms between the last two looks */
 	bool dry;			/* the last look found it spent: the rate is more */
+	uint64_t dry_at;		/* when a look last found it so (keep_dry_aim) */
 	uint32_t hold;			/* what it aims to hold (lease_hold) */
 	uint64_t sent_at;
 	int64_t spill_mark;		/* the kernel's budget then: below it, spills since */
@@ -106,8 +107,8 @@ int fleet_apply(struct daemon *d);
 /* At exit (SIGTERM): the unspent leases back to their windows (a bounded
  * wait of timeout_ms for Redis' answer), then close. */
 void fleet_stop(struct daemon *d);
-/* From the fleet timer: budgets every STEER_FLEET_POLL_MS (while a pool
- * has one), circuits every STEER_FLEET_TICK_MS. */
+/* From the fleet timer, every STEER_FLEET_BUDGET_MS: circuits, and the
+ * budgets' backstop look (the kernel wakes steerd for a lease: wake.h). */
 void fleet_tick(struct daemon *d, uint64_t now);
 void fleet_on_timer(struct daemon *d);
 /* The report datagram's token parts (main.c read_reports). */
@@ -122,10 +123,13 @@ const char *budget_source_name(enum budget_source s);
 /* budgets.c, for fleet.c: the pools' budgets as the file says (start,
  * reload), spent and refilled every tick, given back at exit */
 int budgets_apply(struct daemon *d);
-/* The fleet timer's next period: STEER_FLEET_POLL_MS while a pool has a
- * budget, down to STEER_FLEET_HOT_MS while a lease being spent would run
- * out soon (lease_look_ms); STEER_FLEET_TICK_MS without budgets. */
-uint32_t budgets_tick(struct daemon *d, uint64_t now);
+/* Every pool's look (the fleet timer's backstop) */
+void budgets_tick(struct daemon *d, uint64_t now);
+/* The kernel's wake-up (wake.c): pool id's lease ran low, or out */
+void budgets_woken(struct daemon *d, uint32_t id, uint64_t now);
+/* The maps were replaced (unload + load): pool_budgets mmapped again, the
+ * pools found again (their leases went with the old map) */
+void budgets_maps_replaced(struct daemon *d);
 void budgets_stop(struct daemon *d);
 void budgets_redis_up(struct daemon *d);
 

@@ -33,6 +33,7 @@
 #include "fleet.h"
 #include "log.h"
 #include "state.h"
+#include "wake.h"
 
 #define TICK_MS 50		/* check timeouts and starts are this precise */
 
@@ -666,6 +667,9 @@ static int event_loop(struct daemon *d)
 				break;
 			case SRC_FLEET_TIMER:
 				fleet_on_timer(d);
+				break;
+			case SRC_BUDGET_WAKE:
+				wake_on_event(d);
 				break;
 			case SRC_CHECK:
 			case SRC_AGENT:

@@ -26,6 +26,8 @@
 #include <bpf/bpf.h>
 #include "cgroup.h"
 #include "daemon.h"
+#include "fleet.h"
+#include "wake.h"
 #include "json.h"
 #include "log.h"
 #include "sockets.h"
@@ -1137,6 +1139,8 @@ void daemon_check_maps(struct daemon *d)
 	d->maps_id = map_id_of(d->maps.fd[MAP_WORKERS]);
 	d->unloaded = false;
 	log_warn("steer's maps were replaced (unload and load): reconciling with %s", d->conf_path);
+	budgets_maps_replaced(d);	/* pool_budgets mmapped again, the ring on the new map */
+	wake_reopen(d);
 	for (size_t i = 0; i < d->nworkers; i++)
 		d->workers[i].live.present = false;
 	if (daemon_reconcile(d, err))
