@@ -38,7 +38,7 @@ services = ( { name = "web"; prefix = "$SVC4/32"; port = 80; pool = "main"; },
              { name = "gq"; prefix = "$SVC4/32"; port = 81; pool = "gq"; } );
 CONF
 fake spont
-fleet_steerd H "$(fleet_dir H)/steer.conf" || bail "steerd on H did not start: $(cp "$(fleet_dir H)/steerd.log" /tmp/brk/start.log)"
+fleet_steerd H "$(fleet_dir H)/steer.conf" || bail "steerd on H did not start: $(tail -3 "$(fleet_dir H)/steerd.log" | tr "\n" " ")"
 alive() { kill -0 "${FLEET_STEERD_PID[H]}" 2> /dev/null; }
 scrape() { in_host H curl -sf -m 2 http://127.0.0.1:9144/metrics; }
 circ() { steer_on H -j pool list | jq -r '.pools[] | select(.name == "main") | if .circuit_fleet == 1 then "fleet-open" else .circuit end'; }
@@ -138,7 +138,6 @@ done
 is "$refused" 0 "chaos (kill -9 storm, SIGHUP storm, chunk reloads) under load: nothing refused"
 adm=$(selected p); g=$(granted p)
 diag "pool p under chaos: admitted $adm, Redis counted $g, quota $Q"
-[ -n "${BRK_DEBUG:-}" ] && { rm -rf /tmp/brk/chaos; mkdir -p /tmp/brk/chaos; for x in h1 h2 h3; do mkdir -p /tmp/brk/chaos/$x; cp "$STEER_TMP/fleet/$x/steerd.log" /tmp/brk/chaos/$x/; done; for h in "${HOSTS[@]}"; do steer_on $h -j pool list > /tmp/brk/chaos/$h.pools; done; }
 [ "$adm" -le $Q ]; ok $? "chaos: admissions ($adm) <= global_quota ($Q)"
 [ "$adm" -le "$g" ]; ok $? "chaos: admissions ($adm) <= what Redis granted ($g)"
 for h in h2 h3; do kill -0 "${FLEET_STEERD_PID[$h]}"; ok $? "$h's steerd survived its reload storm"; done
@@ -200,7 +199,6 @@ diag "after the restart, the kernel holds $(left_s) for s"
 IDX=$(( $(fleet_redis_cli TIME | head -1) / WINDOW ))
 out=$(in_host h1 "$SCLIENT" --connect $SVC4:81 -n 150 -c 3)
 w=$(client_count "$out" w2)
-[ -n "${BRK_DEBUG:-}" ] && { rm -rf /tmp/brk/static; mkdir -p /tmp/brk/static; for x in h1 h2 h3; do mkdir -p /tmp/brk/static/$x; cp "$STEER_TMP/fleet/$x/steerd.log" /tmp/brk/static/$x/; done; echo "$out" > /tmp/brk/static/out; }
 [ "$w" -le $SQ ]; ok $? "restart over a static share: pool s admits at most its global_quota ($w <= $SQ)"
 before=$(granted s)
 fleet_steerd_kill h1 TERM

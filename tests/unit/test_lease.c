@@ -116,19 +116,6 @@ static void test_release(void **state)
 	assert_int_equal(token_release(&tok, &conns, 1), 0);
 }
 
-static void test_look(void **state)
-{
-	(void)state;
-	assert_int_equal(lease_look_ms(0, 1.0, 1, 10), 1);	/* spent: at once */
-	assert_int_equal(lease_look_ms(-5, 0, 1, 10), 1);
-	assert_int_equal(lease_look_ms(20, 0, 1, 10), 10);	/* no rate yet */
-	assert_int_equal(lease_look_ms(80, 0.5, 1, 10), 10);	/* lasts 160 ms: an eighth */
-	assert_int_equal(lease_look_ms(20, 0.5, 1, 10), 5);	/* 40 ms */
-	assert_int_equal(lease_look_ms(10, 0.5, 1, 10), 2);	/* 20 ms */
-	assert_int_equal(lease_look_ms(80, 8.0, 1, 10), 1);	/* a burst: 10 ms */
-	assert_int_equal(lease_look_ms(20, 8.0, 1, 10), 1);
-}
-
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -139,7 +126,6 @@ int main(void)
 		cmocka_unit_test(test_estimate),
 		cmocka_unit_test(test_budget_atomics),
 		cmocka_unit_test(test_release),
-		cmocka_unit_test(test_look),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -34,22 +34,6 @@ double lease_rate(double rate, uint64_t spent, uint64_t dt_ms)
 	return sample >= rate ? sample : rate + LEASE_RATE_FALL * (sample - rate);
 }
 
-uint32_t lease_look_ms(int64_t left, double rate, uint32_t fast, uint32_t slow)
-{
-	const uint32_t steps[] = { slow, 5 * fast, 2 * fast };
-	double lasts;
-
-	if (left <= 0)
-		return fast;
-	if (rate <= 0)
-		return slow;
-	lasts = (double)left / rate / LEASE_LOOKS_PER_HOLD;
-	for (size_t i = 0; i < sizeof(steps) / sizeof(steps[0]); i++)
-		if (steps[i] <= slow && lasts >= steps[i])
-			return steps[i];
-	return fast;
-}
-
 uint64_t lease_window(uint64_t now_ms, uint32_t window_s, uint64_t *ms_left)
 {
 	uint64_t w = (uint64_t)(window_s ? window_s : 1) * 1000;

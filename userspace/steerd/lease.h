@@ -27,13 +27,6 @@ uint32_t lease_hold(double rate, double horizon_ms, bool dry, uint32_t last, uin
 /* The rate after a look that saw spent admissions over dt_ms: up at once,
  * down slowly (a burst that pauses keeps its leases' size a while). */
 double lease_rate(double rate, uint64_t spent, uint64_t dt_ms);
-/* The next look at a budget the kernel is spending: a LEASE_LOOKS_PER_HOLD
- * th of the time what is left lasts at rate (admissions per ms), rounded
- * down to one of slow, 5 x fast, 2 x fast, fast (few timer changes); fast
- * when it is spent. A steady trickle is looked at every slow ms, a burst
- * every fast ms. */
-#define LEASE_LOOKS_PER_HOLD	8
-uint32_t lease_look_ms(int64_t left, double rate, uint32_t fast, uint32_t slow);
 /* A window index and the ms left in it, from a time in ms. */
 uint64_t lease_window(uint64_t now_ms, uint32_t window_s, uint64_t *ms_left);
 /* A budget of tokens_per_min over a window of window_s seconds. */
