@@ -202,6 +202,25 @@ out=$(in_host h1 "$SCLIENT" --connect $SVC4:80 -n 150 -c 4)
 is "$(client_ok "$out" | cut -d' ' -f2-)" "0 0" "Redis away: still no refusal"
 w=$(client_count "$out" w1)
 [ "$w" -le 100 ]; ok $? "Redis away: h1 admits at most its static share ($w, static $((Q / 3)))"
+# A start during the outage with nothing in the kernel (new maps): no lease to
+# spend, so the static share once Redis has not answered within timeout_ms,
+# not every connection spilled for a lease TTL; and no connection admitted
+# before the quota is on (the pool admits nothing until steerd grants).
+fleet_steerd_kill h3
+steer_on h3 unload && steer_on h3 load --cgroup "$STEER_TEST_CGROUP/h3"
+fleet_steerd h3 "$(fleet_dir h3)/steer.conf" || bail "steerd on h3 did not start again"
+started=${EPOCHREALTIME/./}
+is "$(bpftool -j map dump pinned "$(fleet_dir h3)/bpffs/steer/maps/pool_budgets" |
+	jq -c '[.[].formatted.value | select(.quota_on == 1)] | length')" 3 \
+	"a start on new maps: the three fleet pools' quotas are on as soon as steerd runs"
+wait_until 'grep -q "pool p: static share" <(tail -n +$(grep -n "running:" "$(fleet_dir h3)/steerd.log" | tail -1 | cut -d: -f1) "$(fleet_dir h3)/steerd.log")' 3
+ms=$(( (${EPOCHREALTIME/./} - started) / 1000 ))
+# timeout_ms is 500; the lease TTL (2 s) is what it would wait without the rule
+[ "$ms" -lt 1500 ]
+ok $? "a start with Redis away and nothing in the kernel: the static share after timeout_ms ($ms ms, not the lease TTL of 2 s)"
+out=$(in_host h3 "$SCLIENT" --connect $SVC4:80 -n 20 -c 2)
+is "$(client_ok "$out") $(client_count "$out" w1)" "20 0 0 20" \
+	"that start's static share admits (20 of 20 to p's worker, none spilled)"
 
 # ---- Redis back: hosts rejoin ----------------------------------------------------
 fleet_redis_start

@@ -299,6 +299,24 @@ cleanup:
 	return ret;
 }
 
+int pool_quota_hold(const struct steer_maps *m, uint32_t id, char *err)
+{
+	struct steer_pool_budget *b;
+
+	if (id >= STEER_MAX_POOLS) {
+		snprintf(err, STEER_ERR_LEN, "pool id %u is out of range", id);
+		return STEER_EINPUT;
+	}
+	if (!(b = budgets_map(m)))
+		return sys_error(err, "map pool_budgets");
+	if (!__atomic_load_n(&b[id].quota_on, __ATOMIC_SEQ_CST)) {
+		__atomic_store_n(&b[id].quota_left, 0, __ATOMIC_SEQ_CST);
+		__atomic_store_n(&b[id].quota_on, 1, __ATOMIC_SEQ_CST);
+	}
+	munmap(b, BUDGETS_LEN);
+	return STEER_OK;
+}
+
 int pool_set_rate(const struct steer_maps *m, const char *name, bool on, double rate,
 		  uint32_t burst, char *err)
 {

@@ -58,6 +58,10 @@ int pool_del(const struct steer_maps *m, const char *name, char *err);
 /* Admission limits. quota: on with n admissions left, or off. rate: on
  * with rate (connections/s) and burst, or off. */
 int pool_set_quota(const struct steer_maps *m, const char *name, bool on, int64_t n, char *err);
+/* A budget steerd grants itself (a global quota, tokens): pool id's quota
+ * switched on at 0 left if it is off, so that it admits nothing before the
+ * first grant; the configured quota (quota_set) is left alone. */
+int pool_quota_hold(const struct steer_maps *m, uint32_t id, char *err);
 int pool_set_rate(const struct steer_maps *m, const char *name, bool on, double rate,
 		  uint32_t burst, char *err);
 /* Who sets a circuit: steerd leaves alone a circuit an operator forced,

@@ -584,6 +584,20 @@ static void fall_back(struct fpool *p)
 	p->static_end = 0;
 }
 
+/* How long the current lease may be spent with Redis away. A start with
+ * nothing in the kernel has no lease to spend: if Redis does not answer
+ * within timeout_ms, the static share at once rather than spilling every
+ * connection for a lease TTL (each such start, during an outage, takes
+ * one static share: the README says so). */
+static uint64_t lease_ttl_of(const struct daemon *d, const struct fpool *p)
+{
+	uint64_t ttl = lease_ttl_ms(d, p);
+
+	if (!p->window && !p->start_held && d->conf.fleet.timeout_ms < ttl)
+		return d->conf.fleet.timeout_ms;
+	return ttl;
+}
+
 static void tick_lease(struct daemon *d, struct fpool *p, uint64_t now)
 {
 	int64_t left = __atomic_load_n(left_of(d, p), __ATOMIC_SEQ_CST);
@@ -613,7 +627,7 @@ static void tick_lease(struct daemon *d, struct fpool *p, uint64_t now)
 	 * idle host's old lease is no reason to take it at a blip) */
 	since = d->fleet && d->fleet->redis_down_since > p->granted_at ?
 		d->fleet->redis_down_since : p->granted_at;
-	if (p->source == BUDGET_LEASE && now - since >= lease_ttl_ms(d, p))
+	if (p->source == BUDGET_LEASE && now - since >= lease_ttl_of(d, p))
 		fall_back(p);
 	if (fleet_tokens(p) && p->source != BUDGET_LEASE) {
 		tick_tokens(d, p, now);
@@ -692,6 +706,7 @@ static bool find_pool(struct daemon *d, struct fpool *p)
 	}
 	p->held = __atomic_load_n(left_of(d, p), __ATOMIC_SEQ_CST);
 	p->held = p->held > 0 ? p->held : 0;
+	p->start_held = p->held > 0;
 	p->hold = p->conf.chunk;
 	if (leased(p)) {
 		/* a start is a lease of 0 granted now: the static share only
@@ -840,8 +855,10 @@ void budgets_maps_replaced(struct daemon *d)
 	if (d->budget_map)
 		munmap(d->budget_map, BUDGETS_LEN);
 	d->budget_map = NULL;
+	/* new maps are a new kernel: each pool starts again on them (its
+	 * quota switched on before anything is admitted) */
 	for (size_t i = 0; i < d->nbudgets; i++)
-		d->budgets[i].found = false;
+		d->budgets[i].found = d->budgets[i].started = false;
 	if (d->nbudgets)
 		map_budgets(d);
 }

@@ -49,6 +49,7 @@ struct fpool {
 	uint64_t req_seq;		/* its number: a reply finds its pool by it */
 	bool returning;			/* at exit: a return is out */
 	bool started;			/* its start taken (find_pool): a reload keeps the rest */
+	bool start_held;		/* the kernel held a budget at that start */
 	uint64_t window;		/* Redis' window index of the current lease; 0 none */
 	uint64_t window_granted;	/* granted to this process in window, less given back:
 					 * never more goes back (the kernel's leftover at a

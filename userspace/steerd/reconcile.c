@@ -382,9 +382,14 @@ static void reconcile_limits(struct pass *ps)
 		if (!(cur = actual_pool(ps->a, p->name, &id)) || pool_limits_read(&ps->d->maps, id, &lim) ||
 		    pool_budget_read(&ps->d->maps, id, &bud))
 			continue;
-		/* a global quota or token budget is fleet.c's (budgets.c) */
-		if (p->has_global_quota || p->has_tokens)
+		/* a global quota or token budget is fleet.c's (budgets.c); until
+		 * it grants, the pool admits nothing: never a pool with no budget
+		 * (a new pool, new maps) while its services already exist */
+		if (p->has_global_quota || p->has_tokens) {
+			if (!bud.quota_on && (ret = pool_quota_hold(&ps->d->maps, id, err)))
+				problem(ps, ret, "pool %s: %s", p->name, err);
 			goto rate;
+		}
 		if (cur->quota_set != p->has_quota || bud.quota_on != p->has_quota ||
 		    (p->has_quota && cur->quota_conf != p->quota)) {
 			if ((ret = pool_set_quota(&ps->d->maps, p->name, p->has_quota,
