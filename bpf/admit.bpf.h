@@ -6,6 +6,7 @@
 
 #include "steer.h"
 #include "bucket.h"
+#include "maps.bpf.h"
 
 /* Refill the bucket for the time since the last refill, then take a token.
  * A bucket never refilled yet (a rate just set) starts full. */
