@@ -98,6 +98,13 @@ static void test_budget_atomics(void **state)
 	assert_int_equal(left, 15);
 	assert_int_equal(budget_swap(&left, 3), 15);
 	assert_int_equal(left, 3);
+	assert_int_equal(budget_trim(&left, 5), 0);	/* holds less: untouched */
+	assert_int_equal(left, 3);
+	assert_int_equal(budget_trim(&left, 1), 2);
+	assert_int_equal(left, 1);
+	left = -3;					/* spills below 0: nothing to take */
+	assert_int_equal(budget_trim(&left, 0), 0);
+	assert_int_equal(left, -3);
 }
 
 static void test_release(void **state)

@@ -309,12 +309,17 @@ int pool_quota_hold(const struct steer_maps *m, uint32_t id, char *err)
 	}
 	if (!(b = budgets_map(m)))
 		return sys_error(err, "map pool_budgets");
-	if (!__atomic_load_n(&b[id].quota_on, __ATOMIC_SEQ_CST)) {
-		__atomic_store_n(&b[id].quota_left, 0, __ATOMIC_SEQ_CST);
-		__atomic_store_n(&b[id].quota_on, 1, __ATOMIC_SEQ_CST);
-	}
+	pool_budget_hold(&b[id]);
 	munmap(b, BUDGETS_LEN);
 	return STEER_OK;
+}
+
+void pool_budget_hold(struct steer_pool_budget *b)
+{
+	if (__atomic_load_n(&b->quota_on, __ATOMIC_SEQ_CST))
+		return;
+	__atomic_store_n(&b->quota_left, 0, __ATOMIC_SEQ_CST);	/* the budget before the switch */
+	__atomic_store_n(&b->quota_on, 1, __ATOMIC_SEQ_CST);
 }
 
 int pool_set_rate(const struct steer_maps *m, const char *name, bool on, double rate,

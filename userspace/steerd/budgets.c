@@ -531,19 +531,16 @@ static int64_t send_return(struct daemon *d, struct fpool *p, int64_t n);
  * for the hosts still busy */
 static void give_back_idle(struct daemon *d, struct fpool *p, int64_t left, uint64_t now)
 {
-	int64_t keep = p->conf.chunk;
+	int64_t keep = p->conf.chunk, taken;
 
 	if (p->source != BUDGET_LEASE || !p->window || left <= keep ||
 	    now - p->spent_at < STEER_FLEET_BUDGET_MS)
 		return;
-	while (left > keep && !__atomic_compare_exchange_n(left_of(d, p), &left, keep, false,
-							   __ATOMIC_SEQ_CST, __ATOMIC_SEQ_CST))
-		;
-	if (left <= keep)
+	if (!(taken = budget_trim(left_of(d, p), keep)))
 		return;
 	p->held = keep;
 	p->hold = p->conf.chunk;
-	send_return(d, p, left - keep);
+	send_return(d, p, taken);
 }
 
 /* the window's quota was spent, and connections spill here still: ask
@@ -675,17 +672,12 @@ static void tick_tokens(struct daemon *d, struct fpool *p, uint64_t now)
 		return;
 	}
 	/* fewer than the kernel holds: take the difference back, if still there */
-	while (cur > target && cur > 0) {
-		if (__atomic_compare_exchange_n(lp, &cur, target, false, __ATOMIC_SEQ_CST,
-						__ATOMIC_SEQ_CST)) {
-			p->token_granted -= (uint64_t)(cur - target);
-			break;
-		}
-	}
+	p->token_granted -= (uint64_t)budget_trim(lp, target);
 }
 
 /* a pool the reconcile pass may have added since: its id, and the kernel
- * budget switched on (fleet pools are skipped by reconcile_limits) */
+ * budget switched on (reconcile_limits holds it at 0 first; this covers
+ * a pass whose hold failed) */
 static bool find_pool(struct daemon *d, struct fpool *p)
 {
 	char err[STEER_ERR_LEN];
@@ -700,10 +692,7 @@ static bool find_pool(struct daemon *d, struct fpool *p)
 		return true;	/* a reload: its lease, window and source go on */
 	p->id = id;
 	p->started = true;
-	if (!__atomic_load_n(&d->budget_map[p->id].quota_on, __ATOMIC_SEQ_CST)) {
-		__atomic_store_n(&d->budget_map[p->id].quota_left, 0, __ATOMIC_SEQ_CST);
-		__atomic_store_n(&d->budget_map[p->id].quota_on, 1, __ATOMIC_SEQ_CST);
-	}
+	pool_budget_hold(&d->budget_map[p->id]);
 	p->held = __atomic_load_n(left_of(d, p), __ATOMIC_SEQ_CST);
 	p->held = p->held > 0 ? p->held : 0;
 	p->start_held = p->held > 0;

@@ -99,3 +99,15 @@ int64_t budget_swap(int64_t *left, int64_t n)
 {
 	return __atomic_exchange_n(left, n, __ATOMIC_SEQ_CST);
 }
+
+int64_t budget_trim(int64_t *left, int64_t keep)
+{
+	int64_t cur = __atomic_load_n(left, __ATOMIC_SEQ_CST);
+
+	while (cur > keep) {
+		if (__atomic_compare_exchange_n(left, &cur, keep, false, __ATOMIC_SEQ_CST,
+						__ATOMIC_SEQ_CST))
+			return cur - keep;
+	}
+	return 0;
+}

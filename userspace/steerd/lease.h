@@ -50,5 +50,7 @@ uint64_t token_release(uint64_t *res_tokens, uint64_t *res_conns, uint64_t conns
  * take back with an exchange. Both return the value before. */
 int64_t budget_add(int64_t *left, int64_t n);
 int64_t budget_swap(int64_t *left, int64_t n);
+/* Down to keep (>= 0) if it holds more (CAS): what was taken, or 0. */
+int64_t budget_trim(int64_t *left, int64_t keep);
 
 #endif
