@@ -204,7 +204,7 @@ is "$(client_ok "$out" | cut -d' ' -f2-)" "0 0" "Redis away: still no refusal"
 w=$(client_count "$out" w1)
 [ "$w" -le 100 ]; ok $? "Redis away: h1 admits at most its static share ($w, static $((Q / 3)))"
 # A start during the outage with nothing in the kernel (new maps): no lease to
-# spend, so the static share once Redis has not answered within timeout_ms,
+# spend, so the static share once Redis has not answered within the start grace,
 # not every connection spilled for a lease TTL; and no connection admitted
 # before the quota is on (the pool admits nothing until steerd grants).
 fleet_steerd_kill h3
@@ -219,9 +219,9 @@ is "$(bpftool -j map dump pinned "$(fleet_dir h3)/bpffs/steer/maps/pool_budgets"
 	"a start on new maps: the three fleet pools' quotas are on as soon as steerd runs"
 wait_until 'tail -n +$((lines + 1)) "$(fleet_dir h3)/steerd.log" | grep -q "pool p: static share"' 10
 ms=$(( (${EPOCHREALTIME/./} - started) / 1000 ))
-# timeout_ms is 500 (plus the start); the lease TTL (30 s) is what it would wait without the rule
+# the start grace is 3 s (plus the start); the lease TTL (30 s) is what it would wait without the rule
 [ "$ms" -lt 10000 ]
-ok $? "a start with Redis away and nothing in the kernel: the static share after timeout_ms ($ms ms from the spawn, not the lease TTL of 30 s)"
+ok $? "a start with Redis away and nothing in the kernel: the static share after the start grace ($ms ms from the spawn, not the lease TTL of 30 s)"
 out=$(in_host h3 "$SCLIENT" --connect $SVC4:80 -n 20 -c 2)
 is "$(client_ok "$out") $(client_count "$out" w1)" "20 0 0 20" \
 	"that start's static share admits (20 of 20 to p's worker, none spilled)"

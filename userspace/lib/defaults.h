@@ -117,6 +117,9 @@
 #define STEER_FLEET_TICK_MS		100	/* the fleet timer: circuits */
 #define STEER_FLEET_BUDGET_MS		STEER_FLEET_TICK_MS	/* ... and the budgets' backstop
 						 * look (the kernel wakes steerd: budget_wakes) */
+/* a start with nothing in the kernel: the static share once Redis has not
+ * answered for this long (or the lease TTL, if shorter) */
+#define STEER_FLEET_START_GRACE_MS	3000
 #define STEER_FLEET_DRY_KEEP_MS		10000	/* a lease's aim does not shrink this long
 						 * after the kernel ran dry */
 #define STEER_FLEET_POLL_MS		10	/* a rate sample's least span; a lease's

@@ -582,16 +582,19 @@ static void fall_back(struct fpool *p)
 }
 
 /* How long the current lease may be spent with Redis away. A start with
- * nothing in the kernel has no lease to spend: if Redis does not answer
- * within timeout_ms, the static share at once rather than spilling every
- * connection for a lease TTL (each such start, during an outage, takes
- * one static share: the README says so). */
+ * nothing in the kernel has no lease to spend: if Redis has not answered
+ * within STEER_FLEET_START_GRACE_MS (or timeout_ms, if longer), the static
+ * share, rather than spilling every connection for a lease TTL (each such
+ * start, during an outage, takes one static share: the README says so).
+ * Seconds, not timeout_ms: a loaded host's start alone can take that. */
 static uint64_t lease_ttl_of(const struct daemon *d, const struct fpool *p)
 {
-	uint64_t ttl = lease_ttl_ms(d, p);
+	uint64_t ttl = lease_ttl_ms(d, p), grace = STEER_FLEET_START_GRACE_MS;
 
-	if (!p->window && !p->start_held && d->conf.fleet.timeout_ms < ttl)
-		return d->conf.fleet.timeout_ms;
+	if (d->conf.fleet.timeout_ms > grace)
+		grace = d->conf.fleet.timeout_ms;
+	if (!p->window && !p->start_held && grace < ttl)
+		return grace;
 	return ttl;
 }
 
