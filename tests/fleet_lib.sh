@@ -148,7 +148,7 @@ fleet_steerd() {
 	log=$(fleet_dir "$name")/steerd.log
 	: >> "$log"
 	before=$(grep -c "running:" "$log")
-	in_host_exec "$name" "$STEERD" -c "$conf" --cgroup "$STEER_TEST_CGROUP/$name" 2>> "$log" &
+	in_host_exec "$name" "$STEERD" ${FLEET_STEERD_ARGS:-} -c "$conf" --cgroup "$STEER_TEST_CGROUP/$name" 2>> "$log" &
 	pid=$!
 	disown "$pid"
 	FLEET_STEERD_PID[$name]=$pid

@@ -35,6 +35,7 @@ cleanup() {
 	"$STEERCTL" unload >/dev/null 2>&1
 	# lazily when a process of ours still holds it (the namespace is ours)
 	umount "$STEER_BPFFS" 2>/dev/null || umount -l "$STEER_BPFFS" 2>/dev/null
+	[ -n "${STEER_KEEP_TMP:-}" ] && { echo "# kept $STEER_TMP" >&2; return; }	# debugging a test
 	rm -rf "$STEER_TMP"
 }
 trap cleanup EXIT

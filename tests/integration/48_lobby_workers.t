@@ -32,8 +32,9 @@ launch() {
 	LPID=$!
 	disown "$LPID"
 	WORKER_PIDS+=("$LPID")
-	wait_for "[ \$(grep -c '^ready' '$out.out') = $((n + 2)) ]" ||
-		bail "launch $tag: $(cat "$out.err")"
+	# generous: python and two workers starting on a loaded CI host
+	wait_for "[ \$(grep -c '^ready' '$out.out') = $((n + 2)) ]" 20 ||
+		bail "launch $tag: no $((n + 2)) ready lines in 20 s: out: $(tr '\n' ' ' < "$out.out") err: $(tr '\n' ' ' < "$out.err")"
 	mapfile -t KIDS < <(awk '$1 == "worker" { print $2 }' "$out.out")
 	WORKER_PIDS+=("${KIDS[@]}")
 }
@@ -42,7 +43,8 @@ launch() {
 # stats lines, "NAME own N lobby N max_conns N" sorted by name
 stop_launch() {
 	kill "$LPID"
-	wait_for "! kill -0 $LPID 2>/dev/null" || kill -9 "$LPID"
+	# its workers too, if it had to be killed: the next launch binds their ports
+	wait_for "! kill -0 $LPID 2>/dev/null" 10 || { kill -9 "$LPID" "${KIDS[@]}" 2> /dev/null; why "stop_launch $1: killed -9"; }
 	awk '$1 == "stats" { print $2, $3, $4, $5, $6, $7, $8 }' "$STEER_TMP/launch.$1.err" | sort
 }
 

@@ -164,12 +164,16 @@ sleep 0.3	# the new window's lease
 is "$(round)" "w1 w1 w1 " "fleet: a new token window: admitted again on every host"
 
 # the provider's 0 on h1: every host spills until its reset
+prov() { grep -c "pool t: budget from provider" "$(fleet_dir h3)/steerd.log"; }
+prov0=$(prov)
 steer_on h1 pool remaining t --tokens 0 --reset 3; ok $? "h1: pool remaining --tokens 0 --reset 3"
 pttl=$(fleet_redis_cli PTTL "steer:{t}:spill" | tr -d '\r')
 [ "${pttl:-0}" -gt 2000 ]; ok $? "the spill is in Redis with the reset's TTL ($pttl ms)"
 sleep 0.3	# a tick of every host's script
 is "$(round)" "f1 f1 f1 " "fleet: the provider's 0 on h1 spills the next connection on every host"
-is "$(fleet_metric h3 'steer_pool_budget_source{pool="t",source="provider"}')" 1 "fleet: metrics: the provider rules h3's budget"
+# the log, not the metric: on a loaded host the 3 s may be over by now,
+# and h3's metric back on "lease" as it should be
+[ "$(prov)" -gt "$prov0" ]; ok $? "fleet: h3 took its budget from the provider's word (log)"
 wait_until '[ "$(fleet_redis_cli PTTL "steer:{t}:spill" | tr -d "\r")" -lt 0 ]' 5
 sleep 0.3
 is "$(round)" "w1 w1 w1 " "fleet: after the reset, admitted again on every host"

@@ -190,6 +190,9 @@ static void test_later_redis_time_wins(void **state)
 	assert_int_equal(s.seen_local_ms, 4);	/* but fresh */
 	assert_false(circuit_share_fleet_open(&s, 0, TTL, 4));	/* 0 hosts: never */
 	assert_true(circuit_share_fleet_open(&s, 1, TTL, 4));
+	/* an answer stamped after the tick's own now (a callback's now_ms())
+	 * is fresh, not 584 million years old */
+	assert_true(circuit_share_fleet_open(&s, 1, TTL, 3));
 }
 
 /* a message only makes the host ask, at most once per HINT_MS: a forged

@@ -217,6 +217,8 @@ static void apply_grant(struct daemon *d, struct fpool *p, redisReply *r, uint64
 	else
 		before = budget_add(left_of(d, p), grant);
 	spent_since(p, before);
+	log_debug("pool %s: lease of %lld (window %llu, %s; the kernel had %lld)", p->name, grant,
+		  (unsigned long long)idx, replace ? "replaces" : "adds", (long long)before);
 	p->held = replace ? grant : p->held + grant;
 	if (p->source == BUDGET_LEASE && !p->window)	/* a start's lease of 0 was no lease */
 		log_notice("pool %s: budget from lease (Redis granted the first lease)", p->name);
@@ -260,7 +262,7 @@ static void apply_tokens(struct daemon *d, struct fpool *p, redisReply *r, uint6
 /* the round trip of the lease script, for the horizon */
 static void took_ms(struct fpool *p, uint64_t now)
 {
-	double ms = (double)(now - p->sent_at);
+	double ms = (double)ms_since(now, p->sent_at);
 
 	p->rtt_ms = p->rtt_ms > 0 ? p->rtt_ms + TOKEN_EWMA_WEIGHT * (ms - p->rtt_ms) : ms;
 }
@@ -360,11 +362,13 @@ static bool reply_sane(const struct fpool *p, const redisReply *r)
  * backoff_max_ms this pool takes Redis as away (tick_lease) */
 static void refuse_reply(struct daemon *d, struct fpool *p, const redisReply *r, uint64_t now)
 {
-	if (!p->refused_until)
+	if (!p->refused_until) {
+		p->refused_since = now;
 		log_warn("pool %s: a lease reply out of range refused (grant %lld of %u, ms %lld, "
 			 "window %lld, left %lld): Redis taken as away for this pool", p->name,
 			 r->element[0]->integer, p->asked, r->element[1]->integer,
 			 r->element[3]->integer, r->element[2]->integer);
+	}
 	p->refused_until = now + (d->fleet ? d->fleet->conf.backoff_max_ms
 					   : STEER_FLEET_BACKOFF_MAX_MS_DEFAULT);
 	unsent_back(p);
@@ -409,7 +413,7 @@ static void on_lease(struct daemon *d, redisReply *r, void *priv)
 	}
 	if (p->refused_until)
 		log_notice("pool %s: lease replies in range again", p->name);
-	p->refused_until = 0;
+	p->refused_until = p->refused_since = 0;
 	took_ms(p, now_ms());
 	apply_grant(d, p, r, now_ms());
 	if (fleet_tokens(p))
@@ -506,7 +510,7 @@ static void measure(struct fpool *p, int64_t left, uint64_t now)
 	/* the rate since the last look, for the next one (budgets_tick): a
 	 * burst's start is seen at once, not at the next measure */
 	if (now > p->looked_at) {
-		p->look_rate = (double)(p->spent_total - p->look_spent) / (double)(now - p->looked_at);
+		p->look_rate = (double)(p->spent_total - p->look_spent) / (double)ms_since(now, p->looked_at);
 		p->looked_at = now;
 		p->look_spent = p->spent_total;
 	}
@@ -516,9 +520,9 @@ static void measure(struct fpool *p, int64_t left, uint64_t now)
 		p->dry = true;
 		p->dry_at = now;
 	}
-	if (now - p->measured_at < STEER_FLEET_POLL_MS)
+	if (ms_since(now, p->measured_at) < STEER_FLEET_POLL_MS)
 		return;		/* an early look: add it to the next one */
-	p->rate = p->measured_at ? lease_rate(p->rate, p->spent, now - p->measured_at) : 0;
+	p->rate = p->measured_at ? lease_rate(p->rate, p->spent, ms_since(now, p->measured_at)) : 0;
 	p->spent = 0;
 	p->measured_at = now;
 }
@@ -534,27 +538,28 @@ static void give_back_idle(struct daemon *d, struct fpool *p, int64_t left, uint
 	int64_t keep = p->conf.chunk, taken;
 
 	if (p->source != BUDGET_LEASE || !p->window || left <= keep ||
-	    now - p->spent_at < STEER_FLEET_BUDGET_MS)
+	    ms_since(now, p->spent_at) < STEER_FLEET_BUDGET_MS)
 		return;
 	if (!(taken = budget_trim(left_of(d, p), keep)))
 		return;
 	p->held = keep;
 	p->hold = p->conf.chunk;
-	send_return(d, p, taken);
+	log_debug("pool %s: idle: %lld taken from the kernel, %lld back to window %llu", p->name,
+		  (long long)taken, (long long)send_return(d, p, taken), (unsigned long long)p->window);
 }
 
 /* the window's quota was spent, and connections spill here still: ask
  * again every STEER_FLEET_POLL_MS (another host may have given some back) */
 static bool again_after_spent(struct fpool *p, int64_t left, uint64_t now)
 {
-	return p->exhausted && left < p->spill_mark && now - p->sent_at >= STEER_FLEET_POLL_MS;
+	return p->exhausted && left < p->spill_mark && ms_since(now, p->sent_at) >= STEER_FLEET_POLL_MS;
 }
 
 /* tokens through Redis: the script runs every STEER_FLEET_TICK_MS anyway
  * (reports go out, the provider's spill comes in), and at the reset */
 static bool tokens_due(const struct fpool *p, uint64_t now)
 {
-	return fleet_tokens(p) && (now - p->sent_at >= STEER_FLEET_TICK_MS ||
+	return fleet_tokens(p) && (ms_since(now, p->sent_at) >= STEER_FLEET_TICK_MS ||
 				   (p->spill_until && now >= p->spill_until));
 }
 
@@ -627,7 +632,9 @@ static void tick_lease(struct daemon *d, struct fpool *p, uint64_t now)
 	 * idle host's old lease is no reason to take it at a blip) */
 	since = d->fleet && d->fleet->redis_down_since > p->granted_at ?
 		d->fleet->redis_down_since : p->granted_at;
-	if (p->source == BUDGET_LEASE && now - since >= lease_ttl_of(d, p))
+	if (p->refused_since > since)	/* refused replies: away since the first */
+		since = p->refused_since;
+	if (p->source == BUDGET_LEASE && ms_since(now, since) >= lease_ttl_of(d, p))
 		fall_back(p);
 	if (fleet_tokens(p) && p->source != BUDGET_LEASE) {
 		tick_tokens(d, p, now);
@@ -681,7 +688,7 @@ static void tick_tokens(struct daemon *d, struct fpool *p, uint64_t now)
 /* a pool the reconcile pass may have added since: its id, and the kernel
  * budget switched on (reconcile_limits holds it at 0 first; this covers
  * a pass whose hold failed) */
-static bool find_pool(struct daemon *d, struct fpool *p)
+static bool find_pool(struct daemon *d, struct fpool *p, uint64_t now)
 {
 	char err[STEER_ERR_LEN];
 	uint32_t id;
@@ -708,7 +715,7 @@ static bool find_pool(struct daemon *d, struct fpool *p)
 		 * the first grant replaces it (apply_grant, window 0), and
 		 * never given back (window_granted 0) */
 		p->source = BUDGET_LEASE;
-		p->granted_at = now_ms();
+		p->granted_at = now;
 		p->window = p->window_end = p->window_granted = 0;
 	}
 	return true;
@@ -740,7 +747,7 @@ static void arm_wake(struct daemon *d, const struct fpool *p)
 
 static void look(struct daemon *d, struct fpool *p, uint64_t now)
 {
-	if (!d->budget_map || !find_pool(d, p))
+	if (!d->budget_map || !find_pool(d, p, now))
 		return;
 	if (leased(p))
 		tick_lease(d, p, now);
@@ -907,8 +914,8 @@ static void wait_returns(struct daemon *d)
 	uint64_t end = now_ms() + d->fleet->conf.timeout_ms;
 	struct epoll_event evs[16];
 
-	while (d->fleet->returns_out && now_ms() < end) {
-		int n = epoll_wait(d->epfd, evs, 16, (int)(end - now_ms()));
+	for (uint64_t now = now_ms(); d->fleet->returns_out && now < end; now = now_ms()) {
+		int n = epoll_wait(d->epfd, evs, 16, (int)(end - now));
 
 		for (int i = 0; i < n; i++) {
 			struct source *src = evs[i].data.ptr;

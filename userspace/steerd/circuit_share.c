@@ -7,6 +7,7 @@
 #include <string.h>
 #include "steer.h"
 #include "circuit_share.h"
+#include "clock.h"
 
 /* Expired entries go first, so a host killed -9 drops out circuit_ttl_ms
  * after its last write whoever writes next; the whole key expires too, so
@@ -38,7 +39,7 @@ bool circuit_share_own_open(uint32_t own_state)
 bool circuit_share_fleet_open(const struct circuit_share *s, uint32_t circuit_hosts,
 			      uint32_t ttl_ms, uint64_t now)
 {
-	if (!s->known || now - s->seen_local_ms > ttl_ms)
+	if (!s->known || ms_since(now, s->seen_local_ms) > ttl_ms)
 		return false;	/* Redis away or silent: this host's own breaker only */
 	return circuit_hosts > 0 && s->hosts_open >= circuit_hosts;
 }
@@ -87,7 +88,7 @@ bool circuit_share_apply(struct circuit_share *s, uint32_t hosts, uint64_t redis
 
 bool circuit_share_hint(struct circuit_share *s, uint64_t now)
 {
-	if (s->hint_ms && now - s->hint_ms < STEER_FLEET_CIRCUIT_HINT_MS)
+	if (s->hint_ms && ms_since(now, s->hint_ms) < STEER_FLEET_CIRCUIT_HINT_MS)
 		return false;
 	s->hint_ms = now;
 	s->next_write_ms = now;	/* due now, or at the tick after the one in flight */

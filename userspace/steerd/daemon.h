@@ -11,6 +11,7 @@
 #include <sys/types.h>
 #include "circuit.h"
 #include "circuit_share.h"
+#include "clock.h"
 #include "config.h"
 #include "health.h"
 #include "loader.h"
@@ -142,7 +143,7 @@ struct daemon {
 	struct source wake_src;
 };
 
-uint64_t now_ms(void);
+uint64_t now_ms(void);	/* CLOCK_MONOTONIC; differences through ms_since (clock.h) */
 /* d->conf changed (start, reload): carry the daemon's view of each worker
  * and pool it still names over to it; close the checks of the others. */
 int daemon_rebuild_views(struct daemon *d);

@@ -168,7 +168,7 @@ int fleet_apply(struct daemon *d)
 void fleet_tick(struct daemon *d, uint64_t now)
 {
 	budgets_tick(d, now);
-	if (!d->fleet || now - d->fleet->circuit_at < STEER_FLEET_TICK_MS)
+	if (!d->fleet || ms_since(now, d->fleet->circuit_at) < STEER_FLEET_TICK_MS)
 		return;
 	d->fleet->circuit_at = now;
 	fleet_circuit_tick(d, now);

@@ -57,6 +57,7 @@ struct fpool {
 	uint32_t asked;			/* what the lease in flight asked for ... */
 	double asked_est;		/* ... and at what estimate (tokens) */
 	uint64_t refused_until;		/* a reply refused: Redis away for this pool till then */
+	uint64_t refused_since;		/* the first refusal of this run of them (now_ms) */
 	uint64_t window_end;		/* local deadline of that window (now_ms) */
 	uint64_t granted_at;		/* when the last lease came (now_ms) */
 	bool exhausted;			/* the window's global quota is spent: wait for its end */
