@@ -58,26 +58,35 @@ reload_ops() {
 	wait_for 'grep -q "running:" "$STEER_TMP/steerd.log"' 300 || bail "steerd did not start"
 	[ "$(steer -j worker list | jq ".workers | length")" = "$n" ] ||
 		bail "steerd did not add $n workers"
-	strace -f -qq -e trace=bpf -p "$STEERD_PID" -o "$STEER_TMP/trace.$n" &
-	spid=$!
-	wait_for traced || bail "strace did not attach"
-	before=$(reloads)
-	write_conf "$n" 50
-	kill -HUP "$STEERD_PID"
-	wait_for '[ "$(reloads)" -gt '"$before"' ]' 300 || bail "steerd did not reload"
-	kill "$spid"
-	wait "$spid" 2> /dev/null
-	[ "$(worker_field "w$((n - 1))" weight)" = 50 ] || bail "the reload did not take"
+	# the fewer of two traced reloads: a pass that happens to run beside
+	# one (a retry, a timer) is noise, not the reload's cost
+	OPS[$n]=
+	for w in 50 75; do
+		strace -f -qq -e trace=bpf -p "$STEERD_PID" -o "$STEER_TMP/trace.$n" &
+		spid=$!
+		wait_for traced || bail "strace did not attach"
+		before=$(reloads)
+		write_conf "$n" $w
+		kill -HUP "$STEERD_PID"
+		wait_for '[ "$(reloads)" -gt '"$before"' ]' 300 || bail "steerd did not reload"
+		kill "$spid"
+		wait "$spid" 2> /dev/null
+		wait_for '! traced' || bail "strace did not detach"
+		[ "$(worker_field "w$((n - 1))" weight)" = $w ] || bail "the reload did not take"
+		ops=$(grep -c 'bpf(BPF_MAP_' "$STEER_TMP/trace.$n")
+		diag "$n workers, weights to $w: $ops bpf() map operations"
+		[ -z "${OPS[$n]}" ] || [ "$ops" -lt "${OPS[$n]}" ] && OPS[$n]=$ops
+	done
 	kill "$STEERD_PID"
 	wait_for '! kill -0 '"$STEERD_PID"' 2> /dev/null'
 	steer unload
-	OPS[$n]=$(grep -c 'bpf(BPF_MAP_' "$STEER_TMP/trace.$n")
 }
 
 reload_ops 64
 reload_ops 512
 small=${OPS[64]} big=${OPS[512]}
 diag "bpf() map operations of a reload that changes every weight: $small at 64 workers, $big at 512"
-[ "$small" -gt 0 ] && [ "$big" -lt $((small * 10)) ]
+[ "$small" -gt 0 ] && [ "$big" -lt $((small * 10)) ] ||
+	{ why "$small at 64, $big at 512; the traces' calls by kind at 512:"; why "$(grep -o 'bpf(BPF_[A-Z_]*' "$STEER_TMP/trace.512" | sort | uniq -c | tr '\n' ' ')"; false; }
 ok $? "8x the workers, $big / $small = $((big / (small > 0 ? small : 1)))x the map operations (under 10x: linear)"
 done_testing

@@ -383,6 +383,15 @@ static void on_lease(struct daemon *d, redisReply *r, void *priv)
 	if (!p)
 		return;		/* its pool left with a reload */
 	p->inflight = false;
+	/* new maps, or a reload that has not found the pool again: its id
+	 * may be another pool's now. The grant is counted in Redis, so
+	 * dropping it strands it, never spends it twice (or on another pool). */
+	if (!p->found) {
+		if (r && r->type != REDIS_REPLY_ERROR)
+			log_info("pool %s: a lease reply after its maps changed: dropped", p->name);
+		unsent_back(p);
+		return;
+	}
 	n = fleet_tokens(p) ? 6 : 4;
 	if (!r || r->type == REDIS_REPLY_ERROR)
 		unsent_back(p);	/* Redis away or the script failed: the next one takes them */
