@@ -45,11 +45,20 @@ enum admit_verdict {
 	ADMIT_NO_RATE = STEER_WHY_RATE,
 	ADMIT_YES = 16,
 	ADMIT_PROBE = 17,	/* yes, as a half-open probe */
+	/* on a yes: a unit of quota was taken, and a refund gives it back.
+	 * Not "the quota is on" read again at the refund: steerd may switch
+	 * it on between the two, and a unit nobody paid for would appear. */
+	ADMIT_CHARGED = 32,
 };
 
 static __always_inline bool admitted(enum admit_verdict v)
 {
 	return v >= ADMIT_YES;
+}
+
+static __always_inline bool admit_probe(enum admit_verdict v)
+{
+	return (v & ~ADMIT_CHARGED) == ADMIT_PROBE;
 }
 
 /* Tell steerd a pool's lease runs low: the value fetch_and_add returned
@@ -91,16 +100,17 @@ static __always_inline enum admit_verdict admit(const struct steer_pool *pool,
 		if (left <= 0)
 			goto spill;
 		budget_wake(bud, pool_id, left);
+		verdict |= ADMIT_CHARGED;
 	}
 	if (lim->rate_on && !take_token(lim)) {
-		if (bud->quota_on)
+		if (verdict & ADMIT_CHARGED)
 			__sync_fetch_and_add(&bud->quota_left, 1);
 		no = ADMIT_NO_RATE;
 		goto spill;
 	}
 	return verdict;
 spill:
-	if (verdict == ADMIT_PROBE)
+	if (admit_probe(verdict))
 		__sync_fetch_and_add(&bud->probes_left, 1);
 	__sync_fetch_and_add(&ps->spilled, 1);
 	return no;
@@ -109,9 +119,9 @@ spill:
 /* Admitted, but no worker could take it: give back what admit() took. */
 static __always_inline void admit_refund(enum admit_verdict verdict, struct steer_pool_budget *bud)
 {
-	if (verdict == ADMIT_PROBE)
+	if (admit_probe(verdict))
 		__sync_fetch_and_add(&bud->probes_left, 1);
-	if (bud->quota_on)
+	if (verdict & ADMIT_CHARGED)
 		__sync_fetch_and_add(&bud->quota_left, 1);
 }
 

@@ -138,7 +138,7 @@ __noinline __u32 try_pool(struct bpf_sk_lookup *ctx, __u32 pool_id, __u64 now_ns
 			if (assign_lobby(ctx, pool_id, family, epoch, false) == STEERED) {
 				t->why = STEERED;
 				t->lobby = 1;
-				t->probe = verdict == ADMIT_PROBE;
+				t->probe = admit_probe(verdict);
 				__sync_fetch_and_add(&ps->selected, 1);
 				if (t->probe)
 					__sync_fetch_and_add(&ps->probes, 1);
@@ -156,7 +156,7 @@ __noinline __u32 try_pool(struct bpf_sk_lookup *ctx, __u32 pool_id, __u64 now_ns
 		if (t->why != STEERED)
 			continue;
 		t->worker = id;
-		t->probe = verdict == ADMIT_PROBE;
+		t->probe = admit_probe(verdict);
 		__sync_fetch_and_add(&ps->selected, 1);
 		if (t->probe)
 			__sync_fetch_and_add(&ps->probes, 1);
