@@ -410,4 +410,37 @@ out=$(in_host h2 "$SCLIENT" --connect $SVC4:80 -n 20 -c 2)
 is "$(client_ok "$out" | cut -d' ' -f2-)" "0 0" "h2 without AUTH: no refusal"
 leak=$(cat "$(fleet_dir h1)/steerd.log" "$(fleet_dir h2)/steerd.log" | grep -c -e "$PASS" -e "$WRONG")
 is "$leak" 0 "neither password appears in a log"
+
+# ---- a local quota turned into a global one by a reload ----------------------------------
+# h4 has no password: Redis is away for it. What is left of its local quota
+# is no lease, so the reload sets the budget to 0 (the start's grace, then
+# the static share), never spends the leftover on top of the fleet's quota.
+fleet_host_add h4 w1=127.0.0.1:9101 f1=127.0.0.1:9201
+lq_conf() {	# lq_conf "quota = N;" | "global_quota = N; window_s = S;"
+	fleet_fleet_block h4 "chunk = $CHUNK; lease_ttl_s = 30; expected_hosts = 3; backoff_max_ms = 1000;"
+	cat <<-EOF
+	pools = (
+	  { name = "lq"; $1 fallback = "fb"; workers = ( { name = "w1"; addr = "127.0.0.1:9101"; } ); },
+	  { name = "fb"; workers = ( { name = "f1"; addr = "127.0.0.1:9201"; } ); }
+	);
+	services = ( { name = "web"; prefix = "$SVC4/32"; port = 80; pool = "lq"; } );
+	EOF
+}
+lq_conf "quota = 50;" > "$(fleet_dir h4)/steer.conf"
+fleet_steerd h4 "$(fleet_dir h4)/steer.conf"; ok $? "h4 started with a local quota of 50"
+out=$(in_host h4 "$SCLIENT" --connect $SVC4:80 -n 10 -c 2)
+is "$(client_count "$out" w1)" 10 "h4: 10 of its local quota spent"
+# a static share of 1: on a slow host the start's 3 s of grace may be over
+lq_conf "global_quota = 1000; window_s = $WINDOW; static_share = 1;" > "$(fleet_dir h4)/steer.conf"
+before=$(grep -c "reloaded" "$(fleet_dir h4)/steerd.log")
+kill -HUP "${FLEET_STEERD_PID[h4]}"
+wait_until '[ "$(grep -c "reloaded" "$(fleet_dir h4)/steerd.log")" -gt '"$before"' ]' 5
+ok $? "h4 reloaded: the pool's quota is global now"
+left=$(steer_on h4 -j pool list | jq '.pools[] | select(.name == "lq") | .quota_left')
+out=$(in_host h4 "$SCLIENT" --connect $SVC4:80 -n 20 -c 2)
+w=$(client_count "$out" w1)
+[ "$left" -le 1 ] && [ "$w" -le 1 ] && [ "$(client_count "$out" f1)" = $((20 - w)) ]
+ok $? "h4, Redis away: the local quota's 40 left are not spent (budget $left, $w of 20 admitted: at most the static share of 1)"
+grep -q "pool lq: local quota off; its budget is leased now" "$(fleet_dir h4)/steerd.log"
+ok $? "h4 logged the switch"
 done_testing

@@ -299,6 +299,35 @@ cleanup:
 	return ret;
 }
 
+/* A pool whose budget steerd now leases (a global quota or tokens) had a
+ * local quota: what is left of it is no lease. The budget goes to 0, on,
+ * and the local grant's record is cleared, so this runs once. */
+int pool_quota_to_lease(const struct steer_maps *m, const char *name, char *err)
+{
+	struct steer_pool *p = calloc(1, sizeof(*p));
+	struct steer_pool_budget *b;
+	uint32_t id;
+	int ret;
+
+	if (!p)
+		return sys_error(err, "allocate");
+	if ((ret = pool_find(m, name, &id, p, err)))
+		goto cleanup;
+	if (!(b = budgets_map(m))) {
+		ret = sys_error(err, "map pool_budgets");
+		goto cleanup;
+	}
+	__atomic_store_n(&b[id].quota_left, 0, __ATOMIC_SEQ_CST);
+	__atomic_store_n(&b[id].quota_on, 1, __ATOMIC_SEQ_CST);
+	munmap(b, BUDGETS_LEN);
+	p->quota_set = 0;
+	p->quota_conf = 0;
+	ret = map_put(m, MAP_POOLS, id, p) ? sys_error(err, "write pools") : STEER_OK;
+cleanup:
+	free(p);
+	return ret;
+}
+
 int pool_quota_hold(const struct steer_maps *m, uint32_t id, char *err)
 {
 	struct steer_pool_budget *b;

@@ -62,6 +62,7 @@ int pool_set_quota(const struct steer_maps *m, const char *name, bool on, int64_
  * switched on at 0 left if it is off, so that it admits nothing before the
  * first grant; the configured quota (quota_set) is left alone. */
 int pool_quota_hold(const struct steer_maps *m, uint32_t id, char *err);
+int pool_quota_to_lease(const struct steer_maps *m, const char *name, char *err);
 /* The same on a pool_budgets entry already mapped (steerd's mmap). */
 void pool_budget_hold(struct steer_pool_budget *b);
 int pool_set_rate(const struct steer_maps *m, const char *name, bool on, double rate,

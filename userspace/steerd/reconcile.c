@@ -386,8 +386,15 @@ static void reconcile_limits(struct pass *ps)
 		 * it grants, the pool admits nothing: never a pool with no budget
 		 * (a new pool, new maps) while its services already exist */
 		if (p->has_global_quota || p->has_tokens) {
-			if (!bud.quota_on && (ret = pool_quota_hold(&ps->d->maps, id, err)))
+			if (cur->quota_set) {	/* a local quota before: its leftover is no lease */
+				if ((ret = pool_quota_to_lease(&ps->d->maps, p->name, err)))
+					problem(ps, ret, "pool %s: %s", p->name, err);
+				else
+					log_info("pool %s: local quota off; its budget is leased now",
+						 p->name);
+			} else if (!bud.quota_on && (ret = pool_quota_hold(&ps->d->maps, id, err))) {
 				problem(ps, ret, "pool %s: %s", p->name, err);
+			}
 			goto rate;
 		}
 		if (cur->quota_set != p->has_quota || bud.quota_on != p->has_quota ||
