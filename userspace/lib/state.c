@@ -269,7 +269,10 @@ static struct steer_pool_budget *budgets_map(const struct steer_maps *m)
 	return b == MAP_FAILED ? NULL : b;
 }
 
-int pool_set_quota(const struct steer_maps *m, const char *name, bool on, int64_t n, char *err)
+/* The budget (on: n left) and, in pools, the local grant it records
+ * (recorded: quota_set and quota_conf; not: both cleared). */
+static int quota_write(const struct steer_maps *m, const char *name, bool on, int64_t n,
+		       bool recorded, char *err)
 {
 	struct steer_pool *p = calloc(1, sizeof(*p));
 	struct steer_pool_budget *b;
@@ -291,12 +294,17 @@ int pool_set_quota(const struct steer_maps *m, const char *name, bool on, int64_
 	munmap(b, BUDGETS_LEN);
 	/* What was granted, recorded last: a grant cut short before this is
 	 * made again, one recorded is never made twice (steerd compares it). */
-	p->quota_set = on;
-	p->quota_conf = on ? (uint64_t)n : 0;
+	p->quota_set = on && recorded;
+	p->quota_conf = on && recorded ? (uint64_t)n : 0;
 	ret = map_put(m, MAP_POOLS, id, p) ? sys_error(err, "write pools") : STEER_OK;
 cleanup:
 	free(p);
 	return ret;
+}
+
+int pool_set_quota(const struct steer_maps *m, const char *name, bool on, int64_t n, char *err)
+{
+	return quota_write(m, name, on, n, true, err);
 }
 
 /* A pool whose budget steerd now leases (a global quota or tokens) had a
@@ -304,28 +312,7 @@ cleanup:
  * and the local grant's record is cleared, so this runs once. */
 int pool_quota_to_lease(const struct steer_maps *m, const char *name, char *err)
 {
-	struct steer_pool *p = calloc(1, sizeof(*p));
-	struct steer_pool_budget *b;
-	uint32_t id;
-	int ret;
-
-	if (!p)
-		return sys_error(err, "allocate");
-	if ((ret = pool_find(m, name, &id, p, err)))
-		goto cleanup;
-	if (!(b = budgets_map(m))) {
-		ret = sys_error(err, "map pool_budgets");
-		goto cleanup;
-	}
-	__atomic_store_n(&b[id].quota_left, 0, __ATOMIC_SEQ_CST);
-	__atomic_store_n(&b[id].quota_on, 1, __ATOMIC_SEQ_CST);
-	munmap(b, BUDGETS_LEN);
-	p->quota_set = 0;
-	p->quota_conf = 0;
-	ret = map_put(m, MAP_POOLS, id, p) ? sys_error(err, "write pools") : STEER_OK;
-cleanup:
-	free(p);
-	return ret;
+	return quota_write(m, name, true, 0, false, err);
 }
 
 int pool_quota_hold(const struct steer_maps *m, uint32_t id, char *err)
