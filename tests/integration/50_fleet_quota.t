@@ -176,10 +176,27 @@ for h in "${HOSTS[@]}"; do
 done
 
 # ---- Redis killed -9 under load ----------------------------------------------
+# every host's log from a mark on: a host restarted in one phase has lines
+# of that phase the next one must not count
+declare -A MARK
+mark_logs() { local h; for h in "${HOSTS[@]}"; do MARK[$h]=$(wc -l < "$(fleet_dir "$h")/steerd.log"); done; }
+all_logged() {	# all_logged PATTERN: every host's steerd log has it since mark_logs
+	local h
+	for h in "${HOSTS[@]}"; do
+		tail -n +$((MARK[$h] + 1)) "$(fleet_dir "$h")/steerd.log" | grep -q "$1" || return 1
+	done
+}
+logged_counts() {	# logged_counts PATTERN: how often each host logged it since the mark
+	local h
+	for h in "${HOSTS[@]}"; do
+		printf '%s:%s ' "$h" "$(tail -n +$((MARK[$h] + 1)) "$(fleet_dir "$h")/steerd.log" | grep -c "$1")"
+	done
+}
 for h in "${HOSTS[@]}"; do
 	in_host "$h" "$SCLIENT" --connect $SVC4:80 -n 150 -c 2 > "$STEER_TMP/out.$h.k" &
 done
 sleep 0.3
+mark_logs
 fleet_redis_kill
 wait
 refused=0
@@ -188,14 +205,8 @@ for h in "${HOSTS[@]}"; do
 	refused=$((refused + failed + ref))
 done
 is "$refused" 0 "Redis killed under load: no connection failed or refused"
-all_logged() {	# all_logged PATTERN [COUNT]: every host's steerd log has it COUNT times
-	local h
-	for h in "${HOSTS[@]}"; do
-		[ "$(grep -c "$1" "$(fleet_dir "$h")/steerd.log")" -ge "${2:-1}" ] || return 1
-	done
-}
 wait_until 'all_logged "pool p: static share"' 6
-ok $? "every host switched to the static share after the lease TTL"
+ok $? "every host switched to the static share after the lease TTL ($(logged_counts "pool p: static share"))"
 sleep 0.3
 is "$(m h2 steer_fleet_redis_up)$(m h2 'steer_pool_budget_source{pool="p",source="static_share"}')$(m h2 'steer_pool_budget_source{pool="p",source="lease"}')" \
 	"010" "metrics: Redis down, the static share is the source"
@@ -229,9 +240,10 @@ fleet_steerd_kill h3
 fleet_steerd h3 "$(fleet_dir h3)/steer.conf" || bail "steerd on h3 did not start with its file again"
 
 # ---- Redis back: hosts rejoin ----------------------------------------------------
+mark_logs
 fleet_redis_start
-wait_until 'all_logged "pool p: budget from lease" 2' 8
-ok $? "Redis restarted: every host takes leases again"
+wait_until 'all_logged "pool p: budget from lease"' 8
+ok $? "Redis restarted: every host takes leases again ($(logged_counts "pool p: budget from lease"))"
 IDX=$(( $(fleet_redis_cli TIME | head -1) / WINDOW ))
 g=$(granted p)
 [ "${g:-0}" -gt 0 ]; ok $? "the global count resumes in the new Redis ($g)"
@@ -253,19 +265,24 @@ lat.sort(); print(int(lat[int(0.99 * n) - 1] * 1e6), int(lat[n // 2] * 1e6))' $S
 # loopback p99 of 100 us), shows none did
 lat_ok() { [ "$1" -le $((2 * $2)) ] || [ "$1" -le 2000 ]; }
 read -r before_p99 before_p50 <<< "$(lat_p99 h2 300)"
+mark_logs
 fleet_redis_pause
 read -r p99 p50 <<< "$(lat_p99 h2 300)"
 out=$(in_host h1 "$SCLIENT" --connect $SVC4:80 -n 100 -c 4)
 is "$(client_ok "$out" | cut -d' ' -f2-)" "0 0" "Redis paused: no connection failed or refused"
 lat_ok "$p99" "$before_p99"
 ok $? "Redis paused: connect p99 ${p99} us (p50 $p50) against ${before_p99} us (p50 $before_p50) before"
-wait_until 'all_logged "pool p: static share" 2' 6
-ok $? "Redis paused: every host on the static share after the lease TTL"
+wait_until 'all_logged "pool p: static share"' 6
+ok $? "Redis paused: every host on the static share after the lease TTL ($(logged_counts "pool p: static share"))"
 read -r p99 p50 <<< "$(lat_p99 h2 300)"
 lat_ok "$p99" "$before_p99"; ok $? "Redis paused, static share: connect p99 ${p99} us (p50 $p50)"
+mark_logs
 fleet_redis_resume
-wait_until 'all_logged "pool p: budget from lease" 3' 8
-ok $? "Redis resumed: every host takes leases again"
+wait_until 'all_logged "pool p: budget from lease"' 8
+r=$?; ok $r "Redis resumed: every host takes leases again ($(logged_counts "pool p: budget from lease"))"
+[ $r = 0 ] || for h in "${HOSTS[@]}"; do
+	diag "$h's log since the pause: $(tail -n +$((MARK[$h] + 1)) "$(fleet_dir "$h")/steerd.log" | tail -15)"
+done
 
 read -r before_p99 before_p50 <<< "$(lat_p99 h3 300)"
 shares=$(grep -c "pool p: static share" "$(fleet_dir h3)/steerd.log")
