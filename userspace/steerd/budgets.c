@@ -230,6 +230,7 @@ static void apply_grant(struct daemon *d, struct fpool *p, redisReply *r, uint64
 	p->grants++;
 	p->granted += (uint64_t)grant;
 	p->global_remaining = r->element[2]->integer;
+	p->remaining_known = true;
 	p->exhausted = p->global_remaining <= 0;
 }
 
@@ -275,8 +276,10 @@ static uint32_t d_hosts(const struct fpool *p)
 /* what is left fleet-wide in admissions (-1 unknown): tokens at the estimate */
 static int64_t remaining_admissions(const struct fpool *p)
 {
-	if (!p->conf.has_tokens || p->global_remaining < 0)
-		return p->global_remaining;
+	if (!p->remaining_known)
+		return -1;
+	if (!p->conf.has_tokens)
+		return p->global_remaining > 0 ? p->global_remaining : 0;
 	return p->per_conn > 0 ? token_admissions(p->global_remaining, p->per_conn, 0) : -1;
 }
 
@@ -834,10 +837,10 @@ int budgets_apply(struct daemon *d)
 				p->window = p->window_end = p->window_granted = 0;	/* other indexes */
 			if (was->conf.global_quota != cp->global_quota) {
 				p->exhausted = false;
-				p->global_remaining = -1;
+				p->remaining_known = false;
 			}
 		} else {
-			*p = (struct fpool){ .global_remaining = -1, .cap_unsent = -1,
+			*p = (struct fpool){ .cap_unsent = -1,
 					     .source = shared ? BUDGET_LEASE : BUDGET_LOCAL };
 		}
 		p->shared = shared;

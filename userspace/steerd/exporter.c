@@ -43,7 +43,7 @@ static void budget_view(const struct daemon *d, uint32_t id, struct metrics_pool
 		v->fleet = (struct metrics_budget){
 			.on = true, .leased = p->conf.has_global_quota, .tokens = p->conf.has_tokens,
 			.source = budget_source_name(p->source), .grants = p->grants,
-			.granted = p->granted, .returned = p->returned, .remaining_known = p->global_remaining >= 0,
+			.granted = p->granted, .returned = p->returned, .remaining_known = p->remaining_known,
 			.global_remaining = p->global_remaining, .per_conn = p->per_conn,
 			.tokens_left = p->tokens_left,
 		};

@@ -63,7 +63,10 @@ struct fpool {
 	bool exhausted;			/* the window's global quota is spent: wait for its end */
 	uint64_t static_end;		/* static share: end of its local window */
 	uint64_t grants, granted;	/* leases taken, admissions granted by them */
-	int64_t global_remaining;	/* in Redis after the last grant; -1 unknown */
+	/* in Redis after the last grant: below 0 when the fleet's reported
+	 * tokens overshot the budget, so a flag says whether it is known */
+	int64_t global_remaining;
+	bool remaining_known;
 	/* a lease's size follows the rate the kernel spends (lease_size) */
 	int64_t held;			/* the kernel's budget after our last look or add */
 	uint64_t spent;			/* spent since measured_at */

@@ -698,7 +698,8 @@ static const struct metric_def metric_table[] = {
 	    "provider: the provider's remaining count rules."),
 	GAUGE("steer_fleet_global_remaining", SC_POOL, b_remaining,
 	      "What the fleet's Redis said was left of the window's global budget (admissions, or "
-	      "tokens for a token budget) at the last lease."),
+	      "tokens for a token budget) at the last lease; below 0 when the tokens reported "
+	      "overshot a token budget."),
 	GAUGE("steer_pool_tokens_per_connection", SC_POOL, b_per_conn,
 	      "steerd's estimate of the tokens a connection costs (absent: no token budget or no "
 	      "report yet)."),
