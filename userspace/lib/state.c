@@ -259,14 +259,18 @@ int pool_budget_read(const struct steer_maps *m, uint32_t id, struct steer_pool_
 
 #define BUDGETS_LEN	(STEER_MAX_POOLS * sizeof(struct steer_pool_budget))
 
-/* The budgets, mapped for single-field atomic stores: a map write would put
- * back a copy of the whole value, undoing what the kernel spent since. */
-static struct steer_pool_budget *budgets_map(const struct steer_maps *m)
+struct steer_pool_budget *pool_budgets_map(const struct steer_maps *m)
 {
 	void *b = mmap(NULL, BUDGETS_LEN, PROT_READ | PROT_WRITE, MAP_SHARED,
 		       m->fd[MAP_POOL_BUDGETS], 0);
 
 	return b == MAP_FAILED ? NULL : b;
+}
+
+void pool_budgets_unmap(struct steer_pool_budget *b)
+{
+	if (b)
+		munmap(b, BUDGETS_LEN);
 }
 
 /* The budget (on: n left) and, in pools, the local grant it records
@@ -283,7 +287,7 @@ static int quota_write(const struct steer_maps *m, const char *name, bool on, in
 		return sys_error(err, "allocate");
 	if ((ret = pool_find(m, name, &id, p, err)))
 		goto cleanup;
-	if (!(b = budgets_map(m))) {
+	if (!(b = pool_budgets_map(m))) {
 		ret = sys_error(err, "map pool_budgets");
 		goto cleanup;
 	}
@@ -291,7 +295,7 @@ static int quota_write(const struct steer_maps *m, const char *name, bool on, in
 	if (on)
 		__atomic_store_n(&b[id].quota_left, n, __ATOMIC_SEQ_CST);
 	__atomic_store_n(&b[id].quota_on, on, __ATOMIC_SEQ_CST);
-	munmap(b, BUDGETS_LEN);
+	pool_budgets_unmap(b);
 	/* What was granted, recorded last: a grant cut short before this is
 	 * made again, one recorded is never made twice (steerd compares it). */
 	p->quota_set = on && recorded;
@@ -323,10 +327,10 @@ int pool_quota_hold(const struct steer_maps *m, uint32_t id, char *err)
 		snprintf(err, STEER_ERR_LEN, "pool id %u is out of range", id);
 		return STEER_EINPUT;
 	}
-	if (!(b = budgets_map(m)))
+	if (!(b = pool_budgets_map(m)))
 		return sys_error(err, "map pool_budgets");
 	pool_budget_hold(&b[id]);
-	munmap(b, BUDGETS_LEN);
+	pool_budgets_unmap(b);
 	return STEER_OK;
 }
 
@@ -376,13 +380,13 @@ int pool_set_circuit(const struct steer_maps *m, const char *name, uint32_t circ
 	if (who == CIRCUIT_RELEASE)
 		circuit = STEER_CIRCUIT_CLOSED;
 	/* probes first, so a half-open circuit never sees a stale budget */
-	if (!(b = budgets_map(m))) {
+	if (!(b = pool_budgets_map(m))) {
 		ret = sys_error(err, "map pool_budgets");
 		goto cleanup;
 	}
 	__atomic_store_n(&b[id].probes_left, circuit == STEER_CIRCUIT_HALF_OPEN ? probes : 0,
 			 __ATOMIC_SEQ_CST);
-	munmap(b, BUDGETS_LEN);
+	pool_budgets_unmap(b);
 	p->circuit = circuit;
 	p->circuit_forced = who == CIRCUIT_FORCE;
 	p->circuit_fleet = who == CIRCUIT_BY_FLEET;

@@ -62,9 +62,16 @@ int pool_set_quota(const struct steer_maps *m, const char *name, bool on, int64_
  * switched on at 0 left if it is off, so that it admits nothing before the
  * first grant; the configured quota (quota_set) is left alone. */
 int pool_quota_hold(const struct steer_maps *m, uint32_t id, char *err);
-int pool_quota_to_lease(const struct steer_maps *m, const char *name, char *err);
 /* The same on a pool_budgets entry already mapped (steerd's mmap). */
 void pool_budget_hold(struct steer_pool_budget *b);
+/* A pool steerd now leases for had a local quota: its budget to 0, on, and
+ * the local grant's record (quota_set) cleared, so that this runs once. */
+int pool_quota_to_lease(const struct steer_maps *m, const char *name, char *err);
+/* pool_budgets, every pool's entry, mapped for single-field atomic stores
+ * (a map write would put back a copy of the whole value, undoing what the
+ * kernel spent since); NULL on failure, errno set. */
+struct steer_pool_budget *pool_budgets_map(const struct steer_maps *m);
+void pool_budgets_unmap(struct steer_pool_budget *b);
 int pool_set_rate(const struct steer_maps *m, const char *name, bool on, double rate,
 		  uint32_t burst, char *err);
 /* Who sets a circuit: steerd leaves alone a circuit an operator forced,

@@ -41,14 +41,12 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/epoll.h>
-#include <sys/mman.h>
 #include "daemon.h"
 #include "fleet.h"
 #include "lease.h"
 #include "log.h"
 #include "state.h"
 
-#define BUDGETS_LEN	(STEER_MAX_POOLS * sizeof(struct steer_pool_budget))
 #define TOKENS_EXACT	(1ull << 53)	/* Lua's numbers are doubles */
 
 /* KEYS[1] the pool's key without its window index; ARGV: window_s, quota,
@@ -522,7 +520,7 @@ static void measure(struct fpool *p, int64_t left, uint64_t now)
 	/* the rate since the last look, for the next one (budgets_tick): a
 	 * burst's start is seen at once, not at the next measure */
 	if (now > p->looked_at) {
-		p->look_rate = (double)(p->spent_total - p->look_spent) / (double)ms_since(now, p->looked_at);
+		p->look_rate = (double)(p->spent_total - p->look_spent) / (double)(now - p->looked_at);
 		p->looked_at = now;
 		p->look_spent = p->spent_total;
 	}
@@ -547,7 +545,7 @@ static int64_t send_return(struct daemon *d, struct fpool *p, int64_t n);
  * for the hosts still busy */
 static void give_back_idle(struct daemon *d, struct fpool *p, int64_t left, uint64_t now)
 {
-	int64_t keep = p->conf.chunk, taken;
+	int64_t keep = p->conf.chunk, taken, back;
 
 	if (p->source != BUDGET_LEASE || !p->window || left <= keep ||
 	    ms_since(now, p->spent_at) < STEER_FLEET_BUDGET_MS)
@@ -556,8 +554,9 @@ static void give_back_idle(struct daemon *d, struct fpool *p, int64_t left, uint
 		return;
 	p->held = keep;
 	p->hold = p->conf.chunk;
+	back = send_return(d, p, taken);
 	log_debug("pool %s: idle: %lld taken from the kernel, %lld back to window %llu", p->name,
-		  (long long)taken, (long long)send_return(d, p, taken), (unsigned long long)p->window);
+		  (long long)taken, (long long)back, (unsigned long long)p->window);
 }
 
 /* the window's quota was spent, and connections spill here still: ask
@@ -797,14 +796,10 @@ static struct fpool *old_named(struct fpool *old, size_t n, const char *name)
 
 static int map_budgets(struct daemon *d)
 {
-	void *m = mmap(NULL, BUDGETS_LEN, PROT_READ | PROT_WRITE, MAP_SHARED,
-		       d->maps.fd[MAP_POOL_BUDGETS], 0);
-
-	if (m == MAP_FAILED) {
+	if (!(d->budget_map = pool_budgets_map(&d->maps))) {
 		log_err("fleet: cannot map pool_budgets: %s", strerror(errno));
 		return -1;
 	}
-	d->budget_map = m;
 	return 0;
 }
 
@@ -863,8 +858,7 @@ int budgets_apply(struct daemon *d)
 
 void budgets_maps_replaced(struct daemon *d)
 {
-	if (d->budget_map)
-		munmap(d->budget_map, BUDGETS_LEN);
+	pool_budgets_unmap(d->budget_map);
 	d->budget_map = NULL;
 	/* new maps are a new kernel: each pool starts again on them (its
 	 * quota switched on before anything is admitted) */
@@ -952,8 +946,7 @@ void budgets_stop(struct daemon *d)
 	free(d->budgets);
 	d->budgets = NULL;
 	d->nbudgets = 0;
-	if (d->budget_map)
-		munmap(d->budget_map, BUDGETS_LEN);
+	pool_budgets_unmap(d->budget_map);
 	d->budget_map = NULL;
 }
 

@@ -11,7 +11,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/epoll.h>
-#include <sys/mman.h>
 #include <sys/timerfd.h>
 #include <unistd.h>
 #include <bpf/bpf.h>
@@ -20,8 +19,6 @@
 #include "fleet_circuit.h"
 #include "log.h"
 #include "wake.h"
-
-#define BUDGETS_LEN	(STEER_MAX_POOLS * sizeof(struct steer_pool_budget))
 
 const char *budget_source_name(enum budget_source s)
 {
