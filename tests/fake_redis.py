@@ -71,12 +71,14 @@ def now_ms():
 
 def lease_reply():
     if MODE == "negative":
-        return arr(integer(-1000000), integer(-5), integer(-7), integer(-1))
+        return arr(integer(-1000000), integer(-5), integer(-7), integer(-1), integer(-3))
     if MODE == "maxint":
-        return arr(integer(2**63 - 1), integer(2**63 - 1), integer(-(2**63)), integer(-1))
+        return arr(integer(2**63 - 1), integer(2**63 - 1), integer(-(2**63)), integer(-1),
+                   integer(2**63 - 1))
     if MODE == "wrongtype":
-        return arr(bulk("a"), arr(integer(1)), b"$-1\r\n", integer(1))
-    return arr(integer(10), integer(60000), integer(100), integer(now_ms() // 60000))
+        return arr(bulk("a"), arr(integer(1)), b"$-1\r\n", integer(1), bulk("0"))
+    # { grant, ms left, remaining, window, carry charged }
+    return arr(integer(10), integer(60000), integer(100), integer(now_ms() // 60000), integer(0))
 
 
 def circuit_reply():
@@ -161,7 +163,7 @@ def answer(sock, args):
         elif MODE == "bigarray":
             out = b"*2000000000\r\n"
         elif MODE == "closemid":
-            sock.sendall(b"*4\r\n:1\r\n:10")
+            sock.sendall(b"*5\r\n:1\r\n:10")
             sock.shutdown(socket.SHUT_RDWR)
             return
         elif b":q:" in key:

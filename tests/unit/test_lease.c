@@ -107,6 +107,34 @@ static void test_budget_atomics(void **state)
 	assert_int_equal(left, -3);
 }
 
+/* a window's turn: the carry charged to the new window is kept, less what
+ * the kernel spent of it since the look; never more than it holds */
+static void test_budget_carry(void **state)
+{
+	int64_t left = 6;
+
+	(void)state;
+	/* carry 10 all charged, 4 spent since: the 6 left stay, grant on top */
+	assert_int_equal(budget_carry(&left, 10, 10, 20), 6);
+	assert_int_equal(left, 26);
+	/* only 5 of 10 charged (the window was nearly spent), 4 spent: 1 kept */
+	left = 6;
+	assert_int_equal(budget_carry(&left, 10, 5, 0), 6);
+	assert_int_equal(left, 1);
+	/* spent more than was charged: none kept */
+	left = 2;
+	budget_carry(&left, 10, 5, 3);
+	assert_int_equal(left, 3);
+	/* spilling below 0: the grant */
+	left = -4;
+	assert_int_equal(budget_carry(&left, 10, 10, 7), -4);
+	assert_int_equal(left, 7);
+	/* it holds more than the carry (a grant after the look): at most the charge */
+	left = 30;
+	budget_carry(&left, 10, 10, 0);
+	assert_int_equal(left, 10);
+}
+
 static void test_release(void **state)
 {
 	uint64_t tok = 100, conns = 3, back = 0;
@@ -132,6 +160,7 @@ int main(void)
 		cmocka_unit_test(test_window),
 		cmocka_unit_test(test_estimate),
 		cmocka_unit_test(test_budget_atomics),
+		cmocka_unit_test(test_budget_carry),
 		cmocka_unit_test(test_release),
 	};
 

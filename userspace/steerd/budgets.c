@@ -11,7 +11,10 @@
  * (lease_hold: chunk when idle, up to lease_max in a burst), asks when less
  * than half of it is left (one request in flight per pool) for what tops it
  * up, and the first lease of a new window replaces what is left of the old
- * one (budget_swap). Redis away: the lease is spent until lease_ttl_s after it
+ * one (budget_swap), but for the carry: what the kernel held at the last
+ * look before the window's end (reckoned from when the lease was asked,
+ * so never after Redis' end), which it may spend after the end, is
+ * charged to the new window by the same script and kept (budget_carry). Redis away: the lease is spent until lease_ttl_s after it
  * came, then the static share, every window_s by the local clock. Redis
  * back: a lease is asked for at once, and replaces what is left of the
  * static share. At exit what is unspent goes back to its window.
@@ -50,8 +53,13 @@
 #define TOKENS_EXACT	(1ull << 53)	/* Lua's numbers are doubles */
 
 /* KEYS[1] the pool's key without its window index; ARGV: window_s, quota,
- * chunk. Redis' clock decides the window, so every host agrees on it.
- * Returns { grant, ms left in the window, global remaining, window }. */
+ * chunk, carry, the window it was granted in. Redis' clock decides the
+ * window, so every host agrees on it. A carry from an earlier window is
+ * what the host may still spend of that window's lease after its end: it
+ * is charged to this window first, as far as the quota goes, so that what
+ * is admitted in a window never passes its quota.
+ * Returns { grant, ms left in the window, global remaining, window,
+ * carry charged }. */
 static const char LEASE_LUA[] =
 	"local t = redis.call('TIME')\n"
 	"local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)\n"
@@ -60,11 +68,15 @@ static const char LEASE_LUA[] =
 	"local key = KEYS[1] .. idx\n"
 	"local quota = tonumber(ARGV[2])\n"
 	"local got = tonumber(redis.call('GET', key) or '0')\n"
-	"local grant = math.min(tonumber(ARGV[3]), quota - got)\n"
+	"local charged = 0\n"
+	"if tonumber(ARGV[5]) ~= idx then\n"
+	"  charged = math.max(math.min(tonumber(ARGV[4]), quota - got), 0)\n"
+	"end\n"
+	"local grant = math.min(tonumber(ARGV[3]), quota - got - charged)\n"
 	"if grant < 0 then grant = 0 end\n"
-	"if grant > 0 then redis.call('INCRBY', key, grant) end\n"
+	"if grant + charged > 0 then redis.call('INCRBY', key, grant + charged) end\n"
 	"redis.call('PEXPIRE', key, w * 2)\n"
-	"return { grant, w - now % w, quota - got - grant, idx }\n";
+	"return { grant, w - now % w, quota - got - charged - grant, idx, charged }\n";
 
 /* KEYS[1] the pool's token key without its window index, KEYS[2] its spill
  * key; ARGV: token_window_s, the window's token budget, admissions wanted,
@@ -200,30 +212,39 @@ static void apply_grant(struct daemon *d, struct fpool *p, redisReply *r, uint64
 	long long grant = r->element[0]->integer, ms_left = r->element[1]->integer;
 	uint64_t idx = (uint64_t)r->element[3]->integer;
 	bool replace = p->source != BUDGET_LEASE || idx != p->window;
+	/* the old window's leftover charged to this one (quota script) */
+	int64_t charged = !fleet_tokens(p) && replace ? r->element[4]->integer : 0;
 	int64_t before;
 
 	if (fleet_tokens(p) && idx != p->window)
 		p->res_tokens = p->res_conns = 0;	/* that window's key counts them */
 	/* what this process may give back to the window: its own grants */
-	p->window_granted = (idx == p->window ? p->window_granted : 0) + (uint64_t)grant;
+	p->window_granted = (idx == p->window ? p->window_granted : 0) + (uint64_t)(grant + charged);
 
 	/* a new window, the static share, or the first lease since a start
 	 * (window 0: what the kernel held is no lease of ours): the lease
-	 * replaces what is left */
-	if (replace)
+	 * replaces what is left, but for what of the old lease this window
+	 * was charged (the carry) and the kernel has not spent yet */
+	if (charged > 0)
+		before = budget_carry(left_of(d, p), p->carry_sent, charged, grant);
+	else if (replace)
 		before = budget_swap(left_of(d, p), grant);
 	else
 		before = budget_add(left_of(d, p), grant);
 	spent_since(p, before);
-	log_debug("pool %s: lease of %lld (window %llu, %s; the kernel had %lld)", p->name, grant,
-		  (unsigned long long)idx, replace ? "replaces" : "adds", (long long)before);
-	p->held = replace ? grant : p->held + grant;
+	log_debug("pool %s: lease of %lld (window %llu, %s; the kernel had %lld, %lld of it charged "
+		  "here)", p->name, grant, (unsigned long long)idx, replace ? "replaces" : "adds",
+		  (long long)before, (long long)charged);
+	p->held = __atomic_load_n(left_of(d, p), __ATOMIC_SEQ_CST);
+	p->look_left = p->held;
 	if (p->source == BUDGET_LEASE && !p->window)	/* a start's lease of 0 was no lease */
 		log_notice("pool %s: budget from lease (Redis granted the first lease)", p->name);
 	if (!fleet_tokens(p) || r->element[4]->integer <= 0)
 		set_source(p, BUDGET_LEASE, "Redis granted a lease");
 	p->window = idx;
-	p->window_end = now + (uint64_t)(ms_left > 0 ? ms_left : 1);
+	/* from when it was asked: Redis read its clock after that, so this
+	 * end is never after Redis' (the carry must cover all past the end) */
+	p->window_end = (p->sent_at < now ? p->sent_at : now) + (uint64_t)(ms_left > 0 ? ms_left : 1);
 	p->granted_at = now;
 	p->grants++;
 	p->granted += (uint64_t)grant;
@@ -321,6 +342,16 @@ static uint32_t next_lease(struct fpool *p, int64_t left)
 }
 
 static void send_lease(struct daemon *d, struct fpool *p, bool force_eval);
+
+/* At a window's turn (its local end passed, the lease from Redis): what
+ * the kernel held at the last look before the end, all it can spend of
+ * the old lease since, to be charged to the new window. */
+static int64_t carry_of(const struct fpool *p, uint64_t now)
+{
+	if (p->source != BUDGET_LEASE || !p->window || !p->window_end || now < p->window_end)
+		return 0;
+	return p->look_left > 0 ? p->look_left : 0;
+}
 static void arm_wake(struct daemon *d, const struct fpool *p);
 
 /* a script that did not run: what it carried goes with the next one */
@@ -351,8 +382,8 @@ static bool reply_sane(const struct fpool *p, const redisReply *r)
 	if (grant < 0 || grant > p->asked || ms <= 0 || ms > (long long)window_s_of(p) * 1000 ||
 	    idx < 0 || left > budget || left < -(long long)TOKENS_EXACT)
 		return false;
-	if (!fleet_tokens(p))
-		return true;
+	if (!fleet_tokens(p))	/* a charge of at most the carry sent */
+		return r->element[4]->integer >= 0 && r->element[4]->integer <= p->carry_sent;
 	spill = r->element[4]->integer;
 	res = r->element[5]->integer;
 	return spill >= 0 && spill <= (long long)STEER_TOKEN_RESET_S_MAX * 1000 && res >= 0 &&
@@ -393,7 +424,7 @@ static void on_lease(struct daemon *d, redisReply *r, void *priv)
 		unsent_back(p);
 		return;
 	}
-	n = fleet_tokens(p) ? 6 : 4;
+	n = fleet_tokens(p) ? 6 : 5;
 	if (!r || r->type == REDIS_REPLY_ERROR)
 		unsent_back(p);	/* Redis away or the script failed: the next one takes them */
 	if (!r)
@@ -480,6 +511,9 @@ static void send_lease(struct daemon *d, struct fpool *p, bool force_eval)
 	} else {
 		NUM("%llu", (unsigned long long)p->conf.global_quota);
 		NUM("%u", n);	/* 0: the script still tells the window and what is left */
+		p->carry_sent = carry_of(p, now_ms());
+		NUM("%lld", (long long)p->carry_sent);
+		NUM("%llu", (unsigned long long)p->window);
 	}
 #undef NUM
 	for (int i = 0; i < argc; i++)
@@ -620,6 +654,8 @@ static void tick_lease(struct daemon *d, struct fpool *p, uint64_t now)
 	bool window_over = p->window_end && now >= p->window_end;
 	uint64_t since;
 
+	if (!window_over)
+		p->look_left = left;	/* the carry, if the next look is past the end */
 	measure(p, left, now);
 	if (fleet_redis_up(d) && now >= p->refused_until) {
 		if (p->inflight)

@@ -58,7 +58,13 @@ struct fpool {
 	double asked_est;		/* ... and at what estimate (tokens) */
 	uint64_t refused_until;		/* a reply refused: Redis away for this pool till then */
 	uint64_t refused_since;		/* the first refusal of this run of them (now_ms) */
-	uint64_t window_end;		/* local deadline of that window (now_ms) */
+	uint64_t window_end;		/* local deadline of that window (now_ms), from
+					 * when the lease was asked: never after Redis' */
+	/* the kernel's budget at the last look before window_end (or just
+	 * after a grant): at the window's turn, all that it can still spend
+	 * of the old lease, charged to the new window (carry_sent) */
+	int64_t look_left;
+	int64_t carry_sent;
 	uint64_t granted_at;		/* when the last lease came (now_ms) */
 	bool exhausted;			/* the window's global quota is spent: wait for its end */
 	uint64_t static_end;		/* static share: end of its local window */

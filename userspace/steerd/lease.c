@@ -100,6 +100,24 @@ int64_t budget_swap(int64_t *left, int64_t n)
 	return __atomic_exchange_n(left, n, __ATOMIC_SEQ_CST);
 }
 
+int64_t budget_carry(int64_t *left, int64_t carry, int64_t charged, int64_t grant)
+{
+	int64_t cur = __atomic_load_n(left, __ATOMIC_SEQ_CST), held, keep;
+
+	do {
+		held = cur > 0 ? cur : 0;
+		keep = charged - (carry - held);	/* carry - held: spent since the look */
+		if (keep > held)
+			keep = held;
+		if (keep > charged)
+			keep = charged;
+		if (keep < 0)
+			keep = 0;
+	} while (!__atomic_compare_exchange_n(left, &cur, keep + grant, false, __ATOMIC_SEQ_CST,
+					      __ATOMIC_SEQ_CST));
+	return cur;
+}
+
 int64_t budget_trim(int64_t *left, int64_t keep)
 {
 	int64_t cur = __atomic_load_n(left, __ATOMIC_SEQ_CST);

@@ -50,6 +50,14 @@ uint64_t token_release(uint64_t *res_tokens, uint64_t *res_conns, uint64_t conns
  * take back with an exchange. Both return the value before. */
 int64_t budget_add(int64_t *left, int64_t n);
 int64_t budget_swap(int64_t *left, int64_t n);
+
+/* A window's turn with the old lease's leftover charged to the new window:
+ * carry is what the kernel held at the last look before the old window's
+ * end (it has spent from that since), charged how much of it the new
+ * window took. The kernel keeps what is left of the charged part and gets
+ * grant on top: new = grant + min(held, charged - (carry - held)), at
+ * least grant. Returns the value before. */
+int64_t budget_carry(int64_t *left, int64_t carry, int64_t charged, int64_t grant);
 /* Down to keep (>= 0) if it holds more (CAS): what was taken, or 0. */
 int64_t budget_trim(int64_t *left, int64_t keep);
 
