@@ -13,6 +13,7 @@ and answers them as MODE says:
   bigarray   "*2000000000": an array header of two billion elements
   negative   negative grants, ms, windows and counts
   maxint     grants of 2^63-1, a window of -1
+  overcharge a lease reply sane but for a carry charged far above any sent
   wrongtype  strings where integers are due, nested arrays
   closemid   half a reply, then the connection closed
   flood      a good one, then thousands of messages a second on the
@@ -77,6 +78,8 @@ def lease_reply():
                    integer(2**63 - 1))
     if MODE == "wrongtype":
         return arr(bulk("a"), arr(integer(1)), b"$-1\r\n", integer(1), bulk("0"))
+    if MODE == "overcharge":
+        return arr(integer(0), integer(60000), integer(0), integer(now_ms() // 60000), integer(10**6))
     # { grant, ms left, remaining, window, carry charged }
     return arr(integer(10), integer(60000), integer(100), integer(now_ms() // 60000), integer(0))
 

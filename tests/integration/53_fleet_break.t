@@ -45,14 +45,15 @@ circ() { steer_on H -j pool list | jq -r '.pools[] | select(.name == "main") | i
 cpu_of() { awk '{ print $14 + $15 }' "/proc/$1/stat"; }
 gq_left() { steer_on H -j pool list | jq '.pools[] | select(.name == "gq") | .quota_left'; }
 refusals() { grep -c "pool gq: a lease reply out of range refused" "$(fleet_dir H)/steerd.log"; }
-for mode in spont sub_short sub_types garbage huge bigarray negative maxint wrongtype closemid flood; do
+for mode in spont sub_short sub_types garbage huge bigarray negative maxint overcharge wrongtype closemid flood; do
 	fake $mode
 	c0=$(cpu_of "${FLEET_STEERD_PID[H]}")
 	sleep 1.5
 	c1=$(cpu_of "${FLEET_STEERD_PID[H]}")
-	case $mode in negative|maxint)
+	case $mode in negative|maxint|overcharge)
 		# gq's budget spent, so leases are asked: grants < 0 or above
-		# what was asked, ms or windows < 0 are refused, and the
+		# what was asked, ms or windows < 0, a carry charged above the
+		# one sent are refused, and the
 		# kernel's budget is only what it held (Redis away)
 		l0=$(gq_left)
 		out=$(in_host H "$SCLIENT" --connect $SVC4:81 -n 40 -c 2)
@@ -61,7 +62,7 @@ for mode in spont sub_short sub_types garbage huge bigarray negative maxint wron
 		[ "$w" = $((l0 > 0 ? l0 : 0)) ] && [ "$l1" -le 0 ] && [ "$l1" -ge -40 ]
 		ok $? "fake Redis '$mode': gq admits only what its kernel held ($w of 40, held $l0, now $l1)"
 		is "$(client_ok "$out" | cut -d' ' -f2-)" "0 0" "fake Redis '$mode': gq refuses nothing"
-		is "$(refusals)" 1 "fake Redis '$mode': the refusal logged once (for both modes, not per reply)"
+		is "$(refusals)" 1 "fake Redis '$mode': the refusal logged once (for the three modes, not per reply)"
 	esac
 	[ $((c1 - c0)) -lt 100 ]; ok $? "fake Redis '$mode': steerd does not spin ($((c1 - c0)) ticks in 1.5 s)"
 	alive; ok $? "fake Redis '$mode': steerd still runs"

@@ -53,11 +53,12 @@
 #define TOKENS_EXACT	(1ull << 53)	/* Lua's numbers are doubles */
 
 /* KEYS[1] the pool's key without its window index; ARGV: window_s, quota,
- * chunk, carry, the window it was granted in. Redis' clock decides the
- * window, so every host agrees on it. A carry from an earlier window is
- * what the host may still spend of that window's lease after its end: it
- * is charged to this window first, as far as the quota goes, so that what
- * is admitted in a window never passes its quota.
+ * chunk, carry, the window it was granted in, what the kernel holds now.
+ * Redis' clock decides the window, so every host agrees on it. The carry
+ * is what the host may still spend of an earlier window's lease: it is
+ * charged to the next window first, as far as the quota goes, so that
+ * what is admitted in a window never passes its quota (to a later window,
+ * Redis having been away across a turn, only what the kernel still holds).
  * Returns { grant, ms left in the window, global remaining, window,
  * carry charged }. */
 static const char LEASE_LUA[] =
@@ -69,9 +70,10 @@ static const char LEASE_LUA[] =
 	"local quota = tonumber(ARGV[2])\n"
 	"local got = tonumber(redis.call('GET', key) or '0')\n"
 	"local charged = 0\n"
-	"if tonumber(ARGV[5]) ~= idx then\n"
-	"  charged = math.max(math.min(tonumber(ARGV[4]), quota - got), 0)\n"
-	"end\n"
+	"local from = tonumber(ARGV[5])\n"
+	"if from + 1 == idx then charged = tonumber(ARGV[4])\n"
+	"elseif from + 1 < idx then charged = tonumber(ARGV[6]) end\n"
+	"charged = math.max(math.min(charged, quota - got), 0)\n"
 	"local grant = math.min(tonumber(ARGV[3]), quota - got - charged)\n"
 	"if grant < 0 then grant = 0 end\n"
 	"if grant + charged > 0 then redis.call('INCRBY', key, grant + charged) end\n"
@@ -343,13 +345,17 @@ static uint32_t next_lease(struct fpool *p, int64_t left)
 
 static void send_lease(struct daemon *d, struct fpool *p, bool force_eval);
 
-/* At a window's turn (its local end passed, the lease from Redis): what
- * the kernel held at the last look before the end, all it can spend of
- * the old lease since, to be charged to the new window. */
-static int64_t carry_of(const struct fpool *p, uint64_t now)
+/* What a lease request carries (the script charges it only if Redis runs
+ * it in a later window): all the kernel can still spend of this window's
+ * lease after the window's end. Before the local end, what it holds now
+ * (a request sent then may run after the turn); past it, what it held at
+ * the last look or send before the end. */
+static int64_t carry_of(struct fpool *p, int64_t left, uint64_t now)
 {
-	if (p->source != BUDGET_LEASE || !p->window || !p->window_end || now < p->window_end)
+	if (p->source != BUDGET_LEASE || !p->window)
 		return 0;
+	if (!p->window_end || now < p->window_end || left > p->look_left)
+		p->look_left = left;	/* (never below what is held now) */
 	return p->look_left > 0 ? p->look_left : 0;
 }
 static void arm_wake(struct daemon *d, const struct fpool *p);
@@ -511,9 +517,12 @@ static void send_lease(struct daemon *d, struct fpool *p, bool force_eval)
 	} else {
 		NUM("%llu", (unsigned long long)p->conf.global_quota);
 		NUM("%u", n);	/* 0: the script still tells the window and what is left */
-		p->carry_sent = carry_of(p, now_ms());
+		int64_t left = __atomic_load_n(left_of(d, p), __ATOMIC_SEQ_CST);
+
+		p->carry_sent = carry_of(p, left, now_ms());
 		NUM("%lld", (long long)p->carry_sent);
 		NUM("%llu", (unsigned long long)p->window);
+		NUM("%lld", (long long)(left > 0 ? left : 0));
 	}
 #undef NUM
 	for (int i = 0; i < argc; i++)
@@ -587,6 +596,7 @@ static void give_back_idle(struct daemon *d, struct fpool *p, int64_t left, uint
 	if (!(taken = budget_trim(left_of(d, p), keep)))
 		return;
 	p->held = keep;
+	p->look_left = keep;	/* what went back is no carry */
 	p->hold = p->conf.chunk;
 	back = send_return(d, p, taken);
 	log_debug("pool %s: idle: %lld taken from the kernel, %lld back to window %llu", p->name,
