@@ -5,7 +5,7 @@
 # lease script's carry), so what is admitted in one window never passes its
 # global quota. Three hosts each hold a lease into the turn; a burst from
 # all three right after it is admitted at most the quota, and at least the
-# quota less a chunk a host.
+# quota less a chunk a host; the same with Redis stalled across the turn.
 source "$(dirname "$0")/../lib.sh"
 source "$(dirname "$0")/../fleet_lib.sh"
 
@@ -76,6 +76,56 @@ for round in 1 2 3; do
 	ok $? "round $round: and at least the quota less a chunk a host ($adm >= $((Q - 3 * CHUNK)))"
 	is "$bad" 0 "round $round: none failed or refused (the rest to the fallback)"
 done
+
+# ---- Redis stalled across a turn (SIGSTOP, under timeout_ms) -----------------
+# Each host's lease request goes out before its end of the window and Redis
+# runs it after the turn: what the kernels spend of the old lease meanwhile
+# must be charged to the new window (the carry goes with every request), so
+# the window's admissions, during the stall and after it, stay within the
+# quota. (An adversary's case: before the carry went with every request,
+# 72 of 60 were admitted.) The clock is the local one: Redis is stopped.
+# Redis runs on this kernel: its TIME is our realtime clock
+lt_ms() { local t=${EPOCHREALTIME/./}; echo $(( t / 1000 )); }
+in_win() { local t=$(( $(lt_ms) % (WIN * 1000) )); [ "$t" -ge "$1" ] && [ "$t" -lt "$2" ]; }
+# a window the last burst did not spend, so that the light load below takes leases
+wait_until '[ "$(win_now)" -gt '"$burst_win"' ] && in_win 1000 1200' 8 || bail "no window"
+idx=$(( $(lt_ms) / (WIN * 1000) ))
+diag "window $idx: held $(held)"
+wait_until 'in_win 1650 1700' 2
+fleet_redis_pause
+light=""
+for h in "${HOSTS[@]}"; do
+	light+="$(client_count "$(in_host "$h" "$SCLIENT" --connect $SVC4:80 -n 6 -c 1)" w1) "
+done
+diag "Redis stopped at the end of window $idx; light load admitted $light; held $(held)"
+wait_until '[ $(( $(lt_ms) / (WIN * 1000) )) -gt '"$idx"' ] && in_win 20 1000' 2
+for h in "${HOSTS[@]}"; do
+	in_host "$h" "$SCLIENT" --connect $SVC4:80 -n 100 -c 4 > "$STEER_TMP/a.$h" &
+done
+wait
+wait_until 'in_win 60 1000' 1
+fleet_redis_resume
+diag "resumed at $(( $(lt_ms) % (WIN * 1000) )) ms into window $((idx + 1))"
+wait_until 'in_win 400 1000' 1
+for h in "${HOSTS[@]}"; do
+	in_host "$h" "$SCLIENT" --connect $SVC4:80 -n 100 -c 4 > "$STEER_TMP/b.$h" &
+done
+wait
+past=0
+[ $(( $(lt_ms) / (WIN * 1000) )) = $((idx + 1)) ] || past=1
+a=0 b=0
+for h in "${HOSTS[@]}"; do
+	a=$((a + $(client_count "$(cat "$STEER_TMP/a.$h")" w1)))
+	b=$((b + $(client_count "$(cat "$STEER_TMP/b.$h")" w1)))
+done
+count=$(fleet_redis_cli GET "steer:{p}:q:$((idx + 1))" | tr -d '\r')
+diag "window $((idx+1)): admitted $a during the stall (old lease) + $b after = $((a + b)); Redis counts ${count:-0}"
+if [ "$past" = 1 ]; then
+	ok 0 "# SKIP the bursts ran past window $((idx + 1)) ($((a + b)) admitted in two windows)"
+else
+	[ $((a + b)) -le "$Q" ]
+	ok $? "admitted in window $((idx + 1)) ≤ quota ($((a + b)) of $Q: $a during the stall, $b after)"
+fi
 for h in "${HOSTS[@]}"; do
 	wait_for '[ "$(steer_on '"$h"' -j worker list | jq "[.workers[].outstanding] | add")" = 0 ]'
 	ok $? "$h: counts back to 0"
