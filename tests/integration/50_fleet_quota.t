@@ -460,4 +460,7 @@ w=$(client_count "$out" w1)
 ok $? "h4, Redis away: the local quota's 40 left are not spent (budget $left, $w of 20 admitted: at most the static share of 1)"
 grep -q "pool lq: local quota off; its budget is leased now" "$(fleet_dir h4)/steerd.log"
 ok $? "h4 logged the switch"
+# the real Redis answers only what the scripts can: no host refused a reply
+refused=$(grep -l "out of range refused" "$STEER_TMP"/fleet/*/steerd.log 2> /dev/null | tr '\n' ' ')
+[ -z "$refused" ]; ok $? "no lease reply refused on any host ${refused:+($refused)}"
 done_testing

@@ -130,4 +130,7 @@ for h in "${HOSTS[@]}"; do
 	wait_for '[ "$(steer_on '"$h"' -j worker list | jq "[.workers[].outstanding] | add")" = 0 ]'
 	ok $? "$h: counts back to 0"
 done
+# the real Redis answers only what the scripts can: no host refused a reply
+refused=$(grep -l "out of range refused" "$STEER_TMP"/fleet/*/steerd.log 2> /dev/null | tr '\n' ' ')
+[ -z "$refused" ]; ok $? "no lease reply refused on any host ${refused:+($refused)}"
 done_testing

@@ -522,7 +522,11 @@ static void send_lease(struct daemon *d, struct fpool *p, bool force_eval)
 		p->carry_sent = carry_of(p, left, now_ms());
 		NUM("%lld", (long long)p->carry_sent);
 		NUM("%llu", (unsigned long long)p->window);
-		NUM("%lld", (long long)(left > 0 ? left : 0));
+		/* held now, for a window after the next: never above the carry
+		 * (0 without one: a start's or a new window_s' kernel budget is
+		 * a lease counted already, no carry) */
+		NUM("%lld", (long long)(p->carry_sent && left > 0 ?
+					(left < p->carry_sent ? left : p->carry_sent) : 0));
 	}
 #undef NUM
 	for (int i = 0; i < argc; i++)
