@@ -11,10 +11,12 @@
  * (lease_hold: chunk when idle, up to lease_max in a burst), asks when less
  * than half of it is left (one request in flight per pool) for what tops it
  * up, and the first lease of a new window replaces what is left of the old
- * one (budget_swap), but for the carry: what the kernel held at the last
- * look before the window's end (reckoned from when the lease was asked,
- * so never after Redis' end), which it may spend after the end, is
- * charged to the new window by the same script and kept (budget_carry). Redis away: the lease is spent until lease_ttl_s after it
+ * one (budget_swap), but for the carry: every request carries what the
+ * kernel may still spend of the window's lease after its end (what it
+ * holds, or past the local end, reckoned from when the lease was asked,
+ * what it held at the last look before it), which the script charges to
+ * the next window, and the host keeps (budget_carry). Redis away: the
+ * lease is spent until lease_ttl_s after it
  * came, then the static share, every window_s by the local clock. Redis
  * back: a lease is asked for at once, and replaces what is left of the
  * static share. At exit what is unspent goes back to its window.
