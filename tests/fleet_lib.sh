@@ -26,6 +26,10 @@
 #   fleet_dir NAME                            its directory (config, logs, socket)
 #   fleet_metric NAME SERIES                  the value of SERIES (its name and labels,
 #                                             as on the page) on NAME's metrics page
+#   fleet_pool_sum POOL FIELD                 POOL's FIELD of `pool list` (>= 0), summed
+#                                             over the test's HOSTS
+#   fleet_no_refused_replies                  ok: no host refused a lease reply (the
+#                                             real Redis answers only what the scripts can)
 # After fleet_steerd: FLEET_STEERD_PID[NAME]; logs in $(fleet_dir NAME)/steerd.log.
 
 FLEET_NET=10.77.0
@@ -93,6 +97,25 @@ in_host_exec() {
 }
 
 steer_on() { local name=$1; shift; in_host "$name" "$STEERCTL" "$@"; }
+
+# fleet_pool_sum POOL FIELD: POOL's FIELD (>= 0) on every host of HOSTS, summed
+fleet_pool_sum() {
+	local h t=0 n
+	for h in "${HOSTS[@]}"; do
+		n=$(steer_on "$h" -j pool list | jq --arg p "$1" --arg f "$2" \
+			'.pools[] | select(.name == $p) | .[$f] // 0')
+		t=$((t + (n > 0 ? n : 0)))
+	done
+	echo "$t"
+}
+
+# fleet_no_refused_replies: one ok, that no host's steerd refused a lease
+# reply as out of range (only a broken or hostile server gives one)
+fleet_no_refused_replies() {
+	local refused
+	refused=$(grep -l "out of range refused" "$STEER_TMP"/fleet/*/steerd.log 2> /dev/null | tr '\n' ' ')
+	[ -z "$refused" ]; ok $? "no lease reply refused on any host ${refused:+($refused)}"
+}
 
 # fleet_metric HOST 'steer_x{pool="p"}': its value, "" when absent
 fleet_metric() {
