@@ -487,7 +487,8 @@ static void send_lease(struct daemon *d, struct fpool *p, bool force_eval)
 	bool tokens = fleet_tokens(p);
 	const char *sha = sha_of(f, p);
 	bool by_sha = !force_eval && sha[0];
-	uint32_t n = next_lease(p, __atomic_load_n(left_of(d, p), __ATOMIC_SEQ_CST));
+	int64_t left = __atomic_load_n(left_of(d, p), __ATOMIC_SEQ_CST);
+	uint32_t n = next_lease(p, left);
 	int argc = 0, k = 0;
 
 #define NUM(fmt, v) (snprintf(num[k], sizeof(num[k]), fmt, v), argv[argc++] = num[k++])
@@ -519,8 +520,6 @@ static void send_lease(struct daemon *d, struct fpool *p, bool force_eval)
 	} else {
 		NUM("%llu", (unsigned long long)p->conf.global_quota);
 		NUM("%u", n);	/* 0: the script still tells the window and what is left */
-		int64_t left = __atomic_load_n(left_of(d, p), __ATOMIC_SEQ_CST);
-
 		p->carry_sent = carry_of(p, left, now_ms());
 		NUM("%lld", (long long)p->carry_sent);
 		NUM("%llu", (unsigned long long)p->window);
@@ -537,7 +536,7 @@ static void send_lease(struct daemon *d, struct fpool *p, bool force_eval)
 	p->asked = n;
 	p->asked_est = tokens ? p->per_conn : 0;
 	p->sent_at = now_ms();
-	p->spill_mark = __atomic_load_n(left_of(d, p), __ATOMIC_SEQ_CST);
+	p->spill_mark = left;
 	if (!rconn_command_argv(f->cmd, on_lease, (void *)(uintptr_t)p->req_seq, argc, argv, lens))
 		p->inflight = true;
 	else

@@ -60,9 +60,10 @@ struct fpool {
 	uint64_t refused_since;		/* the first refusal of this run of them (now_ms) */
 	uint64_t window_end;		/* local deadline of that window (now_ms), from
 					 * when the lease was asked: never after Redis' */
-	/* the kernel's budget at the last look before window_end (or just
-	 * after a grant): at the window's turn, all that it can still spend
-	 * of the old lease, charged to the new window (carry_sent) */
+	/* the kernel's budget at the last look or send before window_end (or
+	 * just after a grant or a give-back): all that it can still spend of
+	 * the window's lease past its end, the carry a request takes
+	 * (carry_sent), which the next window is charged */
 	int64_t look_left;
 	int64_t carry_sent;
 	uint64_t granted_at;		/* when the last lease came (now_ms) */
