@@ -103,11 +103,7 @@ $(BUILD)/steerd: $(OBJ)/userspace/steerd/main.o $(LIBSTEERD) $(LIBSTEER)
 tests/tools/%: tests/tools/%.c tests/tools/common.h userspace/lib/netaddr.c userspace/lib/netaddr.h
 	$(CC) $(CFLAGS) $(WARN) $(SAN) -D_GNU_SOURCE $(INCLUDES) $< userspace/lib/netaddr.c -o $@
 
-# 12_upgrade's map of another layout (same sizes, members reordered)
-tests/tools/swapped_stats.bpf.o: tests/tools/swapped_stats.bpf.c bpf/steer.h $(BUILD)/vmlinux.h
-	$(CLANG) $(BPF_CFLAGS) -c $< -o $@
-
-tools: $(TOOLS) tests/tools/swapped_stats.bpf.o $(BUILD)/agent
+tools: $(TOOLS) $(BUILD)/agent
 
 # a unit test links what it uses from steerctl's and steerd's modules and libsteer
 $(BUILD)/test_%: $(OBJ)/tests/unit/test_%.o $(LIBSTEERCTL) $(LIBSTEERD) $(LIBSTEER)
@@ -207,7 +203,7 @@ install: $(BUILD)/steerctl $(BUILD)/steerd
 	sed 's|@PREFIX@|$(PREFIX)|g' scripts/steerd.service > $(DESTDIR)$(UNITDIR)/steerd.service
 
 clean:
-	rm -rf $(BUILD) $(TOOLS) tests/tools/swapped_stats.bpf.o
+	rm -rf $(BUILD) $(TOOLS)
 
 # steerctl(8)'s command list and README's from steerctl's option tables
 .PHONY: steerctl-docs

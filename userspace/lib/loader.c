@@ -12,7 +12,6 @@
 #include <unistd.h>
 #include <linux/magic.h>
 #include <bpf/bpf.h>
-#include <bpf/btf.h>
 #include <bpf/libbpf.h>
 #include "parse.h"
 #include "cgroup.h"
@@ -388,93 +387,17 @@ static bool map_holds_hints(const struct bpf_map *map)
 	return false;
 }
 
-#define LAYOUT_DEPTH_MAX	8	/* nesting of structs and arrays compared */
-
-/* Whether type a of btf ba and type b of btf bb lay out the same bytes
- * with the same meaning: the same kinds and sizes, and for a struct or
- * union the same members, by name, offset and width, in the same order.
- * why gets the first member that differs. */
-static bool same_type(const struct btf *ba, int a, const struct btf *bb, int b, int depth,
-		      char *why, size_t len)
+static bool same_layout(const struct bpf_map *map, int fd)
 {
-	const struct btf_type *ta, *tb;
-
-	a = btf__resolve_type(ba, (__u32)a);	/* past typedefs and qualifiers */
-	b = btf__resolve_type(bb, (__u32)b);
-	ta = a < 0 ? NULL : btf__type_by_id(ba, (__u32)a);
-	tb = b < 0 ? NULL : btf__type_by_id(bb, (__u32)b);
-	if (!ta || !tb || depth > LAYOUT_DEPTH_MAX || btf_kind(ta) != btf_kind(tb))
-		return false;
-	switch (btf_kind(ta)) {
-	case BTF_KIND_INT:
-		return ta->size == tb->size && btf_int_encoding(ta) == btf_int_encoding(tb) &&
-		       btf_int_bits(ta) == btf_int_bits(tb);
-	case BTF_KIND_ENUM:
-	case BTF_KIND_ENUM64:
-	case BTF_KIND_PTR:
-		return ta->size == tb->size;
-	case BTF_KIND_ARRAY:
-		return btf_array(ta)->nelems == btf_array(tb)->nelems &&
-		       same_type(ba, (int)btf_array(ta)->type, bb, (int)btf_array(tb)->type,
-				 depth + 1, why, len);
-	case BTF_KIND_STRUCT:
-	case BTF_KIND_UNION:
-		break;
-	default:
-		return false;
-	}
-	if (ta->size != tb->size || btf_vlen(ta) != btf_vlen(tb))
-		return false;
-	for (__u16 i = 0; i < btf_vlen(ta); i++) {
-		const struct btf_member *ma = btf_members(ta) + i, *mb = btf_members(tb) + i;
-		const char *na = btf__name_by_offset(ba, ma->name_off);
-		const char *nb = btf__name_by_offset(bb, mb->name_off);
-
-		if (!na || !nb || strcmp(na, nb) ||
-		    btf_member_bit_offset(ta, i) != btf_member_bit_offset(tb, i) ||
-		    btf_member_bitfield_size(ta, i) != btf_member_bitfield_size(tb, i) ||
-		    !same_type(ba, (int)ma->type, bb, (int)mb->type, depth + 1, why, len)) {
-			if (!*why)
-				snprintf(why, len, " (member %u was '%.40s' at bit %u, is '%.40s' at bit %u)",
-					 i, nb ? nb : "?", btf_member_bit_offset(tb, i), na ? na : "?",
-					 btf_member_bit_offset(ta, i));
-			return false;
-		}
-	}
-	return true;
-}
-
-/* The pinned map (fd) holds what map expects: the same type, sizes and
- * flags, and, where both carry BTF (every map steer creates does), the same
- * value type member by member, so that a version that reorders a struct
- * of the same size is refused rather than read with the wrong meaning. A
- * pinned map without BTF can be compared by its sizes only. */
-static bool same_layout(const struct bpf_object *obj, const struct bpf_map *map, int fd,
-			char *why, size_t len)
-{
-	const struct btf *ours = bpf_object__btf(obj);
 	struct bpf_map_info info = {};
-	__u32 info_len = sizeof(info);
-	struct btf *theirs;
-	bool same;
+	__u32 len = sizeof(info);
 
-	why[0] = '\0';
-	if (bpf_obj_get_info_by_fd(fd, &info, &info_len))
+	if (bpf_obj_get_info_by_fd(fd, &info, &len))
 		return false;
-	if (info.type != bpf_map__type(map) || info.key_size != bpf_map__key_size(map) ||
-	    info.value_size != bpf_map__value_size(map) ||
-	    info.max_entries != bpf_map__max_entries(map) ||
-	    info.map_flags != bpf_map__map_flags(map))
-		return false;
-	if (!ours || !bpf_map__btf_value_type_id(map) || !info.btf_id || !info.btf_value_type_id)
-		return true;
-	theirs = btf__load_from_kernel_by_id(info.btf_id);
-	if (!theirs)
-		return false;	/* it has BTF we cannot read: nothing to trust */
-	same = same_type(ours, (int)bpf_map__btf_value_type_id(map), theirs,
-			 (int)info.btf_value_type_id, 0, why, len);
-	btf__free(theirs);
-	return same;
+	return info.type == bpf_map__type(map) && info.key_size == bpf_map__key_size(map) &&
+	       info.value_size == bpf_map__value_size(map) &&
+	       info.max_entries == bpf_map__max_entries(map) &&
+	       info.map_flags == bpf_map__map_flags(map);
 }
 
 /* Point every map of skel at the pinned one, so the new programs use the
@@ -485,7 +408,7 @@ static bool same_layout(const struct bpf_object *obj, const struct bpf_map *map,
 static int reuse_pinned_maps(struct steer_bpf *skel, const struct steer_paths *p, bool *repin,
 			     char *err)
 {
-	char path[PATH_MAX], why[128];
+	char path[PATH_MAX];
 	struct bpf_map *map;
 	int i = 0;
 
@@ -509,12 +432,12 @@ static int reuse_pinned_maps(struct steer_bpf *skel, const struct steer_paths *p
 			snprintf(err, STEER_ERR_LEN, "cannot open pinned map %s: %s", path, strerror(errno));
 			return STEER_ESYS;
 		}
-		if (!same_layout(skel->obj, map, fd, why, sizeof(why))) {
+		if (!same_layout(map, fd)) {
 			close(fd);
 			if (!map_holds_hints(map)) {
 				snprintf(err, STEER_ERR_LEN,
-					 "map %s changed layout in this version%s: its state cannot be "
-					 "carried over (unload and load)", path, why);
+					 "map %s changed layout in this version: its state cannot be "
+					 "carried over (unload and load)", path);
 				return STEER_EINPUT;
 			}
 			repin[i++] = true;

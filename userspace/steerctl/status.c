@@ -55,9 +55,8 @@ static const struct cmd upgrade_cmds[] = {
 	  .doc = "This build's programs are loaded against the pinned maps and swapped into the "
 		 "pinned links with bpf_link_update: no lookup misses and no count resets. A map "
 		 "the running version lacks is created; recent_picks, which only holds hints, "
-		 "starts empty if its layout changed. If a map that holds state changed layout "
-		 "(its sizes, or by its BTF a member's name, offset or type), upgrade names it "
-		 "and the first member that differs, exits 2 and changes nothing." },
+		 "starts empty if its layout changed. If a map that holds state changed layout, "
+		 "upgrade names it, exits 2 and changes nothing." },
 };
 static const struct cmd status_cmds[] = {
 	{ .print = print_status,
