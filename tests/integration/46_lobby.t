@@ -275,6 +275,8 @@ kill -9 "$LOBBY_PID"
 start_lobby lobbysd 127.0.0.1:9700
 for i in 1 2; do
 	kill -9 "$(worker_field "s$i" pid)"
+	# its listener closes when the process is gone, not when kill returns
+	wait_for "! ss -Hltn 'sport = :940$i' | grep -q ."
 	start_worker "s$i" "127.0.0.1:940$i" --slots 1 --lobby-from "$LOBBY_PID"
 	SPID[i]=$LAST_PID
 done
