@@ -324,19 +324,34 @@ static __always_inline void count_open(struct bpf_sock_ops *skops)
 	bpf_sock_ops_cb_flags_set(skops, skops->bpf_sock_ops_cb_flags | BPF_SOCK_OPS_STATE_CB_FLAG);
 }
 
+/* Can a late segment of this connection reach sk_lookup, once its count
+ * ends in state new? Not after the worker's own FIN (FIN_WAIT1): the
+ * socket stays in the kernel's established hash through FIN_WAIT2 and
+ * TIME_WAIT, so every segment of the flow finds it there and sk_lookup
+ * never runs (a SYN that reuses the 4-tuple through TIME_WAIT does, and is
+ * rightly a new pick). After LAST_ACK or a reset the socket leaves the
+ * hash at once, and a late segment (the peer's ACK racing the close) would
+ * look like a new connection: it must be recorded as a repeat. Skipping
+ * the record on the worker's FIN is most of what sockops costs at close
+ * (docs/bench/FASTPATH.md). */
+static __always_inline bool late_segments_reach_lookup(__u32 new)
+{
+	return new != BPF_TCP_FIN_WAIT1;
+}
+
 /* A lobby child's count ends (lobby_done); a steered one's late segments
  * are repeats that go where it is held: its worker's listener, or the
  * lobby's if it never left the queue. */
 static __always_inline void lobby_close(struct bpf_sock_ops *skops, struct steer_worker_tag *tag,
-					bool aborted)
+					__u32 new)
 {
-	__u64 held = lobby_done(tag, tag->steered, aborted);
+	__u64 held = lobby_done(tag, tag->steered, new == BPF_TCP_CLOSE);
 	__u32 who = (__u32)held;
 
 	if (!held)
 		return;
 	bpf_sock_ops_cb_flags_set(skops, skops->bpf_sock_ops_cb_flags & ~BPF_SOCK_OPS_STATE_CB_FLAG);
-	if (!tag->steered)
+	if (!tag->steered || !late_segments_reach_lookup(new))
 		return;
 	recent_record_close(skops, who & (STEER_HOLD_LOBBY | STEER_HOLD_STRAY) ?
 			    STEER_LOBBY_PICK | hold_id(held) : hold_id(held));
@@ -368,7 +383,7 @@ static __always_inline void count_done(struct bpf_sock_ops *skops)
 		 * A CLOSE may run in softirq, whose current task is anyone's. */
 		if (new != BPF_TCP_CLOSE)
 			lobby_take(tag, (__u32)(bpf_get_current_pid_tgid() >> 32));
-		lobby_close(skops, tag, new == BPF_TCP_CLOSE);
+		lobby_close(skops, tag, new);
 		return;
 	}
 	if (!tag || !tag->counted)
@@ -391,11 +406,12 @@ static __always_inline void count_done(struct bpf_sock_ops *skops)
 	 * traffic: only steered ones feed the pool's circuit breaker. */
 	if (!tag->steered)
 		return;
-	/* its late segments are repeats, not new connections */
-	recent_record_close(skops, tag->worker_id);
 	__sync_fetch_and_add(&s->steered_closed, 1);
 	if (aborted)
 		__sync_fetch_and_add(&s->steered_aborted, 1);
+	/* its late segments are repeats, not new connections */
+	if (late_segments_reach_lookup(new))
+		recent_record_close(skops, tag->worker_id);
 }
 
 SEC("sockops")
