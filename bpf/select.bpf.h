@@ -33,18 +33,14 @@ struct scan_ctx {
 /* Consider worker id for least-conn: keep it when (load+1)/weight is lower
  * than the best so far, compared without division. Returns whether the
  * worker is usable at all. free_only (a lobby pool's first look): usable
- * only with a free slot (worker_has_slot). A global function: the verifier
- * checks it once, not once per call site, which keeps the whole program
- * small to verify. */
-__noinline int pick_consider(struct pick *best, __u32 id, __u32 family, __u32 epoch,
-			     __u32 free_only)
+ * only with a free slot (worker_has_slot). */
+static __always_inline bool consider(struct pick *best, __u32 id, __u32 family, __u32 epoch,
+				     __u32 free_only)
 {
 	struct steer_worker_stats *s;
 	struct steer_worker *w;
 	__u64 load, weight;
 
-	if (!best)
-		return 0;
 	w = bpf_map_lookup_elem(&workers, &id);
 	s = bpf_map_lookup_elem(&worker_stats, &id);
 	if (!w || !s || !worker_usable(w, s, family, epoch))
@@ -61,24 +57,47 @@ __noinline int pick_consider(struct pick *best, __u32 id, __u32 family, __u32 ep
 	return true;
 }
 
+/* consider() as a global function, for the random draws of a large pool
+ * and its full scan: the verifier checks it once, not once per iteration
+ * of each. The small scan (a least-conn pool up to STEER_SCAN_MAX workers)
+ * and the table probes (round-robin, random, hash) inline it instead: a
+ * call and its return per member cost ~0.3x the whole reference program on
+ * a CPU with retpolines and SRSO "Safe RET" (docs/bench/FASTPATH.md). */
+__noinline int pick_consider(struct pick *best, __u32 id, __u32 family, __u32 epoch,
+			     __u32 free_only)
+{
+	if (!best)
+		return 0;
+	return consider(best, id, family, epoch, free_only);
+}
+
 static __always_inline __u32 member_at(const struct steer_pool *pool, __u32 idx)
 {
 	return pool->members[idx & (STEER_MAX_POOL_WORKERS - 1)];
 }
 
+/* Member i of a scan that starts at member start and wraps at n. */
+static __always_inline __u32 scan_member(const struct steer_pool *pool, __u32 start, __u32 i,
+					 __u32 n)
+{
+	__u32 idx = start + i;
+
+	return member_at(pool, idx >= n ? idx - n : idx);
+}
+
 static long scan_one(__u32 i, void *data)
 {
 	struct scan_ctx *c = data;
-	__u32 idx = c->start + i;
 
-	if (idx >= c->n)
-		idx -= c->n;
-	pick_consider(&c->best, member_at(c->pool, idx), c->family, c->epoch, c->free_only);
+	pick_consider(&c->best, scan_member(c->pool, c->start, i, c->n), c->family, c->epoch,
+		      c->free_only);
 	return 0;
 }
 
 /* Exact weighted least-conn over every member. The scan starts at a random
- * member so that ties do not all go to the first one. */
+ * member so that ties do not all go to the first one. Up to STEER_SCAN_MAX
+ * members it is a plain loop with consider() inlined: no call per member
+ * (bpf_loop calls its callback, which calls pick_consider). */
 static __always_inline __u32 pick_least_conn_scan(const struct steer_pool *pool, __u32 n,
 						  __u32 family, __u32 epoch, __u32 free_only)
 {
@@ -88,7 +107,12 @@ static __always_inline __u32 pick_least_conn_scan(const struct steer_pool *pool,
 		.best = { .id = STEER_NONE },
 	};
 
-	bpf_loop(n, scan_one, &c, 0);
+	if (n > STEER_SCAN_MAX) {
+		bpf_loop(n, scan_one, &c, 0);
+		return c.best.id;
+	}
+	for (__u32 i = 0; i < STEER_SCAN_MAX && i < n; i++)
+		consider(&c.best, scan_member(pool, c.start, i, n), family, epoch, free_only);
 	return c.best.id;
 }
 
@@ -127,7 +151,7 @@ static __always_inline bool id_usable(__u32 id, __u32 family, __u32 epoch, __u32
 {
 	struct pick scratch = { .id = STEER_NONE };
 
-	return pick_consider(&scratch, id, family, epoch, free_only);
+	return consider(&scratch, id, family, epoch, free_only);
 }
 
 /* Table policies: the slot decides; an unusable worker's slot passes to the

@@ -28,8 +28,8 @@
 # Usage: scripts/bench/cost.sh [CONNECTIONS]   (root; `make all tools bench-tools` first)
 #   COST_WORKERS="4 64 1024"  worker counts;  COST_REPS=3  batches per row
 #
-# A/B mode (COST_AB="LABEL=STEERCTL ..."): least-conn at the first of
-# COST_WORKERS (4), each build's programs (that steerctl loads them)
+# A/B mode (COST_AB="LABEL=STEERCTL ..."): COST_AB_POLICY (least-conn) at
+# the first of COST_WORKERS (4), each build's programs (that steerctl loads them)
 # alternated with the reference as above, the builds in turn, COST_ROUNDS
 # (3) times in one run: each row's lookup_x and sockops_x are that build's
 # ratios to the reference, so two builds compare through the same yardstick.
@@ -196,7 +196,8 @@ if [ -n "${COST_AB:-}" ]; then
 		lookup_x sockops_x
 	for _ in $(seq "${COST_ROUNDS:-3}"); do
 		for v in $COST_AB; do
-			STEERCTL=${v#*=} measure "${COST_WORKERS%% *}" least-conn "${v%%=*}"
+			STEERCTL=${v#*=} measure "${COST_WORKERS%% *}" "${COST_AB_POLICY:-least-conn}" \
+				"${v%%=*}"
 		done
 	done
 	exit 0
