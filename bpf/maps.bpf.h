@@ -184,6 +184,15 @@ struct {
 	__type(value, struct steer_recent_hint);
 } recent_hints SEC(".maps");
 
+/* 0 -> when a flow was last recorded in recent_picks: a decision long
+ * after reads no hint and no set (recent.bpf.h) */
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct steer_recent_last);
+} recent_last SEC(".maps");
+
 /* steerctl monitor: slot -> that monitor's ring buffer of decision records
  * (steer_monitor_event). steerctl creates a ring of its own and puts it in
  * a free slot; an empty slot is skipped. */

@@ -108,7 +108,69 @@ static __always_inline __u32 now_ms(void)
 }
 
 #define RECENT_FOUND	0x100
+#define RECENT_UNREAD	0x200	/* recent_any() said nothing there is fresh */
 #define RECENT_WAY(w)	((w) & (STEER_RECENT_WAYS - 1))
+
+static __always_inline struct steer_recent_last *recent_last_entry(void)
+{
+	__u32 zero = 0;
+
+	return bpf_map_lookup_elem(&recent_last, &zero);
+}
+
+/* May any entry be fresh now? Not when nothing was recorded for longer
+ * than a repeat lives: then a decision reads neither recent_hints nor
+ * recent_picks, whose lines a new flow misses in cache (docs/bench/
+ * FASTPATH.md). Signed: a stamp a tick ahead of this CPU's clock is fresh. */
+static __always_inline bool recent_any(__u32 now)
+{
+	struct steer_recent_last *last = recent_last_entry();
+
+	return !last || (last->stamp_ms && (__s32)(now - last->stamp_ms) <= STEER_REPEAT_MS);
+}
+
+/* Before an entry is written: a reader that sees the entry sees this. One
+ * store a millisecond at most, so the line is not written at every record. */
+static __always_inline void recent_stamp(__u32 now)
+{
+	struct steer_recent_last *last = recent_last_entry();
+
+	now = now ? now : 1;	/* 0 is "nothing recorded" */
+	if (last && last->stamp_ms != now)
+		last->stamp_ms = now;
+}
+
+/* Can this SYN come back to sk_lookup once listener sk has it? Only if
+ * the kernel may answer it with a cookie (its final ACK then looks the
+ * listener up again) or drop it (the client sends it again). In
+ * tcp_conn_request it does so with syncookies = 2, a request queue at
+ * listen()'s backlog, a full accept queue, or (without syncookies) a
+ * request queue within a quarter of tcp_max_syn_backlog. Judged with room
+ * to spare: half of each bound, less SYN_RACE_MARGIN for what other CPUs
+ * may add before the kernel judges this one; so a listener with a backlog
+ * below 2 x SYN_RACE_MARGIN always has its picks recorded. */
+#define SYN_RACE_MARGIN	64
+
+static __always_inline bool syn_may_return(struct bpf_sock *sk)
+{
+	struct tcp_sock *tp = bpf_skc_to_tcp_sock(sk);
+	struct sock *s;
+	struct net *net;
+	__u32 max;
+
+	if (!tp)
+		return true;
+	s = &tp->inet_conn.icsk_inet.sk;
+	net = s->__sk_common.skc_net.net;
+	if (!net || net->ipv4.sysctl_tcp_syncookies == 2)
+		return true;
+	max = s->sk_max_ack_backlog;
+	if (2 * ((__u64)tp->inet_conn.icsk_accept_queue.qlen.counter + SYN_RACE_MARGIN) >= max ||
+	    2 * ((__u64)s->sk_ack_backlog + SYN_RACE_MARGIN) >= max)
+		return true;
+	return 2 * ((__u64)tp->inet_conn.icsk_accept_queue.qlen.counter + SYN_RACE_MARGIN) >=
+	       (__u32)net->ipv4.sysctl_max_syn_backlog;
+}
 
 /* The set a tag lives in; NULL only if the lookup fails, which it cannot
  * for an index below max_entries. */
@@ -209,6 +271,7 @@ static __always_inline void recent_record(struct steer_recent_set *set, __u32 wa
 	volatile __u32 *t = &set->tag[RECENT_WAY(way)];
 	struct steer_recent_hint *h = recent_hint(tag);
 
+	recent_stamp(now);
 	/* the byte first: a reader between the two reads the set in vain,
 	 * never misses the flow */
 	if (h) {

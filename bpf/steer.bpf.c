@@ -47,10 +47,12 @@ static __always_inline struct steer_service_target *find_service(const struct bp
 /* Hand the connection to worker id's listener: STEERED, or why not. A
  * listener that is missing from worker_socks has closed: mark the worker
  * gone so later picks skip it. A repeat (the same flow again) is not a new
- * selection. */
+ * selection. A new one's *may_return says whether its SYN may come back
+ * (syn_may_return), and so must be recorded. */
 static __always_inline __u32 assign_worker(struct bpf_sk_lookup *ctx, __u32 id, __u32 epoch,
-					   bool repeat)
+					   __u32 *may_return)
 {
+	bool repeat = !may_return;
 	struct steer_worker_stats *s = bpf_map_lookup_elem(&worker_stats, &id);
 	struct bpf_sock *sk;
 	long err;
@@ -63,6 +65,8 @@ static __always_inline __u32 assign_worker(struct bpf_sk_lookup *ctx, __u32 id, 
 		return STEER_REFUSE_GONE;
 	}
 	err = bpf_sk_assign(ctx, sk, BPF_SK_LOOKUP_F_NO_REUSEPORT);
+	if (!err && may_return)
+		*may_return = syn_may_return(sk);
 	bpf_sk_release(sk);
 	if (err)
 		return STEER_REFUSE_ASSIGN;
@@ -81,6 +85,7 @@ struct turn {
 	__u32 pass;	/* the monitor's why: enum steer_monitor_why */
 	__u32 probe;	/* taken as a half-open probe */
 	__u32 lobby;	/* given to the pool's lobby, to wait (t->worker: none) */
+	__u32 may_return;	/* its SYN may come back: record the flow */
 };
 
 /* The monitor's why for a pool that was admitted but took no connection. */
@@ -138,6 +143,8 @@ __noinline __u32 try_pool(struct bpf_sk_lookup *ctx, __u32 pool_id, __u64 now_ns
 			if (assign_lobby(ctx, pool_id, family, epoch, false) == STEERED) {
 				t->why = STEERED;
 				t->lobby = 1;
+				/* a lobby's queue is deep by design: always */
+				t->may_return = 1;
 				t->probe = admit_probe(verdict);
 				__sync_fetch_and_add(&ps->selected, 1);
 				if (t->probe)
@@ -152,7 +159,7 @@ __noinline __u32 try_pool(struct bpf_sk_lookup *ctx, __u32 pool_id, __u64 now_ns
 				t->why = STEER_REFUSE_NO_WORKER;
 			break;
 		}
-		t->why = assign_worker(ctx, id, epoch, false);
+		t->why = assign_worker(ctx, id, epoch, &t->may_return);
 		if (t->why != STEERED)
 			continue;
 		t->worker = id;
@@ -197,7 +204,7 @@ static __always_inline __u32 steer_to_pool(struct bpf_sk_lookup *ctx, __u32 svc_
 	d->hops = 0;
 	lookup_flow(ctx, &d->flow);
 	tag = flow_tag(&d->flow);
-	way = recent_way(&d->flow, tag, now);
+	way = recent_any(now) ? recent_way(&d->flow, tag, now) : RECENT_UNREAD;
 	if (way & RECENT_FOUND) {
 		id = repeat_worker(tag, way, svc_pool, lookup_family(ctx), now_ns);
 		/* a repeat of a lobby connection goes back to the lobby's
@@ -210,7 +217,7 @@ static __always_inline __u32 steer_to_pool(struct bpf_sk_lookup *ctx, __u32 svc_
 		}
 		/* a repeat that cannot go back is picked anew, as a new one */
 		if (id != STEER_NONE && !(id & STEER_LOBBY_PICK) &&
-		    assign_worker(ctx, id, epoch, true) == STEERED) {
+		    assign_worker(ctx, id, epoch, NULL) == STEERED) {
 			d->worker = id;
 			d->pool = STEER_NONE;	/* the worker's: userspace knows it */
 			d->cause = STEER_MON_REPEAT;
@@ -229,6 +236,11 @@ static __always_inline __u32 steer_to_pool(struct bpf_sk_lookup *ctx, __u32 svc_
 		d->worker = t.worker;
 		d->cause = t.lobby ? STEER_MON_LOBBY : t.probe ? STEER_MON_PROBE :
 			   hop ? STEER_MON_FALLBACK : STEER_MON_ASSIGNED;
+		/* a SYN that cannot come back needs no record */
+		if (!t.may_return)
+			return STEERED;
+		if (way == RECENT_UNREAD)
+			way = recent_way(&d->flow, tag, now);
 		set = recent_set(tag);
 		if (set)
 			recent_record(set, way, &d->flow, tag,

@@ -161,6 +161,15 @@ struct steer_recent_hint {
 };
 _Static_assert(sizeof(struct steer_recent_hint) == 8, "recent_hints entry size");
 
+/* recent_last, one entry: when a flow was last recorded (either program).
+ * A decision more than STEER_REPEAT_MS later reads neither recent_hints
+ * nor recent_picks: nothing there can be fresh. 0: nothing recorded since
+ * the load; load and upgrade set the time of their swap, for what the
+ * running version may have recorded. */
+struct steer_recent_last {
+	__u32 stamp_ms;		/* steer_clock_ns() / 2^20, as steer_recent_set.stamp_ms */
+};
+
 /* services: array, key = service id. Config; read by the CLI and bpftool. */
 struct steer_service {
 	char name[STEER_NAME_LEN];

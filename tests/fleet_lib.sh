@@ -65,14 +65,11 @@ fleet_ns() {
 	dir=$(fleet_dir "$name")
 	mkdir -p "$dir"
 	fleet_bridge
-	unshare --net -- sleep infinity &
-	pid=$!
-	disown "$pid"
+	ns_holder
+	pid=$NS_HOLDER
 	FLEET_HOLDER[$name]=$pid
 	FLEET_IDX[$name]=$idx
 	FLEET_NEXT_IDX=$((idx + 1))
-	wait_for '[ "$(readlink /proc/'"$pid"'/ns/net)" != "$(readlink /proc/self/ns/net)" ]' 5 ||
-		bail "namespace of $name did not come up"
 	ip link add "fv$idx" type veth peer name eth0 netns "/proc/$pid/ns/net" ||
 		bail "cannot make the veth of $name"
 	ip link set "fv$idx" master "$FLEET_BRIDGE" up

@@ -125,6 +125,16 @@ outstanding_all() {
 	steer -j worker list | jq -r '.workers[] | "\(.name)=\(.outstanding)"' | sort | tr '\n' ' '
 }
 
+# ns_holder: a new network namespace, held by a sleep whose pid is in
+# NS_HOLDER (nsenter --net=/proc/$NS_HOLDER/ns/net), once it is there
+ns_holder() {
+	unshare --net -- sleep infinity &
+	NS_HOLDER=$!
+	disown "$NS_HOLDER"
+	wait_for '[ "$(readlink /proc/'"$NS_HOLDER"'/ns/net)" != "$(readlink /proc/self/ns/net)" ]' 5 ||
+		bail "a network namespace did not come up"
+}
+
 # wait_for 'SHELL CONDITION' [SECONDS]: evaluate it again and again for up
 # to 5 s or SECONDS (counts settle a moment after the last close)
 wait_for() {

@@ -7,9 +7,11 @@
 source "$(dirname "$0")/../lib.sh"
 
 steer_load
-start_worker w1 127.0.0.1:9101
-start_worker v6a "[::1]:9301" --v6only
-start_worker ds "[::]:9303"
+# backlogs below 128: every pick is recorded (syn_may_return), so that the
+# twins below meet the first service's open flows in the cache
+start_worker w1 127.0.0.1:9101 --backlog 100
+start_worker v6a "[::1]:9301" --v6only --backlog 100
+start_worker ds "[::]:9303" --backlog 100
 steer pool add p4 --policy round-robin
 steer pool add p6 --policy round-robin
 steer pool add pds --policy round-robin
@@ -98,4 +100,57 @@ twins IPv6 ::1 24000 p6 "[::1]:80" p6b "[fd00::1]:80" v6b
 twins "IPv4, dual-stack workers" 127.0.0.78 25000 pds $SVC4:81 pdsb 127.10.0.2:81 ds2
 # twin_a: the last twins' 40 held connections to webds
 check_invariants "$(cat "$STEER_TMP/twin_a")" webds
+
+# ---- which flows are recorded at all ----
+# A SYN comes back to sk_lookup only if the kernel may answer it with a
+# cookie or drop it. Workers with room in their queues (backlog 4096) and
+# closing first: no pick and no close is recorded, recent_last stands
+# still, and lookups read no line of the cache. A client closing first
+# (LAST_ACK) is recorded at the close.
+last_stamp() {
+	local v
+	v=$(bpftool -j map lookup pinned "$STEER_BPFFS/steer/maps/recent_last" key 0 0 0 0 |
+		jq -e '.formatted.value.stamp_ms') || bail "cannot read recent_last"
+	echo "$v"
+}
+cookies_sent() { nstat -saz TcpExtSyncookiesSent | awk '$1 == "TcpExtSyncookiesSent" { print $2 }'; }
+for i in 1 2 3; do start_worker "big$i" "127.0.0.1:911$i"; done
+start_worker tiny 127.0.0.1:9114 --backlog 0
+steer pool add pbig --policy least-conn
+steer pool add pcookie --policy least-conn
+steer service add webbig --prefix $SVC4/32 --port 82 --pool pbig
+steer service add webcookie --prefix $SVC4/32 --port 83 --pool pcookie
+steer worker add pbig big1 --addr 127.0.0.1:9111
+steer worker add pbig big2 --addr 127.0.0.1:9112
+steer worker add pcookie big3 --addr 127.0.0.1:9113
+steer worker add pcookie tiny --addr 127.0.0.1:9114
+stamp=$(last_stamp)
+sel=$(pool_selected pbig)
+out=$("$SCLIENT" --connect $SVC4:82 -n 400 -c 40 --mode server-fin)
+wait_for all_outstanding_zero
+is "$(client_ok "$out") $(( $(pool_selected pbig) - sel )) $(last_stamp)" "400 0 0 400 $stamp" \
+	"room in every queue, the worker closing first: 400 served, 400 selections, nothing recorded"
+out=$("$SCLIENT" --connect $SVC4:82 -n 40 -c 40 --mode hold --hold-ms 50)
+[ "$(client_ok "$out")" = "40 0 0" ] && [ "$(last_stamp)" != "$stamp" ]
+ok $? "the client closing first: recorded at the close (recent_last $stamp -> $(last_stamp))"
+# With syncookies = 1 a listener of backlog 0 is sent a cookie for every
+# SYN: each pick of it is recorded, and its cookie ACK must meet it, not
+# the pool's other worker (which would reset it: it sent no cookie).
+sysctl -qw net.ipv4.tcp_syncookies=1
+sent=$(cookies_sent)
+sel=$(pool_selected pcookie)
+out=$("$SCLIENT" --connect $SVC4:83 -n 400 -c 20 --mode server-fin)
+wait_for all_outstanding_zero
+n=$(( $(cookies_sent) - sent ))
+is "$(client_ok "$out") $(( $(pool_selected pcookie) - sel ))" "400 0 0 400" \
+	"syncookies=1, a backlog-0 worker beside a roomy one: 400 served, 400 selections"
+[ "$n" -gt 0 ] && [ "$(client_count "$out" tiny)" -gt 0 ]
+ok $? "the backlog-0 worker was sent cookies ($n) and served $(client_count "$out" tiny) of them"
+# an upgrade stamps recent_last: what the running programs recorded just
+# before the swap is read for a repeat's lifetime after it
+steer upgrade
+now=$(python3 -c 'import time; print(time.clock_gettime_ns(time.CLOCK_MONOTONIC) >> 20)')
+s=$(last_stamp)
+[ "$s" -gt 0 ] && [ $(( now - s )) -lt 2000 ] && [ $(( s - now )) -lt 2000 ]
+ok $? "steerctl upgrade stamps recent_last with the time of the swap ($s, now ~$now)"
 done_testing

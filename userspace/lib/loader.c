@@ -9,6 +9,7 @@
 #include <sys/mount.h>
 #include <sys/stat.h>
 #include <sys/vfs.h>
+#include <time.h>
 #include <unistd.h>
 #include <linux/magic.h>
 #include <bpf/bpf.h>
@@ -39,6 +40,7 @@ const char *const steer_map_names[MAP_COUNT] = {
 	[MAP_WORKER_BY_TGID] = "worker_by_tgid",
 	[MAP_RECENT_PICKS] = "recent_picks",
 	[MAP_RECENT_HINTS] = "recent_hints",
+	[MAP_RECENT_LAST] = "recent_last",
 	[MAP_MONITOR_RINGS] = "monitor_rings",
 	[MAP_MONITOR_CTL] = "monitor_ctl",
 	[MAP_MONITOR_CPU] = "monitor_cpu",
@@ -378,7 +380,8 @@ int steer_ensure_loaded(const struct steer_paths *p, const char *netns, const ch
  * again). */
 static bool map_holds_hints(const struct bpf_map *map)
 {
-	static const char *const hints[] = { "recent_picks", "recent_hints", "monitor_rings",
+	static const char *const hints[] = { "recent_picks", "recent_hints", "recent_last",
+					     "monitor_rings",
 					     "monitor_ctl", "monitor_cpu", "budget_wakes" };
 
 	for (size_t i = 0; i < sizeof(hints) / sizeof(hints[0]); i++)
@@ -454,6 +457,26 @@ static int reuse_pinned_maps(struct steer_bpf *skel, const struct steer_paths *p
 	return STEER_OK;
 }
 
+/* The new programs read recent_picks only while a flow was recorded
+ * moments ago (recent_last): the running version may have recorded one
+ * just now, and may not keep recent_last at all. Stamp the swap, so that
+ * the new programs read the cache for a repeat's lifetime at least. */
+static int stamp_recent_last(struct steer_bpf *skel, char *err)
+{
+	struct steer_recent_last last = { 0 };
+	struct timespec ts;
+	__u32 zero = 0;
+
+	clock_gettime(CLOCK_MONOTONIC_COARSE, &ts);	/* the kernel's steer_clock_ns() */
+	last.stamp_ms = (__u32)(((__u64)ts.tv_sec * 1000000000ull + ts.tv_nsec) >> 20);
+	last.stamp_ms = last.stamp_ms ? last.stamp_ms : 1;
+	if (bpf_map_update_elem(bpf_map__fd(skel->maps.recent_last), &zero, &last, BPF_ANY)) {
+		snprintf(err, STEER_ERR_LEN, "cannot stamp recent_last: %s", strerror(errno));
+		return STEER_ESYS;
+	}
+	return STEER_OK;
+}
+
 /* Pin the maps reuse_pinned_maps() left to be created, over any old pin. */
 static int pin_new_maps(struct steer_bpf *skel, const struct steer_paths *p, const bool *repin,
 			char *err)
@@ -525,6 +548,9 @@ int steer_upgrade(const struct steer_paths *p, char *err)
 			 "changed? then unload and load)", strerror(errno));
 		goto cleanup;
 	}
+	if ((ret = stamp_recent_last(skel, err)))
+		goto cleanup;
+	ret = STEER_ESYS;
 	progs[0] = skel->progs.steer_lookup;
 	progs[1] = skel->progs.steer_sockops;
 	progs[2] = skel->progs.steer_recv;
