@@ -236,8 +236,10 @@ static __always_inline __u32 steer_to_pool(struct bpf_sk_lookup *ctx, __u32 svc_
 		d->worker = t.worker;
 		d->cause = t.lobby ? STEER_MON_LOBBY : t.probe ? STEER_MON_PROBE :
 			   hop ? STEER_MON_FALLBACK : STEER_MON_ASSIGNED;
-		/* a SYN that cannot come back needs no record */
-		if (!t.may_return)
+		/* A SYN that cannot come back needs no record; a repeat
+		 * picked anew replaces its entry all the same, which would
+		 * send its later segments to the old worker. */
+		if (!t.may_return && !(way & RECENT_FOUND))
 			return STEERED;
 		if (way == RECENT_UNREAD)
 			way = recent_way(&d->flow, tag, now);

@@ -125,6 +125,16 @@ outstanding_all() {
 	steer -j worker list | jq -r '.workers[] | "\(.name)=\(.outstanding)"' | sort | tr '\n' ' '
 }
 
+# kill9_free PORT PID...: kill -9 the PIDs and wait until nothing listens
+# on PORT: a listener closes once its process is gone, not when kill
+# returns, and a successor started at once on the port fails to bind
+kill9_free() {
+	local port=$1
+	shift
+	kill -9 "$@" 2> /dev/null
+	wait_for "! ss -Hltn 'sport = :$port' | grep -q ." || bail "port $port still taken after kill -9"
+}
+
 # ns_holder: a new network namespace, held by a sleep whose pid is in
 # NS_HOLDER (nsenter --net=/proc/$NS_HOLDER/ns/net), once it is there
 ns_holder() {

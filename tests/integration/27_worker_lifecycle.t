@@ -23,8 +23,7 @@ wait "$holder"
 wait_for all_outstanding_zero
 
 # kill -9 and restart on the same address: the same command takes it back
-kill -9 "${WPID[1]}"
-wait_for '! ss -Hltn "sport = :9101" | grep -q .'
+kill9_free 9101 "${WPID[1]}"
 start_worker w1 127.0.0.1:9101
 steer worker add p w1 --addr 127.0.0.1:9101; r1=$?
 steer worker add p w1 --addr 127.0.0.1:9101; r2=$?

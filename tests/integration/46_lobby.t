@@ -77,7 +77,7 @@ wait_for 'settled p'
 
 # ---- a worker with a free slot gets a connection directly ----
 # (w1's process serves 2 at once now, as its slots say)
-kill -9 $W1
+kill9_free 9101 $W1
 add_lw p w1 9101 2
 W1=$LAST_PID
 "$SCLIENT" --connect 127.0.0.1:9101 -n 1 --mode hold > /dev/null 2>&1 < <(sleep 30) &
@@ -91,7 +91,7 @@ out=$("$SCLIENT" --connect $SVC4:80 -n 1)
 is "$(client_count "$out" w1)/$(lobby_field p sent)" "1/$sent" "w2 busy, w1 with 1 of 2 slots taken: straight to w1, not the lobby"
 kill $h $h2
 wait_for 'settled p'
-kill -9 $W1
+kill9_free 9101 $W1
 add_lw p w1 9101 1
 W1=$LAST_PID
 
@@ -164,7 +164,8 @@ steer worker del u1
 wait_for 'settled p'
 
 # ---- a lobby whose lobby-aware workers all died ----
-kill -9 $W1 $W2
+kill9_free 9101 $W1
+kill9_free 9102 $W2
 refused_now "workers dead, their lobby still open"
 steer worker del w1
 steer worker del w2
@@ -274,9 +275,7 @@ ok $? "steerd says it will retry"
 kill -9 "$LOBBY_PID"
 start_lobby lobbysd 127.0.0.1:9700
 for i in 1 2; do
-	kill -9 "$(worker_field "s$i" pid)"
-	# its listener closes when the process is gone, not when kill returns
-	wait_for "! ss -Hltn 'sport = :940$i' | grep -q ."
+	kill9_free "940$i" "$(worker_field "s$i" pid)"
 	start_worker "s$i" "127.0.0.1:940$i" --slots 1 --lobby-from "$LOBBY_PID"
 	SPID[i]=$LAST_PID
 done

@@ -142,7 +142,7 @@ ok $? "closed: unattributed, waiting and outstanding back to 0"
 ok $? "unattributed_total counts it ($(lobby_field p unattributed_total))"
 
 # 10,000 connections, every close path mixed, direct and lobby accepts.
-kill -9 "$LAST_PID"
+kill9_free 9103 "$LAST_PID"
 start_lw w3 127.0.0.1:9103 2
 steer worker add p w3 --addr 127.0.0.1:9103 --slots 2 || bail "w3 again"
 b_sent=$(lobby_field p sent)
