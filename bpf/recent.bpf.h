@@ -119,24 +119,38 @@ static __always_inline struct steer_recent_last *recent_last_entry(void)
 }
 
 /* May any entry be fresh now? Not when nothing was recorded for longer
- * than a repeat lives: then a decision reads neither recent_hints nor
- * recent_picks, whose lines a new flow misses in cache (docs/bench/
+ * than a repeat lives (either way: a stamp a tick ahead of this CPU's
+ * clock is fresh, one 2^31 units away after weeks idle is not): then a
+ * decision reads neither recent_hints nor recent_picks, whose lines a new
+ * flow misses in cache. STEER_RECENT_SWAPPED (an upgrade's): the running
+ * version's records are as old as the swap at most, so the first decision
+ * after it stamps its own clock, and the cache is read for a repeat's
+ * lifetime from then (docs/bench/
  * FASTPATH.md). Signed: a stamp a tick ahead of this CPU's clock is fresh. */
 static __always_inline bool recent_any(__u32 now)
 {
 	struct steer_recent_last *last = recent_last_entry();
+	__s32 age;
 
-	return !last || (last->stamp_ms && (__s32)(now - last->stamp_ms) <= STEER_REPEAT_MS);
+	if (!last)
+		return true;
+	if (last->stamp_ms == STEER_RECENT_SWAPPED)
+		last->stamp_ms = now ? now : 1;
+	age = (__s32)(now - last->stamp_ms);
+	return last->stamp_ms && age <= STEER_REPEAT_MS && age >= -STEER_REPEAT_MS;
 }
 
-/* Before an entry is written: a reader that sees the entry sees this. One
- * store a millisecond at most, so the line is not written at every record. */
+/* Before an entry is written: a reader that sees the entry sees this. Only
+ * forward (a CPU whose decision read the clock a tick earlier must not
+ * shorten another's entry), and one store a tick at most, so the line is
+ * not written at every record. */
 static __always_inline void recent_stamp(__u32 now)
 {
 	struct steer_recent_last *last = recent_last_entry();
 
 	now = now ? now : 1;	/* 0 is "nothing recorded" */
-	if (last && last->stamp_ms != now)
+	if (last && (last->stamp_ms == STEER_RECENT_SWAPPED ||
+		     (__s32)(now - last->stamp_ms) > 0 || !last->stamp_ms))
 		last->stamp_ms = now;
 }
 

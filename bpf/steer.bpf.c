@@ -338,34 +338,47 @@ static __always_inline void count_open(struct bpf_sock_ops *skops)
 	bpf_sock_ops_cb_flags_set(skops, skops->bpf_sock_ops_cb_flags | BPF_SOCK_OPS_STATE_CB_FLAG);
 }
 
-/* Can a late segment of this connection reach sk_lookup, once its count
- * ends in state new? Not after the worker's own FIN (FIN_WAIT1): the
- * socket stays in the kernel's established hash through FIN_WAIT2 and
- * TIME_WAIT, so every segment of the flow finds it there and sk_lookup
- * never runs (a SYN that reuses the 4-tuple through TIME_WAIT does, and is
- * rightly a new pick). After LAST_ACK or a reset the socket leaves the
- * hash at once, and a late segment (the peer's ACK racing the close) would
- * look like a new connection: it must be recorded as a repeat. Skipping
- * the record on the worker's FIN is most of what sockops costs at close
- * (docs/bench/FASTPATH.md). */
-static __always_inline bool late_segments_reach_lookup(__u32 new)
+/* Is the socket still in the established hash, at the CLOSE callback
+ * (which tcp_set_state runs before it unhashes the socket)? Not when
+ * tcp_time_wait has put a TIME_WAIT socket in its place: every later
+ * segment of the flow finds that one and never reaches sk_lookup. Still
+ * there after a reset, a TIME_WAIT bucket overflow (tcp_max_tw_buckets),
+ * TCP_LINGER2 < 0 or the orphan limit: then the flow's late segments
+ * (data the client was still sending, its FIN) run sk_lookup, and must be
+ * repeats. */
+static __always_inline bool still_hashed(struct bpf_sock *sk)
 {
-	return new != BPF_TCP_FIN_WAIT1;
+	struct tcp_sock *tp = bpf_skc_to_tcp_sock(sk);
+
+	return !tp || tp->inet_conn.icsk_inet.sk.__sk_common.skc_nulls_node.pprev;
+}
+
+/* A steered socket whose count ended at the worker's FIN (FIN_WAIT1)
+ * reached CLOSE: record the flow only if no TIME_WAIT socket took its
+ * place (still_hashed). Recording at every FIN instead cost sockops
+ * ~0.2x the reference program per connection (docs/bench/FASTPATH.md). */
+static __always_inline void close_watch(struct bpf_sock_ops *skops, struct steer_worker_tag *tag,
+					struct bpf_sock *sk)
+{
+	tag->steered &= ~STEER_TAG_WATCH_CLOSE;
+	bpf_sock_ops_cb_flags_set(skops, skops->bpf_sock_ops_cb_flags & ~BPF_SOCK_OPS_STATE_CB_FLAG);
+	if (still_hashed(sk))
+		recent_record_close(skops, tag->worker_id);
 }
 
 /* A lobby child's count ends (lobby_done); a steered one's late segments
  * are repeats that go where it is held: its worker's listener, or the
  * lobby's if it never left the queue. */
 static __always_inline void lobby_close(struct bpf_sock_ops *skops, struct steer_worker_tag *tag,
-					__u32 new)
+					bool aborted)
 {
-	__u64 held = lobby_done(tag, tag->steered, new == BPF_TCP_CLOSE);
+	__u64 held = lobby_done(tag, tag->steered, aborted);
 	__u32 who = (__u32)held;
 
 	if (!held)
 		return;
 	bpf_sock_ops_cb_flags_set(skops, skops->bpf_sock_ops_cb_flags & ~BPF_SOCK_OPS_STATE_CB_FLAG);
-	if (!tag->steered || !late_segments_reach_lookup(new))
+	if (!tag->steered)
 		return;
 	recent_record_close(skops, who & (STEER_HOLD_LOBBY | STEER_HOLD_STRAY) ?
 			    STEER_LOBBY_PICK | hold_id(held) : hold_id(held));
@@ -397,14 +410,24 @@ static __always_inline void count_done(struct bpf_sock_ops *skops)
 		 * A CLOSE may run in softirq, whose current task is anyone's. */
 		if (new != BPF_TCP_CLOSE)
 			lobby_take(tag, (__u32)(bpf_get_current_pid_tgid() >> 32));
-		lobby_close(skops, tag, new);
+		lobby_close(skops, tag, new == BPF_TCP_CLOSE);
 		return;
 	}
-	if (!tag || !tag->counted)
+	if (!tag)
 		return;
+	if (!tag->counted) {
+		if (new == BPF_TCP_CLOSE && (tag->steered & STEER_TAG_WATCH_CLOSE))
+			close_watch(skops, tag, sk);
+		return;
+	}
 	tag->counted = 0;
-	/* nothing more to see on this socket: spare it the other callbacks */
-	bpf_sock_ops_cb_flags_set(skops, skops->bpf_sock_ops_cb_flags & ~BPF_SOCK_OPS_STATE_CB_FLAG);
+	/* Nothing more to see on this socket, but for a steered one whose
+	 * worker closed first: its CLOSE (close_watch). */
+	if (tag->steered && new == BPF_TCP_FIN_WAIT1)
+		tag->steered |= STEER_TAG_WATCH_CLOSE;
+	else
+		bpf_sock_ops_cb_flags_set(skops, skops->bpf_sock_ops_cb_flags &
+					  ~BPF_SOCK_OPS_STATE_CB_FLAG);
 	s = bpf_map_lookup_elem(&worker_stats, &tag->worker_id);
 	if (!s || s->gen != tag->gen)
 		return;
@@ -423,8 +446,9 @@ static __always_inline void count_done(struct bpf_sock_ops *skops)
 	__sync_fetch_and_add(&s->steered_closed, 1);
 	if (aborted)
 		__sync_fetch_and_add(&s->steered_aborted, 1);
-	/* its late segments are repeats, not new connections */
-	if (late_segments_reach_lookup(new))
+	/* its late segments are repeats, not new connections; after the
+	 * worker's FIN, judged at its CLOSE (close_watch) */
+	if (new != BPF_TCP_FIN_WAIT1)
 		recent_record_close(skops, tag->worker_id);
 }
 

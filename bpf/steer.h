@@ -165,11 +165,15 @@ _Static_assert(sizeof(struct steer_recent_hint) == 8, "recent_hints entry size")
 /* recent_last, one entry: when a flow was last recorded (either program).
  * A decision more than STEER_REPEAT_MS later reads neither recent_hints
  * nor recent_picks: nothing there can be fresh. 0: nothing recorded since
- * the load; load and upgrade set the time of their swap, for what the
- * running version may have recorded. */
+ * the load; upgrade writes STEER_RECENT_SWAPPED, for what the running
+ * version may have recorded. */
 struct steer_recent_last {
 	__u32 stamp_ms;		/* steer_clock_ns() / 2^20, as steer_recent_set.stamp_ms */
 };
+/* recent_last.stamp_ms an upgrade writes: the new programs' first
+ * decision stamps its own clock (userspace's may be another: a time
+ * namespace) */
+#define STEER_RECENT_SWAPPED	0xffffffffu
 
 /* services: array, key = service id. Config; read by the CLI and bpftool. */
 struct steer_service {
@@ -349,10 +353,17 @@ struct steer_worker_tag {
 		__u64 hold;	/* a lobby child: both, changed by compare and swap */
 	};
 	__u16 counted;		/* this child holds +1 in outstanding (not a lobby child) */
-	__u16 steered;		/* it came through a service address */
+	__u16 steered;		/* bit 0: it came through a service address;
+				 * STEER_TAG_WATCH_CLOSE: its count ended at the
+				 * worker's FIN, and its CLOSE is still to come */
 	__u16 port;		/* listener's port: a different local port = steered */
 	__u16 lobby;		/* 1: a lobby's child, counted through hold (was padding) */
 };
+
+/* steer_worker_tag.steered: the flow may need recording at its CLOSE
+ * (steer.bpf.c: close_watch). A bit of a field old programs read as "not
+ * 0", so an upgrade or a downgrade reads it as steered, as it is. */
+#define STEER_TAG_WATCH_CLOSE	(1u << 1)
 
 /* ---- the lobby: one shared accept queue per pool (join-idle-queue) ----
  * A lobby child's tag says in one 64-bit word (hold) who holds it: the

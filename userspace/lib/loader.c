@@ -9,7 +9,6 @@
 #include <sys/mount.h>
 #include <sys/stat.h>
 #include <sys/vfs.h>
-#include <time.h>
 #include <unistd.h>
 #include <linux/magic.h>
 #include <bpf/bpf.h>
@@ -459,19 +458,17 @@ static int reuse_pinned_maps(struct steer_bpf *skel, const struct steer_paths *p
 
 /* The new programs read recent_picks only while a flow was recorded
  * moments ago (recent_last): the running version may have recorded one
- * just now, and may not keep recent_last at all. Stamp the swap, so that
- * the new programs read the cache for a repeat's lifetime at least. */
-static int stamp_recent_last(struct steer_bpf *skel, char *err)
+ * just now, and may not keep recent_last at all. STEER_RECENT_SWAPPED makes
+ * the new programs' first decision stamp its own clock (ours may be
+ * another, in a time namespace). Written before the swap and again after
+ * it, for what the old sockops recorded until its link moved. */
+static int mark_swapped(int recent_last_fd, char *err)
 {
-	struct steer_recent_last last = { 0 };
-	struct timespec ts;
+	struct steer_recent_last last = { .stamp_ms = STEER_RECENT_SWAPPED };
 	__u32 zero = 0;
 
-	clock_gettime(CLOCK_MONOTONIC_COARSE, &ts);	/* the kernel's steer_clock_ns() */
-	last.stamp_ms = (__u32)(((__u64)ts.tv_sec * 1000000000ull + ts.tv_nsec) >> 20);
-	last.stamp_ms = last.stamp_ms ? last.stamp_ms : 1;
-	if (bpf_map_update_elem(bpf_map__fd(skel->maps.recent_last), &zero, &last, BPF_ANY)) {
-		snprintf(err, STEER_ERR_LEN, "cannot stamp recent_last: %s", strerror(errno));
+	if (bpf_map_update_elem(recent_last_fd, &zero, &last, BPF_ANY)) {
+		snprintf(err, STEER_ERR_LEN, "cannot mark recent_last: %s", strerror(errno));
 		return STEER_ESYS;
 	}
 	return STEER_OK;
@@ -548,7 +545,7 @@ int steer_upgrade(const struct steer_paths *p, char *err)
 			 "changed? then unload and load)", strerror(errno));
 		goto cleanup;
 	}
-	if ((ret = stamp_recent_last(skel, err)))
+	if ((ret = mark_swapped(bpf_map__fd(skel->maps.recent_last), err)))
 		goto cleanup;
 	ret = STEER_ESYS;
 	progs[0] = skel->progs.steer_lookup;
@@ -575,6 +572,8 @@ int steer_upgrade(const struct steer_paths *p, char *err)
 		}
 		close(link);
 	}
+	if ((ret = mark_swapped(bpf_map__fd(skel->maps.recent_last), err)))
+		goto cleanup;
 	ret = pin_new_maps(skel, p, repin, err);
 cleanup:
 	steer_bpf__destroy(skel);
