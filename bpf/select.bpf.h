@@ -94,15 +94,17 @@ static long scan_one(__u32 i, void *data)
 	return 0;
 }
 
-/* Exact weighted least-conn over every member. The scan starts at a random
- * member so that ties do not all go to the first one. Up to STEER_SCAN_MAX
- * members it is a plain loop with consider() inlined: no call per member
- * (bpf_loop calls its callback, which calls pick_consider). */
+/* Exact weighted least-conn over every member. The scan starts at member
+ * seed % n, a hash of the flow, so that ties do not all go to the first
+ * one. Up to STEER_SCAN_MAX members it is a plain loop with consider()
+ * inlined: no call per member (bpf_loop calls its callback, which calls
+ * pick_consider). */
 static __always_inline __u32 pick_least_conn_scan(const struct steer_pool *pool, __u32 n,
-						  __u32 family, __u32 epoch, __u32 free_only)
+						  __u32 family, __u32 epoch, __u32 free_only,
+						  __u32 seed)
 {
 	struct scan_ctx c = {
-		.pool = pool, .n = n, .start = bpf_get_prandom_u32() % n,
+		.pool = pool, .n = n, .start = seed % n,
 		.family = family, .epoch = epoch, .free_only = free_only,
 		.best = { .id = STEER_NONE },
 	};
@@ -119,7 +121,7 @@ static __always_inline __u32 pick_least_conn_scan(const struct steer_pool *pool,
 /* Two random choices: the better of two usable members drawn at random.
  * Same cost at 32 workers as at 1,024. */
 static __always_inline __u32 pick_two_choices(const struct steer_pool *pool, __u32 n,
-					      __u32 family, __u32 epoch, __u32 free_only)
+					      __u32 family, __u32 epoch, __u32 free_only, __u32 seed)
 {
 	struct pick best = { .id = STEER_NONE };
 	__u32 found = 0;
@@ -132,19 +134,19 @@ static __always_inline __u32 pick_two_choices(const struct steer_pool *pool, __u
 		return best.id;
 	/* Most of the pool is unusable (or busy): look at everyone rather
 	 * than refuse (or send to the lobby while a worker is free). */
-	return pick_least_conn_scan(pool, n, family, epoch, free_only);
+	return pick_least_conn_scan(pool, n, family, epoch, free_only, seed);
 }
 
 static __always_inline __u32 pick_least_conn(const struct steer_pool *pool, __u32 family,
-					     __u32 epoch, __u32 free_only)
+					     __u32 epoch, __u32 free_only, __u32 seed)
 {
 	__u32 n = pool->nworkers;
 
 	if (n == 0 || n > STEER_MAX_POOL_WORKERS)
 		return STEER_NONE;
 	if (n <= STEER_SCAN_MAX)
-		return pick_least_conn_scan(pool, n, family, epoch, free_only);
-	return pick_two_choices(pool, n, family, epoch, free_only);
+		return pick_least_conn_scan(pool, n, family, epoch, free_only, seed);
+	return pick_two_choices(pool, n, family, epoch, free_only, seed);
 }
 
 static __always_inline bool id_usable(__u32 id, __u32 family, __u32 epoch, __u32 free_only)
@@ -193,6 +195,15 @@ static __always_inline __u32 hash_remote(const struct bpf_sk_lookup *ctx)
 			  ctx->remote_ip6[3]);
 }
 
+/* Where a least-conn scan starts: the client's address and port mixed,
+ * different for each connection of a client, and no helper call (a
+ * bpf_get_prandom_u32 call and its return cost ~0.1x the reference
+ * program on a CPU with retpolines and SRSO: docs/bench/FASTPATH.md). */
+static __always_inline __u32 scan_seed(const struct bpf_sk_lookup *ctx)
+{
+	return mix32(hash_remote(ctx), ctx->remote_port);
+}
+
 /* The worker of pool_id that gets this connection, or STEER_NONE; with
  * free_only, only one with a free slot (a lobby pool: STEER_NONE sends the
  * connection to the lobby). Global, so it is verified once however often
@@ -225,7 +236,7 @@ __noinline __u32 pick_worker(struct bpf_sk_lookup *ctx, __u32 pool_id, __u32 fam
 	}
 	/* least-conn, or a table with no usable slot nearby: scan the pool. */
 	if (id == STEER_NONE)
-		id = pick_least_conn(pool, family, epoch, free_only);
+		id = pick_least_conn(pool, family, epoch, free_only, scan_seed(ctx));
 	return id;
 }
 
