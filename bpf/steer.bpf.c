@@ -333,37 +333,9 @@ static __always_inline void count_open(struct bpf_sock_ops *skops)
 		tag->steered = 1;
 		__sync_fetch_and_add(&s->steered, 1);
 	}
-	pending_sub(s, pending_epoch_now());
+	pending_sub(s);
 	/* Only counted sockets pay for state callbacks. */
 	bpf_sock_ops_cb_flags_set(skops, skops->bpf_sock_ops_cb_flags | BPF_SOCK_OPS_STATE_CB_FLAG);
-}
-
-/* Is the socket still in the established hash, at the CLOSE callback
- * (which tcp_set_state runs before it unhashes the socket)? Not when
- * tcp_time_wait has put a TIME_WAIT socket in its place: every later
- * segment of the flow finds that one and never reaches sk_lookup. Still
- * there after a reset, a TIME_WAIT bucket overflow (tcp_max_tw_buckets),
- * TCP_LINGER2 < 0 or the orphan limit: then the flow's late segments
- * (data the client was still sending, its FIN) run sk_lookup, and must be
- * repeats. */
-static __always_inline bool still_hashed(struct bpf_sock *sk)
-{
-	struct tcp_sock *tp = bpf_skc_to_tcp_sock(sk);
-
-	return !tp || tp->inet_conn.icsk_inet.sk.__sk_common.skc_nulls_node.pprev;
-}
-
-/* A steered socket whose count ended at the worker's FIN (FIN_WAIT1)
- * reached CLOSE: record the flow only if no TIME_WAIT socket took its
- * place (still_hashed). Recording at every FIN instead cost sockops
- * ~0.2x the reference program per connection (docs/bench/FASTPATH.md). */
-static __always_inline void close_watch(struct bpf_sock_ops *skops, struct steer_worker_tag *tag,
-					struct bpf_sock *sk)
-{
-	tag->steered &= ~STEER_TAG_WATCH_CLOSE;
-	bpf_sock_ops_cb_flags_set(skops, skops->bpf_sock_ops_cb_flags & ~BPF_SOCK_OPS_STATE_CB_FLAG);
-	if (still_hashed(sk))
-		recent_record_close(skops, tag->worker_id);
 }
 
 /* A lobby child's count ends (lobby_done); a steered one's late segments
@@ -413,21 +385,11 @@ static __always_inline void count_done(struct bpf_sock_ops *skops)
 		lobby_close(skops, tag, new == BPF_TCP_CLOSE);
 		return;
 	}
-	if (!tag)
+	if (!tag || !tag->counted)
 		return;
-	if (!tag->counted) {
-		if (new == BPF_TCP_CLOSE && (tag->steered & STEER_TAG_WATCH_CLOSE))
-			close_watch(skops, tag, sk);
-		return;
-	}
 	tag->counted = 0;
-	/* Nothing more to see on this socket, but for a steered one whose
-	 * worker closed first: its CLOSE (close_watch). */
-	if (tag->steered && new == BPF_TCP_FIN_WAIT1)
-		tag->steered |= STEER_TAG_WATCH_CLOSE;
-	else
-		bpf_sock_ops_cb_flags_set(skops, skops->bpf_sock_ops_cb_flags &
-					  ~BPF_SOCK_OPS_STATE_CB_FLAG);
+	/* nothing more to see on this socket: spare it the other callbacks */
+	bpf_sock_ops_cb_flags_set(skops, skops->bpf_sock_ops_cb_flags & ~BPF_SOCK_OPS_STATE_CB_FLAG);
 	s = bpf_map_lookup_elem(&worker_stats, &tag->worker_id);
 	if (!s || s->gen != tag->gen)
 		return;
@@ -446,10 +408,13 @@ static __always_inline void count_done(struct bpf_sock_ops *skops)
 	__sync_fetch_and_add(&s->steered_closed, 1);
 	if (aborted)
 		__sync_fetch_and_add(&s->steered_aborted, 1);
-	/* its late segments are repeats, not new connections; after the
-	 * worker's FIN, judged at its CLOSE (close_watch) */
-	if (new != BPF_TCP_FIN_WAIT1)
-		recent_record_close(skops, tag->worker_id);
+	/* Its late segments are repeats, not new connections. Recorded after
+	 * the worker's FIN too: a TIME_WAIT socket would catch them, but none
+	 * is made when the client's data resets the closing socket or no
+	 * TIME_WAIT bucket is left, and sockops cannot tell at the FIN (nor
+	 * cheaply at the CLOSE: watching it costs two more callbacks a
+	 * connection, ~0.35x the reference: docs/bench/FASTPATH.md). */
+	recent_record_close(skops, tag->worker_id);
 }
 
 SEC("sockops")

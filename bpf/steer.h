@@ -353,17 +353,10 @@ struct steer_worker_tag {
 		__u64 hold;	/* a lobby child: both, changed by compare and swap */
 	};
 	__u16 counted;		/* this child holds +1 in outstanding (not a lobby child) */
-	__u16 steered;		/* bit 0: it came through a service address;
-				 * STEER_TAG_WATCH_CLOSE: its count ended at the
-				 * worker's FIN, and its CLOSE is still to come */
+	__u16 steered;		/* it came through a service address */
 	__u16 port;		/* listener's port: a different local port = steered */
 	__u16 lobby;		/* 1: a lobby's child, counted through hold (was padding) */
 };
-
-/* steer_worker_tag.steered: the flow may need recording at its CLOSE
- * (steer.bpf.c: close_watch). A bit of a field old programs read as "not
- * 0", so an upgrade or a downgrade reads it as steered, as it is. */
-#define STEER_TAG_WATCH_CLOSE	(1u << 1)
 
 /* ---- the lobby: one shared accept queue per pool (join-idle-queue) ----
  * A lobby child's tag says in one 64-bit word (hold) who holds it: the

@@ -16,11 +16,6 @@ static __always_inline __u64 steer_clock_ns(void)
 	return bpf_ktime_get_coarse_ns();
 }
 
-static __always_inline __u32 pending_epoch_now(void)
-{
-	return (__u32)(steer_clock_ns() >> STEER_PENDING_SHIFT);
-}
-
 /* Connections picked but not yet established, from the current and the
  * previous time bucket; older buckets are stale (a SYN that never completed). */
 static __always_inline __u64 worker_pending(const struct steer_worker_stats *s, __u32 epoch)
@@ -46,14 +41,19 @@ static __always_inline void pending_add(struct steer_worker_stats *s, __u32 epoc
 	__sync_fetch_and_add(&s->pending[b], 1);
 }
 
-static __always_inline void pending_sub(struct steer_worker_stats *s, __u32 epoch)
+/* One of them arrived: -1 from the newer bucket that holds any, else the
+ * other, without reading the clock (a helper call and its returns per
+ * connection less in sockops). Its SYN was counted in one of the two; a
+ * bucket too old to count any more may lose one instead, which nothing
+ * reads: pending_add resets a bucket before it counts again. */
+static __always_inline void pending_sub(struct steer_worker_stats *s)
 {
-	__u32 prev = epoch - 1;
+	__u32 newer = (__s32)(s->pending_epoch[1] - s->pending_epoch[0]) > 0, older = newer ^ 1;
 
-	if (s->pending_epoch[epoch & 1] == epoch && s->pending[epoch & 1] > 0)
-		__sync_fetch_and_sub(&s->pending[epoch & 1], 1);
-	else if (s->pending_epoch[prev & 1] == prev && s->pending[prev & 1] > 0)
-		__sync_fetch_and_sub(&s->pending[prev & 1], 1);
+	if (s->pending[newer & 1] > 0)
+		__sync_fetch_and_sub(&s->pending[newer & 1], 1);
+	else if (s->pending[older & 1] > 0)
+		__sync_fetch_and_sub(&s->pending[older & 1], 1);
 }
 
 /* Load that least-conn minimises: open connections plus those on their way. */
