@@ -142,16 +142,22 @@ static __always_inline bool recent_any(__u32 now)
 
 /* Before an entry is written: a reader that sees the entry sees this. Only
  * forward (a CPU whose decision read the clock a tick earlier must not
- * shorten another's entry), and one store a tick at most, so the line is
- * not written at every record. */
+ * shorten another's entry: compare and swap, as an interrupt or another
+ * CPU may stamp between the load and the store), and one store a tick at
+ * most, so the line is not written at every record. */
 static __always_inline void recent_stamp(__u32 now)
 {
 	struct steer_recent_last *last = recent_last_entry();
 
 	now = now ? now : 1;	/* 0 is "nothing recorded" */
-	if (last && (last->stamp_ms == STEER_RECENT_SWAPPED ||
-		     (__s32)(now - last->stamp_ms) > 0 || !last->stamp_ms))
-		last->stamp_ms = now;
+	for (int i = 0; last && i < 4; i++) {
+		__u32 old = last->stamp_ms;
+
+		if (old && old != STEER_RECENT_SWAPPED && (__s32)(now - old) <= 0)
+			return;
+		if (__sync_val_compare_and_swap(&last->stamp_ms, old, now) == old)
+			return;
+	}
 }
 
 /* Can this SYN come back to sk_lookup once listener sk has it? Only if
@@ -369,9 +375,15 @@ __noinline __u32 repeat_worker(__u32 tag, __u32 way, __u32 svc_pool, __u32 famil
 		return pool_on_chain(svc_pool, id & STEER_HOLD_ID, closed) ? id : STEER_NONE;
 	w = bpf_map_lookup_elem(&workers, &id);
 	s = bpf_map_lookup_elem(&worker_stats, &id);
-	/* no maxconn here: the flow's own SYN is already in the worker's
-	 * count, and a cookie ACK sent elsewhere would be reset */
+	/* No maxconn for a pick's repeat: the flow's own SYN is already in
+	 * the worker's count, and a cookie ACK sent elsewhere would be reset.
+	 * A closed flow's "repeat" may be a new SYN on the same 4-tuple (a
+	 * client reusing its port: tcp_tw_reuse allows it after 1 s, or after
+	 * a reset at once), which a worker at its cap must not take; a late
+	 * segment picked anew is reset by the other listener as by this one. */
 	if (!w || !s || !worker_takes(w, s, family))
+		return STEER_NONE;
+	if (closed && !worker_usable(w, s, family, (__u32)(now_ns >> STEER_PENDING_SHIFT)))
 		return STEER_NONE;
 	if (!pool_on_chain(svc_pool, w->pool_id, closed))
 		return STEER_NONE;

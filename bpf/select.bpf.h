@@ -195,13 +195,14 @@ static __always_inline __u32 hash_remote(const struct bpf_sk_lookup *ctx)
 			  ctx->remote_ip6[3]);
 }
 
-/* Where a least-conn scan starts: the client's address and port mixed,
- * different for each connection of a client, and no helper call (a
+/* Where a least-conn scan starts: the client's address and port and the
+ * pending epoch mixed, different for each connection of a client and for
+ * a client that comes back on the same port later, and no helper call (a
  * bpf_get_prandom_u32 call and its return cost ~0.1x the reference
  * program on a CPU with retpolines and SRSO: docs/bench/FASTPATH.md). */
-static __always_inline __u32 scan_seed(const struct bpf_sk_lookup *ctx)
+static __always_inline __u32 scan_seed(const struct bpf_sk_lookup *ctx, __u32 epoch)
 {
-	return mix32(hash_remote(ctx), ctx->remote_port);
+	return mix32(mix32(hash_remote(ctx), ctx->remote_port), epoch);
 }
 
 /* The worker of pool_id that gets this connection, or STEER_NONE; with
@@ -236,7 +237,7 @@ __noinline __u32 pick_worker(struct bpf_sk_lookup *ctx, __u32 pool_id, __u32 fam
 	}
 	/* least-conn, or a table with no usable slot nearby: scan the pool. */
 	if (id == STEER_NONE)
-		id = pick_least_conn(pool, family, epoch, free_only, scan_seed(ctx));
+		id = pick_least_conn(pool, family, epoch, free_only, scan_seed(ctx, epoch));
 	return id;
 }
 

@@ -16,6 +16,14 @@ static __always_inline __u64 steer_clock_ns(void)
 	return bpf_ktime_get_coarse_ns();
 }
 
+/* A bucket's count, 0 if two CPUs' pending_sub took it below 0 (each saw
+ * 1 and took it): read as a huge count, it would keep the worker out of
+ * every pick until the bucket went stale. */
+static __always_inline __u64 bucket_count(__u32 v)
+{
+	return (__s32)v > 0 ? v : 0;
+}
+
 /* Connections picked but not yet established, from the current and the
  * previous time bucket; older buckets are stale (a SYN that never completed). */
 static __always_inline __u64 worker_pending(const struct steer_worker_stats *s, __u32 epoch)
@@ -23,9 +31,9 @@ static __always_inline __u64 worker_pending(const struct steer_worker_stats *s, 
 	__u64 n = 0;
 
 	if (s->pending_epoch[epoch & 1] == epoch)
-		n += s->pending[epoch & 1];
+		n += bucket_count(s->pending[epoch & 1]);
 	if (s->pending_epoch[(epoch - 1) & 1] == epoch - 1)
-		n += s->pending[(epoch - 1) & 1];
+		n += bucket_count(s->pending[(epoch - 1) & 1]);
 	return n;
 }
 
@@ -50,9 +58,9 @@ static __always_inline void pending_sub(struct steer_worker_stats *s)
 {
 	__u32 newer = (__s32)(s->pending_epoch[1] - s->pending_epoch[0]) > 0, older = newer ^ 1;
 
-	if (s->pending[newer & 1] > 0)
+	if (bucket_count(s->pending[newer & 1]))
 		__sync_fetch_and_sub(&s->pending[newer & 1], 1);
-	else if (s->pending[older & 1] > 0)
+	else if (bucket_count(s->pending[older & 1]))
 		__sync_fetch_and_sub(&s->pending[older & 1], 1);
 }
 

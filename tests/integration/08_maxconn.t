@@ -57,4 +57,25 @@ out=$("$SCLIENT" --connect $SVC4:80 -n 20 -c 1 --mode server-fin --timeout-ms 30
 is "$(client_ok "$out")/$(client_count "$out" m1)" "20 0 0/20" "syncookies=2, maxconn 1: the cookie ACK reaches the worker that sent the cookie, 20 of 20"
 sysctl -qw net.ipv4.tcp_syncookies=1
 check_invariants "$out" web
+
+# A client that reuses its 4-tuple at once (it closed with RST) looks like
+# a late segment of the closed flow to sk_lookup, which sees no flags: the
+# worker it went to must still be under its cap to take it.
+start_worker r1 127.0.0.1:9301
+start_worker r2 127.0.0.1:9302
+steer pool add capped
+steer service add web2 --prefix $SVC4/32 --port 81 --pool capped
+steer worker add capped r1 --addr 127.0.0.1:9301 --maxconn 2
+steer worker add capped r2 --addr 127.0.0.1:9302 --maxconn 2
+out=$("$SCLIENT" --connect $SVC4:81 --src 127.0.0.1 --src-port 45000 -n 2 --mode client-rst)
+is "$(client_ok "$out")" "2 0 0" "two connections from ports 45000-45001, closed with RST"
+"$SCLIENT" --connect $SVC4:81 -n 4 -c 0 --mode hold > "$STEER_TMP/full" 2>&1 < <(sleep 30) &
+holder=$!
+wait_for '[ "$(total_outstanding capped)" = 4 ]'
+out=$("$SCLIENT" --connect $SVC4:81 --src 127.0.0.1 --src-port 45000 -n 2 --mode client-rst \
+	--timeout-ms 3000)
+is "$(client_ok "$out") $(worker_field r1 outstanding) $(worker_field r2 outstanding)" "0 0 2 2 2" \
+	"both workers at maxconn 2: the same two 4-tuples again are refused, not taken past the cap"
+kill "$holder"
+wait_for all_outstanding_zero || why "counts: $(outstanding_all)"
 done_testing
