@@ -118,7 +118,8 @@ static __always_inline __u32 pick_least_conn_scan(const struct steer_pool *pool,
 	return c.best.id;
 }
 
-/* Two random choices: the better of two usable members drawn at random.
+/* Two random choices: the better of two usable members drawn at random
+ * (from the flow's seed, mixed with the draw: no helper call a draw).
  * Same cost at 32 workers as at 1,024. */
 static __always_inline __u32 pick_two_choices(const struct steer_pool *pool, __u32 n,
 					      __u32 family, __u32 epoch, __u32 free_only, __u32 seed)
@@ -127,7 +128,7 @@ static __always_inline __u32 pick_two_choices(const struct steer_pool *pool, __u
 	__u32 found = 0;
 
 	for (int i = 0; i < STEER_P2C_DRAWS && found < 2; i++)
-		if (pick_consider(&best, member_at(pool, bpf_get_prandom_u32() % n), family, epoch,
+		if (pick_consider(&best, member_at(pool, mix32(seed, i) % n), family, epoch,
 				  free_only))
 			found++;
 	if (best.id != STEER_NONE)
