@@ -122,11 +122,10 @@ static __always_inline struct steer_recent_last *recent_last_entry(void)
  * than a repeat lives (either way: a stamp a tick ahead of this CPU's
  * clock is fresh, one 2^31 units away after weeks idle is not): then a
  * decision reads neither recent_hints nor recent_picks, whose lines a new
- * flow misses in cache. STEER_RECENT_SWAPPED (an upgrade's): the running
- * version's records are as old as the swap at most, so the first decision
- * after it stamps its own clock, and the cache is read for a repeat's
- * lifetime from then (docs/bench/
- * FASTPATH.md). Signed: a stamp a tick ahead of this CPU's clock is fresh. */
+ * flow misses in cache (docs/bench/FASTPATH.md). STEER_RECENT_SWAPPED (an
+ * upgrade's): the running version's records are as old as the swap at
+ * most, so the first decision after it stamps its own clock, and the cache
+ * is read for a repeat's lifetime from then. */
 static __always_inline bool recent_any(__u32 now)
 {
 	struct steer_recent_last *last = recent_last_entry();
@@ -174,9 +173,9 @@ static __always_inline void recent_stamp(__u32 now)
 static __always_inline bool syn_may_return(struct bpf_sock *sk)
 {
 	struct tcp_sock *tp = bpf_skc_to_tcp_sock(sk);
+	__u64 requests, accepts;
 	struct sock *s;
 	struct net *net;
-	__u32 max;
 
 	if (!tp)
 		return true;
@@ -184,12 +183,11 @@ static __always_inline bool syn_may_return(struct bpf_sock *sk)
 	net = s->__sk_common.skc_net.net;
 	if (!net || net->ipv4.sysctl_tcp_syncookies == 2)
 		return true;
-	max = s->sk_max_ack_backlog;
-	if (2 * ((__u64)tp->inet_conn.icsk_accept_queue.qlen.counter + SYN_RACE_MARGIN) >= max ||
-	    2 * ((__u64)s->sk_ack_backlog + SYN_RACE_MARGIN) >= max)
-		return true;
-	return 2 * ((__u64)tp->inet_conn.icsk_accept_queue.qlen.counter + SYN_RACE_MARGIN) >=
-	       (__u32)net->ipv4.sysctl_max_syn_backlog;
+	/* twice each queue's length with the margin, against each bound */
+	requests = 2 * ((__u64)tp->inet_conn.icsk_accept_queue.qlen.counter + SYN_RACE_MARGIN);
+	accepts = 2 * ((__u64)s->sk_ack_backlog + SYN_RACE_MARGIN);
+	return requests >= s->sk_max_ack_backlog || accepts >= s->sk_max_ack_backlog ||
+	       requests >= (__u32)net->ipv4.sysctl_max_syn_backlog;
 }
 
 /* The set a tag lives in; NULL only if the lookup fails, which it cannot
@@ -381,9 +379,10 @@ __noinline __u32 repeat_worker(__u32 tag, __u32 way, __u32 svc_pool, __u32 famil
 	 * client reusing its port: tcp_tw_reuse allows it after 1 s, or after
 	 * a reset at once), which a worker at its cap must not take; a late
 	 * segment picked anew is reset by the other listener as by this one. */
-	if (!w || !s || !worker_takes(w, s, family))
+	if (!w || !s)
 		return STEER_NONE;
-	if (closed && !worker_usable(w, s, family, (__u32)(now_ns >> STEER_PENDING_SHIFT)))
+	if (closed ? !worker_usable(w, s, family, (__u32)(now_ns >> STEER_PENDING_SHIFT)) :
+		     !worker_takes(w, s, family))
 		return STEER_NONE;
 	if (!pool_on_chain(svc_pool, w->pool_id, closed))
 		return STEER_NONE;

@@ -98,10 +98,11 @@ struct steer_service_target {
  * no TCP flags, and some segments that are not new connections reach it:
  * with SYN cookies the handshake's final ACK (only the listener that sent
  * the cookie accepts it), a retransmitted SYN, and late segments of a
- * connection that just closed (sockops records the flow when the client
- * closed it or it was reset; sk_lookup records a pick only when its SYN
- * may come back: syn_may_return in recent.bpf.h). Such a repeat goes where the first packet went and counts as
- * no new selection, so it costs no round-robin turn, quota unit or token.
+ * connection that just closed (sockops records the flow when a steered
+ * connection closes; sk_lookup records a pick only when its SYN may come
+ * back: syn_may_return in recent.bpf.h). Such a repeat goes where the
+ * first packet went and counts as no new selection, so it costs no
+ * round-robin turn, quota unit or token.
  * A repeat is the same flow: the whole 4-tuple, compared exactly (a hash
  * alone would let two flows alias, and a partial key sends one service's
  * connections to another's workers). It is honoured only while its worker

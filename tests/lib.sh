@@ -125,6 +125,9 @@ outstanding_all() {
 	steer -j worker list | jq -r '.workers[] | "\(.name)=\(.outstanding)"' | sort | tr '\n' ' '
 }
 
+# pool_selected POOL: the connections its workers were selected for
+pool_selected() { steer -j pool list | jq --arg p "$1" '.pools[] | select(.name == $p) | .selected'; }
+
 # kill9_free PORT PID...: kill -9 the PIDs and wait until nothing listens
 # on PORT: a listener closes once its process is gone, not when kill
 # returns, and a successor started at once on the port fails to bind
@@ -306,7 +309,8 @@ assert_counts_settle() {
 }
 
 # syn_retrans: SYNs the clients of this namespace retransmitted so far
-syn_retrans() { nstat -saz TcpExtTCPSynRetrans | awk '$1 == "TcpExtTCPSynRetrans" { print $2 }'; }
+tcp_counter() { nstat -saz "$1" | awk -v k="$1" '$1 == k { print $2 }'; }	# tcp_counter NAME
+syn_retrans() { tcp_counter TcpExtTCPSynRetrans; }
 
 # selections_mark: remember the pools' selected counters and the SYN
 # retransmissions; assert_selections counts from here (without a mark, from 0)

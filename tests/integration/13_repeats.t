@@ -22,7 +22,6 @@ steer worker add p4 w1 --addr 127.0.0.1:9101
 steer worker add p6 v6a --addr "[::1]:9301"
 steer worker add pds ds --addr "[::]:9303"
 
-pool_selected() { steer -j pool list | jq --arg p "$1" '.pools[] | select(.name == $p) | .selected'; }
 lookups() { steer -j service list | jq '[.services[].lookups] | add'; }
 
 # held POOL DEST LABEL [sclient options]: the client closes first (hold),

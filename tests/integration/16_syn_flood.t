@@ -12,9 +12,8 @@
 # at once; the flood stopped (kill -9), and again.
 source "$(dirname "$0")/../lib.sh"
 
-cookies_sent() { nstat -saz TcpExtSyncookiesSent | awk '$1 == "TcpExtSyncookiesSent" { print $2 }'; }
+cookies_sent() { tcp_counter TcpExtSyncookiesSent; }
 syn_recv() { ss -Htn state syn-recv "sport = :$1" | wc -l; }
-pool_selected() { steer -j pool list | jq --arg p "$1" '.pools[] | select(.name == $p) | .selected'; }
 
 # the flood's namespace, held by a sleep; a veth to ours. The flood comes
 # from an address of its own (FLOOD4, FLOOD6), and our replies to it go

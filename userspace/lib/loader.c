@@ -380,8 +380,8 @@ int steer_ensure_loaded(const struct steer_paths *p, const char *netns, const ch
 static bool map_holds_hints(const struct bpf_map *map)
 {
 	static const char *const hints[] = { "recent_picks", "recent_hints", "recent_last",
-					     "monitor_rings",
-					     "monitor_ctl", "monitor_cpu", "budget_wakes" };
+					     "monitor_rings", "monitor_ctl", "monitor_cpu",
+					     "budget_wakes" };
 
 	for (size_t i = 0; i < sizeof(hints) / sizeof(hints[0]); i++)
 		if (!strcmp(bpf_map__name(map), hints[i]))
